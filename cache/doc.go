@@ -1,0 +1,13 @@
+// Package cache owns build-step keys and the records they map to: which
+// committed snapshot and which layer blob a step produced, and why a key
+// differs from the last build's (the components of its preimage).
+//
+// A Key is the digest of a canonical, versioned preimage: the step's
+// definition (dag.Encode), its inputs' keys in order, and the digest of any
+// content it read from outside the graph (build-context files). Keys are
+// not content digests and have their own type so they cannot be mixed up.
+//
+// Records live one file each under <dir>/records/<xx>/<key>.json, written by
+// temp file and rename: a crash leaves either the old record or the new one,
+// and two bld processes can share a directory.
+package cache

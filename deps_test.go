@@ -1,0 +1,83 @@
+package bld_test
+
+import (
+	"encoding/json"
+	"io"
+	"os/exec"
+	"strings"
+	"testing"
+)
+
+const module = "github.com/bldbuild/bld"
+
+// allowed is DESIGN.md's package map: which bld packages each may import.
+// Imports point one way, from the top of the table down.
+var allowed = map[string][]string{
+	"cmd/bld":              {"*"},
+	"frontend":             {"dag"},
+	"frontend/check":       {},
+	"builder":              {"dag", "cache", "store", "snapshot", "sandbox", "internal/fscopy", "internal/compress", "internal/mount"},
+	"exporter":             {"internal/compress"},
+	"dag":                  {},
+	"cache":                {},
+	"store":                {},
+	"snapshot":             {"internal/mount"},
+	"sandbox":              {"internal/mount"},
+	"internal/mount":       {},
+	"internal/compress":    {},
+	"internal/fscopy":      {"dag"},
+	"internal/testutil":    {},
+	"internal/conformance": {"internal/testutil"},
+}
+
+// TestDeps fails when a package imports a bld package DESIGN.md does not
+// let it import (or when a new package is not in the table).
+func TestDeps(t *testing.T) {
+	out, err := exec.Command("go", "list", "-json", "./...").Output()
+	if err != nil {
+		t.Fatalf("go list: %v", err)
+	}
+	dec := json.NewDecoder(strings.NewReader(string(out)))
+	for {
+		var p struct {
+			ImportPath  string
+			Imports     []string
+			TestImports []string
+		}
+		if err := dec.Decode(&p); err == io.EOF {
+			break
+		} else if err != nil {
+			t.Fatal(err)
+		}
+		if p.ImportPath == module {
+			continue
+		}
+		pkg := strings.TrimPrefix(p.ImportPath, module+"/")
+		ok, known := allowed[pkg]
+		if !known {
+			t.Errorf("package %s is not in the dependency table of deps_test.go (and DESIGN.md)", pkg)
+			continue
+		}
+		if len(ok) == 1 && ok[0] == "*" {
+			continue
+		}
+		for _, imp := range p.Imports {
+			if !strings.HasPrefix(imp, module+"/") {
+				continue
+			}
+			dep := strings.TrimPrefix(imp, module+"/")
+			if !contains(ok, dep) {
+				t.Errorf("%s imports %s: not allowed by DESIGN.md's package map", pkg, dep)
+			}
+		}
+	}
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}

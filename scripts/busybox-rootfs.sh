@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Makes a minimal root filesystem in DIR from Debian's static busybox: one
+# symlink per applet, /etc/passwd and /etc/group (root, app 1000, nobody).
+set -euo pipefail
+dir=${1:?usage: busybox-rootfs.sh DIR}
+rm -rf "$dir"
+mkdir -p "$dir"/{bin,etc,tmp,root,home/app}
+chmod 1777 "$dir/tmp"
+cp /bin/busybox "$dir/bin/busybox"
+for a in $(/bin/busybox --list); do
+  [ "$a" = busybox ] || ln -sf busybox "$dir/bin/$a"
+done
+printf 'root:x:0:0:root:/root:/bin/sh\napp:x:1000:1000:app:/home/app:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n' > "$dir/etc/passwd"
+printf 'root:x:0:\nstaff:x:50:app\napp:x:1000:\nnogroup:x:65534:\n' > "$dir/etc/group"
+chown 1000:1000 "$dir/home/app" 2>/dev/null || true

@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Installs what bld's tests and demo need on a fresh Debian machine (as root):
+# busybox-static for base images, and the reference tools the tests check
+# bld's output with. Idempotent: does nothing when everything is there.
+set -euo pipefail
+need=()
+have() { command -v "$1" >/dev/null 2>&1; }
+[ -x /bin/busybox ] && /bin/busybox --list >/dev/null 2>&1 && ldd /bin/busybox 2>&1 | grep -q 'not a dynamic' || need+=(busybox-static)
+if [ "${1:-}" != "--demo" ]; then
+  have buildah || need+=(buildah)
+  have skopeo || need+=(skopeo)
+  have umoci || need+=(umoci)
+  have runc || need+=(runc)
+  have docker-registry || need+=(docker-registry)
+fi
+if [ ${#need[@]} -gt 0 ]; then
+  if [ "$(id -u)" != 0 ]; then
+    echo "install-deps: need root to install: ${need[*]}" >&2
+    exit 1
+  fi
+  echo "install-deps: installing ${need[*]}" >&2
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq "${need[@]}" >/dev/null
+fi
