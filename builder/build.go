@@ -1,0 +1,167 @@
+package builder
+
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"golang.org/x/sync/semaphore"
+
+	"github.com/bldbuild/bld/cache"
+	"github.com/bldbuild/bld/dag"
+	"github.com/bldbuild/bld/internal/fscopy"
+	"github.com/bldbuild/bld/sandbox"
+	"github.com/bldbuild/bld/snapshot"
+	"github.com/bldbuild/bld/store"
+)
+
+// Builder solves build graphs. Its fields are set by the caller (the CLI's
+// composition root); a Builder is safe for one Build at a time.
+type Builder struct {
+	Snapshots snapshot.Snapshotter
+	Cache     *cache.Cache
+	Store     *store.Store
+
+	Context   string                // build context directory
+	Ignore    func(rel string) bool // .dockerignore of the context; nil excludes nothing
+	StatCache fscopy.StatCache      // speeds up context hashing; may be nil
+
+	// Image returns the base image a Source vertex resolved to.
+	Image func(ctx context.Context, src *dag.Source) (v1.Image, error)
+	// Run runs a RUN step: sandbox.Run, or a fake in tests.
+	Run func(ctx context.Context, spec sandbox.Spec) error
+
+	Jobs        int                    // concurrent executing steps; 0 means 1
+	NoCache     func(*dag.Vertex) bool // --no-cache, --no-cache-filter: ignore records for these
+	FailOnMiss  bool                   // --fail-on-cache-miss
+	Scope       string                 // names this build for miss explanations (context + Dockerfile)
+	Progress    func(Event)            // optional; called from several goroutines, serialised
+	Secrets     map[string][]byte      // --secret id -> content
+	Epoch       *time.Time             // SOURCE_DATE_EPOCH
+	Compression string                 // layer blobs: "gzip" (default) or "zstd"
+	Limits      sandbox.Limits         // --memory, --cpus, --pids-limit for RUN
+	Network     string                 // default network for RUN ("" host)
+	WorkDir     string                 // scratch space (mount points, secrets), under the root
+	CacheMounts string                 // directory of RUN --mount=type=cache contents
+	HTTPClient  *http.Client           // ADD of URLs
+	Hosts       []byte                 // /etc/hosts for RUN (nil: sandbox default)
+
+	progressMu sync.Mutex // protects calls to Progress
+}
+
+// Step is the result of one vertex.
+type Step struct {
+	Key    cache.Key
+	Layer  *v1.Descriptor // nil when the step changed nothing
+	DiffID v1.Hash
+	Cached bool
+	Reason string // why it missed, when it ran
+}
+
+// Result maps every solved vertex to its step result.
+type Result struct {
+	Steps map[*dag.Vertex]*Step
+}
+
+// ErrCacheMiss is returned (wrapped) by Build with FailOnMiss when a step would run.
+var ErrCacheMiss = errors.New("cache miss")
+
+// Build solves target and everything it needs. The first failing step
+// cancels the rest; its error is returned (a *StepError for a step).
+func (b *Builder) Build(ctx context.Context, target *dag.Vertex) (*Result, error) {
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	jobs := b.Jobs
+	if jobs < 1 {
+		jobs = 1
+	}
+	s := &solve{b: b, sem: semaphore.NewWeighted(int64(jobs)), rootCtx: ctx}
+
+	plan, err := dag.Walk(ctx, []*dag.Vertex{target}, s.plan)
+	if err != nil {
+		return nil, err
+	}
+	if b.FailOnMiss {
+		var first *dag.Vertex
+		for v, n := range plan {
+			if !n.hit && (first == nil || v.Pos.Line < first.Pos.Line) {
+				first = v
+			}
+		}
+		if first != nil {
+			return nil, &StepError{Pos: first.Pos, Instruction: instruction(first), Err: fmt.Errorf("%w: %s", ErrCacheMiss, orUnknown(plan[first].reason))}
+		}
+	}
+	s.nodes = plan
+	done, err := dag.Walk(ctx, []*dag.Vertex{target}, s.exec)
+	if err != nil {
+		return nil, err
+	}
+	res := &Result{Steps: map[*dag.Vertex]*Step{}}
+	for v, n := range done {
+		res.Steps[v] = &Step{Key: n.key, Layer: n.rec.Layer, DiffID: n.rec.DiffID, Cached: n.hit, Reason: n.reason}
+	}
+	return res, nil
+}
+
+func orUnknown(s string) string {
+	if s == "" {
+		return "no earlier build of this step"
+	}
+	return s
+}
+
+// solve is the state of one Build.
+type solve struct {
+	b       *Builder
+	sem     *semaphore.Weighted
+	rootCtx context.Context
+	nodes   map[*dag.Vertex]*node
+}
+
+// node is a vertex's key, its record, and its snapshot, made on demand.
+type node struct {
+	key    cache.Key
+	comps  []cache.Component
+	rec    cache.Record
+	hit    bool
+	reason string
+	snap   func() (string, error) // committed snapshot name of the result; "" is an empty root
+}
+
+func (b *Builder) emit(e Event) {
+	if b.Progress == nil {
+		return
+	}
+	e.Time = time.Now()
+	b.progressMu.Lock()
+	defer b.progressMu.Unlock()
+	b.Progress(e)
+}
+
+// instruction is the Dockerfile text of a vertex for messages: its
+// progress name without the "[stage n/m] " prefix.
+func instruction(v *dag.Vertex) string {
+	name := v.Name
+	if i := strings.Index(name, "] "); strings.HasPrefix(name, "[") && i > 0 {
+		name = name[i+2:]
+	}
+	if name == "" {
+		name = strings.ToUpper(v.Op.Kind())
+	}
+	return name
+}
+
+func (s *solve) scope(v *dag.Vertex) string {
+	return fmt.Sprintf("%s#%s/%d", s.b.Scope, v.Stage, len(v.Chain())-1)
+}
+
+func shortDigest(b []byte) string {
+	return fmt.Sprintf("%x", sha256.Sum256(b))[:16]
+}

@@ -1,0 +1,11 @@
+// Package builder solves a build graph: for each vertex it computes the
+// cache key, reuses a recorded result or executes the step (unpack a base
+// image, COPY/ADD, RUN in the sandbox, WORKDIR), commits the snapshot and
+// writes the layer blob into the store.
+//
+// A build has two passes. Plan walks the graph computing every key and
+// looking each up, without executing anything (so --fail-on-cache-miss can
+// refuse before any work, and progress can say CACHED up front). Execute
+// then walks again, running only the missed steps; snapshots of cached
+// steps are materialised lazily, only when a missed step builds on them.
+package builder

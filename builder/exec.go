@@ -1,0 +1,291 @@
+package builder
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+
+	"github.com/bldbuild/bld/cache"
+	"github.com/bldbuild/bld/dag"
+	"github.com/bldbuild/bld/internal/compress"
+	"github.com/bldbuild/bld/internal/mount"
+	"github.com/bldbuild/bld/snapshot"
+)
+
+// exec executes v if the plan found no usable record, else arranges for
+// its snapshot to be restored from the record when a later step needs it.
+func (s *solve) exec(ctx context.Context, v *dag.Vertex, inputs []*node) (*node, error) {
+	n := s.nodes[v]
+	if src, ok := v.Op.(*dag.Source); ok {
+		n.snap = sync.OnceValues(func() (string, error) { return s.unpack(s.rootCtx, v, src) })
+		return n, nil
+	}
+	parent := inputs[0]
+	if n.hit {
+		rec := n.rec
+		n.snap = sync.OnceValues(func() (string, error) { return s.restore(s.rootCtx, rec, parent) })
+		_ = s.b.Cache.Touch(n.key)
+		s.b.emit(Event{Vertex: v, State: Cached})
+		return n, nil
+	}
+	if err := s.sem.Acquire(ctx, 1); err != nil {
+		return nil, context.Cause(ctx)
+	}
+	defer s.sem.Release(1)
+	s.b.emit(Event{Vertex: v, State: Started, Reason: n.reason})
+	start := time.Now()
+	rec, err := s.execute(ctx, v, inputs)
+	if err != nil {
+		var se *StepError
+		if !errors.As(err, &se) {
+			err = &StepError{Pos: v.Pos, Instruction: instruction(v), Err: err}
+		}
+		s.b.emit(Event{Vertex: v, State: Failed, Err: err, Duration: time.Since(start)})
+		return nil, err
+	}
+	rec.Key = n.key
+	rec.Components = n.comps
+	rec.Scope = s.scope(v)
+	rec.CreatedBy = instruction(v)
+	if err := s.b.Cache.Put(rec); err != nil {
+		return nil, err
+	}
+	n.rec = rec
+	n.snap = func() (string, error) { return rec.Snapshot, nil }
+	s.b.emit(Event{Vertex: v, State: Done, Duration: time.Since(start)})
+	return n, nil
+}
+
+func (s *solve) execute(ctx context.Context, v *dag.Vertex, inputs []*node) (cache.Record, error) {
+	switch op := v.Op.(type) {
+	case *dag.Copy:
+		return s.copy(ctx, v, op, inputs)
+	case *dag.Run:
+		return s.run(ctx, v, op, inputs)
+	case *dag.Mkdir:
+		return s.mkdir(ctx, v, op, inputs)
+	default:
+		return cache.Record{}, fmt.Errorf("unknown step kind %q", v.Op.Kind())
+	}
+}
+
+// activeKey names a new active snapshot; it never collides, even across
+// processes sharing the root.
+func activeKey() string {
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	return "active-" + hex.EncodeToString(b[:])
+}
+
+// prepare makes an active snapshot over parent and calls fn with its
+// mounts; on error the active snapshot is removed.
+func (s *solve) prepare(ctx context.Context, parent string, fn func(key string, mounts []mount.Mount) error) (string, error) {
+	key := activeKey()
+	mounts, err := s.b.Snapshots.Prepare(ctx, key, parent)
+	if err != nil {
+		return "", fmt.Errorf("prepare snapshot: %w", err)
+	}
+	if err := fn(key, mounts); err != nil {
+		_ = s.b.Snapshots.Remove(context.WithoutCancel(ctx), key)
+		return "", err
+	}
+	return key, nil
+}
+
+// withView mounts a read-only view of n's snapshot and calls fn with the
+// directory holding it.
+func (s *solve) withView(ctx context.Context, n *node, fn func(dir string) error) error {
+	snap, err := n.snap()
+	if err != nil {
+		return err
+	}
+	key := activeKey()
+	mounts, err := s.b.Snapshots.View(ctx, key, snap)
+	if err != nil {
+		return fmt.Errorf("view snapshot: %w", err)
+	}
+	defer s.b.Snapshots.Remove(context.WithoutCancel(ctx), key)
+	return mount.WithTempMount(ctx, mounts, fn)
+}
+
+// commit commits active snapshot key as the result of the step with the
+// given cache key and writes its diff as a layer blob. A step that
+// changed nothing keeps its parent's snapshot and has no layer.
+func (s *solve) commit(ctx context.Context, key string, parent string, ck cache.Key) (cache.Record, error) {
+	name := "step-" + ck.String()
+	if err := s.b.Snapshots.Commit(ctx, name, key); err != nil {
+		if !errors.Is(err, snapshot.ErrExists) {
+			_ = s.b.Snapshots.Remove(context.WithoutCancel(ctx), key)
+			return cache.Record{}, fmt.Errorf("commit snapshot: %w", err)
+		}
+		_ = s.b.Snapshots.Remove(context.WithoutCancel(ctx), key)
+	}
+	desc, diffID, err := s.writeLayer(ctx, name)
+	if err != nil {
+		return cache.Record{}, err
+	}
+	if desc == nil {
+		_ = s.b.Snapshots.Remove(context.WithoutCancel(ctx), name)
+		return cache.Record{Snapshot: parent}, nil
+	}
+	return cache.Record{Snapshot: name, Layer: desc, DiffID: diffID}, nil
+}
+
+// emptyTar is the size of a tar archive with no entries.
+const emptyTar = 1024
+
+// writeLayer streams the diff of committed snapshot name through the
+// compressor into the store. It returns a nil descriptor for an empty diff.
+func (s *solve) writeLayer(ctx context.Context, name string) (*v1.Descriptor, v1.Hash, error) {
+	pr, pw := io.Pipe()
+	go func() {
+		pw.CloseWithError(s.b.Snapshots.Diff(ctx, pw, name, snapshot.DiffOptions{Epoch: s.b.Epoch}))
+	}()
+	defer pr.Close()
+	w, err := s.b.Store.Writer()
+	if err != nil {
+		return nil, v1.Hash{}, err
+	}
+	defer w.Close()
+	cr := &countReader{r: pr}
+	format := s.b.Compression
+	if format == "" {
+		format = "gzip"
+	}
+	res, err := compress.Compress(ctx, w, cr, compress.Options{Format: format})
+	if err != nil {
+		return nil, v1.Hash{}, fmt.Errorf("write layer: %w", err)
+	}
+	if cr.n <= emptyTar {
+		return nil, v1.Hash{}, nil
+	}
+	digest, size, err := w.Commit(res.Digest)
+	if err != nil {
+		return nil, v1.Hash{}, fmt.Errorf("write layer: %w", err)
+	}
+	return &v1.Descriptor{MediaType: res.MediaType, Size: size, Digest: digest}, res.DiffID, nil
+}
+
+type countReader struct {
+	r io.Reader
+	n int64
+}
+
+func (c *countReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += int64(n)
+	return n, err
+}
+
+// unpack makes committed snapshots of a base image's layers, one per
+// layer, named by chain ID, so every image and step sharing a base shares
+// them. Layers already unpacked are skipped.
+func (s *solve) unpack(ctx context.Context, v *dag.Vertex, src *dag.Source) (string, error) {
+	if src.Ref == "" {
+		return "", nil
+	}
+	img, err := s.b.Image(ctx, src)
+	if err != nil {
+		return "", err
+	}
+	layers, err := img.Layers()
+	if err != nil {
+		return "", fmt.Errorf("%s: layers: %w", src.Ref, err)
+	}
+	parent := ""
+	var chain v1.Hash
+	for i, l := range layers {
+		diffID, err := l.DiffID()
+		if err != nil {
+			return "", fmt.Errorf("%s: layer %d: %w", src.Ref, i, err)
+		}
+		chain = chainID(chain, diffID)
+		name := "layer-" + chain.Hex
+		if _, err := s.b.Snapshots.Stat(ctx, name); err == nil {
+			parent = name
+			continue
+		}
+		key, err := s.prepare(ctx, parent, func(key string, _ []mount.Mount) error {
+			rc, err := l.Uncompressed()
+			if err != nil {
+				return err
+			}
+			defer rc.Close()
+			return s.b.Snapshots.Apply(ctx, key, rc)
+		})
+		if err != nil {
+			return "", fmt.Errorf("unpack %s layer %s: %w", src.Ref, diffID, err)
+		}
+		if err := s.b.Snapshots.Commit(ctx, name, key); err != nil {
+			_ = s.b.Snapshots.Remove(context.WithoutCancel(ctx), key)
+			if !errors.Is(err, snapshot.ErrExists) {
+				return "", fmt.Errorf("unpack %s: %w", src.Ref, err)
+			}
+		}
+		parent = name
+	}
+	return parent, nil
+}
+
+// chainID extends a chain ID by one diffID (image-spec identity.ChainID).
+func chainID(parent, diffID v1.Hash) v1.Hash {
+	if parent == (v1.Hash{}) {
+		return diffID
+	}
+	h, _, _ := v1.SHA256(strings.NewReader(parent.String() + " " + diffID.String()))
+	return h
+}
+
+// restore makes the snapshot of a cached step that is no longer on disk
+// by applying its recorded layer onto its parent's snapshot.
+func (s *solve) restore(ctx context.Context, rec cache.Record, parent *node) (string, error) {
+	if rec.Layer == nil {
+		return parent.snap()
+	}
+	if _, err := s.b.Snapshots.Stat(ctx, rec.Snapshot); err == nil {
+		return rec.Snapshot, nil
+	}
+	psnap, err := parent.snap()
+	if err != nil {
+		return "", err
+	}
+	key, err := s.prepare(ctx, psnap, func(key string, _ []mount.Mount) error {
+		l, err := s.b.Store.Layer(*rec.Layer, rec.DiffID)
+		if err != nil {
+			return err
+		}
+		rc, err := l.Uncompressed()
+		if err != nil {
+			return err
+		}
+		defer rc.Close()
+		return s.b.Snapshots.Apply(ctx, key, rc)
+	})
+	if err != nil {
+		return "", fmt.Errorf("restore cached step %s: %w", rec.Key, err)
+	}
+	if err := s.b.Snapshots.Commit(ctx, rec.Snapshot, key); err != nil {
+		_ = s.b.Snapshots.Remove(context.WithoutCancel(ctx), key)
+		if !errors.Is(err, snapshot.ErrExists) {
+			return "", fmt.Errorf("restore cached step %s: %w", rec.Key, err)
+		}
+	}
+	return rec.Snapshot, nil
+}
+
+// scratchDir makes a private directory for one step's temporary files.
+func (s *solve) scratchDir() (string, error) {
+	if err := os.MkdirAll(s.b.WorkDir, 0o700); err != nil {
+		return "", err
+	}
+	return os.MkdirTemp(s.b.WorkDir, "step-")
+}

@@ -1,0 +1,326 @@
+package builder
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"fmt"
+	"io"
+	"os"
+	"path"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+
+	securejoin "github.com/cyphar/filepath-securejoin"
+	"golang.org/x/sys/unix"
+
+	"github.com/bldbuild/bld/cache"
+	"github.com/bldbuild/bld/dag"
+	"github.com/bldbuild/bld/internal/mount"
+	"github.com/bldbuild/bld/sandbox"
+)
+
+// run executes a RUN step in the sandbox over an active snapshot.
+func (s *solve) run(ctx context.Context, v *dag.Vertex, op *dag.Run, inputs []*node) (cache.Record, error) {
+	parent, err := inputs[0].snap()
+	if err != nil {
+		return cache.Record{}, err
+	}
+	var undo cleanups
+	defer undo.run()
+	tmp, err := s.scratchDir()
+	if err != nil {
+		return cache.Record{}, err
+	}
+	undo.add(func() { os.RemoveAll(tmp) })
+
+	network := op.Network
+	if network == "" {
+		network = s.b.Network
+	}
+	out := newLogWriter(s.b, v)
+	spec := sandbox.Spec{
+		Args:    op.Args,
+		Env:     append([]string(nil), op.Env...),
+		Dir:     op.Dir,
+		User:    op.User,
+		Network: network,
+		Limits:  s.b.Limits,
+		Hosts:   s.b.Hosts,
+		Stdout:  out.stream(1),
+		Stderr:  out.stream(2),
+	}
+	for i, m := range op.Mounts {
+		if err := s.runMount(ctx, &spec, m, inputs, filepath.Join(tmp, strconv.Itoa(i)), &undo); err != nil {
+			return cache.Record{}, fmt.Errorf("--mount=type=%s,target=%s: %w", m.Type, m.Target, err)
+		}
+	}
+	for _, h := range op.Heredocs {
+		f := filepath.Join(tmp, "pipe-"+h.Name)
+		if err := os.WriteFile(f, []byte(h.Data), 0o755); err != nil {
+			return cache.Record{}, err
+		}
+		spec.Mounts = append(spec.Mounts, mount.Mount{Type: "bind", Source: f, Target: "/dev/pipes/" + h.Name, Options: []string{"rbind", "ro"}})
+	}
+
+	key, err := s.prepare(ctx, parent, func(_ string, mounts []mount.Mount) error {
+		spec.Root = mounts
+		err := s.b.Run(ctx, spec)
+		out.flush()
+		if err != nil {
+			return &StepError{Pos: v.Pos, Instruction: instruction(v), Err: err, Tail: out.tail()}
+		}
+		return nil
+	})
+	if err != nil {
+		return cache.Record{}, err
+	}
+	undo.run()
+	return s.commit(ctx, key, parent, s.nodes[v].key)
+}
+
+// runMount adds one RUN --mount to spec, preparing its source under dir.
+func (s *solve) runMount(ctx context.Context, spec *sandbox.Spec, m dag.RunMount, inputs []*node, dir string, undo *cleanups) error {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	switch m.Type {
+	case "bind":
+		root := s.b.Context
+		if m.From != "" {
+			if m.Input <= 0 || m.Input >= len(inputs) {
+				return fmt.Errorf("from=%s: no such input", m.From)
+			}
+			d, release, err := s.mountView(ctx, inputs[m.Input], filepath.Join(dir, "from"))
+			if err != nil {
+				return err
+			}
+			undo.add(release)
+			root = d
+		}
+		src, err := securejoin.SecureJoin(root, m.Source)
+		if err != nil {
+			return err
+		}
+		fi, err := os.Stat(src)
+		if err != nil {
+			return fmt.Errorf("source %s: %w", m.Source, err)
+		}
+		if !m.ReadWrite {
+			spec.Mounts = append(spec.Mounts, mount.Mount{Type: "bind", Source: src, Target: m.Target, Options: []string{"rbind", "ro"}})
+			return nil
+		}
+		// Writes to an rw bind are discarded: the step writes to a copy
+		// (an overlay for directories), never to the context or the stage.
+		if !fi.IsDir() {
+			cp := filepath.Join(dir, "file")
+			if err := copyFile(src, cp); err != nil {
+				return err
+			}
+			spec.Mounts = append(spec.Mounts, mount.Mount{Type: "bind", Source: cp, Target: m.Target, Options: []string{"rbind"}})
+			return nil
+		}
+		upper, work := filepath.Join(dir, "upper"), filepath.Join(dir, "work")
+		for _, d := range []string{upper, work} {
+			if err := os.MkdirAll(d, 0o755); err != nil {
+				return err
+			}
+		}
+		spec.Mounts = append(spec.Mounts, mount.Mount{Type: "overlay", Source: "overlay", Target: m.Target,
+			Options: []string{"lowerdir=" + src, "upperdir=" + upper, "workdir=" + work}})
+		return nil
+	case "cache":
+		id := m.ID
+		if id == "" {
+			id = m.Target
+		}
+		sum := sha256.Sum256([]byte(id))
+		cdir := filepath.Join(s.b.CacheMounts, fmt.Sprintf("%x", sum[:12]))
+		if _, err := os.Stat(cdir); os.IsNotExist(err) {
+			mode := os.FileMode(0o755)
+			if m.Mode != 0 {
+				mode = os.FileMode(m.Mode)
+			}
+			if err := os.MkdirAll(cdir, mode); err != nil {
+				return err
+			}
+			_ = os.Chmod(cdir, mode)
+			uid, gid := max(m.UID, 0), max(m.GID, 0)
+			_ = os.Lchown(cdir, uid, gid)
+		}
+		if m.Sharing == "locked" {
+			f, err := os.Open(cdir)
+			if err != nil {
+				return err
+			}
+			if err := unix.Flock(int(f.Fd()), unix.LOCK_EX); err != nil {
+				f.Close()
+				return err
+			}
+			undo.add(func() { f.Close() })
+		}
+		opts := []string{"rbind"}
+		if !m.ReadWrite && m.Sharing == "readonly" {
+			opts = append(opts, "ro")
+		}
+		spec.Mounts = append(spec.Mounts, mount.Mount{Type: "bind", Source: cdir, Target: m.Target, Options: opts})
+		return nil
+	case "tmpfs":
+		opts := []string{"nosuid", "nodev"}
+		if m.Size > 0 {
+			opts = append(opts, "size="+strconv.FormatInt(m.Size, 10))
+		}
+		spec.Mounts = append(spec.Mounts, mount.Mount{Type: "tmpfs", Source: "tmpfs", Target: m.Target, Options: opts})
+		return nil
+	case "secret":
+		data, ok := s.b.Secrets[m.ID]
+		if !ok {
+			if m.Required {
+				return fmt.Errorf("secret %q not provided (bld build --secret id=%s,src=FILE)", m.ID, m.ID)
+			}
+			return nil
+		}
+		if m.Env != "" {
+			spec.Env = append(spec.Env, m.Env+"="+string(data))
+			if m.Target == "" {
+				return nil
+			}
+		}
+		target := m.Target
+		if target == "" {
+			target = path.Join("/run/secrets", m.ID)
+		}
+		f := filepath.Join(dir, "secret")
+		mode := os.FileMode(0o400)
+		if m.Mode != 0 {
+			mode = os.FileMode(m.Mode)
+		}
+		if err := os.WriteFile(f, data, mode); err != nil {
+			return err
+		}
+		_ = os.Chmod(f, mode)
+		_ = os.Lchown(f, max(m.UID, 0), max(m.GID, 0))
+		spec.Mounts = append(spec.Mounts, mount.Mount{Type: "bind", Source: f, Target: target, Options: []string{"rbind", "ro"}})
+		return nil
+	default:
+		return fmt.Errorf("mount type %q is not supported", m.Type)
+	}
+}
+
+// mountView mounts a read-only view of n's snapshot at dir for the
+// duration of a step.
+func (s *solve) mountView(ctx context.Context, n *node, dir string) (string, func(), error) {
+	snap, err := n.snap()
+	if err != nil {
+		return "", nil, err
+	}
+	key := activeKey()
+	mounts, err := s.b.Snapshots.View(ctx, key, snap)
+	if err != nil {
+		return "", nil, fmt.Errorf("view snapshot: %w", err)
+	}
+	removeView := func() { _ = s.b.Snapshots.Remove(context.WithoutCancel(ctx), key) }
+	if len(mounts) == 1 && mounts[0].Type == "bind" && mounts[0].Target == "" {
+		return mounts[0].Source, removeView, nil
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		removeView()
+		return "", nil, err
+	}
+	if err := mount.All(mounts, dir); err != nil {
+		removeView()
+		return "", nil, err
+	}
+	return dir, func() { mount.UnmountAll(dir); removeView() }, nil
+}
+
+func copyFile(src, dst string) error {
+	in, err := os.Open(src)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	out, err := os.Create(dst)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(out, in); err != nil {
+		out.Close()
+		return err
+	}
+	return out.Close()
+}
+
+// cleanups undoes a step's preparations in reverse order, once.
+type cleanups struct{ fns []func() }
+
+func (c *cleanups) add(f func()) { c.fns = append(c.fns, f) }
+func (c *cleanups) run() {
+	for i := len(c.fns) - 1; i >= 0; i-- {
+		c.fns[i]()
+	}
+	c.fns = nil
+}
+
+// logWriter turns a step's output into Log events and keeps its tail.
+type logWriter struct {
+	b       *Builder
+	v       *dag.Vertex
+	mu      sync.Mutex // protects the fields below
+	partial [3]bytes.Buffer
+	last    []string
+}
+
+const tailLines = 10
+
+func newLogWriter(b *Builder, v *dag.Vertex) *logWriter { return &logWriter{b: b, v: v} }
+
+func (l *logWriter) stream(n int) io.Writer {
+	return writerFunc(func(p []byte) (int, error) {
+		l.mu.Lock()
+		defer l.mu.Unlock()
+		buf := &l.partial[n]
+		buf.Write(p)
+		for {
+			line, err := buf.ReadString('\n')
+			if err != nil {
+				buf.Reset()
+				buf.WriteString(line)
+				break
+			}
+			l.line(n, strings.TrimRight(line, "\r\n"))
+		}
+		return len(p), nil
+	})
+}
+
+func (l *logWriter) line(n int, s string) {
+	l.last = append(l.last, s)
+	if len(l.last) > tailLines {
+		l.last = l.last[len(l.last)-tailLines:]
+	}
+	l.b.emit(Event{Vertex: l.v, State: Log, Line: s, Stream: n})
+}
+
+func (l *logWriter) flush() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for n := 1; n <= 2; n++ {
+		if l.partial[n].Len() > 0 {
+			l.line(n, l.partial[n].String())
+			l.partial[n].Reset()
+		}
+	}
+}
+
+func (l *logWriter) tail() []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return append([]string(nil), l.last...)
+}
+
+type writerFunc func([]byte) (int, error)
+
+func (f writerFunc) Write(p []byte) (int, error) { return f(p) }

@@ -1,0 +1,171 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"text/tabwriter"
+
+	"github.com/docker/go-units"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/spf13/cobra"
+
+)
+
+func newImagesCmd(g *globalOptions) *cobra.Command {
+	return &cobra.Command{
+		Use:   "images",
+		Short: "List the images in the local store",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return runImages(g, cmd.OutOrStdout())
+		},
+	}
+}
+
+func runImages(g *globalOptions, w io.Writer) error {
+	st, err := openState(g, false)
+	if err != nil {
+		return err
+	}
+	list, err := st.store.Images()
+	if err != nil {
+		return err
+	}
+	tw := tabwriter.NewWriter(w, 0, 4, 3, ' ', 0)
+	fmt.Fprintln(tw, "NAME\tDIGEST\tCREATED\tSIZE")
+	for _, n := range list {
+		created, size := "", int64(0)
+		if img, err := st.store.Image(n.Descriptor.Digest.String()); err == nil {
+			if cf, err := img.ConfigFile(); err == nil {
+				created = cf.Created.Time.UTC().Format("2006-01-02 15:04:05")
+			}
+			size = imageSize(img)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", n.Name, n.Descriptor.Digest.Hex[:12], created, units.HumanSizeWithPrecision(float64(size), 3))
+	}
+	return tw.Flush()
+}
+
+// imageSize is the compressed size of an image's layers.
+func imageSize(img v1.Image) int64 {
+	m, err := img.Manifest()
+	if err != nil {
+		return 0
+	}
+	var n int64
+	for _, l := range m.Layers {
+		n += l.Size
+	}
+	return n
+}
+
+func newInspectCmd(g *globalOptions) *cobra.Command {
+	return &cobra.Command{
+		Use:   "inspect NAME",
+		Short: "Show an image's manifest and config as JSON",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			st, err := openState(g, false)
+			if err != nil {
+				return err
+			}
+			desc, err := st.store.Resolve(args[0])
+			if err != nil {
+				return fmt.Errorf("image %s: %w", args[0], err)
+			}
+			img, err := st.store.Image(desc.Digest.String())
+			if err != nil {
+				return fmt.Errorf("image %s: %w", args[0], err)
+			}
+			m, err := img.Manifest()
+			if err != nil {
+				return err
+			}
+			cf, err := img.ConfigFile()
+			if err != nil {
+				return err
+			}
+			out := struct {
+				Name     string         `json:"name"`
+				Digest   string         `json:"digest"`
+				Manifest *v1.Manifest   `json:"manifest"`
+				Config   *v1.ConfigFile `json:"config"`
+			}{args[0], desc.Digest.String(), m, cf}
+			enc := json.NewEncoder(cmd.OutOrStdout())
+			enc.SetIndent("", "  ")
+			return enc.Encode(out)
+		},
+	}
+}
+
+func newTagCmd(g *globalOptions) *cobra.Command {
+	return &cobra.Command{
+		Use:   "tag SOURCE TARGET",
+		Short: "Give an image in the local store another name",
+		Args:  cobra.ExactArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			st, err := openState(g, false)
+			if err != nil {
+				return err
+			}
+			desc, err := st.store.Resolve(args[0])
+			if err != nil {
+				return fmt.Errorf("image %s: %w", args[0], err)
+			}
+			return st.store.Tag(args[1], desc)
+		},
+	}
+}
+
+func newRmCmd(g *globalOptions) *cobra.Command {
+	return &cobra.Command{
+		Use:   "rm NAME...",
+		Short: "Remove image names from the local store (bld prune frees the space)",
+		Args:  cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			st, err := openState(g, false)
+			if err != nil {
+				return err
+			}
+			for _, n := range args {
+				if err := st.store.Untag(n); err != nil {
+					return fmt.Errorf("rm %s: %w", n, err)
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "Untagged: %s\n", n)
+			}
+			return nil
+		},
+	}
+}
+
+func newPushCmd(g *globalOptions) *cobra.Command {
+	return &cobra.Command{
+		Use:   "push NAME [DESTINATION]",
+		Short: "Push an image from the local store to a registry",
+		Args:  cobra.RangeArgs(1, 2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			st, err := openState(g, false)
+			if err != nil {
+				return err
+			}
+			desc, err := st.store.Resolve(args[0])
+			if err != nil {
+				return fmt.Errorf("image %s: %w", args[0], err)
+			}
+			img, err := st.store.Image(desc.Digest.String())
+			if err != nil {
+				return err
+			}
+			dest := args[0]
+			if len(args) == 2 {
+				dest = args[1]
+			}
+			if err := registryExporter(g, []string{dest}).Export(cmd.Context(), img); err != nil {
+				return err
+			}
+			fmt.Fprintln(cmd.OutOrStdout(), desc.Digest)
+			return nil
+		},
+	}
+}

@@ -1,0 +1,46 @@
+// Command bld builds container images from Dockerfiles without a daemon.
+// This package is the composition root: flags, wiring, progress and exit
+// codes; it holds no build logic.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/bldbuild/bld/builder"
+	"github.com/bldbuild/bld/sandbox"
+)
+
+// Exit codes: a Dockerfile step that failed (its command, a COPY source)
+// is 1, like docker build; anything else bld could not do is 2; usage
+// errors are 2 as well.
+const (
+	exitStep = 1
+	exitBld  = 2
+)
+
+func main() {
+	sandbox.Init()
+	os.Exit(run())
+}
+
+// run runs the command line and returns the exit code; it prints an error
+// once, here.
+func run() int {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	err := newRootCmd().ExecuteContext(ctx)
+	if err == nil {
+		return 0
+	}
+	fmt.Fprintf(os.Stderr, "bld: %v\n", err)
+	var se *builder.StepError
+	if errors.As(err, &se) {
+		return exitStep
+	}
+	return exitBld
+}

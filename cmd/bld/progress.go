@@ -1,0 +1,123 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/term"
+
+	"github.com/bldbuild/bld/builder"
+	"github.com/bldbuild/bld/dag"
+)
+
+// progress renders builder events. Modes: plain (BuildKit's "#N ..." lines,
+// the default when stderr is not a terminal), tty (the same lines, with
+// live elapsed times on a terminal), rawjson (one JSON object per event),
+// quiet (nothing; the digest still goes to stdout).
+type progress struct {
+	mode  string
+	w     io.Writer
+	start time.Time
+	mu    sync.Mutex // protects the fields below
+	ids   map[*dag.Vertex]int
+	began map[*dag.Vertex]time.Time
+	next  int
+}
+
+func newProgress(mode string, w io.Writer) *progress {
+	if mode == "auto" || mode == "" {
+		mode = "plain"
+		if f, ok := w.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+			mode = "tty"
+		}
+	}
+	return &progress{mode: mode, w: w, start: time.Now(), ids: map[*dag.Vertex]int{}, began: map[*dag.Vertex]time.Time{}, next: 1}
+}
+
+// rawEvent is the rawjson form of an event.
+type rawEvent struct {
+	ID       int     `json:"id"`
+	Vertex   string  `json:"vertex"`
+	Stage    string  `json:"stage,omitempty"`
+	Line     int     `json:"line,omitempty"`
+	State    string  `json:"state"`
+	Reason   string  `json:"reason,omitempty"`
+	Log      string  `json:"log,omitempty"`
+	Duration float64 `json:"duration,omitempty"`
+	Error    string  `json:"error,omitempty"`
+	Time     string  `json:"time"`
+}
+
+func (p *progress) id(v *dag.Vertex) (int, bool) {
+	if id, ok := p.ids[v]; ok {
+		return id, false
+	}
+	p.ids[v] = p.next
+	p.next++
+	return p.ids[v], true
+}
+
+func (p *progress) event(e builder.Event) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	id, first := p.id(e.Vertex)
+	switch p.mode {
+	case "quiet":
+		return
+	case "rawjson":
+		r := rawEvent{ID: id, Vertex: e.Vertex.Name, Stage: e.Vertex.Stage, Line: e.Vertex.Pos.Line, State: e.State.String(),
+			Reason: e.Reason, Log: e.Line, Duration: e.Duration.Seconds(), Time: e.Time.UTC().Format(time.RFC3339Nano)}
+		if e.Err != nil {
+			r.Error = e.Err.Error()
+		}
+		b, _ := json.Marshal(r)
+		fmt.Fprintf(p.w, "%s\n", b)
+		return
+	}
+	if first {
+		fmt.Fprintf(p.w, "#%d %s\n", id, e.Vertex.Name)
+	}
+	switch e.State {
+	case builder.Cached:
+		fmt.Fprintf(p.w, "#%d CACHED\n", id)
+	case builder.Started:
+		p.began[e.Vertex] = e.Time
+		if e.Reason != "" {
+			fmt.Fprintf(p.w, "#%d cache miss: %s\n", id, e.Reason)
+		}
+	case builder.Log:
+		at := e.Time.Sub(p.began[e.Vertex]).Seconds()
+		fmt.Fprintf(p.w, "#%d %.3f %s\n", id, at, e.Line)
+	case builder.Done:
+		fmt.Fprintf(p.w, "#%d DONE %.1fs\n", id, e.Duration.Seconds())
+	case builder.Failed:
+		msg := e.Err.Error()
+		if i := strings.IndexByte(msg, '\n'); i >= 0 {
+			msg = msg[:i]
+		}
+		fmt.Fprintf(p.w, "#%d ERROR: %s\n", id, msg)
+	}
+}
+
+// done reports the export at the end of a build.
+func (p *progress) done(msg string, names []string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.mode == "quiet" || p.mode == "rawjson" {
+		return
+	}
+	id := p.next
+	p.next++
+	fmt.Fprintf(p.w, "#%d exporting to image\n#%d %s\n", id, id, msg)
+	for _, n := range names {
+		fmt.Fprintf(p.w, "#%d naming to %s\n", id, n)
+	}
+	fmt.Fprintf(p.w, "#%d DONE %.1fs\n", id, time.Since(p.start).Seconds())
+}
+
+func (p *progress) close() {}

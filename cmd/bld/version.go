@@ -1,0 +1,40 @@
+package main
+
+import (
+	"fmt"
+	"path/filepath"
+	"runtime"
+	"runtime/debug"
+
+	"github.com/spf13/cobra"
+
+	"github.com/bldbuild/bld/snapshot"
+)
+
+// version is set at link time (-ldflags "-X main.version=...").
+var version = "dev"
+
+func newVersionCmd(g *globalOptions) *cobra.Command {
+	return &cobra.Command{
+		Use:     "version",
+		Aliases: []string{"info"},
+		Short:   "Print version and environment information",
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			v := version
+			if bi, ok := debug.ReadBuildInfo(); ok && v == "dev" && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+				v = bi.Main.Version
+			}
+			w := cmd.OutOrStdout()
+			fmt.Fprintf(w, "bld %s %s %s/%s\n", v, runtime.Version(), runtime.GOOS, runtime.GOARCH)
+			fmt.Fprintf(w, "root: %s\n", g.root)
+			sn, err := snapshot.New(filepath.Join(g.root, "snapshots"))
+			if err != nil {
+				fmt.Fprintf(w, "snapshotter: unavailable (%v)\n", err)
+				return nil
+			}
+			fmt.Fprintf(w, "snapshotter: %s\n", sn.Name())
+			return nil
+		},
+	}
+}

@@ -1,0 +1,184 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+
+	"github.com/google/go-containerregistry/pkg/authn"
+	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+
+	"github.com/bldbuild/bld/cache"
+	"github.com/bldbuild/bld/dag"
+	"github.com/bldbuild/bld/frontend"
+	"github.com/bldbuild/bld/internal/fscopy"
+	"github.com/bldbuild/bld/snapshot"
+	"github.com/bldbuild/bld/store"
+)
+
+// state is an opened root: the store, the cache and the snapshotter.
+type state struct {
+	root  string
+	store *store.Store
+	cache *cache.Cache
+	snaps snapshot.Snapshotter
+}
+
+// openState opens the root's store and cache; the snapshotter only when
+// withSnapshots (it probes overlay, which commands like images need not).
+func openState(g *globalOptions, withSnapshots bool) (*state, error) {
+	root, err := filepath.Abs(g.root)
+	if err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(root, 0o700); err != nil {
+		return nil, fmt.Errorf("open root: %w", err)
+	}
+	st := &state{root: root}
+	if st.store, err = store.Open(root); err != nil {
+		return nil, err
+	}
+	if st.cache, err = cache.Open(filepath.Join(root, "cache")); err != nil {
+		return nil, err
+	}
+	if withSnapshots {
+		if st.snaps, err = snapshot.New(filepath.Join(root, "snapshots")); err != nil {
+			return nil, err
+		}
+	}
+	return st, nil
+}
+
+// hostPlatform is the platform images are built for by default.
+func hostPlatform() v1.Platform {
+	p := v1.Platform{OS: "linux", Architecture: runtime.GOARCH}
+	if runtime.GOARCH == "arm" {
+		p.Variant = "v7"
+	}
+	return p
+}
+
+// isLoopback reports whether a registry host is on this machine; those are
+// reached over plain HTTP by default.
+func isLoopback(host string) bool {
+	h := host
+	if hh, _, err := net.SplitHostPort(host); err == nil {
+		h = hh
+	}
+	if h == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(strings.Trim(h, "[]"))
+	return ip != nil && ip.IsLoopback()
+}
+
+// parseRef parses an image reference, allowing plain HTTP for loopback
+// registries and the --insecure-registry hosts.
+func parseRef(g *globalOptions, ref string) (name.Reference, error) {
+	r, err := name.ParseReference(ref)
+	if err != nil {
+		return nil, fmt.Errorf("invalid reference %q: %w", ref, err)
+	}
+	host := r.Context().RegistryStr()
+	insecure := isLoopback(host)
+	for _, h := range g.insecure {
+		if h == host {
+			insecure = true
+		}
+	}
+	if insecure {
+		return name.ParseReference(ref, name.Insecure)
+	}
+	return r, nil
+}
+
+func remoteOptions(ctx context.Context, platform *v1.Platform) []remote.Option {
+	opts := []remote.Option{
+		remote.WithContext(ctx),
+		remote.WithAuthFromKeychain(authn.DefaultKeychain),
+		remote.WithJobs(4),
+	}
+	if platform != nil {
+		opts = append(opts, remote.WithPlatform(*platform))
+	}
+	return opts
+}
+
+// resolver finds base images: in the local store first (as docker does),
+// else in a registry, whose image it then keeps in the store.
+type resolver struct {
+	g     *globalOptions
+	st    *state
+	pull  bool // --pull: always ask the registry for tags
+	quiet bool
+}
+
+// Resolve implements frontend.Options.Resolve.
+func (r *resolver) Resolve(ctx context.Context, ref string, platform v1.Platform) (*frontend.Image, error) {
+	if !r.pull {
+		if img, desc, err := r.local(ref); err == nil {
+			cfg, err := img.ConfigFile()
+			if err != nil {
+				return nil, fmt.Errorf("image %s: config: %w", ref, err)
+			}
+			return &frontend.Image{Ref: ref, Digest: desc.Digest, Config: cfg}, nil
+		}
+	}
+	nref, err := parseRef(r.g, ref)
+	if err != nil {
+		return nil, err
+	}
+	img, err := remote.Image(nref, remoteOptions(ctx, &platform)...)
+	if err != nil {
+		if !r.pull {
+			return nil, fmt.Errorf("image %s: not in the local store, and pull: %w", ref, err)
+		}
+		return nil, fmt.Errorf("pull %s: %w", ref, err)
+	}
+	desc, err := r.st.store.WriteImage(ctx, img)
+	if err != nil {
+		return nil, fmt.Errorf("pull %s: %w", ref, err)
+	}
+	if err := r.st.store.Tag(nref.Name(), desc); err != nil {
+		return nil, err
+	}
+	cfg, err := img.ConfigFile()
+	if err != nil {
+		return nil, fmt.Errorf("pull %s: config: %w", ref, err)
+	}
+	return &frontend.Image{Ref: nref.Name(), Digest: desc.Digest, Config: cfg}, nil
+}
+
+func (r *resolver) local(ref string) (v1.Image, v1.Descriptor, error) {
+	desc, err := r.st.store.Resolve(ref)
+	if err != nil {
+		return nil, v1.Descriptor{}, err
+	}
+	img, err := r.st.store.Image(desc.Digest.String())
+	if err != nil {
+		return nil, v1.Descriptor{}, err
+	}
+	return img, desc, nil
+}
+
+// Image implements builder.Builder.Image: the resolved image is in the
+// store (Resolve put it there), found by its manifest digest.
+func (r *resolver) Image(ctx context.Context, src *dag.Source) (v1.Image, error) {
+	img, err := r.st.store.Image(src.Digest.String())
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, fmt.Errorf("image %s@%s is no longer in the store", src.Ref, src.Digest)
+	}
+	return img, err
+}
+
+// openStatCache opens the context stat cache kept in the root.
+func openStatCache(root string) (*fscopy.FileStatCache, error) {
+	return fscopy.OpenStatCache(filepath.Join(root, "statcache.json"))
+}
