@@ -62,6 +62,9 @@ type Step struct {
 	DiffID v1.Hash
 	Cached bool
 	Reason string // why it missed, when it ran
+	// Created is when the step's result was first made (its record's
+	// time), so a fully cached rebuild can reproduce the same image.
+	Created time.Time
 }
 
 // Result maps every solved vertex to its step result.
@@ -105,7 +108,7 @@ func (b *Builder) Build(ctx context.Context, target *dag.Vertex) (*Result, error
 	}
 	res := &Result{Steps: map[*dag.Vertex]*Step{}}
 	for v, n := range done {
-		res.Steps[v] = &Step{Key: n.key, Layer: n.rec.Layer, DiffID: n.rec.DiffID, Cached: n.hit, Reason: n.reason}
+		res.Steps[v] = &Step{Key: n.key, Layer: n.rec.Layer, DiffID: n.rec.DiffID, Cached: n.hit, Reason: n.reason, Created: n.rec.Created}
 	}
 	return res, nil
 }

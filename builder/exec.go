@@ -27,6 +27,7 @@ func (s *solve) exec(ctx context.Context, v *dag.Vertex, inputs []*node) (*node,
 	n := s.nodes[v]
 	if src, ok := v.Op.(*dag.Source); ok {
 		n.snap = sync.OnceValues(func() (string, error) { return s.unpack(s.rootCtx, v, src) })
+		s.b.emit(Event{Vertex: v, State: Done})
 		return n, nil
 	}
 	parent := inputs[0]
@@ -56,6 +57,7 @@ func (s *solve) exec(ctx context.Context, v *dag.Vertex, inputs []*node) (*node,
 	rec.Components = n.comps
 	rec.Scope = s.scope(v)
 	rec.CreatedBy = instruction(v)
+	rec.Created = time.Now().UTC().Truncate(time.Second)
 	if err := s.b.Cache.Put(rec); err != nil {
 		return nil, err
 	}

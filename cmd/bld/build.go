@@ -311,7 +311,17 @@ func assemble(ctx context.Context, res *resolver, st *state, plan *frontend.Resu
 		}
 		entries = append(entries, exporter.Layer{Layer: l, History: h})
 	}
-	created := time.Now().UTC().Truncate(time.Second)
+	// The image is as old as its newest step, so a rebuild that reuses
+	// every step reproduces the same digest (SOURCE_DATE_EPOCH pins it).
+	var created time.Time
+	for _, s := range plan.History {
+		if step := result.Steps[s.Vertex]; s.Vertex != nil && step != nil && step.Created.After(created) {
+			created = step.Created
+		}
+	}
+	if created.IsZero() {
+		created = time.Now().UTC().Truncate(time.Second)
+	}
 	if epoch != nil {
 		created = *epoch
 	}

@@ -9,7 +9,6 @@ import (
 	"github.com/docker/go-units"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/spf13/cobra"
-
 )
 
 func newImagesCmd(g *globalOptions) *cobra.Command {

@@ -92,8 +92,8 @@ func cmdValidate(ts *testscript.TestScript, neg bool, args []string) {
 	}
 }
 
-// jsonget FILE PATH WANT checks that the JSON value at a dotted path in FILE
-// (object keys, or array indexes) prints as WANT.
+// jsonget FILE PATH WANT checks that the JSON value at a path in FILE
+// (slash-separated object keys or array indexes) prints as WANT.
 func cmdJSONGet(ts *testscript.TestScript, neg bool, args []string) {
 	if len(args) != 3 {
 		ts.Fatalf("usage: jsonget FILE PATH WANT")
@@ -102,7 +102,7 @@ func cmdJSONGet(ts *testscript.TestScript, neg bool, args []string) {
 	if err := json.Unmarshal([]byte(ts.ReadFile(args[0])), &v); err != nil {
 		ts.Fatalf("jsonget %s: %v", args[0], err)
 	}
-	for _, k := range strings.Split(args[1], ".") {
+	for _, k := range strings.Split(args[1], "/") {
 		switch x := v.(type) {
 		case map[string]any:
 			v = x[k]
