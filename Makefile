@@ -40,7 +40,7 @@ lint:
 	$(GO) test -run TestDeps .
 
 bench: build
-	./bench/run.sh
+	./scripts/with-registry.sh ./bench/run.sh
 
 clean:
 	rm -rf bin .cache

@@ -18,7 +18,7 @@ http:
 CFG
 docker-registry serve "$dir/config.yml" >"$dir/registry.log" 2>&1 &
 pid=$!
-trap 'kill $pid 2>/dev/null; wait $pid 2>/dev/null; rm -rf "$dir"' EXIT
+trap 'kill $pid 2>/dev/null || true; wait $pid 2>/dev/null || true; rm -rf "$dir"' EXIT
 for _ in $(seq 100); do
   curl -fsS "http://127.0.0.1:$port/v2/" >/dev/null 2>&1 && break
   sleep 0.1

@@ -46,6 +46,8 @@ type buildOptions struct {
 	pidsLimit     int64
 	jobs          int
 	failOnMiss    bool
+	check         bool
+	checkSkip     []string
 	context       string
 }
 
@@ -80,8 +82,10 @@ func newBuildCmd(g *globalOptions) *cobra.Command {
 	f.StringVar(&o.memory, "memory", "", "memory limit for each RUN step (e.g. 512m)")
 	f.Float64Var(&o.cpus, "cpus", 0, "CPU limit for each RUN step")
 	f.Int64Var(&o.pidsLimit, "pids-limit", 0, "process limit for each RUN step")
-	f.IntVar(&o.jobs, "jobs", runtime.NumCPU(), "steps executed at once")
+	f.IntVar(&o.jobs, "jobs", max(4, 2*runtime.NumCPU()), "steps executed at once (RUN steps often wait on I/O, so more than the CPU count)")
 	f.BoolVar(&o.failOnMiss, "fail-on-cache-miss", false, "fail before running any step the cache does not have")
+	f.BoolVar(&o.check, "check", false, "run the build checks only, do not build")
+	f.StringSliceVar(&o.checkSkip, "check-skip", nil, "build checks to skip (all for every check)")
 	return cmd
 }
 
@@ -156,6 +160,17 @@ func runBuild(ctx context.Context, g *globalOptions, o buildOptions, stdin io.Re
 	}
 	limits, err := parseLimits(o)
 	if err != nil {
+		return err
+	}
+	mode := o.progress
+	if mode == "auto" || mode == "" {
+		mode = newProgress(o.progress, stderr).mode
+	}
+	checkOut := stderr
+	if o.check {
+		checkOut = stdout
+	}
+	if err := preBuildChecks(g, o, contextDir, dfPath, dfName, dockerfile, buildArgs, checkOut, mode); err != nil || o.check {
 		return err
 	}
 	exps, names, err := outputs(ctx, g, o)

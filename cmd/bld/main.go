@@ -39,7 +39,7 @@ func run() int {
 	}
 	fmt.Fprintf(os.Stderr, "bld: %v\n", err)
 	var se *builder.StepError
-	if errors.As(err, &se) {
+	if errors.As(err, &se) || errors.Is(err, errChecksFailed) {
 		return exitStep
 	}
 	return exitBld

@@ -49,6 +49,7 @@ func newRootCmd() *cobra.Command {
 		newDuCmd(g),
 		newPruneCmd(g),
 		newHistoryCmd(g),
+		newLintCmd(g),
 	)
 	return cmd
 }
