@@ -1,0 +1,14 @@
+FROM composer:2 AS vendor
+WORKDIR /app
+COPY composer.json composer.lock ./
+RUN composer install --no-dev --no-scripts --prefer-dist --no-interaction
+
+FROM php:8.3-apache
+RUN docker-php-ext-install pdo pdo_mysql opcache \
+    && a2enmod rewrite headers
+COPY --from=vendor /app/vendor /var/www/html/vendor
+COPY . /var/www/html
+RUN chown -R www-data:www-data /var/www/html/storage
+HEALTHCHECK NONE
+USER www-data
+EXPOSE 80
