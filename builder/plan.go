@@ -23,7 +23,7 @@ func (s *solve) plan(ctx context.Context, v *dag.Vertex, inputs []*node) (*node,
 	}
 	var content v1.Hash
 	comps := []cache.Component{}
-	def := dag.Encode(v.Op)
+	def := dag.Encode(keyOp(v.Op))
 	switch op := v.Op.(type) {
 	case *dag.Source:
 		comps = append(comps, cache.Component{Name: "base image digest", Value: op.Digest.String()})
@@ -40,10 +40,10 @@ func (s *solve) plan(ctx context.Context, v *dag.Vertex, inputs []*node) (*node,
 	case *dag.Run:
 		// The instruction without its environment, then one component per
 		// variable, so a miss can name the build arg that changed.
-		bare := *op
+		bare := *keyOp(op).(*dag.Run)
 		bare.Env = nil
 		comps = append(comps, cache.Component{Name: "instruction", Value: shortDigest(dag.Encode(&bare))})
-		for _, kv := range op.Env {
+		for _, kv := range keyOp(op).(*dag.Run).Env {
 			k, val, _ := strings.Cut(kv, "=")
 			comps = append(comps, cache.Component{Name: "build arg or env " + k, Value: shortDigest([]byte(val))})
 		}
@@ -114,4 +114,30 @@ func (s *solve) explain(v *dag.Vertex, n *node, inputs []*node) string {
 
 func (s *solve) contextSource() fscopy.Source {
 	return fscopy.Source{Dir: s.b.Context, Exclude: s.b.Ignore, IsContext: true}
+}
+
+// proxyVars are the predefined proxy build args: they reach RUN steps but,
+// as in BuildKit, never their cache keys (a proxy does not change output).
+var proxyVars = map[string]bool{
+	"HTTP_PROXY": true, "http_proxy": true, "HTTPS_PROXY": true, "https_proxy": true,
+	"FTP_PROXY": true, "ftp_proxy": true, "NO_PROXY": true, "no_proxy": true,
+	"ALL_PROXY": true, "all_proxy": true,
+}
+
+// keyOp returns op as it goes into its cache key: a RUN without proxy
+// variables in its environment.
+func keyOp(op dag.Op) dag.Op {
+	r, ok := op.(*dag.Run)
+	if !ok {
+		return op
+	}
+	k := *r
+	k.Env = nil
+	for _, kv := range r.Env {
+		name, _, _ := strings.Cut(kv, "=")
+		if !proxyVars[name] {
+			k.Env = append(k.Env, kv)
+		}
+	}
+	return &k
 }

@@ -15,6 +15,7 @@ import (
 
 	"github.com/docker/go-units"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/spf13/cobra"
 
 	"github.com/bldbuild/bld/builder"
@@ -340,7 +341,17 @@ func assemble(ctx context.Context, res *resolver, st *state, plan *frontend.Resu
 	if epoch != nil {
 		created = *epoch
 	}
-	return exporter.Image(base, entries, plan.Config, platform, created)
+	img, err := exporter.Image(base, entries, plan.Config, platform, created)
+	if err != nil || plan.Author == "" {
+		return img, err
+	}
+	cf, err := img.ConfigFile()
+	if err != nil {
+		return nil, err
+	}
+	cf = cf.DeepCopy()
+	cf.Author = plan.Author
+	return mutate.ConfigFile(img, cf)
 }
 
 // outputs turns --output, --push and -t into exporters, and the names the
