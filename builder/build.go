@@ -51,8 +51,18 @@ type Builder struct {
 	CacheMounts string                 // directory of RUN --mount=type=cache contents
 	HTTPClient  *http.Client           // ADD of URLs
 	Hosts       []byte                 // /etc/hosts for RUN (nil: sandbox default)
+	// Remote are imported caches (--cache-from), asked after the local
+	// cache misses. Their layers are fetched only when a step that must
+	// run builds on them, or when the output needs their bytes.
+	Remote []RemoteCache
 
 	progressMu sync.Mutex // protects calls to Progress
+}
+
+// RemoteCache is a cache another machine exported (cache.Remote).
+type RemoteCache interface {
+	Get(k cache.Key) (cache.Record, bool)
+	Layer(desc v1.Descriptor, diffID v1.Hash) (v1.Layer, error)
 }
 
 // Step is the result of one vertex.
@@ -65,6 +75,11 @@ type Step struct {
 	// Created is when the step's result was first made (its record's
 	// time), so a fully cached rebuild can reproduce the same image.
 	Created time.Time
+	// Record is the step's cache record (for exporting the cache).
+	Record cache.Record
+	// Remote is the imported cache the step's layer came from, when its
+	// blob is not in the local store; nil otherwise.
+	Remote RemoteCache
 }
 
 // Result maps every solved vertex to its step result.
@@ -108,7 +123,13 @@ func (b *Builder) Build(ctx context.Context, target *dag.Vertex) (*Result, error
 	}
 	res := &Result{Steps: map[*dag.Vertex]*Step{}}
 	for v, n := range done {
-		res.Steps[v] = &Step{Key: n.key, Layer: n.rec.Layer, DiffID: n.rec.DiffID, Cached: n.hit, Reason: n.reason, Created: n.rec.Created}
+		step := &Step{Key: n.key, Layer: n.rec.Layer, DiffID: n.rec.DiffID, Cached: n.hit, Reason: n.reason, Created: n.rec.Created, Record: n.rec}
+		if n.remote != nil && n.rec.Layer != nil {
+			if _, err := b.Store.Stat(n.rec.Layer.Digest); err != nil {
+				step.Remote = n.remote
+			}
+		}
+		res.Steps[v] = step
 	}
 	return res, nil
 }
@@ -135,6 +156,7 @@ type node struct {
 	rec    cache.Record
 	hit    bool
 	reason string
+	remote RemoteCache            // where rec came from, if not the local cache
 	snap   func() (string, error) // committed snapshot name of the result; "" is an empty root
 }
 

@@ -32,8 +32,8 @@ func (s *solve) exec(ctx context.Context, v *dag.Vertex, inputs []*node) (*node,
 	}
 	parent := inputs[0]
 	if n.hit {
-		rec := n.rec
-		n.snap = sync.OnceValues(func() (string, error) { return s.restore(s.rootCtx, rec, parent) })
+		rec, remote := n.rec, n.remote
+		n.snap = sync.OnceValues(func() (string, error) { return s.restore(s.rootCtx, rec, remote, parent) })
 		_ = s.b.Cache.Touch(n.key)
 		s.b.emit(Event{Vertex: v, State: Cached})
 		return n, nil
@@ -248,10 +248,18 @@ func chainID(parent, diffID v1.Hash) v1.Hash {
 }
 
 // restore makes the snapshot of a cached step that is no longer on disk
-// by applying its recorded layer onto its parent's snapshot.
-func (s *solve) restore(ctx context.Context, rec cache.Record, parent *node) (string, error) {
+// by applying its recorded layer onto its parent's snapshot. A layer from
+// an imported cache is fetched into the store first (once), and the record
+// is then kept locally too.
+func (s *solve) restore(ctx context.Context, rec cache.Record, remote RemoteCache, parent *node) (string, error) {
 	if rec.Layer == nil {
 		return parent.snap()
+	}
+	if remote != nil {
+		if err := s.fetch(ctx, rec, remote); err != nil {
+			return "", err
+		}
+		defer s.b.Cache.Put(rec)
 	}
 	if _, err := s.b.Snapshots.Stat(ctx, rec.Snapshot); err == nil {
 		return rec.Snapshot, nil
@@ -290,4 +298,46 @@ func (s *solve) scratchDir() (string, error) {
 		return "", err
 	}
 	return os.MkdirTemp(s.b.WorkDir, "step-")
+}
+
+// fetch copies a remote record's layer blob into the store, verified by
+// digest, unless it is there already.
+func (s *solve) fetch(ctx context.Context, rec cache.Record, remote RemoteCache) error {
+	if _, err := s.b.Store.Stat(rec.Layer.Digest); err == nil {
+		return nil
+	}
+	l, err := remote.Layer(*rec.Layer, rec.DiffID)
+	if err != nil {
+		return fmt.Errorf("fetch cached layer %s: %w", rec.Layer.Digest, err)
+	}
+	rc, err := l.Compressed()
+	if err != nil {
+		return fmt.Errorf("fetch cached layer %s: %w", rec.Layer.Digest, err)
+	}
+	defer rc.Close()
+	w, err := s.b.Store.Writer()
+	if err != nil {
+		return err
+	}
+	defer w.Close()
+	if _, err := io.Copy(w, ctxReader{ctx, rc}); err != nil {
+		return fmt.Errorf("fetch cached layer %s: %w", rec.Layer.Digest, err)
+	}
+	if _, _, err := w.Commit(rec.Layer.Digest); err != nil {
+		return fmt.Errorf("fetch cached layer %s: %w", rec.Layer.Digest, err)
+	}
+	return nil
+}
+
+// ctxReader stops a copy when ctx is done.
+type ctxReader struct {
+	ctx context.Context
+	r   io.Reader
+}
+
+func (c ctxReader) Read(p []byte) (int, error) {
+	if err := c.ctx.Err(); err != nil {
+		return 0, err
+	}
+	return c.r.Read(p)
 }

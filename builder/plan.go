@@ -77,6 +77,16 @@ func (s *solve) plan(ctx context.Context, v *dag.Vertex, inputs []*node) (*node,
 	case err != nil && !errors.Is(err, cache.ErrNotFound):
 		return nil, err
 	}
+	for _, rc := range s.b.Remote {
+		if rec, ok := rc.Get(n.key); ok {
+			rec.Key = n.key
+			if rec.Layer != nil {
+				rec.Snapshot = "step-" + n.key.String()
+			}
+			n.rec, n.hit, n.remote = rec, true, rc
+			return n, nil
+		}
+	}
 	n.reason = s.explain(v, n, inputs)
 	return n, nil
 }

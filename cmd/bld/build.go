@@ -77,7 +77,7 @@ func newBuildCmd(g *globalOptions) *cobra.Command {
 	f.BoolVar(&o.push, "push", false, "push every -t name to its registry")
 	f.StringVar(&o.iidfile, "iidfile", "", "write the image digest to this file")
 	f.StringVar(&o.metadataFile, "metadata-file", "", "write build results as JSON to this file")
-	f.StringVar(&o.progress, "progress", "auto", "progress output: auto, plain, tty, rawjson, quiet")
+	f.StringVar(&o.progress, "progress", "auto", "progress output: auto (tty on a terminal, else plain), plain, tty, rawjson, quiet")
 	f.StringArrayVar(&o.secrets, "secret", nil, "secret for RUN --mount=type=secret (id=ID,src=FILE or id=ID,env=VAR)")
 	f.StringVar(&o.network, "network", "", "default network for RUN: host (default) or none")
 	f.StringVar(&o.memory, "memory", "", "memory limit for each RUN step (e.g. 512m)")
@@ -163,10 +163,7 @@ func runBuild(ctx context.Context, g *globalOptions, o buildOptions, stdin io.Re
 	if err != nil {
 		return err
 	}
-	mode := o.progress
-	if mode == "auto" || mode == "" {
-		mode = newProgress(o.progress, stderr).mode
-	}
+	mode := progressMode(o.progress, stderr)
 	checkOut := stderr
 	if o.check {
 		checkOut = stdout
@@ -321,7 +318,15 @@ func assemble(ctx context.Context, res *resolver, st *state, plan *frontend.Resu
 			entries = append(entries, exporter.Layer{History: h})
 			continue
 		}
-		l, err := st.store.Layer(*step.Layer, step.DiffID)
+		var l v1.Layer
+		var err error
+		if step.Remote != nil {
+			// From an imported cache and not needed locally: a lazy remote
+			// layer, mounted rather than re-uploaded on a push to its registry.
+			l, err = step.Remote.Layer(*step.Layer, step.DiffID)
+		} else {
+			l, err = st.store.Layer(*step.Layer, step.DiffID)
+		}
 		if err != nil {
 			return nil, err
 		}

@@ -27,16 +27,31 @@ type progress struct {
 	ids   map[*dag.Vertex]int
 	began map[*dag.Vertex]time.Time
 	next  int
+	tty   *ttyView // the live view, in tty mode
 }
 
-func newProgress(mode string, w io.Writer) *progress {
+// progressMode resolves "auto": tty on a terminal, plain elsewhere (CI).
+func progressMode(mode string, w io.Writer) string {
 	if mode == "auto" || mode == "" {
 		mode = "plain"
 		if f, ok := w.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
 			mode = "tty"
 		}
 	}
-	return &progress{mode: mode, w: w, start: time.Now(), ids: map[*dag.Vertex]int{}, began: map[*dag.Vertex]time.Time{}, next: 1}
+	return mode
+}
+
+func newProgress(mode string, w io.Writer) *progress {
+	mode = progressMode(mode, w)
+	p := &progress{mode: mode, w: w, start: time.Now(), ids: map[*dag.Vertex]int{}, began: map[*dag.Vertex]time.Time{}, next: 1}
+	if mode == "tty" {
+		width := 0
+		if f, ok := w.(*os.File); ok {
+			width, _, _ = term.GetSize(int(f.Fd()))
+		}
+		p.tty = newTTYView(w, width)
+	}
+	return p
 }
 
 // rawEvent is the rawjson form of an event.
@@ -68,6 +83,11 @@ func (p *progress) event(e builder.Event) {
 	id, first := p.id(e.Vertex)
 	switch p.mode {
 	case "quiet":
+		return
+	case "tty":
+		if p.tty != nil {
+			p.tty.event(e, id)
+		}
 		return
 	case "rawjson":
 		r := rawEvent{ID: id, Vertex: e.Vertex.Name, Stage: e.Vertex.Stage, Line: e.Vertex.Pos.Line, State: e.State.String(),
@@ -111,6 +131,15 @@ func (p *progress) done(msg string, names []string) {
 	if p.mode == "quiet" || p.mode == "rawjson" {
 		return
 	}
+	if p.tty != nil {
+		lines := []string{"=> exporting to image", "=> " + msg}
+		for _, n := range names {
+			lines = append(lines, "=> naming to "+n)
+		}
+		p.tty.finish(lines)
+		p.tty = nil
+		return
+	}
 	id := p.next
 	p.next++
 	fmt.Fprintf(p.w, "#%d exporting to image\n#%d %s\n", id, id, msg)
@@ -120,4 +149,13 @@ func (p *progress) done(msg string, names []string) {
 	fmt.Fprintf(p.w, "#%d DONE %.1fs\n", id, time.Since(p.start).Seconds())
 }
 
-func (p *progress) close() {}
+// close ends the live view if the build ended without done (an error).
+func (p *progress) close() {
+	p.mu.Lock()
+	t := p.tty
+	p.tty = nil
+	p.mu.Unlock()
+	if t != nil {
+		t.finish(nil)
+	}
+}
