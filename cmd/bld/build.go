@@ -375,17 +375,18 @@ func outputs(ctx context.Context, g *globalOptions, o buildOptions) ([]exporter.
 		if len(out.Names) > 0 {
 			onames = out.Names
 		}
+		var e exporter.Exporter
 		switch out.Type {
 		case "oci":
-			exps = append(exps, exporter.OCI(out.Dest, onames, out.Tar))
+			e = exporter.OCI(out.Dest, onames, out.Tar)
 		case "docker":
-			exps = append(exps, exporter.Docker(out.Dest, onames))
+			e = exporter.Docker(out.Dest, onames)
 		case "local":
-			exps = append(exps, exporter.Local(out.Dest))
+			e = exporter.Local(out.Dest)
 		case "tar":
-			exps = append(exps, exporter.Tar(out.Dest))
+			e = exporter.Tar(out.Dest)
 		case "registry":
-			exps = append(exps, registryExporter(g, onames))
+			e = registryExporter(g, onames)
 		case "image":
 			storeOut = true
 			if out.Push {
@@ -394,6 +395,13 @@ func outputs(ctx context.Context, g *globalOptions, o buildOptions) ([]exporter.
 		default:
 			return nil, nil, fmt.Errorf("--output %s: unknown type %q", spec, out.Type)
 		}
+		if e == nil {
+			continue
+		}
+		if out.Compression != "" || out.ForceCompression {
+			e = recompressed{e: e, format: out.Compression, level: out.CompressionLevel, force: out.ForceCompression}
+		}
+		exps = append(exps, e)
 	}
 	if push {
 		if len(names) == 0 {
@@ -409,6 +417,24 @@ func outputs(ctx context.Context, g *globalOptions, o buildOptions) ([]exporter.
 
 func registryExporter(g *globalOptions, names []string) exporter.Exporter {
 	return exporter.Registry(names, exporter.RegistryOptions{Insecure: g.insecure})
+}
+
+// recompressed exports an image with its layers in another compression
+// (each layer compressed once, concurrently; layers already in the format
+// are kept unless forced).
+type recompressed struct {
+	e      exporter.Exporter
+	format string
+	level  int
+	force  bool
+}
+
+func (r recompressed) Export(ctx context.Context, img v1.Image) error {
+	img, err := exporter.Recompress(ctx, img, r.format, r.level, r.force)
+	if err != nil {
+		return err
+	}
+	return r.e.Export(ctx, img)
 }
 
 // lazyStoreExporter writes into the local store opened at export time.

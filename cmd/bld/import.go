@@ -80,6 +80,11 @@ func runImport(ctx context.Context, g *globalOptions, src, name string, stdin io
 		return err
 	}
 	created := time.Now().UTC().Truncate(time.Second)
+	if epoch, err := sourceDateEpoch(nil); err != nil {
+		return err
+	} else if epoch != nil {
+		created = *epoch
+	}
 	img, err := exporter.Image(nil, []exporter.Layer{{Layer: layer, History: v1.History{CreatedBy: "bld import " + filepath.Base(src), Comment: "Imported from " + src}}},
 		v1.Config{}, hostPlatform(), created)
 	if err != nil {

@@ -50,6 +50,7 @@ func newRootCmd() *cobra.Command {
 		newPruneCmd(g),
 		newHistoryCmd(g),
 		newLintCmd(g),
+		newLoginCmd(g),
 	)
 	return cmd
 }
