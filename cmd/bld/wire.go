@@ -52,6 +52,10 @@ func openState(g *globalOptions, withSnapshots bool) (*state, error) {
 		if st.snaps, err = snapshot.New(filepath.Join(root, "snapshots")); err != nil {
 			return nil, err
 		}
+		// Active snapshots of bld processes that died (a crash, kill -9).
+		if c, ok := st.snaps.(interface{ Cleanup(context.Context) error }); ok {
+			_ = c.Cleanup(context.Background())
+		}
 	}
 	return st, nil
 }

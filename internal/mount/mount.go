@@ -1,6 +1,3 @@
-// Package mount describes filesystem mounts as plain values and mounts them.
-// It is the vocabulary shared by snapshot (which returns mounts) and sandbox
-// (which mounts them inside a RUN step's namespaces).
 package mount
 
 // Mount is one mount, as data. A snapshotter returns the mounts that make up

@@ -1,0 +1,91 @@
+package snapshot
+
+import (
+	"os"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// lowerCheck answers whether a lower dir has a directory at a path,
+// resolving the path inside each lower.
+type lowerCheck struct {
+	dirs  []string
+	roots []*os.Root
+}
+
+func (lc *lowerCheck) root(i int) *os.Root {
+	if lc.roots == nil {
+		lc.roots = make([]*os.Root, len(lc.dirs))
+	}
+	if lc.roots[i] == nil {
+		r, err := os.OpenRoot(lc.dirs[i])
+		if err != nil {
+			return nil
+		}
+		lc.roots[i] = r
+	}
+	return lc.roots[i]
+}
+
+func (lc *lowerCheck) hasDir(rel string) bool {
+	for i := range lc.dirs {
+		r := lc.root(i)
+		if r == nil {
+			continue
+		}
+		if fi, err := r.Lstat(rel); err == nil && fi.IsDir() {
+			return true
+		}
+	}
+	return false
+}
+
+func (lc *lowerCheck) close() {
+	for _, r := range lc.roots {
+		if r != nil {
+			r.Close()
+		}
+	}
+}
+
+// lowerDir is the attributes of a directory in a lower layer.
+type lowerDir struct {
+	st     unix.Stat_t
+	xattrs map[string]string
+	mtime  time.Time
+}
+
+// dirAttrs returns the attributes of directory rel in the nearest lower
+// that has an entry there, or nil if that entry is not a directory (a
+// whiteout, say) or no lower has one.
+func (lc *lowerCheck) dirAttrs(rel string) (*lowerDir, error) {
+	for i := range lc.dirs {
+		r := lc.root(i)
+		if r == nil {
+			continue
+		}
+		fi, err := r.Lstat(rel)
+		if err != nil {
+			continue
+		}
+		if !fi.IsDir() {
+			return nil, nil
+		}
+		f, err := openDirIn(r, rel)
+		if err != nil {
+			return nil, err
+		}
+		defer f.Close()
+		var ld lowerDir
+		if err := unix.Fstat(int(f.Fd()), &ld.st); err != nil {
+			return nil, &os.PathError{Op: "fstat", Path: f.Name(), Err: err}
+		}
+		if ld.xattrs, err = fxattrs(f); err != nil {
+			return nil, err
+		}
+		ld.mtime = time.Unix(ld.st.Mtim.Unix())
+		return &ld, nil
+	}
+	return nil, nil
+}

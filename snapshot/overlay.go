@@ -1,0 +1,276 @@
+package snapshot
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+
+	"github.com/bldbuild/bld/internal/mount"
+	"golang.org/x/sys/unix"
+)
+
+// Overlay keeps each snapshot as the upper dir of an overlay whose lower
+// dirs are its parent chain; a committed snapshot's directory is exactly
+// its layer, with overlay whiteouts. Prepare, View and Mounts return mounts
+// without mounting anything, and Diff and Apply read and write the upper dir
+// directly, so only mounting the returned mounts needs privileges.
+//
+// An Overlay is safe for concurrent use, also by several processes.
+type Overlay struct {
+	s *store
+}
+
+var _ Snapshotter = (*Overlay)(nil)
+
+// NewOverlay opens the overlayfs snapshotter under root, creating root if
+// needed. It fails if root holds native snapshots. It does not check that
+// overlays can be mounted; New does.
+func NewOverlay(root string) (*Overlay, error) {
+	s, err := openStore(root, overlayDriver)
+	if err != nil {
+		return nil, fmt.Errorf("open overlayfs snapshots: %w", err)
+	}
+	return &Overlay{s: s}, nil
+}
+
+// Name returns "overlayfs".
+func (o *Overlay) Name() string { return overlayDriver }
+
+// Prepare creates active snapshot key on top of committed parent ("" for
+// none). Without a parent the mount is a writable bind mount of the
+// snapshot's directory, usable without mounting (see mount.WithTempMount);
+// with one it is an overlay.
+func (o *Overlay) Prepare(ctx context.Context, key, parent string) ([]mount.Mount, error) {
+	r, err := o.s.create(key, parent, KindActive, o.init)
+	if err != nil {
+		return nil, fmt.Errorf("prepare snapshot %q: %w", key, err)
+	}
+	return o.mounts(r), nil
+}
+
+// View creates read-only snapshot key of committed parent ("" for none).
+func (o *Overlay) View(ctx context.Context, key, parent string) ([]mount.Mount, error) {
+	r, err := o.s.create(key, parent, KindView, o.init)
+	if err != nil {
+		return nil, fmt.Errorf("view snapshot %q: %w", key, err)
+	}
+	return o.mounts(r), nil
+}
+
+// init makes fs and work; the fs dir of a snapshot with a parent is the
+// root of the merged tree, so it takes the parent's root attributes.
+func (o *Overlay) init(r *record, dir string) error {
+	fsDir, work := o.s.fsDir(r.ID), o.s.workDir(r.ID)
+	if err := os.Mkdir(fsDir, 0o755); err != nil {
+		return err
+	}
+	if err := os.Chmod(fsDir, 0o755); err != nil {
+		return err
+	}
+	if err := os.Mkdir(work, 0o700); err != nil {
+		return err
+	}
+	if len(r.Lowers) == 0 {
+		return nil
+	}
+	return copyAttrs(o.s.fsDir(r.Lowers[0]), fsDir)
+}
+
+// Mounts returns the mounts of active snapshot or view key.
+func (o *Overlay) Mounts(ctx context.Context, key string) ([]mount.Mount, error) {
+	r, err := o.s.get(key)
+	if err != nil {
+		return nil, fmt.Errorf("mounts of snapshot %q: %w", key, err)
+	}
+	if r.kind() == KindCommitted {
+		return nil, fmt.Errorf("mounts of snapshot %q: it is committed", key)
+	}
+	return o.mounts(r), nil
+}
+
+func (o *Overlay) mounts(r *record) []mount.Mount {
+	ro := r.kind() == KindView
+	if len(r.Lowers) == 0 {
+		mode := "rw"
+		if ro {
+			mode = "ro"
+		}
+		return []mount.Mount{{Type: "bind", Source: o.s.fsDir(r.ID), Options: []string{"rbind", mode}}}
+	}
+	if ro && len(r.Lowers) == 1 {
+		return []mount.Mount{{Type: "bind", Source: o.s.fsDir(r.Lowers[0]), Options: []string{"rbind", "ro"}}}
+	}
+	lowers := make([]string, len(r.Lowers))
+	for i, id := range r.Lowers {
+		lowers[i] = o.s.fsDir(id)
+	}
+	opts := overlayOptions()
+	if ro {
+		opts = append([]string{"ro"}, opts...)
+		opts = append(opts, "lowerdir="+strings.Join(lowers, ":"))
+	} else {
+		opts = append(opts, "lowerdir="+strings.Join(lowers, ":"), "upperdir="+o.s.fsDir(r.ID), "workdir="+o.s.workDir(r.ID))
+	}
+	return []mount.Mount{{Type: "overlay", Source: "overlay", Options: opts}}
+}
+
+// Commit turns active snapshot key into committed snapshot name.
+func (o *Overlay) Commit(ctx context.Context, name, key string) error {
+	if err := o.s.commit(name, key); err != nil {
+		return fmt.Errorf("commit snapshot %q as %q: %w", key, name, err)
+	}
+	return nil
+}
+
+// Remove deletes snapshot key; see Snapshotter.
+func (o *Overlay) Remove(ctx context.Context, key string) error {
+	trash, err := o.s.remove(key)
+	if err == nil && trash != "" {
+		err = os.RemoveAll(trash)
+	}
+	if err != nil {
+		return fmt.Errorf("remove snapshot %q: %w", key, err)
+	}
+	return nil
+}
+
+// Stat describes snapshot key.
+func (o *Overlay) Stat(ctx context.Context, key string) (Info, error) {
+	r, err := o.s.get(key)
+	if err != nil {
+		return Info{}, fmt.Errorf("stat snapshot %q: %w", key, err)
+	}
+	return r.info(), nil
+}
+
+// Walk calls fn for every snapshot in name order.
+func (o *Overlay) Walk(ctx context.Context, fn func(Info) error) error {
+	return o.s.walk(ctx, fn)
+}
+
+// Usage returns the bytes on disk of snapshot key's upper and work dirs.
+func (o *Overlay) Usage(ctx context.Context, key string) (int64, error) {
+	n, err := o.s.usage(ctx, key)
+	if err != nil {
+		return 0, fmt.Errorf("usage of snapshot %q: %w", key, err)
+	}
+	return n, nil
+}
+
+// Cleanup removes what crashed processes left: their active snapshots and
+// views (a snapshot records the PID and start time of the process that
+// made it, and is removed once that process is gone), half-finished
+// commits and removals, and temporary files. Snapshots of live processes,
+// this one included, are kept. Call it at start-up.
+func (o *Overlay) Cleanup(ctx context.Context) error {
+	if err := o.s.cleanup(ctx); err != nil {
+		return fmt.Errorf("clean up snapshots: %w", err)
+	}
+	return nil
+}
+
+// Diff writes the layer of snapshot name: its upper dir, with overlay
+// whiteouts and opaque dirs turned into OCI ones. It never reads the lower
+// dirs except to check whether an opaque dir hides anything.
+func (o *Overlay) Diff(ctx context.Context, w io.Writer, name string, opt DiffOptions) error {
+	r, err := o.s.get(name)
+	if err == nil && r.kind() == KindView {
+		err = fmt.Errorf("it is a view")
+	}
+	if err != nil {
+		return fmt.Errorf("diff snapshot %q: %w", name, err)
+	}
+	upper := o.s.fsDir(r.ID)
+	var lowers []string
+	for _, id := range r.Lowers {
+		lowers = append(lowers, o.s.fsDir(id))
+	}
+	changes, err := overlayChanges(ctx, upper, lowers)
+	if err == nil {
+		err = writeLayer(ctx, w, upper, changes, opt)
+	}
+	if err != nil {
+		return fmt.Errorf("diff snapshot %q: %w", name, err)
+	}
+	return nil
+}
+
+// Apply unpacks layer r into the upper dir of active snapshot key,
+// turning OCI whiteouts into overlay ones.
+func (o *Overlay) Apply(ctx context.Context, key string, r io.Reader) error {
+	rec, err := o.s.get(key)
+	if err == nil && rec.kind() != KindActive {
+		err = fmt.Errorf("it is %s, not active", rec.Kind)
+	}
+	if err != nil {
+		return fmt.Errorf("apply layer to snapshot %q: %w", key, err)
+	}
+	var lowers []string
+	for _, id := range rec.Lowers {
+		lowers = append(lowers, o.s.fsDir(id))
+	}
+	mode := applyNative // nothing below to hide: whiteouts just delete
+	if len(lowers) > 0 {
+		mode = applyOverlay
+	}
+	if err := apply(ctx, r, o.s.fsDir(rec.ID), mode, lowers); err != nil {
+		return fmt.Errorf("apply layer to snapshot %q: %w", key, err)
+	}
+	return nil
+}
+
+// kernelOverlayOptions are the options that make the upper dir a plain
+// layer: no inode index, no redirects (a renamed lower dir is copied up
+// whole), no metadata-only copy-up (a chmod copies the file's data). Each
+// is given only where the kernel knows it.
+var kernelOverlayOptions = sync.OnceValue(func() []string {
+	var opts []string
+	for _, o := range []string{"index", "redirect_dir", "metacopy"} {
+		if overlayParamKnown(o) {
+			opts = append(opts, o+"=off")
+		}
+	}
+	return opts
+})
+
+func overlayOptions() []string { return slices.Clone(kernelOverlayOptions()) }
+
+// overlayParamKnown reports whether the overlay module has parameter p.
+// Before the module is loaded its parameters are not listed; then the
+// kernel version decides (all three exist since 4.19).
+func overlayParamKnown(p string) bool {
+	if _, err := os.Stat("/sys/module/overlay/parameters/" + p); err == nil {
+		return true
+	}
+	if _, err := os.Stat("/sys/module/overlay/parameters"); err == nil {
+		return false
+	}
+	var u unix.Utsname
+	if err := unix.Uname(&u); err != nil {
+		return false
+	}
+	major, minor := kernelVersion(unix.ByteSliceToString(u.Release[:]))
+	return major > 4 || major == 4 && minor >= 19
+}
+
+func kernelVersion(release string) (int, int) {
+	parts := strings.SplitN(release, ".", 3)
+	if len(parts) < 2 {
+		return 0, 0
+	}
+	return leadingInt(parts[0]), leadingInt(parts[1])
+}
+
+func leadingInt(s string) int {
+	i := 0
+	for i < len(s) && s[i] >= '0' && s[i] <= '9' {
+		i++
+	}
+	n, _ := strconv.Atoi(s[:i])
+	return n
+}

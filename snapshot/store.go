@@ -1,0 +1,559 @@
+package snapshot
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+const (
+	overlayDriver = "overlayfs"
+	nativeDriver  = "native"
+)
+
+// store keeps the metadata both snapshotters share. On disk, under root:
+//
+//	lock                  flock'ed around every metadata change; holds a generation counter
+//	driver                "overlayfs" or "native": a root keeps the kind it was made with
+//	metadata/<sha>.json   one record per snapshot, named by the sha256 of its key or name
+//	snapshots/<id>/       the snapshot's directories (fs, and work for overlayfs)
+//	tmp/                  scratch: removed snapshots on their way out, probes
+//
+// A record is written to a temporary file and renamed into place, and each
+// change has one rename or unlink as its commit point, so a crash leaves
+// either the old or the new state plus garbage that Cleanup removes.
+type store struct {
+	root   string
+	driver string
+	self   owner
+
+	// mu protects the fields below and serialises use of lock by this
+	// process (flock excludes other processes and other open files).
+	mu   sync.Mutex
+	lock *os.File
+	gen  uint64             // the generation recs was loaded at
+	recs map[string]*record // by name; nil until loaded
+	ids  map[string]bool    // ids of every record on disk, stale ones too
+}
+
+// record is one snapshot's metadata file.
+type record struct {
+	Name    string    `json:"name"`
+	Parent  string    `json:"parent,omitempty"`
+	Kind    string    `json:"kind"`
+	ID      string    `json:"id"`
+	Lowers  []string  `json:"lowers,omitempty"` // ids of the parent chain, nearest first
+	Created time.Time `json:"created"`
+	Owner   *owner    `json:"owner,omitempty"` // the process that made an active snapshot or view
+	// Copied is, for a native snapshot copied from its parent, a ctime (ns)
+	// taken after the copy: an inode changed later has a ctime >= Copied.
+	Copied int64 `json:"copied,omitempty"`
+}
+
+func (r *record) kind() Kind {
+	switch r.Kind {
+	case "active":
+		return KindActive
+	case "view":
+		return KindView
+	case "committed":
+		return KindCommitted
+	}
+	return 0
+}
+
+func (r *record) info() Info {
+	return Info{Name: r.Name, Parent: r.Parent, Kind: r.kind(), Created: r.Created}
+}
+
+// owner identifies a process across PID reuse.
+type owner struct {
+	PID   int    `json:"pid"`
+	Start uint64 `json:"start"` // start time in clock ticks since boot
+}
+
+func (o owner) alive() bool {
+	start, err := procStart(o.PID)
+	return err == nil && start == o.Start
+}
+
+// procStart reads field 22 (starttime) of /proc/<pid>/stat.
+func procStart(pid int) (uint64, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, err
+	}
+	// The command name (field 2) may hold spaces and parentheses.
+	i := strings.LastIndexByte(string(b), ')')
+	if i < 0 {
+		return 0, fmt.Errorf("parse /proc/%d/stat", pid)
+	}
+	fields := strings.Fields(string(b[i+1:]))
+	if len(fields) < 20 {
+		return 0, fmt.Errorf("parse /proc/%d/stat", pid)
+	}
+	return strconv.ParseUint(fields[19], 10, 64)
+}
+
+func recordedDriver(root string) (string, error) {
+	b, err := os.ReadFile(filepath.Join(root, "driver"))
+	if errors.Is(err, fs.ErrNotExist) {
+		return "", nil
+	}
+	return strings.TrimSpace(string(b)), err
+}
+
+func openStore(root, driver string) (*store, error) {
+	root, err := filepath.Abs(root)
+	if err != nil {
+		return nil, err
+	}
+	for _, d := range []string{"", "metadata", "snapshots", "tmp"} {
+		if err := os.MkdirAll(filepath.Join(root, d), 0o700); err != nil {
+			return nil, err
+		}
+	}
+	start, err := procStart(os.Getpid())
+	if err != nil {
+		return nil, err
+	}
+	lock, err := os.OpenFile(filepath.Join(root, "lock"), os.O_RDWR|os.O_CREATE|unix.O_CLOEXEC, 0o600)
+	if err != nil {
+		return nil, err
+	}
+	s := &store{root: root, driver: driver, self: owner{PID: os.Getpid(), Start: start}, lock: lock}
+	err = s.withLock(func() error {
+		got, err := recordedDriver(root)
+		if err != nil {
+			return err
+		}
+		if got == "" {
+			return writeFileAtomic(filepath.Join(root, "driver"), []byte(driver+"\n"))
+		}
+		if got != driver {
+			return fmt.Errorf("%s holds %s snapshots, not %s", root, got, driver)
+		}
+		return nil
+	})
+	if err != nil {
+		lock.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+func (s *store) snapshotDir(id string) string { return filepath.Join(s.root, "snapshots", id) }
+func (s *store) fsDir(id string) string       { return filepath.Join(s.root, "snapshots", id, "fs") }
+func (s *store) workDir(id string) string     { return filepath.Join(s.root, "snapshots", id, "work") }
+
+func (s *store) recordPath(name string) string {
+	sum := sha256.Sum256([]byte(name))
+	return filepath.Join(s.root, "metadata", hex.EncodeToString(sum[:])+".json")
+}
+
+// withLock runs fn holding the lock, with recs up to date.
+func (s *store) withLock(fn func() error) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := flock(s.lock, unix.LOCK_EX); err != nil {
+		return err
+	}
+	defer flock(s.lock, unix.LOCK_UN)
+	gen, err := s.readGen()
+	if err != nil {
+		return err
+	}
+	if s.recs == nil || gen != s.gen {
+		if err := s.load(); err != nil {
+			s.recs = nil
+			return err
+		}
+		s.gen = gen
+	}
+	return fn()
+}
+
+// mutate is withLock for changes. It bumps the generation before fn
+// changes anything, so other processes reload even if this one crashes
+// half way; if fn fails, this process reloads too.
+func (s *store) mutate(fn func() error) error {
+	return s.withLock(func() error {
+		if err := s.writeGen(s.gen + 1); err != nil {
+			return err
+		}
+		s.gen++
+		if err := fn(); err != nil {
+			s.recs = nil
+			return err
+		}
+		return nil
+	})
+}
+
+func flock(f *os.File, how int) error {
+	for {
+		err := unix.Flock(int(f.Fd()), how)
+		if !errors.Is(err, unix.EINTR) {
+			if err != nil {
+				return &os.PathError{Op: "flock", Path: f.Name(), Err: err}
+			}
+			return nil
+		}
+	}
+}
+
+func (s *store) readGen() (uint64, error) {
+	var b [8]byte
+	n, err := s.lock.ReadAt(b[:], 0)
+	if n < len(b) {
+		return 0, nil // a new lock file
+	}
+	if err != nil {
+		return 0, err
+	}
+	return binary.LittleEndian.Uint64(b[:]), nil
+}
+
+func (s *store) writeGen(g uint64) error {
+	var b [8]byte
+	binary.LittleEndian.PutUint64(b[:], g)
+	_, err := s.lock.WriteAt(b[:], 0)
+	return err
+}
+
+// load reads every record. An active snapshot or view whose id a committed
+// record also holds is what a crash between the two steps of Commit leaves:
+// the commit happened, so the stale record is hidden (Cleanup deletes it).
+func (s *store) load() error {
+	dir := filepath.Join(s.root, "metadata")
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return err
+	}
+	recs := map[string]*record{}
+	ids := map[string]bool{}
+	committed := map[string]bool{}
+	for _, e := range ents {
+		if !strings.HasSuffix(e.Name(), ".json") || strings.HasPrefix(e.Name(), ".") {
+			continue
+		}
+		r, err := readRecord(filepath.Join(dir, e.Name()))
+		if err != nil {
+			return err
+		}
+		if r == nil || filepath.Base(s.recordPath(r.Name)) != e.Name() {
+			continue
+		}
+		recs[r.Name] = r
+		ids[r.ID] = true
+		if r.kind() == KindCommitted {
+			committed[r.ID] = true
+		}
+	}
+	for name, r := range recs {
+		if r.kind() != KindCommitted && committed[r.ID] {
+			delete(recs, name)
+		}
+	}
+	s.recs, s.ids = recs, ids
+	return nil
+}
+
+// readRecord reads a record; nil for one removed meanwhile or unreadable.
+func readRecord(p string) (*record, error) {
+	b, err := os.ReadFile(p)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var r record
+	if err := json.Unmarshal(b, &r); err != nil || r.ID == "" || r.kind() == 0 {
+		return nil, nil
+	}
+	return &r, nil
+}
+
+func (s *store) writeRecord(r *record) error {
+	b, err := json.Marshal(r)
+	if err != nil {
+		return err
+	}
+	return writeFileAtomic(s.recordPath(r.Name), b)
+}
+
+// writeFileAtomic writes b to a temporary file next to p, syncs it and
+// renames it over p.
+func writeFileAtomic(p string, b []byte) (err error) {
+	f, err := os.CreateTemp(filepath.Dir(p), ".tmp-")
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err != nil {
+			f.Close()
+			os.Remove(f.Name())
+		}
+	}()
+	if _, err := f.Write(b); err != nil {
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	return os.Rename(f.Name(), p)
+}
+
+// get returns a copy of key's record.
+func (s *store) get(key string) (*record, error) {
+	var r record
+	err := s.withLock(func() error {
+		rec, ok := s.recs[key]
+		if !ok {
+			return ErrNotFound
+		}
+		r = *rec
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &r, nil
+}
+
+// create makes the record and directory of a new active snapshot or view.
+// init fills the new snapshot directory; it runs under the lock, so it
+// must be quick.
+func (s *store) create(key, parent string, kind Kind, init func(r *record, dir string) error) (*record, error) {
+	var out record
+	err := s.mutate(func() error {
+		if _, ok := s.recs[key]; ok {
+			return ErrExists
+		}
+		r := &record{Name: key, Parent: parent, Kind: kind.String(), Created: time.Now().UTC(), Owner: &s.self}
+		if parent != "" {
+			p, ok := s.recs[parent]
+			if !ok {
+				return fmt.Errorf("parent %q: %w", parent, ErrNotFound)
+			}
+			if p.kind() != KindCommitted {
+				return fmt.Errorf("parent %q is %s, not committed", parent, p.Kind)
+			}
+			r.Lowers = append([]string{p.ID}, p.Lowers...)
+		}
+		id, err := s.newID()
+		if err != nil {
+			return err
+		}
+		r.ID = id
+		dir := s.snapshotDir(id)
+		if err := init(r, dir); err != nil {
+			return errors.Join(err, os.RemoveAll(dir))
+		}
+		if err := s.writeRecord(r); err != nil {
+			return errors.Join(err, os.RemoveAll(dir))
+		}
+		s.recs[key] = r
+		s.ids[id] = true
+		out = *r
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &out, nil
+}
+
+// newID makes the directory of a new snapshot and returns its id. Ids are
+// small numbers, so that a deep chain of lower dirs stays short.
+func (s *store) newID() (string, error) {
+	n := 0
+	for id := range s.ids {
+		if v, err := strconv.Atoi(id); err == nil && v > n {
+			n = v
+		}
+	}
+	for {
+		n++
+		id := strconv.Itoa(n)
+		err := os.Mkdir(s.snapshotDir(id), 0o700)
+		if err == nil {
+			return id, nil
+		}
+		if !errors.Is(err, fs.ErrExist) {
+			return "", err
+		}
+	}
+}
+
+// update rewrites key's record after fn changes it.
+func (s *store) update(key string, fn func(r *record)) error {
+	return s.mutate(func() error {
+		rec, ok := s.recs[key]
+		if !ok {
+			return ErrNotFound
+		}
+		r := *rec
+		fn(&r)
+		if err := s.writeRecord(&r); err != nil {
+			return err
+		}
+		s.recs[key] = &r
+		return nil
+	})
+}
+
+func (s *store) commit(name, key string) error {
+	return s.mutate(func() error {
+		rec, ok := s.recs[key]
+		if !ok {
+			return ErrNotFound
+		}
+		if rec.kind() != KindActive {
+			return fmt.Errorf("snapshot %q is %s, not active", key, rec.Kind)
+		}
+		if _, ok := s.recs[name]; ok {
+			return ErrExists
+		}
+		r := *rec
+		r.Name, r.Kind, r.Owner = name, KindCommitted.String(), nil
+		// The rename of the new record is the commit point; a crash before
+		// the old record is gone leaves a stale record load ignores.
+		if err := s.writeRecord(&r); err != nil {
+			return err
+		}
+		delete(s.recs, key)
+		s.recs[name] = &r
+		if err := os.Remove(s.recordPath(key)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return err
+		}
+		return nil
+	})
+}
+
+// remove deletes key's record and moves its directory to tmp; the caller
+// deletes the returned directory ("" if none) without holding the lock.
+func (s *store) remove(key string) (string, error) {
+	var trash string
+	err := s.mutate(func() error {
+		rec, ok := s.recs[key]
+		if !ok {
+			return ErrNotFound
+		}
+		if rec.kind() == KindCommitted {
+			var children []string
+			for _, r := range s.recs {
+				if r.Parent == key {
+					children = append(children, r.Name)
+				}
+			}
+			if len(children) > 0 {
+				slices.Sort(children)
+				return fmt.Errorf("snapshot %q is the parent of %q", key, children)
+			}
+		}
+		if err := os.Remove(s.recordPath(key)); err != nil {
+			return err
+		}
+		delete(s.recs, key)
+		for _, r := range s.recs {
+			if r.ID == rec.ID {
+				return nil
+			}
+		}
+		delete(s.ids, rec.ID)
+		var err error
+		trash, err = s.toTrash(rec.ID)
+		return err
+	})
+	return trash, err
+}
+
+// toTrash renames a snapshot directory into tmp, freeing its id at once.
+func (s *store) toTrash(id string) (string, error) {
+	trash, err := os.MkdirTemp(filepath.Join(s.root, "tmp"), "trash-")
+	if err != nil {
+		return "", err
+	}
+	dst := filepath.Join(trash, id)
+	if err := os.Rename(s.snapshotDir(id), dst); err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return trash, nil
+		}
+		return "", errors.Join(err, os.Remove(trash))
+	}
+	return trash, nil
+}
+
+func (s *store) walk(ctx context.Context, fn func(Info) error) error {
+	var infos []Info
+	err := s.withLock(func() error {
+		for _, r := range s.recs {
+			infos = append(infos, r.info())
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	slices.SortFunc(infos, func(a, b Info) int { return strings.Compare(a.Name, b.Name) })
+	for _, in := range infos {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if err := fn(in); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// usage sums the blocks of the inodes under the snapshot's directory,
+// counting each hard-linked inode once.
+func (s *store) usage(ctx context.Context, key string) (int64, error) {
+	r, err := s.get(key)
+	if err != nil {
+		return 0, err
+	}
+	seen := map[fileID]bool{}
+	var total int64
+	err = filepath.WalkDir(s.snapshotDir(r.ID), func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		var st unix.Stat_t
+		if err := unix.Lstat(p, &st); err != nil {
+			return &os.PathError{Op: "lstat", Path: p, Err: err}
+		}
+		if st.Nlink > 1 && st.Mode&unix.S_IFMT != unix.S_IFDIR {
+			if seen[idOf(&st)] {
+				return nil
+			}
+			seen[idOf(&st)] = true
+		}
+		total += st.Blocks * 512
+		return nil
+	})
+	return total, err
+}
