@@ -216,23 +216,34 @@ func overlayChanges(ctx context.Context, upper string, lowers []string) ([]chang
 				changes = append(changes, change{p, changeWhiteout})
 				continue
 			}
+			at := len(changes)
 			changes = append(changes, change{p, changeAdd})
 			if mode != unix.S_IFDIR {
 				continue
 			}
+			opaque := false
 			if len(lowers) > 0 {
-				opaque, err := isOpaque(full)
+				o, err := isOpaque(full)
 				if err != nil {
 					return err
 				}
 				// Overlay marks new dirs opaque too; the marker is
 				// needed only where a lower has the dir.
-				if opaque && lc.hasDir(p) {
+				if o && lc.hasDir(p) {
+					opaque = true
 					changes = append(changes, change{p, changeOpaque})
 				}
 			}
 			if err := walk(p); err != nil {
 				return err
+			}
+			// A directory that is only in the upper dir because something
+			// below it was copied up and then removed again (a mount
+			// point the sandbox made, a file written and deleted) is not
+			// a change: leave it out when nothing below it changed and
+			// its metadata equals the lower's.
+			if !opaque && len(changes) == at+1 && lc.sameDir(p, &st) {
+				changes = changes[:at]
 			}
 		}
 		return nil

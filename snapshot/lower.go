@@ -1,6 +1,8 @@
 package snapshot
 
 import (
+	"syscall"
+
 	"os"
 	"time"
 
@@ -88,4 +90,23 @@ func (lc *lowerCheck) dirAttrs(rel string) (*lowerDir, error) {
 		return &ld, nil
 	}
 	return nil, nil
+}
+
+// sameDir reports whether the topmost lower has rel as a directory with
+// the same mode, owner and modification time as st.
+func (lc *lowerCheck) sameDir(rel string, st *unix.Stat_t) bool {
+	for i := range lc.dirs {
+		r := lc.root(i)
+		if r == nil {
+			continue
+		}
+		fi, err := r.Lstat(rel)
+		if err != nil {
+			continue
+		}
+		lst, ok := fi.Sys().(*syscall.Stat_t)
+		return ok && fi.IsDir() && lst.Mode == st.Mode && lst.Uid == st.Uid && lst.Gid == st.Gid &&
+			lst.Mtim.Sec == st.Mtim.Sec && lst.Mtim.Nsec == st.Mtim.Nsec
+	}
+	return false
 }
