@@ -117,12 +117,41 @@ func (b *Builder) Build(ctx context.Context, target *dag.Vertex) (*Result, error
 		}
 	}
 	s.nodes = plan
-	done, err := dag.Walk(ctx, []*dag.Vertex{target}, s.exec)
-	if err != nil {
+	s.memo = map[*dag.Vertex]func() (*node, error){}
+	s.cancel = cancel
+	// The target, then every step of its chain: the image needs each
+	// one's layer, even where a cached later step means it need not run.
+	// Steps the user asked to re-run (--no-cache-filter) run even where a
+	// cached step after them would not need them.
+	want := append([]*dag.Vertex{target}, target.Chain()...)
+	if b.NoCache != nil {
+		for v := range plan {
+			if _, src := v.Op.(*dag.Source); !src && b.NoCache(v) {
+				want = append(want, v)
+			}
+		}
+	}
+	var err2 error
+	for _, v := range want {
+		if _, err2 = s.need(ctx, v); err2 != nil {
+			break
+		}
+	}
+	if err := err2; err != nil {
+		if cause := context.Cause(ctx); cause != nil && !errors.Is(cause, context.Canceled) {
+			return nil, cause
+		}
 		return nil, err
 	}
 	res := &Result{Steps: map[*dag.Vertex]*Step{}}
-	for v, n := range done {
+	s.mu.Lock()
+	visited := make([]*dag.Vertex, 0, len(s.memo))
+	for v := range s.memo {
+		visited = append(visited, v)
+	}
+	s.mu.Unlock()
+	for _, v := range visited {
+		n := plan[v]
 		step := &Step{Key: n.key, Layer: n.rec.Layer, DiffID: n.rec.DiffID, Cached: n.hit, Reason: n.reason, Created: n.rec.Created, Record: n.rec}
 		if n.remote != nil && n.rec.Layer != nil {
 			if _, err := b.Store.Stat(n.rec.Layer.Digest); err != nil {
@@ -146,7 +175,10 @@ type solve struct {
 	b       *Builder
 	sem     *semaphore.Weighted
 	rootCtx context.Context
-	nodes   map[*dag.Vertex]*node
+	cancel  context.CancelCauseFunc
+	nodes   map[*dag.Vertex]*node // the plan: every vertex's key and record
+	mu      sync.Mutex            // protects memo
+	memo    map[*dag.Vertex]func() (*node, error)
 }
 
 // node is a vertex's key, its record, and its snapshot, made on demand.

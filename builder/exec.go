@@ -14,6 +14,8 @@ import (
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
+	"golang.org/x/sync/errgroup"
+
 	"github.com/bldbuild/bld/cache"
 	"github.com/bldbuild/bld/dag"
 	"github.com/bldbuild/bld/internal/compress"
@@ -21,23 +23,75 @@ import (
 	"github.com/bldbuild/bld/snapshot"
 )
 
-// exec executes v if the plan found no usable record, else arranges for
-// its snapshot to be restored from the record when a later step needs it.
-func (s *solve) exec(ctx context.Context, v *dag.Vertex, inputs []*node) (*node, error) {
+// need solves v once per build: a Source or a step with a usable record
+// returns at once, with its snapshot made only if a later step asks for it
+// (so a cached COPY --from never builds the stage it copies from); a step
+// that must run first needs its inputs, concurrently, then runs.
+func (s *solve) need(ctx context.Context, v *dag.Vertex) (*node, error) {
+	s.mu.Lock()
+	f, ok := s.memo[v]
+	if !ok {
+		// Shared work runs under the build's context, not the first
+		// caller's (whose errgroup may be cancelled by a sibling).
+		f = sync.OnceValues(func() (*node, error) { return s.visit(s.rootCtx, v) })
+		s.memo[v] = f
+	}
+	s.mu.Unlock()
+	return f()
+}
+
+func (s *solve) visit(ctx context.Context, v *dag.Vertex) (*node, error) {
 	n := s.nodes[v]
 	if src, ok := v.Op.(*dag.Source); ok {
 		n.snap = sync.OnceValues(func() (string, error) { return s.unpack(s.rootCtx, v, src) })
 		s.b.emit(Event{Vertex: v, State: Done})
 		return n, nil
 	}
-	parent := inputs[0]
 	if n.hit {
 		rec, remote := n.rec, n.remote
-		n.snap = sync.OnceValues(func() (string, error) { return s.restore(s.rootCtx, rec, remote, parent) })
+		n.snap = sync.OnceValues(func() (string, error) {
+			parent, err := s.need(s.rootCtx, v.Inputs[0])
+			if err != nil {
+				return "", err
+			}
+			return s.restore(s.rootCtx, rec, remote, parent)
+		})
 		_ = s.b.Cache.Touch(n.key)
 		s.b.emit(Event{Vertex: v, State: Cached})
 		return n, nil
 	}
+	inputs := make([]*node, len(v.Inputs))
+	g, gctx := errgroup.WithContext(ctx)
+	for i, in := range v.Inputs {
+		g.Go(func() error {
+			n, err := s.need(gctx, in)
+			if err != nil {
+				return err
+			}
+			// Materialise the input's filesystem now, outside the
+			// execution slots: a cached input may have to be restored,
+			// or even rebuilt, and that must not wait for a slot.
+			if _, err := n.snap(); err != nil {
+				return err
+			}
+			inputs[i] = n
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return nil, err
+	}
+	n, err := s.exec(ctx, v, inputs)
+	if err != nil {
+		s.cancel(err)
+		return nil, err
+	}
+	return n, nil
+}
+
+// exec executes a step whose inputs are ready, in an execution slot.
+func (s *solve) exec(ctx context.Context, v *dag.Vertex, inputs []*node) (*node, error) {
+	n := s.nodes[v]
 	if err := s.sem.Acquire(ctx, 1); err != nil {
 		return nil, context.Cause(ctx)
 	}
@@ -49,6 +103,10 @@ func (s *solve) exec(ctx context.Context, v *dag.Vertex, inputs []*node) (*node,
 		var se *StepError
 		if !errors.As(err, &se) {
 			err = &StepError{Pos: v.Pos, Instruction: instruction(v), Err: err}
+		}
+		if ctx.Err() != nil && context.Cause(ctx) != nil && !errors.Is(context.Cause(ctx), err) {
+			// A sibling failed first and cancelled this step.
+			return nil, context.Cause(ctx)
 		}
 		s.b.emit(Event{Vertex: v, State: Failed, Err: err, Duration: time.Since(start)})
 		return nil, err

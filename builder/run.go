@@ -136,9 +136,16 @@ func (s *solve) runMount(ctx context.Context, spec *sandbox.Spec, m dag.RunMount
 		if id == "" {
 			id = m.Target
 		}
-		sum := sha256.Sum256([]byte(id))
-		cdir := filepath.Join(s.b.CacheMounts, fmt.Sprintf("%x", sum[:12]))
+		cdir := CacheMountDir(s.b.CacheMounts, id)
 		if _, err := os.Stat(cdir); os.IsNotExist(err) {
+			// The id goes next to the directory, so the cache can be
+			// exported by id (--cache-to ...,cache-mounts=true).
+			if err := os.MkdirAll(s.b.CacheMounts, 0o700); err != nil {
+				return err
+			}
+			if err := os.WriteFile(cdir+".id", []byte(id), 0o600); err != nil {
+				return err
+			}
 			mode := os.FileMode(0o755)
 			if m.Mode != 0 {
 				mode = os.FileMode(m.Mode)
@@ -207,6 +214,34 @@ func (s *solve) runMount(ctx context.Context, spec *sandbox.Spec, m dag.RunMount
 	default:
 		return fmt.Errorf("mount type %q is not supported", m.Type)
 	}
+}
+
+// CacheMountDir is the directory that holds the RUN cache mount id under
+// root (the builder's CacheMounts); root/<dir>.id names the id.
+func CacheMountDir(root, id string) string {
+	sum := sha256.Sum256([]byte(id))
+	return filepath.Join(root, fmt.Sprintf("%x", sum[:12]))
+}
+
+// CacheMountIDs lists the cache mounts under root by id.
+func CacheMountIDs(root string) (map[string]string, error) {
+	ents, err := os.ReadDir(root)
+	if err != nil && !os.IsNotExist(err) {
+		return nil, err
+	}
+	out := map[string]string{}
+	for _, e := range ents {
+		name, ok := strings.CutSuffix(e.Name(), ".id")
+		if !ok {
+			continue
+		}
+		id, err := os.ReadFile(filepath.Join(root, e.Name()))
+		if err != nil {
+			continue
+		}
+		out[string(id)] = filepath.Join(root, name)
+	}
+	return out, nil
 }
 
 // mountView mounts a read-only view of n's snapshot at dir for the

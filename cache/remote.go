@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -57,6 +58,9 @@ type docRecord struct {
 	Layer     *int    `json:"layer"`
 	DiffID    v1.Hash `json:"diffID,omitzero"`
 	CreatedBy string  `json:"createdBy,omitempty"`
+	// Created is when the step was first built, so an image assembled
+	// from imported records has the same digest as the exporter's.
+	Created time.Time `json:"created,omitzero"`
 }
 
 // Remote is an imported cache: read-only records by key, whose layers are
@@ -319,7 +323,7 @@ func newRemote(src string, raw []byte, m *v1.Manifest, layer func(v1.Descriptor,
 		if err != nil {
 			return nil, fmt.Errorf("corrupt cache config: %w", err)
 		}
-		rec := Record{Key: k, CreatedBy: dr.CreatedBy}
+		rec := Record{Key: k, CreatedBy: dr.CreatedBy, Created: dr.Created}
 		if dr.Layer != nil {
 			i := *dr.Layer
 			if i < 0 || i >= len(m.Layers) {

@@ -263,7 +263,7 @@ func (s ExportSpec) image(ctx context.Context, e Export, prev *Remote) (*cacheIm
 	doc := document{Version: formatVersion, Records: make(map[string]docRecord, len(recs))}
 	index := map[v1.Hash]int{} // source and exported digest -> layer index
 	for _, r := range recs {
-		dr := docRecord{CreatedBy: r.CreatedBy}
+		dr := docRecord{CreatedBy: r.CreatedBy, Created: r.Created}
 		if r.Layer != nil {
 			if r.DiffID.Hex == "" {
 				return nil, fmt.Errorf("record %s: layer %s has no diffID", r.Key, r.Layer.Digest)
@@ -410,7 +410,7 @@ func InlineAnnotations(records []Record, layers []v1.Descriptor) (map[string]str
 	}
 	doc := document{Version: formatVersion, Records: map[string]docRecord{}}
 	for _, r := range records {
-		dr := docRecord{CreatedBy: r.CreatedBy}
+		dr := docRecord{CreatedBy: r.CreatedBy, Created: r.Created}
 		if r.Layer != nil {
 			i, ok := index[r.Layer.Digest]
 			if !ok || r.DiffID.Hex == "" {

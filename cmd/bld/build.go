@@ -49,6 +49,8 @@ type buildOptions struct {
 	failOnMiss    bool
 	check         bool
 	checkSkip     []string
+	cacheFrom     []string
+	cacheTo       []string
 	context       string
 }
 
@@ -86,6 +88,8 @@ func newBuildCmd(g *globalOptions) *cobra.Command {
 	f.IntVar(&o.jobs, "jobs", max(4, 2*runtime.NumCPU()), "steps executed at once (RUN steps often wait on I/O, so more than the CPU count)")
 	f.BoolVar(&o.failOnMiss, "fail-on-cache-miss", false, "fail before running any step the cache does not have")
 	f.BoolVar(&o.check, "check", false, "run the build checks only, do not build")
+	f.StringArrayVar(&o.cacheFrom, "cache-from", nil, "import build cache (type=registry,ref=REF | type=local,src=DIR | REF)")
+	f.StringArrayVar(&o.cacheTo, "cache-to", nil, "export build cache (type=registry,ref=REF[,mode=min|max][,cache-mounts=true] | type=local,dest=DIR | type=inline)")
 	f.StringSliceVar(&o.checkSkip, "check-skip", nil, "build checks to skip (all for every check)")
 	return cmd
 }
@@ -171,7 +175,11 @@ func runBuild(ctx context.Context, g *globalOptions, o buildOptions, stdin io.Re
 	if err := preBuildChecks(g, o, contextDir, dfPath, dfName, dockerfile, buildArgs, checkOut, mode); err != nil || o.check {
 		return err
 	}
-	exps, names, err := outputs(ctx, g, o)
+	exps, names, err := outputs(ctx, g, o, stdout)
+	if err != nil {
+		return err
+	}
+	cacheTo, err := parseCacheTo(o.cacheTo)
 	if err != nil {
 		return err
 	}
@@ -228,7 +236,8 @@ func runBuild(ctx context.Context, g *globalOptions, o buildOptions, stdin io.Re
 		Limits:      limits,
 		Network:     o.network,
 		WorkDir:     filepath.Join(st.root, "tmp"),
-		CacheMounts: filepath.Join(st.root, "cachemounts"),
+		CacheMounts: st.mountsDir(),
+		Remote:      importCaches(ctx, g, o.cacheFrom, st.mountsDir(), stderr),
 		NoCache: func(v *dag.Vertex) bool {
 			return o.noCache || noCacheStages[strings.ToLower(v.Stage)]
 		},
@@ -248,7 +257,22 @@ func runBuild(ctx context.Context, g *globalOptions, o buildOptions, stdin io.Re
 	if err != nil {
 		return err
 	}
+	for _, c := range cacheTo {
+		if c.Inline {
+			if img, err = inlineCache(img, plan, result); err != nil {
+				return err
+			}
+			break
+		}
+	}
 	if err := exporter.Tee(exps...).Export(ctx, img); err != nil {
+		return err
+	}
+	var pushed []string
+	if o.push {
+		pushed = names
+	}
+	if err := exportCaches(ctx, g, cacheTo, o.cacheTo, st, plan, result, pushed, stderr); err != nil {
 		return err
 	}
 	digest, err := img.Digest()
@@ -289,8 +313,21 @@ func runBuild(ctx context.Context, g *globalOptions, o buildOptions, stdin io.Re
 			return fmt.Errorf("--metadata-file: %w", err)
 		}
 	}
-	fmt.Fprintln(stdout, digest)
+	if !toStdout(o) {
+		fmt.Fprintln(stdout, digest)
+	}
 	return nil
+}
+
+// toStdout reports whether an output writes to standard output (-o -),
+// which then carries nothing else.
+func toStdout(o buildOptions) bool {
+	for _, spec := range o.outputs {
+		if out, err := exporter.ParseOutput(spec); err == nil && out.Dest == "-" {
+			return true
+		}
+	}
+	return false
 }
 
 // assemble turns the build result into an image: the base image, then one
@@ -361,7 +398,7 @@ func assemble(ctx context.Context, res *resolver, st *state, plan *frontend.Resu
 
 // outputs turns --output, --push and -t into exporters, and the names the
 // image gets.
-func outputs(ctx context.Context, g *globalOptions, o buildOptions) ([]exporter.Exporter, []string, error) {
+func outputs(ctx context.Context, g *globalOptions, o buildOptions, stdout io.Writer) ([]exporter.Exporter, []string, error) {
 	names := o.tags
 	var exps []exporter.Exporter
 	storeOut := len(o.outputs) == 0
@@ -379,12 +416,21 @@ func outputs(ctx context.Context, g *globalOptions, o buildOptions) ([]exporter.
 		switch out.Type {
 		case "oci":
 			e = exporter.OCI(out.Dest, onames, out.Tar)
+			if out.Dest == "-" {
+				e = exporter.OCITo(stdout, onames)
+			}
 		case "docker":
 			e = exporter.Docker(out.Dest, onames)
+			if out.Dest == "-" {
+				e = exporter.DockerTo(stdout, onames)
+			}
 		case "local":
 			e = exporter.Local(out.Dest)
 		case "tar":
 			e = exporter.Tar(out.Dest)
+			if out.Dest == "-" {
+				e = exporter.TarTo(stdout)
+			}
 		case "registry":
 			e = registryExporter(g, onames)
 		case "image":

@@ -51,6 +51,7 @@ func TestScript(t *testing.T) {
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
 			"validate": cmdValidate,
 			"jsonget":  cmdJSONGet,
+			"blobsize": cmdBlobSize,
 		},
 		RequireExplicitExec: true,
 	})
@@ -124,5 +125,35 @@ func cmdJSONGet(ts *testscript.TestScript, neg bool, args []string) {
 	}
 	if (got == args[2]) == neg {
 		ts.Fatalf("jsonget %s %s = %s, want %s%s", args[0], args[1], got, map[bool]string{true: "not "}[neg], args[2])
+	}
+}
+
+// blobsize DUJSON ROOT checks that the blob sizes bld du --format json
+// reports add up to the bytes of the blob files under ROOT/content.
+func cmdBlobSize(ts *testscript.TestScript, neg bool, args []string) {
+	if len(args) != 2 {
+		ts.Fatalf("usage: blobsize DUJSON ROOT")
+	}
+	var u struct {
+		Blobs []struct{ Size int64 }
+	}
+	if err := json.Unmarshal([]byte(ts.ReadFile(args[0])), &u); err != nil {
+		ts.Fatalf("blobsize: %v", err)
+	}
+	var reported, onDisk int64
+	for _, b := range u.Blobs {
+		reported += b.Size
+	}
+	err := filepath.Walk(filepath.Join(ts.MkAbs(args[1]), "content", "blobs"), func(_ string, fi os.FileInfo, err error) error {
+		if err == nil && fi.Mode().IsRegular() {
+			onDisk += fi.Size()
+		}
+		return err
+	})
+	if err != nil {
+		ts.Fatalf("blobsize: %v", err)
+	}
+	if (reported == onDisk) == neg || reported == 0 {
+		ts.Fatalf("du reports %d bytes of blobs, %d on disk", reported, onDisk)
 	}
 }

@@ -60,6 +60,9 @@ func openState(g *globalOptions, withSnapshots bool) (*state, error) {
 	return st, nil
 }
 
+// mountsDir holds RUN --mount=type=cache contents.
+func (st *state) mountsDir() string { return filepath.Join(st.root, "cachemounts") }
+
 // hostPlatform is the platform images are built for by default.
 func hostPlatform() v1.Platform {
 	p := v1.Platform{OS: "linux", Architecture: runtime.GOARCH}

@@ -1,0 +1,515 @@
+package fscopy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net/http"
+	"os"
+	"path"
+	"runtime"
+	"strings"
+	"time"
+
+	"github.com/moby/patternmatcher"
+	"golang.org/x/sync/errgroup"
+	"golang.org/x/sys/unix"
+)
+
+// Options are the flags of one COPY or ADD. The zero value is a plain COPY.
+type Options struct {
+	// Chown is the resolved --chown. Nil: files from the build context are
+	// owned by 0:0, files from a stage keep their owner.
+	Chown *Owner
+	// Chmod is the parsed --chmod. It applies to files and, like BuildKit,
+	// to copied directories, including the destination directory created
+	// for a directory source; not to symbolic links or to parents created
+	// on the way.
+	Chmod *fs.FileMode
+	// Exclude are the --exclude patterns (.dockerignore syntax), matched
+	// against paths below each copied directory, and against a wildcard's
+	// matches relative to the wildcard's literal prefix.
+	Exclude []string
+	// Add selects ADD: local tar archives (plain, gzip, bzip2, xz, zstd) are
+	// extracted into dest, URLs are downloaded.
+	Add bool
+	// Checksum is ADD --checksum ("sha256:<hex>"; sha384, sha512 too),
+	// verified for a URL.
+	Checksum string
+	// HTTPClient downloads URLs; nil means http.DefaultClient.
+	HTTPClient *http.Client
+	// Epoch is SOURCE_DATE_EPOCH: mtimes of created files are clamped to it.
+	Epoch *time.Time
+	// Parents is --parents: each source keeps its path (below an optional
+	// "/./" pivot) under dest.
+	Parents bool
+}
+
+func (o *Options) command() string {
+	if o.Add {
+		return "ADD"
+	}
+	return "COPY"
+}
+
+func (o *Options) clamp(t time.Time) time.Time {
+	if o.Epoch != nil && t.After(*o.Epoch) {
+		return *o.Epoch
+	}
+	return t
+}
+
+// now is the mtime of what a copy creates from nothing (parents, URLs,
+// heredocs): the current time, clamped.
+func (o *Options) now() time.Time { return o.clamp(time.Now()) }
+
+// owner applies --chown to the ids a file would otherwise get.
+func (o *Options) owner(uid, gid int) (int, int) {
+	if o.Chown != nil {
+		if o.Chown.UID >= 0 {
+			uid = o.Chown.UID
+		}
+		if o.Chown.GID >= 0 {
+			gid = o.Chown.GID
+		}
+	}
+	return uid, gid
+}
+
+// Copy performs one COPY or ADD. sources are as written in the Dockerfile
+// after expansion: paths in the source tree (a leading "/" is its root, and
+// ".." never leaves it), wildcards (filepath.Match syntax), or, for ADD,
+// http(s) URLs. dest is absolute in dstRoot, the host directory that is the
+// image's root; it is resolved inside dstRoot, following the image's
+// symbolic links as if dstRoot were "/".
+//
+// The rules are BuildKit's: a file is copied to dest, or into it when dest
+// ends in "/" or is a directory; a directory's contents are copied into
+// dest, created as needed (new parents are 0755, owned by --chown or 0:0);
+// several sources, or a wildcard matching several paths, need dest to be a
+// directory (end in "/" or exist); a wildcard matching nothing is fine as
+// long as something is copied. A source that is a symbolic link is
+// followed, inside the source tree; links inside a copied directory are
+// copied as links. Modes (setuid, setgid and sticky included), mtimes
+// (clamped to Epoch), xattrs and hard links are kept; owners follow
+// Options.Chown and Source.IsContext.
+//
+// A missing source is an error wrapping ErrNotFound that names it. Copy is
+// not atomic: after an error, dstRoot holds part of the copy.
+func Copy(ctx context.Context, src Source, sources []string, dstRoot, dest string, opt Options) error {
+	if len(sources) == 0 {
+		return nil
+	}
+	cmd := opt.command()
+	pm, err := excludeMatcher(opt.Exclude)
+	if err != nil {
+		return fmt.Errorf("%s --exclude: %w", cmd, err)
+	}
+	var sr *os.Root
+	if !allURLs(sources) {
+		if sr, err = os.OpenRoot(src.Dir); err != nil {
+			return fmt.Errorf("%s: source tree: %w", cmd, err)
+		}
+		defer sr.Close()
+	}
+	items, multi, err := selectSources(sr, src, sources, &opt, pm)
+	if err != nil {
+		return err
+	}
+	t, err := openTree(dstRoot, &opt)
+	if err != nil {
+		return fmt.Errorf("%s: destination: %w", cmd, err)
+	}
+	defer t.close()
+	d, err := t.dest(dest, multi)
+	if err != nil {
+		return err
+	}
+
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(2 * runtime.GOMAXPROCS(0))
+	c := &copier{tree: t, ctx: gctx, g: g, ctxSrc: src.IsContext, links: map[devIno]string{}}
+	w := &walker{ctx: gctx, pm: pm, v: c}
+	if src.IsContext {
+		w.ignore, w.prune = src.Exclude, src.Prune
+	}
+	err = firstErr(ctx, c.run(gctx, sr, items, d, w), g.Wait())
+	if err == nil {
+		err = t.finish()
+	}
+	return err
+}
+
+// firstErr picks the error to report from a walk and its worker pool: a
+// worker's failure cancels the walk, whose "context canceled" must not hide
+// it.
+func firstErr(ctx context.Context, walkErr, poolErr error) error {
+	if poolErr != nil && (walkErr == nil || (ctx.Err() == nil && errors.Is(walkErr, context.Canceled))) {
+		return poolErr
+	}
+	if walkErr != nil {
+		return walkErr
+	}
+	return ctx.Err()
+}
+
+func (c *copier) run(ctx context.Context, sr *os.Root, items []*item, d *dest, w *walker) error {
+	for _, it := range items {
+		if it.url != "" {
+			if err := c.fetch(ctx, it, d); err != nil {
+				return err
+			}
+			continue
+		}
+		if c.opt.Add && it.reg {
+			done, err := c.extractFile(ctx, sr, it, d)
+			if err != nil {
+				return fmt.Errorf("ADD %s: %w", it.src, err)
+			}
+			if done {
+				continue
+			}
+		}
+		if err := c.copyItem(sr, it, d, w); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func allURLs(sources []string) bool {
+	for _, s := range sources {
+		if !isURL(s) {
+			return false
+		}
+	}
+	return true
+}
+
+func excludeMatcher(patterns []string) (*patternmatcher.PatternMatcher, error) {
+	if len(patterns) == 0 {
+		return nil, nil
+	}
+	return patternmatcher.New(patterns)
+}
+
+type devIno struct{ dev, ino uint64 }
+
+// copier writes a walk of the source into the destination tree.
+type copier struct {
+	*tree
+	ctx    context.Context
+	g      *errgroup.Group
+	ctxSrc bool
+	// links maps a source inode with several links to the first path it
+	// was copied to (relative to dstRoot), within the current item.
+	links map[devIno]string
+	stack []*dstDir
+
+	// The current item: a directory item copies into topRel; a file item
+	// is written as leafName in leafDir.
+	topRel   string
+	leafDir  *dstDir
+	leafName string
+}
+
+// dstDir is an open destination directory.
+type dstDir struct {
+	f     *os.File
+	fd    int
+	rel   string // relative to dstRoot
+	mtime time.Time
+	touch bool // set mtime when leaving
+}
+
+func (c *copier) copyItem(sr *os.Root, it *item, d *dest, w *walker) error {
+	clear(c.links) // hard links are kept within an item (BuildKit)
+	target := d.rel
+	if it.sub != "" {
+		if err := c.parentsDirs(sr, it, d); err != nil {
+			return err
+		}
+		target = joinRel(d.rel, it.sub)
+	} else if !it.dir && d.intoDir {
+		target = joinRel(d.rel, it.name)
+	}
+	if it.dir {
+		rel, err := resolveIn(c.dr, target)
+		if err != nil {
+			return err
+		}
+		c.topRel = rel
+	} else {
+		dir, name, err := c.fileTarget(target)
+		if err != nil {
+			return err
+		}
+		defer dir.f.Close()
+		c.leafDir, c.leafName = dir, name
+	}
+	return walkItem(w, sr, it, c.opt.command(), c.ctxSrc)
+}
+
+// walkItem walks an item; an excluded directory with nothing re-included
+// below it is missing, unless a wildcard matched it.
+func walkItem(w *walker, sr *os.Root, it *item, cmd string, context bool) error {
+	err := w.walk(sr, it)
+	if errors.Is(err, errNothingIncluded) {
+		if it.wild {
+			return nil
+		}
+		return notFound(cmd, it.src, context, true)
+	}
+	return err
+}
+
+// parentsDirs creates the directories between dest and a --parents item,
+// with the metadata of the source directories they stand for (BuildKit).
+func (c *copier) parentsDirs(sr *os.Root, it *item, d *dest) error {
+	comps := splitPath(it.sub)
+	srcBase := strings.TrimSuffix(it.match, it.sub)
+	for i := 1; i < len(comps); i++ {
+		sub := strings.Join(comps[:i], "/")
+		rel, err := resolveIn(c.dr, joinRel(d.rel, sub))
+		if err != nil {
+			return err
+		}
+		if fi, err := c.dr.Lstat(rel); err == nil {
+			if !fi.IsDir() {
+				return &fs.PathError{Op: "mkdir", Path: imagePath(rel), Err: unix.ENOTDIR}
+			}
+			continue
+		}
+		var st unix.Stat_t
+		sdir, err := resolveIn(sr, joinRel(srcBase, sub))
+		if err == nil {
+			err = statIn(sr, sdir, &st)
+		}
+		if err != nil || !isDir(&st) {
+			st = unix.Stat_t{Mode: unix.S_IFDIR | 0o755}
+		}
+		if err := c.mkdirs(path.Dir(rel)); err != nil {
+			return err
+		}
+		uid, gid, mode, mtime := c.meta(&st)
+		if err := c.mkdirMeta(rel, uid, gid, mode, mtime); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// statIn lstats rel (free of links) in r as a unix.Stat_t.
+func statIn(r *os.Root, rel string, st *unix.Stat_t) error {
+	pf, err := openDirIn(r, path.Dir(rel))
+	if err != nil {
+		return err
+	}
+	defer pf.Close()
+	name := path.Base(rel)
+	if rel == "." {
+		name = "."
+	}
+	return lstatAt(int(pf.Fd()), name, st)
+}
+
+// meta is what a copied entry gets: owner, mode and mtime.
+func (c *copier) meta(st *unix.Stat_t) (uid, gid int, mode uint32, mtime time.Time) {
+	uid, gid = int(st.Uid), int(st.Gid)
+	if c.ctxSrc {
+		uid, gid = 0, 0
+	}
+	uid, gid = c.opt.owner(uid, gid)
+	mode = st.Mode & 0o7777
+	if c.chmod != nil && !isSymlink(st) {
+		mode = *c.chmod
+	}
+	return uid, gid, mode, c.opt.clamp(mtimeOf(st))
+}
+
+func (c *copier) enter(n *node) error {
+	if n.rel == "" {
+		return c.enterTop(n)
+	}
+	p := c.stack[len(c.stack)-1]
+	rel := joinRel(p.rel, n.name)
+	err := unix.Mkdirat(p.fd, n.name, 0o700)
+	if err == unix.EEXIST {
+		var st unix.Stat_t
+		if err = lstatAt(p.fd, n.name, &st); err == nil && !isDir(&st) {
+			err = unix.ENOTDIR
+		}
+	}
+	if err != nil {
+		return &fs.PathError{Op: "copy", Path: imagePath(rel), Err: err}
+	}
+	f, err := openDirAt(p.fd, n.name)
+	if err != nil {
+		return &fs.PathError{Op: "open", Path: imagePath(rel), Err: err}
+	}
+	d := &dstDir{f: f, fd: int(f.Fd()), rel: rel, touch: true}
+	c.stack = append(c.stack, d)
+	// BuildKit also overwrites the metadata of a directory that exists.
+	uid, gid, mode, mtime := c.meta(&n.st)
+	d.mtime = mtime
+	return c.setDirMeta(d, uid, gid, mode, n.fd)
+}
+
+// enterTop opens, or creates, the directory that receives a directory
+// item's contents. A directory created for it takes the source directory's
+// metadata (and --chown, --chmod); one that exists is left as it is.
+func (c *copier) enterTop(n *node) error {
+	rel := c.topRel
+	fi, err := c.dr.Lstat(rel)
+	touch := false
+	switch {
+	case err == nil && !fi.IsDir():
+		return &fs.PathError{Op: "copy", Path: imagePath(rel), Err: unix.ENOTDIR}
+	case errorsIsNotExist(err):
+		if rel == "." {
+			return err
+		}
+		if err := c.mkdirs(path.Dir(rel)); err != nil {
+			return err
+		}
+		if err := c.dr.Mkdir(rel, 0o700); err != nil {
+			return err
+		}
+		touch = true
+	case err != nil:
+		return err
+	}
+	f, err := openDirIn(c.dr, rel)
+	if err != nil {
+		return err
+	}
+	d := &dstDir{f: f, fd: int(f.Fd()), rel: rel, touch: touch}
+	c.stack = append(c.stack, d)
+	if !touch {
+		return nil
+	}
+	uid, gid, mode, mtime := c.meta(&n.st)
+	d.mtime = mtime
+	return c.setDirMeta(d, uid, gid, mode, n.fd)
+}
+
+func (c *copier) setDirMeta(d *dstDir, uid, gid int, mode uint32, srcfd int) error {
+	if err := chownErr(unix.Fchown(d.fd, uid, gid)); err != nil {
+		return &fs.PathError{Op: "chown", Path: imagePath(d.rel), Err: err}
+	}
+	if err := unix.Fchmod(d.fd, mode); err != nil {
+		return &fs.PathError{Op: "chmod", Path: imagePath(d.rel), Err: err}
+	}
+	copyXattrs(d.fd, srcfd)
+	return nil
+}
+
+func (c *copier) leave(*node) error {
+	d := c.stack[len(c.stack)-1]
+	c.stack = c.stack[:len(c.stack)-1]
+	defer d.f.Close()
+	// Entries were all created by now (file contents still being written
+	// do not change a directory's mtime), so the time set here stays.
+	if d.touch {
+		if err := futimes(d.fd, d.mtime); err != nil {
+			return &fs.PathError{Op: "chtimes", Path: imagePath(d.rel), Err: err}
+		}
+	}
+	return nil
+}
+
+func (c *copier) leaf(n *node) error {
+	dir, name := c.leafDir, c.leafName
+	if n.rel != "" {
+		dir, name = c.stack[len(c.stack)-1], n.name
+	}
+	rel := joinRel(dir.rel, name)
+	uid, gid, mode, mtime := c.meta(&n.st)
+	pfd := dir.fd
+	wrap := func(op string, err error) error {
+		if err == nil {
+			return nil
+		}
+		return &fs.PathError{Op: op, Path: imagePath(rel), Err: err}
+	}
+	switch n.st.Mode & unix.S_IFMT {
+	case unix.S_IFREG:
+		if n.st.Nlink > 1 {
+			key := devIno{uint64(n.st.Dev), n.st.Ino}
+			if first, ok := c.links[key]; ok {
+				return wrap("link", createAt(pfd, name, func() error {
+					return unix.Linkat(c.rootfd, first, pfd, name, 0)
+				}))
+			}
+			c.links[key] = rel
+		}
+		sfd, err := openat(n.dirfd, n.name, flagRead, 0)
+		if err != nil {
+			return &fs.PathError{Op: "copy", Path: n.srel, Err: err}
+		}
+		var dfd int
+		err = createAt(pfd, name, func() (err error) {
+			dfd, err = openat(pfd, name, flagCreate, 0o600)
+			return err
+		})
+		if err != nil {
+			unix.Close(sfd)
+			return wrap("copy", err)
+		}
+		size, srel := n.st.Size, n.srel
+		c.g.Go(func() error {
+			return c.writeFile(dfd, sfd, size, uid, gid, mode, mtime, srel, rel)
+		})
+		return nil
+	case unix.S_IFLNK:
+		if err := createAt(pfd, name, func() error { return unix.Symlinkat(n.link, pfd, name) }); err != nil {
+			return wrap("symlink", err)
+		}
+		if err := chownErr(unix.Fchownat(pfd, name, uid, gid, unix.AT_SYMLINK_NOFOLLOW)); err != nil {
+			return wrap("chown", err)
+		}
+		return wrap("chtimes", lutimesAt(pfd, name, mtime))
+	case unix.S_IFCHR, unix.S_IFBLK, unix.S_IFIFO:
+		typ := n.st.Mode & unix.S_IFMT
+		if err := createAt(pfd, name, func() error { return unix.Mknodat(pfd, name, typ|mode, int(n.st.Rdev)) }); err != nil {
+			return wrap("mknod", err)
+		}
+		if err := chownErr(unix.Fchownat(pfd, name, uid, gid, unix.AT_SYMLINK_NOFOLLOW)); err != nil {
+			return wrap("chown", err)
+		}
+		if err := unix.Fchmodat(pfd, name, mode, 0); err != nil {
+			return wrap("chmod", err)
+		}
+		return wrap("chtimes", lutimesAt(pfd, name, mtime))
+	}
+	return nil // sockets are not copied
+}
+
+// writeFile copies the contents and metadata of an open source file to a
+// new destination file and closes both. It runs on the worker pool.
+func (c *copier) writeFile(dfd, sfd int, size int64, uid, gid int, mode uint32, mtime time.Time, srel, rel string) error {
+	defer unix.Close(sfd)
+	defer unix.Close(dfd)
+	if err := c.ctx.Err(); err != nil {
+		return err
+	}
+	if size > 0 {
+		if err := copyData(dfd, sfd); err != nil {
+			return &fs.PathError{Op: "copy", Path: srel, Err: err}
+		}
+	}
+	// chown before chmod (chown clears setuid), xattrs after both (chown
+	// clears security.capability), times last.
+	if err := chownErr(unix.Fchown(dfd, uid, gid)); err != nil {
+		return &fs.PathError{Op: "chown", Path: imagePath(rel), Err: err}
+	}
+	if err := unix.Fchmod(dfd, mode); err != nil {
+		return &fs.PathError{Op: "chmod", Path: imagePath(rel), Err: err}
+	}
+	copyXattrs(dfd, sfd)
+	if err := futimes(dfd, mtime); err != nil {
+		return &fs.PathError{Op: "chtimes", Path: imagePath(rel), Err: err}
+	}
+	return nil
+}

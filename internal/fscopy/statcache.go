@@ -1,0 +1,175 @@
+package fscopy
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+)
+
+// statCacheHeader starts a stat cache file; a file with another first line
+// is ignored (and rewritten by Save).
+const statCacheHeader = "bld statcache v1"
+
+// FileStatCache is a StatCache persisted as one file: loaded by
+// OpenStatCache, written by Save. It is safe for concurrent use; two
+// processes sharing the file each write their whole view, the last Save
+// wins (it is a cache: a lost entry only costs a read).
+type FileStatCache struct {
+	file string
+
+	mu    sync.Mutex // protects m and dirty
+	m     map[string]statEntry
+	dirty bool
+}
+
+type statEntry struct {
+	key statKey
+	h   v1.Hash
+}
+
+var _ StatCache = (*FileStatCache)(nil)
+
+// OpenStatCache loads the stat cache kept in file. A missing file is an
+// empty cache, and so is a file in another format or with damaged lines
+// (those are dropped); only I/O errors are returned.
+func OpenStatCache(file string) (*FileStatCache, error) {
+	c := &FileStatCache{file: file, m: map[string]statEntry{}}
+	f, err := os.Open(file)
+	if errors.Is(err, fs.ErrNotExist) {
+		return c, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	if !sc.Scan() || sc.Text() != statCacheHeader {
+		c.dirty = true
+		return c, nil
+	}
+	for sc.Scan() {
+		p, e, ok := parseStatLine(sc.Text())
+		if !ok {
+			c.dirty = true
+			continue
+		}
+		c.m[p] = e
+	}
+	if err := sc.Err(); err != nil {
+		return nil, fmt.Errorf("read stat cache %s: %w", file, err)
+	}
+	return c, nil
+}
+
+// parseStatLine parses "sha256:<hex> size mtime ctime ino "path"".
+func parseStatLine(line string) (string, statEntry, bool) {
+	f := strings.SplitN(line, " ", 6)
+	if len(f) != 6 {
+		return "", statEntry{}, false
+	}
+	h, err := v1.NewHash(f[0])
+	if err != nil {
+		return "", statEntry{}, false
+	}
+	var k statKey
+	var errs [4]error
+	k.size, errs[0] = strconv.ParseInt(f[1], 10, 64)
+	k.mtime, errs[1] = strconv.ParseInt(f[2], 10, 64)
+	k.ctime, errs[2] = strconv.ParseInt(f[3], 10, 64)
+	k.ino, errs[3] = strconv.ParseUint(f[4], 10, 64)
+	p, err := strconv.Unquote(f[5])
+	if errors.Join(errs[:]...) != nil || err != nil {
+		return "", statEntry{}, false
+	}
+	return p, statEntry{key: k, h: h}, true
+}
+
+// Get returns the digest remembered for path if fi's stat matches.
+func (c *FileStatCache) Get(path string, fi fs.FileInfo) (v1.Hash, bool) {
+	k, ok := keyOf(fi)
+	if !ok {
+		return v1.Hash{}, false
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	e, ok := c.m[path]
+	if !ok || e.key != k {
+		return v1.Hash{}, false
+	}
+	return e.h, true
+}
+
+// Put remembers the digest h of path with fi's stat.
+func (c *FileStatCache) Put(path string, fi fs.FileInfo, h v1.Hash) {
+	k, ok := keyOf(fi)
+	if !ok {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if e, ok := c.m[path]; ok && e.key == k && e.h == h {
+		return
+	}
+	c.m[path] = statEntry{key: k, h: h}
+	c.dirty = true
+}
+
+// Save writes the cache to its file atomically (a temporary file in the
+// same directory, synced, then renamed over it). It does nothing when
+// nothing changed since the cache was opened or last saved.
+func (c *FileStatCache) Save() (err error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.dirty {
+		return nil
+	}
+	dir := filepath.Dir(c.file)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	tmp, err := os.CreateTemp(dir, ".statcache-*")
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err != nil {
+			tmp.Close()
+			os.Remove(tmp.Name())
+		}
+	}()
+	paths := make([]string, 0, len(c.m))
+	for p := range c.m {
+		paths = append(paths, p)
+	}
+	slices.Sort(paths)
+	w := bufio.NewWriterSize(tmp, 256<<10)
+	fmt.Fprintln(w, statCacheHeader)
+	for _, p := range paths {
+		e := c.m[p]
+		fmt.Fprintf(w, "%s %s %s\n", e.h, e.key, strconv.Quote(p))
+	}
+	if err := w.Flush(); err != nil {
+		return fmt.Errorf("write stat cache %s: %w", c.file, err)
+	}
+	if err := tmp.Sync(); err != nil {
+		return fmt.Errorf("write stat cache %s: %w", c.file, err)
+	}
+	if err := tmp.Close(); err != nil {
+		return fmt.Errorf("write stat cache %s: %w", c.file, err)
+	}
+	if err := os.Rename(tmp.Name(), c.file); err != nil {
+		return err
+	}
+	c.dirty = false
+	return nil
+}
