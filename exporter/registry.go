@@ -2,7 +2,9 @@ package exporter
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"slices"
@@ -14,6 +16,7 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/partial"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
 )
 
 // RegistryOptions configures the Registry exporter. The zero value pushes
@@ -67,7 +70,7 @@ func Registry(names []string, opt RegistryOptions) Exporter {
 				src = &mountImage{Image: img, from: from}
 			}
 			if err := push(ctx, ref, src, opt); err != nil {
-				return fmt.Errorf("push %s: %w", n, err)
+				return fmt.Errorf("push %s: %w", n, withStatus(err))
 			}
 			if _, ok := first[reg]; !ok {
 				first[reg] = ref
@@ -82,14 +85,19 @@ func push(ctx context.Context, ref name.Reference, img v1.Image, opt RegistryOpt
 	if kc == nil {
 		kc = authn.DefaultKeychain
 	}
+	tr := opt.Transport
+	if tr == nil {
+		tr = remote.DefaultTransport
+	}
 	opts := []remote.Option{
 		remote.WithContext(ctx),
 		remote.WithAuthFromKeychain(kc),
 		remote.WithRetryBackoff(retryBackoff),
-		remote.WithRetryStatusCodes(retryStatusCodes...),
-	}
-	if opt.Transport != nil {
-		opts = append(opts, remote.WithTransport(opt.Transport))
+		// Status codes are retried per request by retryTransport; ggcr
+		// still retries network errors, and whole uploads on any
+		// temporary error.
+		remote.WithRetryStatusCodes(),
+		remote.WithTransport(retryTransport{tr}),
 	}
 	if opt.Jobs > 0 {
 		opts = append(opts, remote.WithJobs(opt.Jobs))
@@ -137,6 +145,56 @@ func push(ctx context.Context, ref name.Reference, img v1.Image, opt RegistryOpt
 	err := remote.Write(ref, img, append(opts, remote.WithProgress(updates))...)
 	close(done)
 	<-forwarded
+	return err
+}
+
+// retryTransport retries a request answered with one of retryStatusCodes,
+// after retryBackoff. ggcr does not retry the requests of a blob upload
+// (HEAD, POST, PATCH, PUT) one by one, only the whole upload, so a
+// registry failing every third request fails each attempt at the same
+// step; retrying the failed request alone gets through. Requests whose
+// body cannot be replayed are not retried.
+type retryTransport struct {
+	inner http.RoundTripper
+}
+
+func (t retryTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	b := retryBackoff
+	for {
+		resp, err := t.inner.RoundTrip(req)
+		if err != nil || !slices.Contains(retryStatusCodes, resp.StatusCode) || b.Steps <= 1 {
+			return resp, err
+		}
+		next := req.Clone(req.Context())
+		if req.Body != nil && req.Body != http.NoBody {
+			if req.GetBody == nil {
+				return resp, nil
+			}
+			if next.Body, err = req.GetBody(); err != nil {
+				return resp, nil
+			}
+		}
+		io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+		resp.Body.Close()
+		timer := time.NewTimer(b.Step())
+		select {
+		case <-timer.C:
+		case <-req.Context().Done():
+			timer.Stop()
+			return nil, req.Context().Err()
+		}
+		req = next
+	}
+}
+
+// withStatus adds the HTTP status to a registry error that does not show
+// it: ggcr prints only the registry's error codes ("DENIED: ...") when
+// the response carries them.
+func withStatus(err error) error {
+	var terr *transport.Error
+	if errors.As(err, &terr) && len(terr.Errors) > 0 {
+		return fmt.Errorf("%w (HTTP %d %s)", err, terr.StatusCode, http.StatusText(terr.StatusCode))
+	}
 	return err
 }
 
