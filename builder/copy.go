@@ -2,6 +2,7 @@ package builder
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"strings"
@@ -129,7 +130,7 @@ func mkdirAll(root, path string, owner fscopy.Owner) error {
 		if err := os.Mkdir(p, 0o755); err != nil {
 			return err
 		}
-		if err := os.Lchown(p, owner.UID, owner.GID); err != nil {
+		if err := os.Lchown(p, owner.UID, owner.GID); err != nil && (os.Geteuid() == 0 || !errors.Is(err, os.ErrPermission)) {
 			return err
 		}
 	}

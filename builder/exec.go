@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"time"
@@ -161,20 +162,20 @@ func (s *solve) prepare(ctx context.Context, parent string, fn func(key string, 
 	return key, nil
 }
 
-// withView mounts a read-only view of n's snapshot and calls fn with the
+// withView makes a read-only view of n's snapshot and calls fn with the
 // directory holding it.
 func (s *solve) withView(ctx context.Context, n *node, fn func(dir string) error) error {
-	snap, err := n.snap()
+	tmp, err := s.scratchDir()
 	if err != nil {
 		return err
 	}
-	key := activeKey()
-	mounts, err := s.b.Snapshots.View(ctx, key, snap)
+	defer os.RemoveAll(tmp)
+	dir, release, err := s.mountView(ctx, n, filepath.Join(tmp, "view"))
 	if err != nil {
-		return fmt.Errorf("view snapshot: %w", err)
+		return err
 	}
-	defer s.b.Snapshots.Remove(context.WithoutCancel(ctx), key)
-	return mount.WithTempMount(ctx, mounts, fn)
+	defer release()
+	return fn(dir)
 }
 
 // commit commits active snapshot key as the result of the step with the
