@@ -7,7 +7,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RUNS=${RUNS:-3}
-ONLY=${ONLY:-"cold noop onefile parallel files50k layer1g push"}
+ONLY=${ONLY:-"cold noop onefile cachefrom parallel files50k layer1g push"}
 REG=${BLD_TEST_REGISTRY:?run under scripts/with-registry.sh}
 W=$(mktemp -d /var/tmp/bld-bench.XXXXXX)
 BLD=$PWD/bin/bld
@@ -96,6 +96,22 @@ if want cold || want noop || want onefile; then
     done
     row "one-file change" "$(printf '%s\n' "${b[@]}" | median)" "$(printf '%s\n' "${h[@]}" | median)" "<= 0.30"
   fi
+fi
+
+if want cachefrom; then
+  # A CI runner with an empty store and --cache-from, against a cold build;
+  # the output is a push to the same registry, so no layer need be pulled.
+  $BLD --root "$W/r-cf-seed" build --progress quiet --build-arg BASE="$BASE" \
+    --cache-to "type=registry,ref=$REG/bench/cache:main,mode=max" --output "type=registry,name=$REG/bench/cf:seed" "$CTX" >/dev/null
+  c=() b=() pulled=()
+  for i in $(seq "$RUNS"); do
+    rm -rf "$W/r-cf-cold" "$W/r-cf"
+    c+=("$(timeit $BLD --root "$W/r-cf-cold" build --progress quiet --build-arg BASE="$BASE" --output "type=registry,name=$REG/bench/cf:cold$i" "$CTX")")
+    b+=("$(timeit $BLD --root "$W/r-cf" build --progress quiet --build-arg BASE="$BASE" --cache-from "$REG/bench/cache:main" --output "type=registry,name=$REG/bench/cf:$i" "$CTX")")
+    pulled+=("$(du -sb "$W/r-cf/content/blobs" 2>/dev/null | cut -f1)")
+  done
+  row "empty runner with --cache-from vs cold (bld both)" "$(printf '%s\n' "${b[@]}" | median)" "$(printf '%s\n' "${c[@]}" | median)" "<= 0.30"
+  echo "# bytes in the empty runner's store after the --cache-from build: $(printf '%s\n' "${pulled[@]}" | sort -n | tail -1) (no layer pulled: only what the output needs)" | tee -a "$RESULTS"
 fi
 
 if want parallel; then

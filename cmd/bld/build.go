@@ -194,6 +194,11 @@ func runBuild(ctx context.Context, g *globalOptions, o buildOptions, stdin io.Re
 	}
 	defer unlock()
 	res := &resolver{g: g, st: st, pull: o.pull}
+	for _, e := range exps {
+		if l, ok := e.(*lazyStoreExporter); ok {
+			l.res = res
+		}
+	}
 	prog := newProgress(o.progress, stderr)
 	defer prog.close()
 
@@ -434,9 +439,16 @@ func outputs(ctx context.Context, g *globalOptions, o buildOptions, stdout io.Wr
 		case "registry":
 			e = registryExporter(g, onames)
 		case "image":
-			storeOut = true
+			// type=registry is image,push=true for ParseOutput, but it
+			// means the registry only, as in buildx: no local store.
+			if !strings.Contains(spec, "type=registry") {
+				storeOut = true
+			}
 			if out.Push {
-				push = true
+				if len(onames) == 0 {
+					return nil, nil, fmt.Errorf("--output %s: needs name= or -t", spec)
+				}
+				e = registryExporter(g, onames)
 			}
 		default:
 			return nil, nil, fmt.Errorf("--output %s: unknown type %q", spec, out.Type)
@@ -456,7 +468,7 @@ func outputs(ctx context.Context, g *globalOptions, o buildOptions, stdout io.Wr
 		exps = append(exps, registryExporter(g, names))
 	}
 	if storeOut {
-		exps = append([]exporter.Exporter{lazyStoreExporter{g: g, names: names}}, exps...)
+		exps = append([]exporter.Exporter{&lazyStoreExporter{g: g, names: names}}, exps...)
 	}
 	return exps, names, nil
 }
@@ -483,18 +495,26 @@ func (r recompressed) Export(ctx context.Context, img v1.Image) error {
 	return r.e.Export(ctx, img)
 }
 
-// lazyStoreExporter writes into the local store opened at export time.
+// lazyStoreExporter writes into the local store opened at export time;
+// then it keeps the pulled base images too (their layers are stored now).
 type lazyStoreExporter struct {
 	g     *globalOptions
 	names []string
+	res   *resolver
 }
 
-func (l lazyStoreExporter) Export(ctx context.Context, img v1.Image) error {
+func (l *lazyStoreExporter) Export(ctx context.Context, img v1.Image) error {
 	st, err := openState(l.g, false)
 	if err != nil {
 		return err
 	}
-	return exporter.Store(st.store, l.names).Export(ctx, img)
+	if err := exporter.Store(st.store, l.names).Export(ctx, img); err != nil {
+		return err
+	}
+	if l.res != nil {
+		return l.res.keepPulled(ctx)
+	}
+	return nil
 }
 
 // parseKV parses KEY=VALUE flags; with fromEnv a bare KEY takes its value

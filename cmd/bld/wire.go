@@ -2,13 +2,13 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net"
 	"os"
 	"path/filepath"
 	"runtime"
 	"strings"
+	"sync"
 
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
@@ -119,12 +119,21 @@ func remoteOptions(ctx context.Context, platform *v1.Platform) []remote.Option {
 }
 
 // resolver finds base images: in the local store first (as docker does),
-// else in a registry, whose image it then keeps in the store.
+// else in a registry. A pulled image stays remote and lazy: its layers are
+// fetched only when a step must run on them or the output needs them
+// (a push to the same registry mounts them instead).
 type resolver struct {
-	g     *globalOptions
-	st    *state
-	pull  bool // --pull: always ask the registry for tags
-	quiet bool
+	g    *globalOptions
+	st   *state
+	pull bool // --pull: always ask the registry for tags
+
+	mu     sync.Mutex // protects pulled
+	pulled map[v1.Hash]pulledImage
+}
+
+type pulledImage struct {
+	name string
+	img  v1.Image
 }
 
 // Resolve implements frontend.Options.Resolve.
@@ -149,18 +158,21 @@ func (r *resolver) Resolve(ctx context.Context, ref string, platform v1.Platform
 		}
 		return nil, fmt.Errorf("pull %s: %w", ref, err)
 	}
-	desc, err := r.st.store.WriteImage(ctx, img)
+	digest, err := img.Digest()
 	if err != nil {
 		return nil, fmt.Errorf("pull %s: %w", ref, err)
-	}
-	if err := r.st.store.Tag(nref.Name(), desc); err != nil {
-		return nil, err
 	}
 	cfg, err := img.ConfigFile()
 	if err != nil {
 		return nil, fmt.Errorf("pull %s: config: %w", ref, err)
 	}
-	return &frontend.Image{Ref: nref.Name(), Digest: desc.Digest, Config: cfg}, nil
+	r.mu.Lock()
+	if r.pulled == nil {
+		r.pulled = map[v1.Hash]pulledImage{}
+	}
+	r.pulled[digest] = pulledImage{name: nref.Name(), img: img}
+	r.mu.Unlock()
+	return &frontend.Image{Ref: nref.Name(), Digest: digest, Config: cfg}, nil
 }
 
 func (r *resolver) local(ref string) (v1.Image, v1.Descriptor, error) {
@@ -175,14 +187,36 @@ func (r *resolver) local(ref string) (v1.Image, v1.Descriptor, error) {
 	return img, desc, nil
 }
 
-// Image implements builder.Builder.Image: the resolved image is in the
-// store (Resolve put it there), found by its manifest digest.
+// Image implements builder.Builder.Image: the image a Source resolved to,
+// from the store or as pulled.
 func (r *resolver) Image(ctx context.Context, src *dag.Source) (v1.Image, error) {
-	img, err := r.st.store.Image(src.Digest.String())
-	if errors.Is(err, store.ErrNotFound) {
-		return nil, fmt.Errorf("image %s@%s is no longer in the store", src.Ref, src.Digest)
+	if img, err := r.st.store.Image(src.Digest.String()); err == nil {
+		return img, nil
 	}
-	return img, err
+	r.mu.Lock()
+	p, ok := r.pulled[src.Digest]
+	r.mu.Unlock()
+	if ok {
+		return p.img, nil
+	}
+	return nil, fmt.Errorf("image %s@%s is no longer in the store", src.Ref, src.Digest)
+}
+
+// keepPulled stores and names the base images this build pulled, as docker
+// pull would, once the build's image (which holds their layers) is stored.
+func (r *resolver) keepPulled(ctx context.Context) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, p := range r.pulled {
+		desc, err := r.st.store.WriteImage(ctx, p.img)
+		if err != nil {
+			return fmt.Errorf("store %s: %w", p.name, err)
+		}
+		if err := r.st.store.Tag(p.name, desc); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // openStatCache opens the context stat cache kept in the root.
