@@ -406,7 +406,8 @@ func assemble(ctx context.Context, res *resolver, st *state, plan *frontend.Resu
 func outputs(ctx context.Context, g *globalOptions, o buildOptions, stdout io.Writer) ([]exporter.Exporter, []string, error) {
 	names := o.tags
 	var exps []exporter.Exporter
-	storeOut := len(o.outputs) == 0
+	// As in buildx, --push is --output type=registry: no local copy.
+	storeOut := len(o.outputs) == 0 && !o.push
 	push := o.push
 	for _, spec := range o.outputs {
 		out, err := exporter.ParseOutput(spec)
