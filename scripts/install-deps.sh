@@ -12,6 +12,7 @@ if [ "${1:-}" != "--demo" ]; then
   have umoci || need+=(umoci)
   have runc || need+=(runc)
   have docker-registry || need+=(docker-registry)
+  have curl || need+=(curl)
 fi
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" != 0 ]; then
