@@ -2,8 +2,11 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -154,9 +157,9 @@ func (r *resolver) Resolve(ctx context.Context, ref string, platform v1.Platform
 	img, err := remote.Image(nref, remoteOptions(ctx, &platform)...)
 	if err != nil {
 		if !r.pull {
-			return nil, fmt.Errorf("image %s: not in the local store, and pull: %w", ref, err)
+			return nil, fmt.Errorf("not in the local store, and pull: %w", registryError(err))
 		}
-		return nil, fmt.Errorf("pull %s: %w", ref, err)
+		return nil, fmt.Errorf("pull: %w", registryError(err))
 	}
 	digest, err := img.Digest()
 	if err != nil {
@@ -222,4 +225,14 @@ func (r *resolver) keepPulled(ctx context.Context) error {
 // openStatCache opens the context stat cache kept in the root.
 func openStatCache(root string) (*fscopy.FileStatCache, error) {
 	return fscopy.OpenStatCache(filepath.Join(root, "statcache.json"))
+}
+
+// registryError puts the HTTP status first in a registry's error, so the
+// one line a user sees says what the registry answered.
+func registryError(err error) error {
+	var te *transport.Error
+	if errors.As(err, &te) && te.StatusCode != 0 {
+		return fmt.Errorf("HTTP %d %s: %w", te.StatusCode, http.StatusText(te.StatusCode), err)
+	}
+	return err
 }
