@@ -173,7 +173,7 @@ if want layer1g; then
   mkdir -p "$G"
   # Half random, half repetitive text: like a real mix of binaries and data.
   head -c 512M /dev/urandom >"$G/random.bin"
-  yes "bld layer benchmark line: the quick brown fox jumps over the lazy dog 0123456789" | head -c 512M >"$G/text.txt"
+  python3 -c 'import sys; line = b"bld layer benchmark line: the quick brown fox jumps over the lazy dog 0123456789\n"; sys.stdout.buffer.write(line * (512 * 1024 * 1024 // len(line)))' >"$G/text.txt"
   printf 'FROM scratch\nCOPY . /data/\n' >"$G/Dockerfile"
   $BLD --root "$W/r-1g" build --progress quiet -t big "$G" >/dev/null
   bh bud --layers --runtime runc -t big "$G" >/dev/null 2>&1
