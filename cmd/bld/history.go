@@ -45,12 +45,6 @@ func runHistory(g *globalOptions, ref string, w io.Writer) error {
 	if err != nil {
 		return err
 	}
-	self := ""
-	for name, descs := range images {
-		if descs[0].Digest == desc.Digest && (self == "" || strings.Contains(name, ref)) {
-			self = name
-		}
-	}
 	sharers := func(h v1.Hash) []string {
 		var out []string
 		for name, descs := range images {
@@ -103,6 +97,5 @@ func runHistory(g *globalOptions, ref string, w io.Writer) error {
 		fmt.Fprintln(w, line)
 	}
 	fmt.Fprintf(w, "Total: %s   Shared with other images: %s   Disk increase: %s\n", human(total), human(shared), human(total-shared))
-	_ = self
 	return nil
 }
