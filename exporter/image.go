@@ -60,7 +60,7 @@ func Image(base v1.Image, entries []Layer, cfg v1.Config, platform v1.Platform, 
 	}
 	// container and docker_version describe the build of the base.
 	cf.Container = ""
-	cf.DockerVersion = ""
+	cf.DockerVersion = "" //lint:ignore SA1019 cleared so the base's builder version does not leak into ours
 	cf.Config = cfg
 	cf.Created = v1.Time{Time: created}
 	if platform.OS != "" {

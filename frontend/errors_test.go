@@ -46,7 +46,7 @@ func TestErrors(t *testing.T) {
 		{"FROM alpine\nRUN --security=insecure x", "", "Dockerfile:2: RUN: --security=insecure is not supported"},
 		{"FROM alpine\nEXPOSE 80/xyz", "", `Dockerfile:2: EXPOSE: invalid port: "80/xyz": invalid proto: xyz`},
 		{"FROM alpine\nEXPOSE 90-80", "", "Dockerfile:2: EXPOSE: invalid containerPort: 90-80"},
-		{"FROM alpine\nSTOPSIGNAL NOPE", "", "Dockerfile:2: STOPSIGNAL: Invalid signal: NOPE"},
+		{"FROM alpine\nSTOPSIGNAL NOPE", "", "Dockerfile:2: STOPSIGNAL: invalid signal: NOPE"},
 		{"FROM alpine\nHEALTHCHECK --interval=x CMD a", "", `Dockerfile:2: HEALTHCHECK: time: invalid duration "x"`},
 		{"FROM alpine\nSHELL sh -c", "", "Dockerfile:2: SHELL: SHELL requires the arguments to be in JSON form"},
 		{"FROM alpine\nONBUILD FROM x", "", "Dockerfile:2: ONBUILD: FROM isn't allowed as an ONBUILD trigger"},

@@ -140,7 +140,7 @@ var linuxSignals = map[string]bool{
 func checkSignal(sig string) error {
 	if n, err := strconv.Atoi(sig); err == nil {
 		if n == 0 {
-			return fmt.Errorf("Invalid signal: %s", sig)
+			return fmt.Errorf("invalid signal: %s", sig)
 		}
 		return nil
 	}
@@ -155,5 +155,5 @@ func checkSignal(sig string) error {
 			}
 		}
 	}
-	return fmt.Errorf("Invalid signal: %s", sig)
+	return fmt.Errorf("invalid signal: %s", sig)
 }

@@ -118,7 +118,8 @@ func runBuild(ctx context.Context, g *globalOptions, o buildOptions, stdin io.Re
 	if fi, err := os.Stat(contextDir); err != nil || !fi.IsDir() {
 		return fmt.Errorf("build context %s: not a directory", o.context)
 	}
-	dfPath, dfName := o.file, o.file
+	dfPath := o.file
+	var dfName string
 	var dockerfile []byte
 	switch {
 	case o.file == "-":

@@ -207,7 +207,7 @@ func (x *extractor) entry(tr *tar.Reader, hdr *tar.Header) error {
 		}
 		x.dirs = append(x.dirs, dirTime{name, mtime})
 		return nil
-	case tar.TypeReg, tar.TypeRegA, tar.TypeGNUSparse:
+	case tar.TypeReg, tar.TypeGNUSparse: // the reader turns old TypeRegA into TypeReg
 		fd, err := openat(pfd, base, flagCreate, 0o600)
 		if err != nil {
 			return wrap(err)
