@@ -1,0 +1,3 @@
+mkdir -p sub
+ln a b
+ln a sub/c
