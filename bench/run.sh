@@ -199,8 +199,13 @@ if want layer1g; then
 fi
 
 if want push; then
-  $BLD --root "$W/r-cold" build --progress quiet --build-arg BASE="$BASE" -t app:1 "$CTX" >/dev/null
-  bh bud --layers --tls-verify=false --runtime runc --build-arg BASE="$BASE" -t app:1 "$CTX" >/dev/null 2>&1
+  # The 200-file image plus a 64 MiB layer, so a push moves real bytes.
+  PC=$W/ctxpush
+  cp -a "$CTX" "$PC"
+  head -c 64M /dev/urandom >"$PC/blob.bin"
+  printf '\nCOPY blob.bin /blob.bin\n' >>"$PC/Dockerfile"
+  $BLD --root "$W/r-cold" build --progress quiet --build-arg BASE="$BASE" -t app:1 "$PC" >/dev/null
+  bh bud --layers --tls-verify=false --runtime runc --build-arg BASE="$BASE" -t app:1 "$PC" >/dev/null 2>&1
   b1=() b2=() h1=() h2=()
   for i in $(seq "$RUNS"); do
     b1+=("$(timeit $BLD --root "$W/r-cold" push app:1 "$REG/bench/bld-push$i:1")")
