@@ -98,9 +98,10 @@ func (c *copier) extractFile(ctx context.Context, sr *os.Root, it *item, d *dest
 // relative to it, and links are followed only while they stay inside it
 // (an absolute link, or one that climbs out, cannot be written through).
 // Owners come from the archive unless --chown; --chmod does not apply
-// (BuildKit). limit > 0 caps the bytes written (fuzzing).
+// (BuildKit), not even to the directories made for rel, which are 0755.
+// limit > 0 caps the bytes written (fuzzing).
 func (t *tree) extract(ctx context.Context, a *archive, rel string, limit int64) error {
-	if err := t.mkdirs(rel); err != nil {
+	if err := t.mkdirsMode(rel, 0o755); err != nil {
 		return err
 	}
 	r, err := t.dr.OpenRoot(rel)

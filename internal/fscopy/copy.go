@@ -22,10 +22,11 @@ type Options struct {
 	// Chown is the resolved --chown. Nil: files from the build context are
 	// owned by 0:0, files from a stage keep their owner.
 	Chown *Owner
-	// Chmod is the parsed --chmod. It applies to files and, like BuildKit,
-	// to copied directories, including the destination directory created
-	// for a directory source; not to symbolic links or to parents created
-	// on the way.
+	// Chmod is the parsed --chmod. Like BuildKit, it applies to files, to
+	// copied directories, and to the directories the copy creates on the
+	// way (missing parents, and the destination directory created for a
+	// directory source's contents); not to symbolic links, to directories
+	// that exist, or to what ADD extracts from an archive.
 	Chmod *fs.FileMode
 	// Exclude are the --exclude patterns (.dockerignore syntax), matched
 	// against paths below each copied directory, and against a wildcard's
@@ -86,8 +87,10 @@ func (o *Options) owner(uid, gid int) (int, int) {
 //
 // The rules are BuildKit's: a file is copied to dest, or into it when dest
 // ends in "/" or is a directory; a directory's contents are copied into
-// dest, created as needed (new parents are 0755, owned by --chown or 0:0);
-// several sources, or a wildcard matching several paths, need dest to be a
+// dest, created as needed. Directories the copy creates on the way, a
+// new dest for a directory's contents included, are --chmod or 0755 and
+// owned by --chown or 0:0 (a new dest keeps the source directory's mtime).
+// Several sources, or a wildcard matching several paths, need dest to be a
 // directory (end in "/" or exist); a wildcard matching nothing is fine as
 // long as something is copied. A source that is a symbolic link is
 // followed, inside the source tree; links inside a copied directory are
@@ -208,8 +211,11 @@ type copier struct {
 	stack []*dstDir
 
 	// The current item: a directory item copies into topRel; a file item
-	// is written as leafName in leafDir.
+	// is written as leafName in leafDir. topKeep says a topRel created for
+	// the item takes the source directory's owner, mode and xattrs
+	// (--parents), rather than being a plain new directory.
 	topRel   string
+	topKeep  bool
 	leafDir  *dstDir
 	leafName string
 }
@@ -239,7 +245,7 @@ func (c *copier) copyItem(sr *os.Root, it *item, d *dest, w *walker) error {
 		if err != nil {
 			return err
 		}
-		c.topRel = rel
+		c.topRel, c.topKeep = rel, it.sub != ""
 	} else {
 		dir, name, err := c.fileTarget(target)
 		if err != nil {
@@ -357,8 +363,11 @@ func (c *copier) enter(n *node) error {
 }
 
 // enterTop opens, or creates, the directory that receives a directory
-// item's contents. A directory created for it takes the source directory's
-// metadata (and --chown, --chmod); one that exists is left as it is.
+// item's contents. One that exists is left as it is. One created for it is,
+// as in BuildKit (which makes it with MkdirAll), owned by --chown or 0:0
+// with mode --chmod or 0755, whatever the source directory's owner and
+// mode; it keeps the source's mtime (clamped). With --parents the item's
+// directory stands for the source one and takes its metadata.
 func (c *copier) enterTop(n *node) error {
 	rel := c.topRel
 	fi, err := c.dr.Lstat(rel)
@@ -391,9 +400,15 @@ func (c *copier) enterTop(n *node) error {
 	}
 	uid, gid, mode, mtime := c.meta(&n.st)
 	d.mtime = mtime
+	if !c.topKeep {
+		uid, gid = c.opt.owner(0, 0)
+		return c.setDirMeta(d, uid, gid, c.dirMode(), -1)
+	}
 	return c.setDirMeta(d, uid, gid, mode, n.fd)
 }
 
+// setDirMeta sets the owner and mode of d, and copies the xattrs of srcfd
+// unless it is -1.
 func (c *copier) setDirMeta(d *dstDir, uid, gid int, mode uint32, srcfd int) error {
 	if err := chownErr(unix.Fchown(d.fd, uid, gid)); err != nil {
 		return &fs.PathError{Op: "chown", Path: imagePath(d.rel), Err: err}
@@ -401,7 +416,9 @@ func (c *copier) setDirMeta(d *dstDir, uid, gid int, mode uint32, srcfd int) err
 	if err := unix.Fchmod(d.fd, mode); err != nil {
 		return &fs.PathError{Op: "chmod", Path: imagePath(d.rel), Err: err}
 	}
-	copyXattrs(d.fd, srcfd)
+	if srcfd >= 0 {
+		copyXattrs(d.fd, srcfd)
+	}
 	return nil
 }
 

@@ -121,9 +121,37 @@ func TestCopy(t *testing.T) {
 		{name: "special bits are kept", ctx: []ent{file("s", "S").withMode(fs.ModeSetuid | fs.ModeSetgid | 0o755), dir("t").withMode(fs.ModeSticky | 0o777)},
 			sources: []string{"s", "t"}, dest: "/x/",
 			want: map[string]string{"x/s": "f 6755 0:0 S"}},
-		{name: "special bits of a directory are kept", ctx: []ent{dir("t").withMode(fs.ModeSticky | 0o777), dir("t/u").withMode(fs.ModeSetgid | 0o775)},
+		{name: "special bits of a directory are kept", ctx: []ent{dir("t"), dir("t/u").withMode(fs.ModeSetgid | 0o775), dir("t/v").withMode(fs.ModeSticky | 0o777)},
 			sources: []string{"t"}, dest: "/y",
-			want: map[string]string{"y": "d 1777 0:0", "y/u": "d 2775 0:0"}},
+			want: map[string]string{"y": "d 0755 0:0", "y/u": "d 2775 0:0", "y/v": "d 1777 0:0"}},
+		// BuildKit (testCopyChownExistingDir): the directory made for a
+		// directory source's contents is a plain new directory, 0755 and
+		// owned by --chown or 0:0; its contents keep their metadata.
+		{name: "new destination of a directory is 0755", ctx: []ent{dir("m").withMode(fs.ModeSticky | 0o750), file("m/x", "X").withMode(0o600)},
+			sources: []string{"m"}, dest: "/n/",
+			want: map[string]string{"n": "d 0755 0:0", "n/x": "f 0600 0:0 X"}},
+		{name: "new destination of a directory with chown", ctx: []ent{dir("m").withMode(0o750), dir("m/s").withMode(0o700)},
+			sources: []string{"m"}, dest: "/n", opt: Options{Chown: &Owner{7, 8}},
+			want: map[string]string{"n": "d 0755 7:8", "n/s": "d 0700 7:8"}},
+		{name: "new destination of a directory with chmod", ctx: []ent{dir("m").withMode(0o750), file("m/x", "X")},
+			sources: []string{"m"}, dest: "/n", opt: Options{Chmod: ptr(fs.FileMode(0o710))},
+			want: map[string]string{"n": "d 0710 0:0", "n/x": "f 0710 0:0 X"}},
+		{name: "existing destination of a directory is kept", image: []ent{dir("n").withMode(0o700).owned(5, 6)},
+			ctx: []ent{dir("m").withMode(0o750)}, sources: []string{"m"}, dest: "/n", opt: Options{Chown: &Owner{7, 8}, Chmod: ptr(fs.FileMode(0o777))},
+			want: map[string]string{"n": "d 0700 5:6"}},
+		// BuildKit (testCopyChmod): --chmod applies to the parents the copy
+		// creates, not to those that exist.
+		{name: "chmod applies to created parents", image: []ent{dir("etc").withMode(0o750)},
+			sources: []string{"a.txt"}, dest: "/parent/sub/f", opt: Options{Chmod: ptr(fs.FileMode(0o770))},
+			want: map[string]string{"parent": "d 0770 0:0", "parent/sub": "d 0770 0:0", "parent/sub/f": "f 0770 0:0 A"}},
+		{name: "chmod leaves existing parents", image: []ent{dir("parent").withMode(0o777)},
+			sources: []string{"a.txt"}, dest: "/parent/sub/f", opt: Options{Chmod: ptr(fs.FileMode(0o770))},
+			want: map[string]string{"parent": "d 0777 0:0", "parent/sub": "d 0770 0:0", "parent/sub/f": "f 0770 0:0 A"}},
+		{name: "chmod and chown on created parents", sources: []string{"a.txt"}, dest: "/p/q/", opt: Options{Chmod: ptr(fs.FileMode(0o700)), Chown: &Owner{3, 4}},
+			want: map[string]string{"p": "d 0700 3:4", "p/q": "d 0700 3:4", "p/q/a.txt": "f 0700 3:4 A"}},
+		{name: "parents keep a directory item's metadata", ctx: []ent{dir("m").withMode(0o750), dir("m/s").withMode(0o710), file("m/s/x", "X")},
+			sources: []string{"m/s"}, dest: "/dst/", opt: Options{Parents: true},
+			want: map[string]string{"dst": "d 0755 0:0", "dst/m": "d 0750 0:0", "dst/m/s": "d 0710 0:0", "dst/m/s/x": "f 0644 0:0 X"}},
 		{name: "context files become root's", ctx: []ent{dir("o").owned(1000, 1000), file("o/f", "F").owned(1000, 1001), symlink("o/l", "f").owned(1000, 1000)},
 			sources: []string{"o"}, dest: "/o",
 			want: map[string]string{"o": "d 0755 0:0", "o/f": "f 0644 0:0 F", "o/l": "l 0:0 -> f"}},
@@ -134,7 +162,7 @@ func TestCopy(t *testing.T) {
 		{name: "chown of a file", sources: []string{"a.txt"}, dest: "/n/x", opt: Options{Chown: &Owner{7, -1}},
 			want: map[string]string{"n": "d 0755 7:0", "n/x": "f 0644 7:0 A"}},
 		{name: "chmod", sources: []string{"dir"}, dest: "/p/app", opt: Options{Chmod: ptr(fs.FileMode(0o700))},
-			want: map[string]string{"p": "d 0755 0:0", "p/app": "d 0700 0:0", "p/app/f": "f 0700 0:0 F",
+			want: map[string]string{"p": "d 0700 0:0", "p/app": "d 0700 0:0", "p/app/f": "f 0700 0:0 F",
 				"p/app/sub": "d 0700 0:0", "p/app/ln": "l 0:0 -> f"}},
 		{name: "chmod with setuid", sources: []string{"a.txt"}, dest: "/x", opt: Options{Chmod: ptr(fs.ModeSetuid | 0o755)},
 			want: map[string]string{"x": "f 4755 0:0 A"}},
@@ -201,7 +229,8 @@ func TestCopyFromStage(t *testing.T) {
 	stage, root := filepath.Join(tmp, "stage"), filepath.Join(tmp, "root")
 	mkTree(t, stage,
 		dir("usr"), dir("usr/lib"), file("usr/lib/libx.so", "X").owned(1000, 1001).withMode(0o755),
-		symlink("lib", "/usr/lib"), dir("app").owned(33, 33), file("app/run", "R").owned(33, 33))
+		symlink("lib", "/usr/lib"), dir("app").owned(33, 33), file("app/run", "R").owned(33, 33),
+		dir("out").owned(1000, 50).withMode(0o751), dir("out/a").owned(1000, 50).withMode(0o751), file("out/a/f", "F").owned(1000, 50))
 	os.Mkdir(root, 0o755)
 	err := Copy(t.Context(), Source{Dir: stage}, []string{"/lib/libx.so", "app"}, root, "/out/", Options{})
 	if err != nil {
@@ -214,7 +243,13 @@ func TestCopyFromStage(t *testing.T) {
 	if err := Copy(t.Context(), Source{Dir: stage}, []string{"app"}, root, "/app", Options{Chown: &Owner{UID: 5, GID: -1}}); err != nil {
 		t.Fatal(err)
 	}
-	checkTree(t, root, map[string]string{"app": "d 0755 5:33", "app/run": "f 0644 5:33 R"})
+	// A new destination for a directory's contents is root's, 0755, or
+	// --chown's (BuildKit); its contents keep their owners and modes.
+	checkTree(t, root, map[string]string{"app": "d 0755 5:0", "app/run": "f 0644 5:33 R"})
+	if err := Copy(t.Context(), Source{Dir: stage}, []string{"/out"}, root, "/stage-out/", Options{}); err != nil {
+		t.Fatal(err)
+	}
+	checkTree(t, root, map[string]string{"stage-out": "d 0755 0:0", "stage-out/a": "d 0751 1000:50", "stage-out/a/f": "f 0644 1000:50 F"})
 }
 
 func TestCopyHardlinks(t *testing.T) {

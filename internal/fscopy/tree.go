@@ -70,9 +70,22 @@ func (t *tree) dest(p string, multi bool) (*dest, error) {
 	return &dest{shown: p, rel: rel, intoDir: into}, nil
 }
 
+// dirMode is the mode of a directory a copy creates on the way to its
+// destination: --chmod, or 0755 (BuildKit).
+func (t *tree) dirMode() uint32 {
+	if t.chmod != nil {
+		return *t.chmod
+	}
+	return 0o755
+}
+
 // mkdirs creates the missing directories of rel (resolved, relative to
-// dstRoot): mode 0755, owned by --chown (BuildKit's MkdirAll) or 0:0.
-func (t *tree) mkdirs(rel string) error {
+// dstRoot), like BuildKit's MkdirAll: mode --chmod or 0755, owned by
+// --chown or 0:0. Directories that exist are left as they are.
+func (t *tree) mkdirs(rel string) error { return t.mkdirsMode(rel, t.dirMode()) }
+
+// mkdirsMode is mkdirs with the mode of the created directories given.
+func (t *tree) mkdirsMode(rel string, mode uint32) error {
 	if rel == "." || rel == "" {
 		return nil
 	}
@@ -91,7 +104,7 @@ func (t *tree) mkdirs(rel string) error {
 		}
 		uid, gid := t.opt.owner(0, 0)
 		mtime := t.opt.now()
-		if err := t.mkdirMeta(p, uid, gid, 0o755, mtime); err != nil {
+		if err := t.mkdirMeta(p, uid, gid, mode, mtime); err != nil {
 			return err
 		}
 		t.made = append(t.made, dirTime{p, mtime})
