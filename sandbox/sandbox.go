@@ -85,7 +85,7 @@ func (e *ExitError) Error() string {
 	case e.Signal != "":
 		return fmt.Sprintf("killed by %s", e.Signal)
 	}
-	return fmt.Sprintf("exit code %d", e.Code)
+	return fmt.Sprintf("exit code: %d", e.Code) // BuildKit's wording
 }
 
 // formatBytes prints n in binary units: 64MiB, 1.5GiB, 100B.

@@ -260,7 +260,7 @@ func TestSandboxExitStatus(t *testing.T) {
 	root := newRoot(t)
 	_, _, err := runIn(t, root, Spec{}, "sh", "-c", "exit 3")
 	var ee *ExitError
-	if !errors.As(err, &ee) || ee.Code != 3 || ee.Signal != "" || ee.OOMKilled || err.Error() != "exit code 3" {
+	if !errors.As(err, &ee) || ee.Code != 3 || ee.Signal != "" || ee.OOMKilled || err.Error() != "exit code: 3" {
 		t.Errorf("exit 3: %#v (%v)", err, err)
 	}
 	_, _, err = runIn(t, root, Spec{}, "sh", "-c", "kill -TERM $$")
