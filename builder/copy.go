@@ -76,7 +76,7 @@ func (s *solve) copy(ctx context.Context, v *dag.Vertex, op *dag.Copy, inputs []
 	if err != nil {
 		return cache.Record{}, err
 	}
-	return s.commit(ctx, key, parent, s.nodes[v].key)
+	return s.commit(ctx, v, key, parent)
 }
 
 // mkdir runs WORKDIR: it creates the directory and any missing parents,
@@ -102,7 +102,7 @@ func (s *solve) mkdir(ctx context.Context, v *dag.Vertex, op *dag.Mkdir, inputs 
 	if err != nil {
 		return cache.Record{}, err
 	}
-	return s.commit(ctx, key, parent, s.nodes[v].key)
+	return s.commit(ctx, v, key, parent)
 }
 
 // mkdirAll creates path inside root, resolving symlinks inside root; the

@@ -17,14 +17,16 @@ const (
 	Log                  // a line of the step's output
 	Done                 // the step finished; Duration is set
 	Failed               // the step failed; Err is set
+	Bytes                // bytes moved for the vertex (a layer pulled or compressed); Current, Total and What are set
 )
 
 func (s State) String() string {
-	return [...]string{"started", "cached", "log", "done", "failed"}[s]
+	return [...]string{"started", "cached", "log", "done", "failed", "bytes"}[s]
 }
 
 // Event is one progress report. Events for one vertex arrive in order;
-// events of different vertices interleave.
+// events of different vertices interleave. A Source's Bytes events come
+// after its Done: its layers are pulled when a step first needs them.
 type Event struct {
 	Vertex   *dag.Vertex
 	State    State
@@ -34,6 +36,11 @@ type Event struct {
 	Stream   int           // Log: 1 stdout, 2 stderr
 	Duration time.Duration // Done, Failed
 	Err      error         // Failed
+	// Bytes: what is moved ("pull 3f2a91c0a2b4", "compress"), the bytes
+	// moved so far, and the bytes in all (0 while unknown). The last
+	// event of a transfer has Current == Total.
+	What           string
+	Current, Total int64
 }
 
 // StepError is a failed step, located in the Dockerfile.

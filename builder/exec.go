@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -55,7 +56,7 @@ func (s *solve) visit(ctx context.Context, v *dag.Vertex) (*node, error) {
 			if err != nil {
 				return "", err
 			}
-			return s.restore(s.rootCtx, rec, remote, parent)
+			return s.restore(s.rootCtx, v, rec, remote, parent)
 		})
 		_ = s.b.Cache.Touch(n.key)
 		s.b.emit(Event{Vertex: v, State: Cached})
@@ -178,11 +179,11 @@ func (s *solve) withView(ctx context.Context, n *node, fn func(dir string) error
 	return fn(dir)
 }
 
-// commit commits active snapshot key as the result of the step with the
-// given cache key and writes its diff as a layer blob. A step that
-// changed nothing keeps its parent's snapshot and has no layer.
-func (s *solve) commit(ctx context.Context, key string, parent string, ck cache.Key) (cache.Record, error) {
-	name := "step-" + ck.String()
+// commit commits active snapshot key as the result of step v and writes
+// its diff as a layer blob. A step that changed nothing keeps its parent's
+// snapshot and has no layer.
+func (s *solve) commit(ctx context.Context, v *dag.Vertex, key string, parent string) (cache.Record, error) {
+	name := "step-" + s.nodes[v].key.String()
 	if err := s.b.Snapshots.Commit(ctx, name, key); err != nil {
 		if !errors.Is(err, snapshot.ErrExists) {
 			_ = s.b.Snapshots.Remove(context.WithoutCancel(ctx), key)
@@ -190,7 +191,7 @@ func (s *solve) commit(ctx context.Context, key string, parent string, ck cache.
 		}
 		_ = s.b.Snapshots.Remove(context.WithoutCancel(ctx), key)
 	}
-	desc, diffID, err := s.writeLayer(ctx, name)
+	desc, diffID, err := s.writeLayer(ctx, v, name)
 	if err != nil {
 		return cache.Record{}, err
 	}
@@ -205,8 +206,9 @@ func (s *solve) commit(ctx context.Context, key string, parent string, ck cache.
 const emptyTar = 1024
 
 // writeLayer streams the diff of committed snapshot name through the
-// compressor into the store. It returns a nil descriptor for an empty diff.
-func (s *solve) writeLayer(ctx context.Context, name string) (*v1.Descriptor, v1.Hash, error) {
+// compressor into the store, reporting the bytes compressed as v's. It
+// returns a nil descriptor for an empty diff.
+func (s *solve) writeLayer(ctx context.Context, v *dag.Vertex, name string) (*v1.Descriptor, v1.Hash, error) {
 	pr, pw := io.Pipe()
 	go func() {
 		pw.CloseWithError(s.b.Snapshots.Diff(ctx, pw, name, snapshot.DiffOptions{Epoch: s.b.Epoch}))
@@ -217,7 +219,7 @@ func (s *solve) writeLayer(ctx context.Context, name string) (*v1.Descriptor, v1
 		return nil, v1.Hash{}, err
 	}
 	defer w.Close()
-	cr := &countReader{r: pr}
+	cr := s.meter(v, "compress", 0, pr)
 	format := s.b.Compression
 	if format == "" {
 		format = "gzip"
@@ -226,7 +228,8 @@ func (s *solve) writeLayer(ctx context.Context, name string) (*v1.Descriptor, v1
 	if err != nil {
 		return nil, v1.Hash{}, fmt.Errorf("write layer: %w", err)
 	}
-	if cr.n <= emptyTar {
+	cr.done()
+	if cr.n.Load() <= emptyTar {
 		return nil, v1.Hash{}, nil
 	}
 	digest, size, err := w.Commit(res.Digest)
@@ -236,15 +239,89 @@ func (s *solve) writeLayer(ctx context.Context, name string) (*v1.Descriptor, v1
 	return &v1.Descriptor{MediaType: res.MediaType, Size: size, Digest: digest}, res.DiffID, nil
 }
 
-type countReader struct {
-	r io.Reader
-	n int64
+// progressEvery is how often a transfer reports its bytes.
+const progressEvery = 100 * time.Millisecond
+
+// meter counts the bytes read through it and reports them as Bytes events
+// of a vertex (none if it is nil), at most every progressEvery; done
+// reports the end. Decompressors read ahead in goroutines of their own,
+// hence the atomics and the lock.
+type meter struct {
+	s     *solve
+	v     *dag.Vertex
+	what  string
+	total int64
+	r     io.Reader
+	n     atomic.Int64
+	next  atomic.Int64 // UnixNano of the next report
+
+	mu    sync.Mutex // protects ended, so no report follows done's
+	ended bool
 }
 
-func (c *countReader) Read(p []byte) (int, error) {
-	n, err := c.r.Read(p)
-	c.n += int64(n)
+func (s *solve) meter(v *dag.Vertex, what string, total int64, r io.Reader) *meter {
+	m := &meter{s: s, v: v, what: what, total: total, r: r}
+	m.next.Store(time.Now().Add(progressEvery).UnixNano())
+	return m
+}
+
+func (m *meter) Read(p []byte) (int, error) {
+	n, err := m.r.Read(p)
+	cur := m.n.Add(int64(n))
+	if now := time.Now().UnixNano(); m.v != nil && now >= m.next.Load() {
+		m.next.Store(now + int64(progressEvery))
+		m.report(cur, m.total, false)
+	}
 	return n, err
+}
+
+// done reports the transfer complete. Current is Total then, even where
+// the reader of a layer stopped before the compressed stream's trailer.
+func (m *meter) done() {
+	if m.v != nil {
+		total := max(m.n.Load(), m.total)
+		m.report(total, total, true)
+	}
+}
+
+func (m *meter) report(cur, total int64, last bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.ended {
+		return
+	}
+	m.ended = last
+	m.s.b.emit(Event{Vertex: m.v, State: Bytes, What: m.what, Current: cur, Total: total})
+}
+
+// applyLayer applies layer l onto active snapshot key, reporting the
+// compressed bytes read as v's transfer what.
+func (s *solve) applyLayer(ctx context.Context, v *dag.Vertex, what string, key string, l v1.Layer) error {
+	rc, err := l.Compressed()
+	if err != nil {
+		return err
+	}
+	defer rc.Close()
+	size, _ := l.Size() // 0, unknown, if it fails
+	m := s.meter(v, what, size, rc)
+	ur, err := compress.Decompress(m)
+	if err != nil {
+		return err
+	}
+	defer ur.Close()
+	if err := s.b.Snapshots.Apply(ctx, key, ur); err != nil {
+		return err
+	}
+	m.done()
+	return nil
+}
+
+// shortHex is the first 12 hex digits of a digest, as docker shows them.
+func shortHex(h v1.Hash) string {
+	if len(h.Hex) > 12 {
+		return h.Hex[:12]
+	}
+	return h.Hex
 }
 
 // unpack makes committed snapshots of a base image's layers, one per
@@ -275,13 +352,12 @@ func (s *solve) unpack(ctx context.Context, v *dag.Vertex, src *dag.Source) (str
 			parent = name
 			continue
 		}
+		what := "pull " + shortHex(diffID)
+		if d, err := l.Digest(); err == nil {
+			what = "pull " + shortHex(d)
+		}
 		key, err := s.prepare(ctx, parent, func(key string, _ []mount.Mount) error {
-			rc, err := l.Uncompressed()
-			if err != nil {
-				return err
-			}
-			defer rc.Close()
-			return s.b.Snapshots.Apply(ctx, key, rc)
+			return s.applyLayer(ctx, v, what, key, l)
 		})
 		if err != nil {
 			return "", fmt.Errorf("unpack %s layer %s: %w", src.Ref, diffID, err)
@@ -310,12 +386,12 @@ func chainID(parent, diffID v1.Hash) v1.Hash {
 // by applying its recorded layer onto its parent's snapshot. A layer from
 // an imported cache is fetched into the store first (once), and the record
 // is then kept locally too.
-func (s *solve) restore(ctx context.Context, rec cache.Record, remote RemoteCache, parent *node) (string, error) {
+func (s *solve) restore(ctx context.Context, v *dag.Vertex, rec cache.Record, remote RemoteCache, parent *node) (string, error) {
 	if rec.Layer == nil {
 		return parent.snap()
 	}
 	if remote != nil {
-		if err := s.fetch(ctx, rec, remote); err != nil {
+		if err := s.fetch(ctx, v, rec, remote); err != nil {
 			return "", err
 		}
 		defer s.b.Cache.Put(rec)
@@ -360,8 +436,8 @@ func (s *solve) scratchDir() (string, error) {
 }
 
 // fetch copies a remote record's layer blob into the store, verified by
-// digest, unless it is there already.
-func (s *solve) fetch(ctx context.Context, rec cache.Record, remote RemoteCache) error {
+// digest, unless it is there already, reporting the bytes as v's.
+func (s *solve) fetch(ctx context.Context, v *dag.Vertex, rec cache.Record, remote RemoteCache) error {
 	if _, err := s.b.Store.Stat(rec.Layer.Digest); err == nil {
 		return nil
 	}
@@ -379,12 +455,14 @@ func (s *solve) fetch(ctx context.Context, rec cache.Record, remote RemoteCache)
 		return err
 	}
 	defer w.Close()
-	if _, err := io.Copy(w, ctxReader{ctx, rc}); err != nil {
+	m := s.meter(v, "pull "+shortHex(rec.Layer.Digest), rec.Layer.Size, ctxReader{ctx, rc})
+	if _, err := io.Copy(w, m); err != nil {
 		return fmt.Errorf("fetch cached layer %s: %w", rec.Layer.Digest, err)
 	}
 	if _, _, err := w.Commit(rec.Layer.Digest); err != nil {
 		return fmt.Errorf("fetch cached layer %s: %w", rec.Layer.Digest, err)
 	}
+	m.done()
 	return nil
 }
 

@@ -78,7 +78,7 @@ func (s *solve) run(ctx context.Context, v *dag.Vertex, op *dag.Run, inputs []*n
 		return cache.Record{}, err
 	}
 	undo.run()
-	return s.commit(ctx, key, parent, s.nodes[v].key)
+	return s.commit(ctx, v, key, parent)
 }
 
 // runMount adds one RUN --mount to spec, preparing its source under dir.

@@ -195,13 +195,19 @@ func runBuild(ctx context.Context, g *globalOptions, o buildOptions, stdin io.Re
 	}
 	defer unlock()
 	res := &resolver{g: g, st: st, pull: o.pull}
-	for _, e := range exps {
-		if l, ok := e.(*lazyStoreExporter); ok {
-			l.res = res
-		}
-	}
 	prog := newProgress(o.progress, stderr)
 	defer prog.close()
+	for _, e := range exps {
+		if r, ok := e.(recompressed); ok {
+			e = r.e
+		}
+		switch e := e.(type) {
+		case *lazyStoreExporter:
+			e.res = res
+		case *pushExporter:
+			e.prog = prog
+		}
+	}
 
 	plan, err := frontend.Parse(ctx, dockerfile, frontend.Options{
 		Filename:      dfName,
@@ -475,8 +481,40 @@ func outputs(ctx context.Context, g *globalOptions, o buildOptions, stdout io.Wr
 	return exps, names, nil
 }
 
-func registryExporter(g *globalOptions, names []string) exporter.Exporter {
-	return exporter.Registry(names, exporter.RegistryOptions{Insecure: g.insecure})
+func registryExporter(g *globalOptions, names []string) *pushExporter {
+	return &pushExporter{g: g, names: names}
+}
+
+// pushExporter pushes to names with exporter.Registry, showing each
+// push's upload progress once prog is set.
+type pushExporter struct {
+	g     *globalOptions
+	names []string
+	prog  *progress
+}
+
+func (p *pushExporter) Export(ctx context.Context, img v1.Image) error {
+	if p.prog == nil {
+		return exporter.Registry(p.names, exporter.RegistryOptions{Insecure: p.g.insecure}).Export(ctx, img)
+	}
+	// The updates of a push do not say which name they are for, so push
+	// one name at a time. Pushing names[:i+1] rather than names[i] alone
+	// keeps the exporter mounting blobs from the first name pushed to the
+	// same registry; the names before i are there already and cost a
+	// HEAD each.
+	for i, n := range p.names {
+		updates := make(chan v1.Update)
+		total := make(chan int64)
+		go func() { total <- p.prog.push(n, updates) }()
+		start := time.Now()
+		err := exporter.Registry(p.names[:i+1], exporter.RegistryOptions{Insecure: p.g.insecure, Progress: updates}).Export(ctx, img)
+		close(updates) // the exporter never closes it, and sends nothing once Export returns
+		p.prog.pushed(n, <-total, time.Since(start), err)
+		if err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // recompressed exports an image with its layers in another compression

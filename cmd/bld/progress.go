@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"golang.org/x/term"
 
 	"github.com/bldbuild/bld/builder"
@@ -28,6 +29,9 @@ type progress struct {
 	began map[*dag.Vertex]time.Time
 	next  int
 	tty   *ttyView // the live view, in tty mode
+	// export is the plain-mode number of the export, once its first
+	// line is out (pushes print theirs before done).
+	export int
 }
 
 // progressMode resolves "auto": tty on a terminal, plain elsewhere (CI).
@@ -65,6 +69,9 @@ type rawEvent struct {
 	Log      string  `json:"log,omitempty"`
 	Duration float64 `json:"duration,omitempty"`
 	Error    string  `json:"error,omitempty"`
+	Current  int64   `json:"current,omitempty"`
+	Total    int64   `json:"total,omitempty"`
+	What     string  `json:"what,omitempty"`
 	Time     string  `json:"time"`
 }
 
@@ -80,6 +87,9 @@ func (p *progress) id(v *dag.Vertex) (int, bool) {
 func (p *progress) event(e builder.Event) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	if e.State == builder.Bytes && p.mode != "tty" && p.mode != "rawjson" {
+		return // byte counts would swamp a log
+	}
 	id, first := p.id(e.Vertex)
 	switch p.mode {
 	case "quiet":
@@ -91,7 +101,8 @@ func (p *progress) event(e builder.Event) {
 		return
 	case "rawjson":
 		r := rawEvent{ID: id, Vertex: e.Vertex.Name, Stage: e.Vertex.Stage, Line: e.Vertex.Pos.Line, State: e.State.String(),
-			Reason: e.Reason, Log: e.Line, Duration: e.Duration.Seconds(), Time: e.Time.UTC().Format(time.RFC3339Nano)}
+			Reason: e.Reason, Log: e.Line, Duration: e.Duration.Seconds(), Current: e.Current, Total: e.Total, What: e.What,
+			Time: e.Time.UTC().Format(time.RFC3339Nano)}
 		if e.Err != nil {
 			r.Error = e.Err.Error()
 		}
@@ -140,13 +151,60 @@ func (p *progress) done(msg string, names []string) {
 		p.tty = nil
 		return
 	}
-	id := p.next
-	p.next++
-	fmt.Fprintf(p.w, "#%d exporting to image\n#%d %s\n", id, id, msg)
+	id := p.exportID()
+	fmt.Fprintf(p.w, "#%d %s\n", id, msg)
 	for _, n := range names {
 		fmt.Fprintf(p.w, "#%d naming to %s\n", id, n)
 	}
 	fmt.Fprintf(p.w, "#%d DONE %.1fs\n", id, time.Since(p.start).Seconds())
+}
+
+// exportID numbers the export and prints its first line, once.
+func (p *progress) exportID() int {
+	if p.export == 0 {
+		p.export = p.next
+		p.next++
+		fmt.Fprintf(p.w, "#%d exporting to image\n", p.export)
+	}
+	return p.export
+}
+
+// push shows the upload updates of a push to name until updates is
+// closed, and returns the last total: the image's size, or 0 if the
+// registry had it already.
+func (p *progress) push(name string, updates <-chan v1.Update) int64 {
+	var total int64
+	for u := range updates {
+		if u.Error != nil {
+			continue // the push returns it
+		}
+		total = u.Total
+		p.mu.Lock()
+		if p.tty != nil {
+			p.tty.pushing(name, u.Complete, u.Total)
+		}
+		p.mu.Unlock()
+	}
+	return total
+}
+
+// pushed reports the end of a push to name of size bytes (0: the
+// registry had the image already). A failed push prints nothing here:
+// main prints the error.
+func (p *progress) pushed(name string, size int64, took time.Duration, err error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	msg := "pushed " + name + " " + humanSize(size)
+	if size == 0 {
+		msg = "pushed " + name + " (up to date)"
+	}
+	switch {
+	case p.tty != nil:
+		p.tty.pushed(name, msg, took, err == nil)
+	case err != nil, p.mode == "quiet", p.mode == "rawjson":
+	default:
+		fmt.Fprintf(p.w, "#%d %s\n", p.exportID(), msg)
+	}
 }
 
 // close ends the live view if the build ended without done (an error).
