@@ -25,6 +25,18 @@ import (
 // (which should be on disk, not in memory), freed when the image is
 // garbage collected.
 func Recompress(ctx context.Context, img v1.Image, format string, level int, force bool) (v1.Image, error) {
+	return RecompressFrom(ctx, img, format, level, force, nil)
+}
+
+// A Source gives the uncompressed content of a layer by its compressed
+// digest when the caller has it at hand (a builder's snapshot), which is
+// cheaper than decompressing the blob; ok false: decompress the blob.
+type Source func(ctx context.Context, digest v1.Hash) (rc io.ReadCloser, ok bool)
+
+// RecompressFrom is Recompress reading each layer's content from src where
+// it can. What src gives is checked against the config's diffID like the
+// rest; on a mismatch the layer is compressed again from its blob.
+func RecompressFrom(ctx context.Context, img v1.Image, format string, level int, force bool, src Source) (v1.Image, error) {
 	if format == "" {
 		format = compress.Gzip
 	}
@@ -87,7 +99,19 @@ func Recompress(ctx context.Context, img v1.Image, format string, level int, for
 	for _, j := range order {
 		g.Go(func() error {
 			var err error
-			j.out, err = recompressLayer(gctx, j.l, j.diff, compress.Options{Format: format, Level: level})
+			opt := compress.Options{Format: format, Level: level}
+			if src != nil {
+				if d, derr := j.l.Digest(); derr == nil {
+					if rc, ok := src(gctx, d); ok {
+						j.out, err = compressLayer(gctx, rc, d, j.diff, opt)
+						rc.Close()
+						if err == nil {
+							return nil
+						}
+					}
+				}
+			}
+			j.out, err = recompressLayer(gctx, j.l, j.diff, opt)
 			return err
 		})
 	}
@@ -124,6 +148,12 @@ func recompressLayer(ctx context.Context, l v1.Layer, diffID v1.Hash, opt compre
 		return nil, fmt.Errorf("layer %s: %w", digest, err)
 	}
 	defer ur.Close()
+	return compressLayer(ctx, ur, digest, diffID, opt)
+}
+
+// compressLayer compresses the uncompressed layer content ur (of the layer
+// whose blob is digest) into an unlinked temporary file, checking diffID.
+func compressLayer(ctx context.Context, ur io.Reader, digest, diffID v1.Hash, opt compress.Options) (*fileLayer, error) {
 	f, err := os.CreateTemp("", "bld-layer-*")
 	if err != nil {
 		return nil, fmt.Errorf("layer %s: %w", digest, err)

@@ -23,6 +23,7 @@ import (
 	"github.com/bldbuild/bld/exporter"
 	"github.com/bldbuild/bld/frontend"
 	"github.com/bldbuild/bld/sandbox"
+	"github.com/bldbuild/bld/snapshot"
 )
 
 type buildOptions struct {
@@ -198,7 +199,7 @@ func runBuild(ctx context.Context, g *globalOptions, o buildOptions, stdin io.Re
 	prog := newProgress(o.progress, stderr)
 	defer prog.close()
 	for _, e := range exps {
-		if r, ok := e.(recompressed); ok {
+		if r, ok := e.(*recompressed); ok {
 			e = r.e
 		}
 		switch e := e.(type) {
@@ -268,6 +269,11 @@ func runBuild(ctx context.Context, g *globalOptions, o buildOptions, stdin io.Re
 	img, err := assemble(ctx, res, st, plan, result, platform, epoch)
 	if err != nil {
 		return err
+	}
+	for _, e := range exps {
+		if r, ok := e.(*recompressed); ok {
+			r.src = snapshotSource(st, result, epoch)
+		}
 	}
 	for _, c := range cacheTo {
 		if c.Inline {
@@ -465,7 +471,7 @@ func outputs(ctx context.Context, g *globalOptions, o buildOptions, stdout io.Wr
 			continue
 		}
 		if out.Compression != "" || out.ForceCompression {
-			e = recompressed{e: e, format: out.Compression, level: out.CompressionLevel, force: out.ForceCompression}
+			e = &recompressed{e: e, format: out.Compression, level: out.CompressionLevel, force: out.ForceCompression}
 		}
 		exps = append(exps, e)
 	}
@@ -525,10 +531,11 @@ type recompressed struct {
 	format string
 	level  int
 	force  bool
+	src    exporter.Source // layer content from the build's snapshots
 }
 
-func (r recompressed) Export(ctx context.Context, img v1.Image) error {
-	img, err := exporter.Recompress(ctx, img, r.format, r.level, r.force)
+func (r *recompressed) Export(ctx context.Context, img v1.Image) error {
+	img, err := exporter.RecompressFrom(ctx, img, r.format, r.level, r.force, r.src)
 	if err != nil {
 		return err
 	}
@@ -663,4 +670,30 @@ func parseLimits(o buildOptions) (sandbox.Limits, error) {
 	}
 	l.Pids = o.pidsLimit
 	return l, nil
+}
+
+// snapshotSource gives a layer's content from the snapshot its step left
+// on disk: the same bytes as the stored blob (the recompressor checks the
+// diffID), without decompressing it.
+func snapshotSource(st *state, result *builder.Result, epoch *time.Time) exporter.Source {
+	snaps := map[v1.Hash]string{}
+	for _, s := range result.Steps {
+		if s.Layer != nil && s.Record.Snapshot != "" {
+			snaps[s.Layer.Digest] = s.Record.Snapshot
+		}
+	}
+	return func(ctx context.Context, digest v1.Hash) (io.ReadCloser, bool) {
+		name, ok := snaps[digest]
+		if !ok {
+			return nil, false
+		}
+		if _, err := st.snaps.Stat(ctx, name); err != nil {
+			return nil, false
+		}
+		pr, pw := io.Pipe()
+		go func() {
+			pw.CloseWithError(st.snaps.Diff(ctx, pw, name, snapshot.DiffOptions{Epoch: epoch}))
+		}()
+		return pr, true
+	}
 }
