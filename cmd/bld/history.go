@@ -21,17 +21,9 @@ func newHistoryCmd(g *globalOptions) *cobra.Command {
 }
 
 func runHistory(g *globalOptions, ref string, w io.Writer) error {
-	st, err := openState(g, false)
+	st, desc, img, err := localImage(g, ref)
 	if err != nil {
 		return err
-	}
-	desc, err := st.store.Resolve(ref)
-	if err != nil {
-		return fmt.Errorf("image %s: %w", ref, err)
-	}
-	img, err := st.store.Image(desc.Digest.String())
-	if err != nil {
-		return fmt.Errorf("image %s: %w", ref, err)
 	}
 	m, err := img.Manifest()
 	if err != nil {

@@ -65,17 +65,9 @@ func newInspectCmd(g *globalOptions) *cobra.Command {
 		Short: "Show an image's manifest and config as JSON",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			st, err := openState(g, false)
+			_, desc, img, err := localImage(g, args[0])
 			if err != nil {
 				return err
-			}
-			desc, err := st.store.Resolve(args[0])
-			if err != nil {
-				return fmt.Errorf("image %s: %w", args[0], err)
-			}
-			img, err := st.store.Image(desc.Digest.String())
-			if err != nil {
-				return fmt.Errorf("image %s: %w", args[0], err)
 			}
 			m, err := img.Manifest()
 			if err != nil {
@@ -104,13 +96,9 @@ func newTagCmd(g *globalOptions) *cobra.Command {
 		Short: "Give an image in the local store another name",
 		Args:  cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			st, err := openState(g, false)
+			st, desc, _, err := localImage(g, args[0])
 			if err != nil {
 				return err
-			}
-			desc, err := st.store.Resolve(args[0])
-			if err != nil {
-				return fmt.Errorf("image %s: %w", args[0], err)
 			}
 			return st.store.Tag(args[1], desc)
 		},
@@ -144,15 +132,7 @@ func newPushCmd(g *globalOptions) *cobra.Command {
 		Short: "Push an image from the local store to a registry",
 		Args:  cobra.RangeArgs(1, 2),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			st, err := openState(g, false)
-			if err != nil {
-				return err
-			}
-			desc, err := st.store.Resolve(args[0])
-			if err != nil {
-				return fmt.Errorf("image %s: %w", args[0], err)
-			}
-			img, err := st.store.Image(desc.Digest.String())
+			_, desc, img, err := localImage(g, args[0])
 			if err != nil {
 				return err
 			}
@@ -167,4 +147,22 @@ func newPushCmd(g *globalOptions) *cobra.Command {
 			return nil
 		},
 	}
+}
+
+// localImage opens the store and finds the image named ref in it; the
+// store's errors already name ref.
+func localImage(g *globalOptions, ref string) (*state, v1.Descriptor, v1.Image, error) {
+	st, err := openState(g, false)
+	if err != nil {
+		return nil, v1.Descriptor{}, nil, err
+	}
+	desc, err := st.store.Resolve(ref)
+	if err != nil {
+		return nil, v1.Descriptor{}, nil, err
+	}
+	img, err := st.store.Image(desc.Digest.String())
+	if err != nil {
+		return nil, v1.Descriptor{}, nil, err
+	}
+	return st, desc, img, nil
 }
