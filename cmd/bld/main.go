@@ -17,10 +17,11 @@ import (
 
 // Exit codes: a Dockerfile step that failed (its command, a COPY source)
 // is 1, like docker build; anything else bld could not do is 2; usage
-// errors are 2 as well.
+// errors are 2 as well; a build stopped by Ctrl-C or SIGTERM is 130.
 const (
-	exitStep = 1
-	exitBld  = 2
+	exitStep        = 1
+	exitBld         = 2
+	exitInterrupted = 130 // Ctrl-C or SIGTERM, as a shell reports SIGINT
 )
 
 func main() {
@@ -38,6 +39,9 @@ func run() int {
 		return 0
 	}
 	fmt.Fprintf(os.Stderr, "bld: %v\n", err)
+	if ctx.Err() != nil {
+		return exitInterrupted
+	}
 	var se *builder.StepError
 	if errors.As(err, &se) || errors.Is(err, errChecksFailed) {
 		return exitStep
