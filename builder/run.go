@@ -18,6 +18,7 @@ import (
 
 	"github.com/bldbuild/bld/cache"
 	"github.com/bldbuild/bld/dag"
+	"github.com/bldbuild/bld/internal/fscopy"
 	"github.com/bldbuild/bld/internal/mount"
 	"github.com/bldbuild/bld/sandbox"
 )
@@ -103,6 +104,22 @@ func (s *solve) runMount(ctx context.Context, spec *sandbox.Spec, m dag.RunMount
 		src, err := securejoin.SecureJoin(root, m.Source)
 		if err != nil {
 			return err
+		}
+		if m.From == "" && s.b.Ignore != nil {
+			// The context as the build sees it: what .dockerignore
+			// excludes is not there, as with COPY (and BuildKit).
+			view := filepath.Join(dir, "context")
+			if err := os.MkdirAll(view, 0o755); err != nil {
+				return err
+			}
+			if err := fscopy.Copy(ctx, s.contextSource(), []string{m.Source}, view, "/", fscopy.Options{}); err != nil {
+				return fmt.Errorf("source %s: %w", m.Source, err)
+			}
+			if fi, err := os.Stat(src); err == nil && !fi.IsDir() {
+				src = filepath.Join(view, filepath.Base(src))
+			} else {
+				src = view
+			}
 		}
 		fi, err := os.Stat(src)
 		if err != nil {

@@ -233,11 +233,11 @@ func runBuild(ctx context.Context, g *globalOptions, o buildOptions, stdin io.Re
 		noCacheStages[strings.ToLower(s)] = true
 	}
 	b := &builder.Builder{
-		Snapshots:   st.snaps,
-		Cache:       st.cache,
-		Store:       st.store,
-		Context:     contextDir,
-		Ignore:      ignore.Excluded,
+		Snapshots: st.snaps,
+		Cache:     st.cache,
+		Store:     st.store,
+		Context:   contextDir,
+
 		Image:       res.Image,
 		Run:         sandbox.Run,
 		Jobs:        o.jobs,
@@ -257,6 +257,9 @@ func runBuild(ctx context.Context, g *globalOptions, o buildOptions, stdin io.Re
 	}
 	if statCache != nil {
 		b.StatCache = statCache
+	}
+	if len(ignore.Patterns()) > 0 {
+		b.Ignore = ignore.Excluded
 	}
 	result, err := b.Build(ctx, plan.Target)
 	if statCache != nil {
