@@ -397,8 +397,8 @@ func TestParallelStages(t *testing.T) {
 		overlap  int           // most RUNs running at once
 	}{
 		{jobs: 1, min: 2 * nap, max: time.Hour, overlap: 1},
-		{jobs: 2, min: nap, max: 550 * time.Millisecond, overlap: 2},
-		{jobs: 8, min: nap, max: 550 * time.Millisecond, overlap: 2},
+		{jobs: 2, min: nap, max: 2 * nap, overlap: 2},
+		{jobs: 8, min: nap, max: 2 * nap, overlap: 2},
 	} {
 		t.Run(fmt.Sprintf("jobs=%d", tc.jobs), func(t *testing.T) {
 			e := newEnv(t, nil)
