@@ -305,6 +305,11 @@ func (a *applier) mkdirs(rel string, needLower bool) (created bool, err error) {
 		}
 		if lower != nil {
 			a.dirTimes[next] = lower.mtime
+		} else {
+			// A parent the layer implies but does not list: the Unix
+			// epoch, not the time of the unpack, so that unpacking a
+			// layer twice gives equal trees (and equal diffs).
+			a.dirTimes[next] = time.Unix(0, 0)
 		}
 		cur = next
 	}
