@@ -125,10 +125,9 @@ func (c referenceCache) put(name, key string, rec *buildahRecord) error {
 // lazyBuildah sets buildah's storage up the first time a case needs it, so
 // a run whose buildah records are all cached never starts buildah.
 type lazyBuildah struct {
-	once    sync.Once
-	b       *buildah
-	version string
-	err     error
+	once sync.Once
+	b    *buildah
+	err  error
 }
 
 func (l *lazyBuildah) get(t *testing.T, s *suite) *buildah {
