@@ -207,6 +207,7 @@ func runBuild(ctx context.Context, g *globalOptions, o buildOptions, stdin io.Re
 			e.res = res
 		case *pushExporter:
 			e.prog = prog
+			e.locs = openBlobLocations(st.root)
 		}
 	}
 
@@ -500,9 +501,29 @@ type pushExporter struct {
 	g     *globalOptions
 	names []string
 	prog  *progress
+	locs  *blobLocations // where the registry already holds blobs; may be nil
 }
 
 func (p *pushExporter) Export(ctx context.Context, img v1.Image) error {
+	if p.locs != nil && len(p.names) > 0 {
+		if ref, err := parseRef(p.g, p.names[0]); err == nil {
+			img = p.locs.mountable(p.g, img, ref.Context())
+		}
+	}
+	if err := p.export(ctx, img); err != nil {
+		return err
+	}
+	if p.locs != nil {
+		for _, n := range p.names {
+			if ref, err := parseRef(p.g, n); err == nil {
+				p.locs.add(ref.Context(), layerDigests(img))
+			}
+		}
+	}
+	return nil
+}
+
+func (p *pushExporter) export(ctx context.Context, img v1.Image) error {
 	if p.prog == nil {
 		return exporter.Registry(p.names, exporter.RegistryOptions{Insecure: p.g.insecure}).Export(ctx, img)
 	}

@@ -132,7 +132,7 @@ func newPushCmd(g *globalOptions) *cobra.Command {
 		Short: "Push an image from the local store to a registry",
 		Args:  cobra.RangeArgs(1, 2),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			_, desc, img, err := localImage(g, args[0])
+			st, desc, img, err := localImage(g, args[0])
 			if err != nil {
 				return err
 			}
@@ -140,7 +140,9 @@ func newPushCmd(g *globalOptions) *cobra.Command {
 			if len(args) == 2 {
 				dest = args[1]
 			}
-			if err := registryExporter(g, []string{dest}).Export(cmd.Context(), img); err != nil {
+			push := registryExporter(g, []string{dest})
+			push.locs = openBlobLocations(st.root)
+			if err := push.Export(cmd.Context(), img); err != nil {
 				return err
 			}
 			fmt.Fprintln(cmd.OutOrStdout(), desc.Digest)

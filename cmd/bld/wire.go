@@ -169,6 +169,7 @@ func (r *resolver) Resolve(ctx context.Context, ref string, platform v1.Platform
 	if err != nil {
 		return nil, fmt.Errorf("pull %s: config: %w", ref, err)
 	}
+	openBlobLocations(r.st.root).add(nref.Context(), layerDigests(img))
 	r.mu.Lock()
 	if r.pulled == nil {
 		r.pulled = map[v1.Hash]pulledImage{}
