@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/bldbuild/bld/internal/mount"
 )
 
 // cgroup is a step's control group: one directory in each cgroup hierarchy
@@ -242,7 +244,7 @@ func parseHierarchies(mountinfo string, controllers func(mountpoint string) ([]s
 		if !ok || len(fields) < 5 || len(tail) < 3 {
 			continue
 		}
-		h := hierarchy{root: unescape(fields[3]), mountpoint: unescape(fields[4])}
+		h := hierarchy{root: mount.Unescape(fields[3]), mountpoint: mount.Unescape(fields[4])}
 		switch tail[0] {
 		case "cgroup":
 			h.controllers = strings.Split(tail[2], ",")

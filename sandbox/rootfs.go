@@ -191,18 +191,13 @@ func sameTimes(a, b *[2]unix.Timespec) bool {
 // first. It reads the mount table rather than a list of its own, so a mount
 // point the step renamed is still found.
 func unmountUnder(dir string) error {
-	b, err := os.ReadFile("/proc/self/mountinfo")
+	all, err := mount.Points(strings.TrimSuffix(dir, "/"))
 	if err != nil {
 		return err
 	}
-	prefix := strings.TrimSuffix(dir, "/") + "/"
 	var points []string
-	for _, line := range strings.Split(string(b), "\n") {
-		fields := strings.Fields(line)
-		if len(fields) < 5 {
-			continue
-		}
-		if p := unescape(fields[4]); strings.HasPrefix(p, prefix) {
+	for _, p := range all {
+		if p != strings.TrimSuffix(dir, "/") {
 			points = append(points, p)
 		}
 	}
@@ -216,25 +211,6 @@ func unmountUnder(dir string) error {
 	}
 	return errors.Join(errs...)
 }
-
-// unescape undoes the octal escapes (\040 for a space) of mountinfo.
-func unescape(s string) string {
-	if !strings.Contains(s, `\`) {
-		return s
-	}
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		if s[i] == '\\' && i+3 < len(s) && isOctal(s[i+1]) && isOctal(s[i+2]) && isOctal(s[i+3]) {
-			b.WriteByte((s[i+1]-'0')<<6 | (s[i+2]-'0')<<3 | (s[i+3] - '0'))
-			i += 3
-			continue
-		}
-		b.WriteByte(s[i])
-	}
-	return b.String()
-}
-
-func isOctal(c byte) bool { return c >= '0' && c <= '7' }
 
 // resolveIn resolves p inside root as if root were "/": symlinks are
 // followed, absolute ones from root, and ".." stops at root. Components that

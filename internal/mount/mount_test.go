@@ -350,8 +350,8 @@ func TestUnescapeMountinfo(t *testing.T) {
 		`/plain`:    "/plain",
 		`/trail\04`: `/trail\04`,
 	} {
-		if got := unescapeMountinfo(in); got != want {
-			t.Errorf("unescapeMountinfo(%q) = %q, want %q", in, got, want)
+		if got := Unescape(in); got != want {
+			t.Errorf("Unescape(%q) = %q, want %q", in, got, want)
 		}
 	}
 }

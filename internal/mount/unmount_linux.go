@@ -69,6 +69,10 @@ func UnmountAll(target string) error {
 	return errors.Join(errs...)
 }
 
+// Points returns the mount points at or below target (an absolute, clean
+// path) in the order they were mounted, as /proc/self/mountinfo lists them.
+func Points(target string) ([]string, error) { return mountPoints(target) }
+
 // mountPoints returns the mount points at or below target, in mountinfo order.
 func mountPoints(target string) ([]string, error) {
 	f, err := os.Open("/proc/self/mountinfo")
@@ -88,7 +92,7 @@ func mountPoints(target string) ([]string, error) {
 		if len(fields) < 5 {
 			continue
 		}
-		p := unescapeMountinfo(fields[4])
+		p := Unescape(fields[4])
 		if p == target || strings.HasPrefix(p, prefix) {
 			points = append(points, p)
 		}
@@ -96,9 +100,9 @@ func mountPoints(target string) ([]string, error) {
 	return points, sc.Err()
 }
 
-// unescapeMountinfo decodes the octal escapes (\040 for a space, ...) the
-// kernel uses for whitespace and backslashes in mountinfo paths.
-func unescapeMountinfo(s string) string {
+// Unescape decodes the octal escapes (\040 for a space, ...) the kernel
+// uses for whitespace and backslashes in mountinfo paths.
+func Unescape(s string) string {
 	if !strings.Contains(s, `\`) {
 		return s
 	}
