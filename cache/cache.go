@@ -162,21 +162,5 @@ func (c *Cache) Walk(fn func(Record) error) error {
 }
 
 func (c *Cache) writeAtomic(p string, b []byte) error {
-	f, err := os.CreateTemp(filepath.Join(c.dir, "tmp"), "rec-*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(f.Name())
-	if _, err := f.Write(b); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	return os.Rename(f.Name(), p)
+	return writeFileAtomic(filepath.Dir(p), filepath.Base(p), b)
 }
