@@ -42,7 +42,7 @@ type Cache struct {
 
 // Open opens (creating if needed) the cache in dir.
 func Open(dir string) (*Cache, error) {
-	for _, d := range []string{"records", "scopes", "tmp"} {
+	for _, d := range []string{"records", "scopes"} {
 		if err := os.MkdirAll(filepath.Join(dir, d), 0o700); err != nil {
 			return nil, fmt.Errorf("open cache: %w", err)
 		}
