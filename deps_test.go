@@ -20,6 +20,7 @@ var allowed = map[string][]string{
 	"exporter":              {"internal/compress"},
 	"dag":                   {},
 	"cache":                 {},
+	"remotecache":           {"cache", "store"},
 	"store":                 {},
 	"snapshot":              {"internal/mount"},
 	"snapshot/snapshottest": {"snapshot", "internal/mount"},

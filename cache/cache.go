@@ -164,3 +164,27 @@ func (c *Cache) Walk(fn func(Record) error) error {
 func (c *Cache) writeAtomic(p string, b []byte) error {
 	return writeFileAtomic(filepath.Dir(p), filepath.Base(p), b)
 }
+
+// writeFileAtomic replaces dir/name with data by temp file and rename.
+func writeFileAtomic(dir, name string, data []byte) (err error) {
+	f, err := os.CreateTemp(dir, ".tmp-*")
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err != nil {
+			f.Close()
+			os.Remove(f.Name())
+		}
+	}()
+	if _, err := f.Write(data); err != nil {
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	return os.Rename(f.Name(), filepath.Join(dir, name))
+}

@@ -19,6 +19,7 @@ import (
 	"github.com/bldbuild/bld/dag"
 	"github.com/bldbuild/bld/frontend"
 	"github.com/bldbuild/bld/internal/compress"
+	"github.com/bldbuild/bld/remotecache"
 )
 
 // cacheNameOpts makes a cache reference plain HTTP when its registry is on
@@ -53,9 +54,9 @@ func cacheNameOpts(g *globalOptions, spec string) []name.Option {
 func importCaches(ctx context.Context, g *globalOptions, specs []string, cacheMounts string, w io.Writer) []builder.RemoteCache {
 	var out []builder.RemoteCache
 	for _, spec := range specs {
-		r, err := cache.Import(ctx, spec, cacheNameOpts(g, spec), remoteOptions(ctx, nil)...)
+		r, err := remotecache.Import(ctx, spec, cacheNameOpts(g, spec), remoteOptions(ctx, nil)...)
 		switch {
-		case errors.Is(err, cache.ErrNoCache):
+		case errors.Is(err, remotecache.ErrNoCache):
 			fmt.Fprintf(w, "cache-from %s: no cache there yet\n", spec)
 			continue
 		case err != nil:
@@ -70,7 +71,7 @@ func importCaches(ctx context.Context, g *globalOptions, specs []string, cacheMo
 			}
 			if err := os.MkdirAll(dir, 0o755); err == nil {
 				_ = os.WriteFile(dir+".id", []byte(m.ID), 0o600)
-				if err := cache.UnpackMount(ctx, m.Layer, dir); err != nil {
+				if err := remotecache.UnpackMount(ctx, m.Layer, dir); err != nil {
 					fmt.Fprintf(w, "warning: cache-from %s: cache mount %s: %v\n", r, m.ID, err)
 					_ = os.RemoveAll(dir)
 				}
@@ -83,10 +84,10 @@ func importCaches(ctx context.Context, g *globalOptions, specs []string, cacheMo
 
 // parseCacheTo parses every --cache-to before the build, so a typo fails
 // at once.
-func parseCacheTo(specs []string) ([]cache.ExportSpec, error) {
-	var out []cache.ExportSpec
+func parseCacheTo(specs []string) ([]remotecache.ExportSpec, error) {
+	var out []remotecache.ExportSpec
 	for _, s := range specs {
-		e, err := cache.ParseExportSpec(s)
+		e, err := remotecache.ParseExportSpec(s)
 		if err != nil {
 			return nil, fmt.Errorf("--cache-to %s: %w", s, err)
 		}
@@ -132,7 +133,7 @@ func inlineCache(img v1.Image, plan *frontend.Result, result *builder.Result) (v
 	if err != nil {
 		return nil, err
 	}
-	ann, err := cache.InlineAnnotations(cacheRecords(plan, result, "min"), m.Layers)
+	ann, err := remotecache.InlineAnnotations(cacheRecords(plan, result, "min"), m.Layers)
 	if err != nil {
 		return nil, err
 	}
@@ -141,7 +142,7 @@ func inlineCache(img v1.Image, plan *frontend.Result, result *builder.Result) (v
 
 // exportCaches writes every --cache-to but inline. A failed export fails
 // the build unless ignore-error=true (buildx's rule).
-func exportCaches(ctx context.Context, g *globalOptions, specs []cache.ExportSpec, raw []string, st *state, plan *frontend.Result, result *builder.Result, pushed []string, w io.Writer) error {
+func exportCaches(ctx context.Context, g *globalOptions, specs []remotecache.ExportSpec, raw []string, st *state, plan *frontend.Result, result *builder.Result, pushed []string, w io.Writer) error {
 	type src struct {
 		diffID v1.Hash
 		remote builder.RemoteCache
@@ -156,7 +157,7 @@ func exportCaches(ctx context.Context, g *globalOptions, specs []cache.ExportSpe
 		if spec.Inline {
 			continue
 		}
-		e := cache.Export{
+		e := remotecache.Export{
 			Records: cacheRecords(plan, result, spec.Mode),
 			Note:    func(msg string) { fmt.Fprintf(w, "cache-to: %s\n", msg) },
 			Layer: func(desc v1.Descriptor) (v1.Layer, error) {
@@ -180,7 +181,7 @@ func exportCaches(ctx context.Context, g *globalOptions, specs []cache.ExportSpe
 				return err
 			}
 			for id, dir := range ids {
-				e.Mounts = append(e.Mounts, cache.MountDir{ID: id, Dir: dir})
+				e.Mounts = append(e.Mounts, remotecache.MountDir{ID: id, Dir: dir})
 			}
 		}
 		if len(pushed) > 0 {

@@ -1,10 +1,12 @@
-package cache
+package remotecache
 
 import (
 	"strings"
 	"testing"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
+
+	"github.com/bldbuild/bld/cache"
 )
 
 func TestParseExportSpec(t *testing.T) {
@@ -68,8 +70,8 @@ func TestExportErrors(t *testing.T) {
 		e    Export
 		want string
 	}{
-		{"layer not in store", reg + "/c:x", Export{Records: []Record{missing}, Layer: f.layer}, "cache-to " + reg + "/c:x: layer sha256:aaaa"},
-		{"no diffID", reg + "/c:x", Export{Records: []Record{noDiffID}, Layer: f.layer}, "has no diffID"},
+		{"layer not in store", reg + "/c:x", Export{Records: []cache.Record{missing}, Layer: f.layer}, "cache-to " + reg + "/c:x: layer sha256:aaaa"},
+		{"no diffID", reg + "/c:x", Export{Records: []cache.Record{noDiffID}, Layer: f.layer}, "has no diffID"},
 		{"no Layer func", reg + "/c:x", Export{Records: f.records}, "no Export.Layer"},
 		{"compression mismatch", "type=registry,ref=" + reg + "/c:x,compression=zstd", Export{Records: f.records, Layer: f.layer}, "not compression=zstd"},
 		{"bad ref", "type=registry,ref=Bad Ref", Export{}, "cache-to Bad Ref: "},

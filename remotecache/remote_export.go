@@ -1,4 +1,4 @@
-package cache
+package remotecache
 
 import (
 	"bytes"
@@ -16,6 +16,8 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/static"
 	"github.com/google/go-containerregistry/pkg/v1/types"
+
+	"github.com/bldbuild/bld/cache"
 )
 
 // DefaultMountMax is the largest cache mount exported when ExportSpec
@@ -190,7 +192,7 @@ func unwrapNum(err error) error {
 type Export struct {
 	// Records are the records to export (the caller selects them by Mode).
 	// Records with a Layer need a DiffID.
-	Records []Record
+	Records []cache.Record
 	// Layer returns the bytes of a record's layer, from the local store.
 	// When ExportSpec.Compression is set it must return the layer in that
 	// format. It may return a layer of an imported Remote, so the blob is
@@ -257,7 +259,7 @@ func (s ExportSpec) writeRegistry(ctx context.Context, e Export, nameOpts []name
 
 // image assembles the cache manifest of e.
 func (s ExportSpec) image(ctx context.Context, e Export, prev *Remote) (*cacheImage, error) {
-	recs := append([]Record(nil), e.Records...)
+	recs := append([]cache.Record(nil), e.Records...)
 	sort.Slice(recs, func(i, j int) bool { return bytes.Compare(recs[i].Key[:], recs[j].Key[:]) < 0 })
 	img := &cacheImage{}
 	doc := document{Version: formatVersion, Records: make(map[string]docRecord, len(recs))}
@@ -403,7 +405,7 @@ func formatOf(mt types.MediaType) string {
 // the records whose layers are the image's own layers (matched by digest)
 // and the records of steps that changed nothing. Import of the image reads
 // them back. It returns nil when no record qualifies.
-func InlineAnnotations(records []Record, layers []v1.Descriptor) (map[string]string, error) {
+func InlineAnnotations(records []cache.Record, layers []v1.Descriptor) (map[string]string, error) {
 	index := make(map[v1.Hash]int, len(layers))
 	for i := len(layers) - 1; i >= 0; i-- {
 		index[layers[i].Digest] = i

@@ -1,4 +1,4 @@
-package cache
+package remotecache
 
 import (
 	"errors"
@@ -23,6 +23,8 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/random"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/types"
+
+	"github.com/bldbuild/bld/cache"
 )
 
 // counter is an http.RoundTripper that records the requests it carries.
@@ -86,7 +88,7 @@ func uploaded(rs []string) map[string]bool {
 
 // fixture is a set of records and the layers ("the local store") they use.
 type fixture struct {
-	records []Record
+	records []cache.Record
 	layers  map[v1.Hash]v1.Layer
 }
 
@@ -100,10 +102,10 @@ func (f *fixture) layer(d v1.Descriptor) (v1.Layer, error) {
 
 // addStep adds a record for step name with a new random layer (or none
 // when size is 0), or sharing the layer of record share when share >= 0.
-func (f *fixture) addStep(t *testing.T, step string, size int64, share int) Record {
+func (f *fixture) addStep(t *testing.T, step string, size int64, share int) cache.Record {
 	t.Helper()
-	k, _ := NewKey([]byte(step), nil, v1.Hash{})
-	r := Record{Key: k, CreatedBy: "RUN " + step, Snapshot: "snap-" + step}
+	k, _ := cache.NewKey([]byte(step), nil, v1.Hash{})
+	r := cache.Record{Key: k, CreatedBy: "RUN " + step, Snapshot: "snap-" + step}
 	switch {
 	case share >= 0:
 		r.Layer, r.DiffID = f.records[share].Layer, f.records[share].DiffID
@@ -149,9 +151,9 @@ func newRegistry(t *testing.T) string {
 var nameOpts = []name.Option{name.Insecure}
 
 // checkRecords checks that r holds exactly want, as Get reports them.
-func checkRecords(t *testing.T, r *Remote, want []Record) {
+func checkRecords(t *testing.T, r *Remote, want []cache.Record) {
 	t.Helper()
-	keys := map[Key]bool{}
+	keys := map[cache.Key]bool{}
 	for _, w := range want {
 		keys[w.Key] = true
 		got, ok := r.Get(w.Key)
@@ -175,7 +177,7 @@ func checkRecords(t *testing.T, r *Remote, want []Record) {
 }
 
 // checkLayer reads the layer of rec through r and checks its diffID.
-func checkLayer(t *testing.T, r *Remote, rec Record) {
+func checkLayer(t *testing.T, r *Remote, rec cache.Record) {
 	t.Helper()
 	l, err := r.Layer(*rec.Layer, rec.DiffID)
 	if err != nil {
@@ -278,7 +280,7 @@ func TestExportSkipsExistingBlobs(t *testing.T) {
 	c.take()
 
 	// The same cache again: the tag has the manifest; nothing is written.
-	e.Records = append([]Record{f.records[3], f.records[1]}, f.records[0], f.records[2]) // order does not matter
+	e.Records = append([]cache.Record{f.records[3], f.records[1]}, f.records[0], f.records[2]) // order does not matter
 	if err := spec.Write(ctx, e, nameOpts, remote.WithTransport(c)); err != nil {
 		t.Fatal(err)
 	}
@@ -419,7 +421,7 @@ func TestInlineRoundTrip(t *testing.T) {
 			t.Errorf("inline cache has mounts: %v", r.Mounts())
 		}
 	}
-	if ann, err := InlineAnnotations([]Record{notInImage}, descs); err != nil || ann != nil {
+	if ann, err := InlineAnnotations([]cache.Record{notInImage}, descs); err != nil || ann != nil {
 		t.Errorf("InlineAnnotations with no record of the image = %v, %v; want nil", ann, err)
 	}
 	if err := (ExportSpec{Type: "inline", Inline: true}).Write(ctx, Export{}, nil); err != nil {

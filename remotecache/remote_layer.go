@@ -1,4 +1,4 @@
-package cache
+package remotecache
 
 import (
 	"crypto/sha256"

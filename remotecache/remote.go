@@ -1,4 +1,4 @@
-package cache
+package remotecache
 
 import (
 	"context"
@@ -16,6 +16,8 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
 	"github.com/google/go-containerregistry/pkg/v1/types"
+
+	"github.com/bldbuild/bld/cache"
 )
 
 // The remote cache format. A registry or local cache is one OCI image
@@ -67,7 +69,7 @@ type docRecord struct {
 // fetched lazily. It is safe for concurrent use.
 type Remote struct {
 	src     string // the reference or directory, for messages
-	records map[Key]Record
+	records map[cache.Key]cache.Record
 	mounts  []MountBlob
 	layer   func(desc v1.Descriptor, diffID v1.Hash) (v1.Layer, error)
 }
@@ -84,7 +86,7 @@ func (r *Remote) String() string { return r.src }
 
 // Get returns the record for k: Key, Layer (nil for a step that changed
 // nothing), DiffID and CreatedBy; Snapshot is "".
-func (r *Remote) Get(k Key) (Record, bool) {
+func (r *Remote) Get(k cache.Key) (cache.Record, bool) {
 	rec, ok := r.records[k]
 	if rec.Layer != nil {
 		d := *rec.Layer
@@ -317,13 +319,13 @@ func newRemote(src string, raw []byte, m *v1.Manifest, layer func(v1.Descriptor,
 	if doc.Version != formatVersion {
 		return nil, fmt.Errorf("unsupported cache format version %d (want %d)", doc.Version, formatVersion)
 	}
-	r := &Remote{src: src, records: make(map[Key]Record, len(doc.Records)), layer: layer}
+	r := &Remote{src: src, records: make(map[cache.Key]cache.Record, len(doc.Records)), layer: layer}
 	for hex, dr := range doc.Records {
-		k, err := ParseKey(hex)
+		k, err := cache.ParseKey(hex)
 		if err != nil {
 			return nil, fmt.Errorf("corrupt cache config: %w", err)
 		}
-		rec := Record{Key: k, CreatedBy: dr.CreatedBy, Created: dr.Created}
+		rec := cache.Record{Key: k, CreatedBy: dr.CreatedBy, Created: dr.Created}
 		if dr.Layer != nil {
 			i := *dr.Layer
 			if i < 0 || i >= len(m.Layers) {

@@ -1,4 +1,4 @@
-package cache
+package remotecache
 
 import (
 	"archive/tar"
