@@ -1,9 +1,7 @@
 package remotecache
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -13,26 +11,35 @@ import (
 	"syscall"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
-	"github.com/google/go-containerregistry/pkg/v1/types"
+	"github.com/google/go-containerregistry/pkg/v1/empty"
+	"github.com/google/go-containerregistry/pkg/v1/layout"
+	"github.com/google/go-containerregistry/pkg/v1/match"
+	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
-	"golang.org/x/sync/errgroup"
 )
 
-// A local cache is an OCI image layout: blobs/sha256/<hex>, oci-layout and
-// index.json, whose entries are cache manifests tagged with the
-// org.opencontainers.image.ref.name annotation.
-
-// localJobs bounds the blobs written to a layout at once.
-const localJobs = 4
+// A local cache is an OCI image layout written and read with ggcr's
+// pkg/v1/layout: blobs/sha256/<hex>, oci-layout and index.json, whose
+// entries are cache manifests tagged with the
+// org.opencontainers.image.ref.name annotation, so skopeo and umoci read
+// it as they read any layout.
 
 // importLocal reads the cache tagged tag (or with digest) in the layout dir.
 func importLocal(dir, tag, digest string) (*Remote, error) {
-	idx, err := readIndex(dir)
+	p, err := layout.FromPath(dir)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, ErrNoCache
 	}
 	if err != nil {
 		return nil, err
+	}
+	ii, err := p.ImageIndex()
+	if err != nil {
+		return nil, err
+	}
+	idx, err := ii.IndexManifest()
+	if err != nil {
+		return nil, fmt.Errorf("corrupt index.json: %w", err)
 	}
 	var desc *v1.Descriptor
 	for i, d := range idx.Manifests {
@@ -46,7 +53,7 @@ func importLocal(dir, tag, digest string) (*Remote, error) {
 		}
 		return nil, fmt.Errorf("tag %s: %w", tag, ErrNoCache)
 	}
-	raw, err := readLocalBlob(dir, *desc)
+	raw, err := readLocalBlob(p, *desc)
 	if err != nil {
 		return nil, err
 	}
@@ -57,81 +64,65 @@ func importLocal(dir, tag, digest string) (*Remote, error) {
 	if !isCacheManifest(m) {
 		return nil, fmt.Errorf("not a bld cache (config media type %s)", m.Config.MediaType)
 	}
-	doc, err := readLocalBlob(dir, m.Config)
+	doc, err := readLocalBlob(p, m.Config)
 	if err != nil {
 		return nil, fmt.Errorf("read cache config %s: %w", m.Config.Digest, err)
 	}
 	layer := func(d v1.Descriptor, diffID v1.Hash) (v1.Layer, error) {
 		return newBlobLayer(&blobLayer{desc: d, diffID: diffID, open: func() (io.ReadCloser, error) {
-			f, err := openLocalBlob(dir, d.Digest)
-			if err != nil {
-				return nil, err
-			}
-			return verifyReader(f, d.Digest, d.Size), nil
+			return openLocalBlob(p, d)
 		}}), nil
 	}
 	return newRemote(dir, doc, m, layer)
 }
 
-// readIndex reads dir's index.json.
-func readIndex(dir string) (*v1.IndexManifest, error) {
-	raw, err := os.ReadFile(filepath.Join(dir, "index.json"))
-	if err != nil {
-		return nil, err
+// openLocalBlob opens blob d of layout p, verified as it is read. The
+// blob must be a regular file: a FIFO or a device put in a cache
+// directory is refused, not read.
+func openLocalBlob(p layout.Path, d v1.Descriptor) (io.ReadCloser, error) {
+	if d.Digest.Algorithm != "sha256" {
+		return nil, fmt.Errorf("bad blob digest %q", d.Digest)
 	}
-	idx, err := v1.ParseIndexManifest(bytes.NewReader(raw))
-	if err != nil {
-		return nil, fmt.Errorf("corrupt index.json: %w", err)
+	if _, err := v1.NewHash(d.Digest.String()); err != nil {
+		return nil, fmt.Errorf("bad blob digest %q", d.Digest)
 	}
-	return idx, nil
-}
-
-// blobPath returns the file of blob h in the layout dir.
-func blobPath(dir string, h v1.Hash) (string, error) {
-	if _, err := v1.NewHash(h.String()); err != nil || h.Algorithm != "sha256" {
-		return "", fmt.Errorf("bad blob digest %q", h)
-	}
-	return filepath.Join(dir, "blobs", h.Algorithm, h.Hex), nil
-}
-
-// openLocalBlob opens blob h of the layout dir; it must be a regular file.
-func openLocalBlob(dir string, h v1.Hash) (*os.File, error) {
-	p, err := blobPath(dir, h)
-	if err != nil {
-		return nil, err
-	}
-	fi, err := os.Lstat(p)
+	fi, err := os.Lstat(filepath.Join(string(p), "blobs", d.Digest.Algorithm, d.Digest.Hex))
 	if err != nil {
 		return nil, err
 	}
 	if !fi.Mode().IsRegular() {
-		return nil, fmt.Errorf("blob %s is not a regular file", h)
+		return nil, fmt.Errorf("blob %s is not a regular file", d.Digest)
 	}
-	return os.Open(p)
-}
-
-// readLocalBlob reads the small blob d whole, verifying it.
-func readLocalBlob(dir string, d v1.Descriptor) ([]byte, error) {
-	if d.Size < 0 || d.Size > maxDocument {
-		return nil, fmt.Errorf("blob %s is %d bytes, want at most %d", d.Digest, d.Size, maxDocument)
-	}
-	f, err := openLocalBlob(dir, d.Digest)
+	rc, err := p.Blob(d.Digest)
 	if err != nil {
 		return nil, err
 	}
-	defer f.Close()
-	return io.ReadAll(verifyReader(f, d.Digest, d.Size))
+	return verifyReader(rc, d.Digest, d.Size), nil
 }
 
-// writeLocal writes the cache into the layout s.Dest under s.Tag, then
-// removes the blobs only the manifest it replaced used.
+// readLocalBlob reads the small blob d of layout p whole, verifying it.
+func readLocalBlob(p layout.Path, d v1.Descriptor) ([]byte, error) {
+	if d.Size < 0 || d.Size > maxDocument {
+		return nil, fmt.Errorf("blob %s is %d bytes, want at most %d", d.Digest, d.Size, maxDocument)
+	}
+	rc, err := openLocalBlob(p, d)
+	if err != nil {
+		return nil, err
+	}
+	defer rc.Close()
+	return io.ReadAll(rc)
+}
+
+// writeLocal writes the cache into the layout s.Dest under s.Tag, replacing
+// the manifest tagged so, then removes the blobs no manifest of the layout
+// uses any more.
 func (s ExportSpec) writeLocal(ctx context.Context, e Export) error {
 	dir := s.Dest
 	tag := s.Tag
 	if tag == "" {
 		tag = "latest"
 	}
-	if err := os.MkdirAll(filepath.Join(dir, "blobs", "sha256"), 0o755); err != nil {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
 	// Two builds exporting to one directory take turns, so neither removes
@@ -142,6 +133,13 @@ func (s ExportSpec) writeLocal(ctx context.Context, e Export) error {
 	}
 	defer unlock()
 
+	p, err := layout.FromPath(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		p, err = layout.Write(dir, empty.Index)
+	}
+	if err != nil {
+		return err
+	}
 	var prev *Remote
 	if s.CacheMounts && len(e.Mounts) > 0 {
 		prev, _ = importLocal(dir, tag, "")
@@ -150,102 +148,117 @@ func (s ExportSpec) writeLocal(ctx context.Context, e Export) error {
 	if err != nil {
 		return err
 	}
-	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(localJobs)
-	for i, l := range img.layers {
-		d := img.descs[i]
-		g.Go(func() error {
-			if err := writeLocalBlob(gctx, dir, d, l.Compressed); err != nil {
-				return fmt.Errorf("write blob %s: %w", d.Digest, err)
-			}
-			return nil
-		})
-	}
-	if err := g.Wait(); err != nil {
-		return err
-	}
-	md := v1.Descriptor{MediaType: types.OCIManifestSchema1, Size: int64(len(img.manifest)), Digest: img.digest}
-	for _, b := range []struct {
-		d   v1.Descriptor
-		raw []byte
-	}{{img.configDsc, img.config}, {md, img.manifest}} {
-		open := func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(b.raw)), nil }
-		if err := writeLocalBlob(ctx, dir, b.d, open); err != nil {
-			return fmt.Errorf("write blob %s: %w", b.d.Digest, err)
-		}
-	}
-	if _, err := os.Stat(filepath.Join(dir, "oci-layout")); errors.Is(err, fs.ErrNotExist) {
-		if err := writeFileAtomic(dir, "oci-layout", []byte(`{"imageLayoutVersion":"1.0.0"}`)); err != nil {
-			return err
-		}
-	}
-	idx, err := readIndex(dir)
-	if errors.Is(err, fs.ErrNotExist) {
-		idx, err = &v1.IndexManifest{SchemaVersion: 2, MediaType: types.OCIImageIndex}, nil
-	}
+	// ggcr writes a layer by temp file and rename but the config and the
+	// manifest in place, and keeps any file already at a blob's name: a
+	// crash there would leave a torn blob for good. Those two are written
+	// first, by rename, so ggcr finds them and writes only the layers.
+	md, err := manifestDescriptor(img, tag)
 	if err != nil {
 		return err
 	}
-	var kept, removed []v1.Descriptor
-	for _, d := range idx.Manifests {
-		if d.Annotations[ocispec.AnnotationRefName] == tag {
-			removed = append(removed, d)
-		} else {
-			kept = append(kept, d)
+	for _, b := range []struct {
+		h   v1.Hash
+		raw []byte
+	}{{img.configDsc.Digest, img.config}, {md.Digest, img.manifest}} {
+		if err := writeFileAtomic(filepath.Join(dir, "blobs", b.h.Algorithm), b.h.Hex, b.raw); err != nil {
+			return fmt.Errorf("write blob %s: %w", b.h, err)
 		}
 	}
-	md.Annotations = map[string]string{ocispec.AnnotationRefName: tag}
-	idx.Manifests = append(kept, md)
-	raw, err := json.Marshal(idx)
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if err := p.WriteImage(verifiedImage{img}); err != nil {
+		return err
+	}
+	// layout.ReplaceImage would rewrite index.json in place; a crash then
+	// loses every tag. The new index is written by rename instead.
+	ii, err := p.ImageIndex()
+	if err != nil {
+		return err
+	}
+	ii = mutate.AppendManifests(mutate.RemoveManifests(ii, match.Annotation(ocispec.AnnotationRefName, tag)),
+		mutate.IndexAddendum{Add: img, Descriptor: md})
+	raw, err := ii.RawManifest()
 	if err != nil {
 		return err
 	}
 	if err := writeFileAtomic(dir, "index.json", raw); err != nil {
 		return err
 	}
-	gcLocal(dir, removed, idx.Manifests)
+	gcLocal(p)
 	return nil
 }
 
-// writeLocalBlob writes blob d of the layout dir from open, by temp file
-// and rename, verifying its digest; a blob already there is kept.
-func writeLocalBlob(ctx context.Context, dir string, d v1.Descriptor, open func() (io.ReadCloser, error)) (err error) {
-	p, err := blobPath(dir, d.Digest)
+// manifestDescriptor is the index.json entry of img under tag.
+func manifestDescriptor(img *cacheImage, tag string) (v1.Descriptor, error) {
+	mt, err := img.MediaType()
 	if err != nil {
-		return err
+		return v1.Descriptor{}, err
 	}
-	if fi, err := os.Lstat(p); err == nil && fi.Mode().IsRegular() && fi.Size() == d.Size {
-		return nil
+	return v1.Descriptor{
+		MediaType:   mt,
+		Size:        int64(len(img.manifest)),
+		Digest:      img.digest,
+		Annotations: map[string]string{ocispec.AnnotationRefName: tag},
+	}, nil
+}
+
+// verifiedImage is a cacheImage whose layers are verified against their
+// descriptors as ggcr's layout writer reads them (it names a blob file by
+// the digest the layer claims, without hashing it).
+type verifiedImage struct{ *cacheImage }
+
+func (v verifiedImage) Layers() ([]v1.Layer, error) {
+	out := make([]v1.Layer, len(v.layers))
+	for i, l := range v.layers {
+		out[i] = verifiedLayer{Layer: l, desc: v.descs[i]}
 	}
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	rc, err := open()
+	return out, nil
+}
+
+type verifiedLayer struct {
+	v1.Layer
+	desc v1.Descriptor
+}
+
+func (l verifiedLayer) Compressed() (io.ReadCloser, error) {
+	rc, err := l.Layer.Compressed()
 	if err != nil {
-		return err
+		return nil, err
 	}
-	defer rc.Close()
-	f, err := os.CreateTemp(filepath.Dir(p), ".tmp-*")
-	if err != nil {
-		return err
-	}
-	defer func() {
-		if err != nil {
-			f.Close()
-			os.Remove(f.Name())
+	return verifyReader(rc, l.desc.Digest, l.desc.Size), nil
+}
+
+// gcLocal removes the blobs of layout p that no manifest in its index uses
+// (ggcr's GarbageCollect lists them). It is best effort: a layout it cannot
+// walk (an entry that is not an image or index ggcr reads) keeps every
+// blob. The caller holds the directory's lock, so no bld export is writing
+// into it; a temp file a crashed export left is removed first, as ggcr
+// refuses a blob name that is not a digest.
+func gcLocal(p layout.Path) {
+	blobs := filepath.Join(string(p), "blobs", "sha256")
+	ents, _ := os.ReadDir(blobs)
+	for _, e := range ents {
+		if _, err := v1.NewHash("sha256:" + e.Name()); err != nil && e.Type().IsRegular() {
+			_ = os.Remove(filepath.Join(blobs, e.Name()))
 		}
-	}()
-	if _, err := io.Copy(f, verifyReader(rc, d.Digest, d.Size)); err != nil {
-		return err
 	}
-	if err := f.Close(); err != nil {
-		return err
+	// GarbageCollect is marked experimental in ggcr; TestLocalRoundTrip
+	// catches a change in what it lists.
+	unused, err := p.GarbageCollect()
+	if err != nil {
+		return
 	}
-	return os.Rename(f.Name(), p)
+	for _, h := range unused {
+		_ = p.RemoveBlob(h)
+	}
 }
 
 // writeFileAtomic replaces dir/name with data by temp file and rename.
 func writeFileAtomic(dir, name string, data []byte) (err error) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
 	f, err := os.CreateTemp(dir, ".tmp-*")
 	if err != nil {
 		return err
@@ -279,54 +292,4 @@ func lockDir(dir string) (func(), error) {
 		return nil, &os.PathError{Op: "flock", Path: f.Name(), Err: err}
 	}
 	return func() { f.Close() }, nil
-}
-
-// gcLocal removes the blobs of the manifests removed from the index that no
-// manifest still in it uses. It is best effort: when an entry still in the
-// index is not an image manifest it can read, nothing is removed.
-func gcLocal(dir string, removed, kept []v1.Descriptor) {
-	if len(removed) == 0 {
-		return
-	}
-	live := map[v1.Hash]bool{}
-	for _, d := range kept {
-		bs, ok := manifestBlobs(dir, d)
-		if !ok {
-			return
-		}
-		for _, b := range bs {
-			live[b] = true
-		}
-	}
-	for _, d := range removed {
-		bs, _ := manifestBlobs(dir, d)
-		for _, b := range bs {
-			if live[b] {
-				continue
-			}
-			if p, err := blobPath(dir, b); err == nil {
-				_ = os.Remove(p)
-			}
-		}
-	}
-}
-
-// manifestBlobs returns the blobs image manifest d uses, itself included.
-func manifestBlobs(dir string, d v1.Descriptor) ([]v1.Hash, bool) {
-	if d.MediaType != types.OCIManifestSchema1 && d.MediaType != types.DockerManifestSchema2 {
-		return nil, false
-	}
-	raw, err := readLocalBlob(dir, d)
-	if err != nil {
-		return nil, false
-	}
-	m, err := v1.ParseManifest(bytes.NewReader(raw))
-	if err != nil {
-		return nil, false
-	}
-	bs := []v1.Hash{d.Digest, m.Config.Digest}
-	for _, l := range m.Layers {
-		bs = append(bs, l.Digest)
-	}
-	return bs, true
 }

@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -354,15 +355,25 @@ func TestLocalRoundTrip(t *testing.T) {
 		t.Fatal(err)
 	}
 	checkRecords(t, r2, f.records[:2])
+	checkSkopeo(t, dir, "latest", 2)
 
 	// Replacing "latest" with a cache without "make" removes its layer
-	// (no other tag uses it) and keeps "base" (tag other uses it).
+	// (no other tag uses it) and keeps "base" (tag other uses it), also
+	// when a crashed export left a temp file among the blobs.
+	if err := os.WriteFile(filepath.Join(dir, "blobs/sha256", f.records[2].Layer.Digest.Hex+"123"), []byte("torn"), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	if err := spec.Write(ctx, Export{Records: f.records[:2], Layer: f.layer}, nil); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := os.Stat(filepath.Join(dir, "blobs/sha256", f.records[2].Layer.Digest.Hex)); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("layer of a dropped record still in the layout: %v", err)
 	}
+	if ents, _ := os.ReadDir(filepath.Join(dir, "blobs/sha256")); len(ents) != 3 { // base layer, config, manifest: both tags name one cache now
+		t.Errorf("layout holds %d blobs after the replace, want 3", len(ents))
+	}
+	checkSkopeo(t, dir, "latest", 1)
+	checkSkopeo(t, dir, "other", 1)
 	checkLayer(t, r2, f.records[0])
 
 	// A corrupted blob is caught when read.
@@ -578,3 +589,34 @@ type rawManifest string
 
 func (m rawManifest) RawManifest() ([]byte, error)        { return []byte(m), nil }
 func (m rawManifest) MediaType() (types.MediaType, error) { return types.OCIManifestSchema1, nil }
+
+// checkSkopeo checks with skopeo, not ggcr, that the layout dir holds the
+// cache tagged tag with the given number of layers.
+func checkSkopeo(t *testing.T, dir, tag string, layers int) {
+	t.Helper()
+	out, err := exec.Command("skopeo", "inspect", "--raw", "oci:"+dir+":"+tag).Output()
+	if err != nil {
+		t.Fatalf("skopeo inspect --raw oci:%s:%s: %v", dir, tag, errOutput(err))
+	}
+	m, err := v1.ParseManifest(strings.NewReader(string(out)))
+	if err != nil {
+		t.Fatalf("skopeo read a manifest ggcr cannot parse: %v\n%s", err, out)
+	}
+	if m.Config.MediaType != ConfigMediaType || len(m.Layers) != layers {
+		t.Errorf("skopeo: oci:%s:%s has config %s and %d layers, want %s and %d", dir, tag, m.Config.MediaType, len(m.Layers), ConfigMediaType, layers)
+	}
+	// skopeo copies the cache out of the layout whole: every blob is
+	// there and matches its digest.
+	dst := filepath.Join(t.TempDir(), "copy")
+	if out, err := exec.Command("skopeo", "copy", "oci:"+dir+":"+tag, "oci:"+dst+":"+tag).CombinedOutput(); err != nil {
+		t.Fatalf("skopeo copy oci:%s:%s: %v\n%s", dir, tag, err, out)
+	}
+}
+
+func errOutput(err error) error {
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		return fmt.Errorf("%w: %s", err, ee.Stderr)
+	}
+	return err
+}
