@@ -20,7 +20,7 @@ var allowed = map[string][]string{
 	"exporter":              {"internal/compress"},
 	"dag":                   {},
 	"cache":                 {},
-	"remotecache":           {"cache", "store"},
+	"remotecache":           {"cache", "store", "registry", "internal/compress", "internal/archive", "internal/atomicfile"},
 	"store":                 {},
 	"snapshot":              {"internal/mount"},
 	"snapshot/snapshottest": {"snapshot", "internal/mount"},

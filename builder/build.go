@@ -59,12 +59,9 @@ type Builder struct {
 	progressMu sync.Mutex // protects calls to Progress
 }
 
-// RemoteCache is a cache another machine exported (remotecache.Remote
-// implements it).
-type RemoteCache interface {
-	Get(k cache.Key) (cache.Record, bool)
-	Layer(desc v1.Descriptor, diffID v1.Hash) (v1.Layer, error)
-}
+// RemoteCache is a cache another machine exported (package remotecache
+// imports them).
+type RemoteCache = cache.Source
 
 // Step is the result of one vertex.
 type Step struct {

@@ -114,53 +114,64 @@ func (r *Remote) Layer(desc v1.Descriptor, diffID v1.Hash) (v1.Layer, error) {
 	return r.layer(desc, diffID)
 }
 
-// Import reads the cache spec names, a --cache-from value:
+// Import reads the cache spec names, a --cache-from value (see
+// ParseImportSpec). nameOpts parse the reference (name.Insecure for
+// loopback registries); opts carry auth and transport. ctx also governs
+// later reads of the cache's layers. Errors start with "cache-from REF" and
+// wrap ErrNoCache when the cache does not exist; ImportAll reports them as
+// warnings and the build runs without the cache.
+func Import(ctx context.Context, spec string, nameOpts []name.Option, opts ...remote.Option) (*Remote, error) {
+	s, err := ParseImportSpec(spec)
+	if err != nil {
+		return nil, fmt.Errorf("cache-from %q: %w", spec, err)
+	}
+	return s.Import(ctx, nameOpts, opts...)
+}
+
+// Import reads the cache s names; see the function Import.
+func (s ImportSpec) Import(ctx context.Context, nameOpts []name.Option, opts ...remote.Option) (*Remote, error) {
+	switch s.Type {
+	case "local":
+		r, err := importLocal(s.Src, s.Tag, s.Digest)
+		if err != nil {
+			return nil, fmt.Errorf("cache-from %s: %w", s.Src, err)
+		}
+		return r, nil
+	default:
+		r, err := importRegistry(ctx, s.Ref, s.Type == "inline", nameOpts, opts)
+		if err != nil {
+			return nil, fmt.Errorf("cache-from %s: %w", s.Ref, err)
+		}
+		return r, nil
+	}
+}
+
+// ImportSpec is a parsed --cache-from value.
+type ImportSpec struct {
+	Type   string // "registry", "local" or "inline"
+	Ref    string // registry, inline: the reference of the cache or image
+	Src    string // local: the OCI layout directory
+	Tag    string // local: the tag in the layout; "latest" unless Digest is set
+	Digest string // local: the manifest digest in the layout
+}
+
+// ParseImportSpec parses a --cache-from value:
 //
 //	type=registry,ref=REG/REPO:TAG   (or just REG/REPO:TAG)
 //	type=local,src=DIR[,tag=T][,digest=sha256:...]
 //	type=inline,ref=REG/REPO:TAG
 //
 // A registry ref whose manifest is an image carrying InlineAnnotation is
-// read as an inline cache. nameOpts parse the reference (name.Insecure for
-// loopback registries); opts carry auth and transport. ctx also governs
-// later reads of the cache's layers. Errors start with "cache-from REF" and
-// wrap ErrNoCache when the cache does not exist; the caller reports them as
-// warnings and builds without the cache.
-func Import(ctx context.Context, spec string, nameOpts []name.Option, opts ...remote.Option) (*Remote, error) {
-	s, err := parseImportSpec(spec)
-	if err != nil {
-		return nil, fmt.Errorf("cache-from %q: %w", spec, err)
-	}
-	switch s.typ {
-	case "local":
-		r, err := importLocal(s.src, s.tag, s.digest)
-		if err != nil {
-			return nil, fmt.Errorf("cache-from %s: %w", s.src, err)
-		}
-		return r, nil
-	default:
-		r, err := importRegistry(ctx, s.ref, s.typ == "inline", nameOpts, opts)
-		if err != nil {
-			return nil, fmt.Errorf("cache-from %s: %w", s.ref, err)
-		}
-		return r, nil
-	}
-}
-
-type importSpec struct {
-	typ, ref, src, tag, digest string
-}
-
-// parseImportSpec parses a --cache-from value.
-func parseImportSpec(spec string) (importSpec, error) {
+// read as an inline cache. Errors name the bad key or value.
+func ParseImportSpec(spec string) (ImportSpec, error) {
 	spec = strings.TrimSpace(spec)
 	if spec == "" {
-		return importSpec{}, errors.New("empty cache source")
+		return ImportSpec{}, errors.New("empty cache source")
 	}
 	if !strings.Contains(spec, "=") {
-		return importSpec{typ: "registry", ref: spec}, nil
+		return ImportSpec{Type: "registry", Ref: spec}, nil
 	}
-	var s importSpec
+	var s ImportSpec
 	for _, kv := range strings.Split(spec, ",") {
 		k, v, ok := strings.Cut(kv, "=")
 		k = strings.TrimSpace(k)
@@ -169,50 +180,50 @@ func parseImportSpec(spec string) (importSpec, error) {
 		}
 		switch k {
 		case "type":
-			s.typ = v
+			s.Type = v
 		case "ref":
-			s.ref = v
+			s.Ref = v
 		case "src":
-			s.src = v
+			s.Src = v
 		case "tag":
-			s.tag = v
+			s.Tag = v
 		case "digest":
-			s.digest = v
+			s.Digest = v
 		default:
 			return s, fmt.Errorf("unknown key %q", k)
 		}
 	}
-	if s.typ == "" {
-		s.typ = "registry"
+	if s.Type == "" {
+		s.Type = "registry"
 	}
-	switch s.typ {
+	switch s.Type {
 	case "registry", "inline":
-		if s.ref == "" {
-			return s, fmt.Errorf("type=%s needs ref=", s.typ)
+		if s.Ref == "" {
+			return s, fmt.Errorf("type=%s needs ref=", s.Type)
 		}
-		if s.src != "" || s.tag != "" || s.digest != "" {
-			return s, fmt.Errorf("type=%s takes ref=, not src=, tag= or digest=", s.typ)
+		if s.Src != "" || s.Tag != "" || s.Digest != "" {
+			return s, fmt.Errorf("type=%s takes ref=, not src=, tag= or digest=", s.Type)
 		}
 	case "local":
-		if s.src == "" {
+		if s.Src == "" {
 			return s, errors.New("type=local needs src=")
 		}
-		if s.ref != "" {
+		if s.Ref != "" {
 			return s, errors.New("type=local takes src=, not ref=")
 		}
-		if s.tag != "" && s.digest != "" {
+		if s.Tag != "" && s.Digest != "" {
 			return s, errors.New("type=local takes tag= or digest=, not both")
 		}
-		if s.digest != "" {
-			if _, err := v1.NewHash(s.digest); err != nil {
-				return s, fmt.Errorf("digest=%s: %w", s.digest, err)
+		if s.Digest != "" {
+			if _, err := v1.NewHash(s.Digest); err != nil {
+				return s, fmt.Errorf("digest=%s: %w", s.Digest, err)
 			}
 		}
-		if s.tag == "" && s.digest == "" {
-			s.tag = "latest"
+		if s.Tag == "" && s.Digest == "" {
+			s.Tag = "latest"
 		}
 	default:
-		return s, fmt.Errorf("unsupported cache type %q (want registry, local or inline)", s.typ)
+		return s, fmt.Errorf("unsupported cache type %q (want registry, local or inline)", s.Type)
 	}
 	return s, nil
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/types"
 
 	"github.com/bldbuild/bld/cache"
+	"github.com/bldbuild/bld/internal/compress"
 )
 
 // DefaultMountMax is the largest cache mount exported when ExportSpec
@@ -286,7 +287,7 @@ func (s ExportSpec) image(ctx context.Context, e Export, prev *Remote) (*cacheIm
 				if err != nil {
 					return nil, fmt.Errorf("layer %s of step %q: %w", r.Layer.Digest, r.CreatedBy, err)
 				}
-				if s.Compression != "" && formatOf(d.MediaType) != s.Compression {
+				if s.Compression != "" && compress.FormatOf(d.MediaType) != s.Compression {
 					return nil, fmt.Errorf("layer %s of step %q is %s, not compression=%s", d.Digest, r.CreatedBy, d.MediaType, s.Compression)
 				}
 				if i, ok = index[d.Digest]; !ok {
@@ -388,17 +389,6 @@ func describe(l v1.Layer) (v1.Descriptor, error) {
 		return d, err
 	}
 	return d, nil
-}
-
-// formatOf returns the compression of a layer media type.
-func formatOf(mt types.MediaType) string {
-	switch mt {
-	case types.OCILayer, types.DockerLayer:
-		return "gzip"
-	case types.OCILayerZStd:
-		return "zstd"
-	}
-	return string(mt)
 }
 
 // InlineAnnotations returns the manifest annotations of an inline cache:

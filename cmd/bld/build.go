@@ -22,6 +22,7 @@ import (
 	"github.com/bldbuild/bld/dag"
 	"github.com/bldbuild/bld/exporter"
 	"github.com/bldbuild/bld/frontend"
+	"github.com/bldbuild/bld/remotecache"
 	"github.com/bldbuild/bld/sandbox"
 	"github.com/bldbuild/bld/snapshot"
 )
@@ -181,7 +182,7 @@ func runBuild(ctx context.Context, g *globalOptions, o buildOptions, stdin io.Re
 	if err != nil {
 		return err
 	}
-	cacheTo, err := parseCacheTo(o.cacheTo)
+	cacheTo, err := remotecache.ParseExportSpecs(o.cacheTo)
 	if err != nil {
 		return err
 	}
@@ -251,7 +252,11 @@ func runBuild(ctx context.Context, g *globalOptions, o buildOptions, stdin io.Re
 		Network:     o.network,
 		WorkDir:     filepath.Join(st.root, "tmp"),
 		CacheMounts: st.mountsDir(),
-		Remote:      importCaches(ctx, g, o.cacheFrom, st.mountsDir(), stderr),
+		Remote: remotecache.ImportAll(ctx, o.cacheFrom, remotecache.ImportOptions{
+			Transport: cacheTransport(ctx, g),
+			MountDir:  func(id string) string { return builder.CacheMountDir(st.mountsDir(), id) },
+			Log:       stderr,
+		}),
 		NoCache: func(v *dag.Vertex) bool {
 			return o.noCache || noCacheStages[strings.ToLower(v.Stage)]
 		},
@@ -279,13 +284,9 @@ func runBuild(ctx context.Context, g *globalOptions, o buildOptions, stdin io.Re
 			r.src = snapshotSource(st, result, epoch)
 		}
 	}
-	for _, c := range cacheTo {
-		if c.Inline {
-			if img, err = inlineCache(img, plan, result); err != nil {
-				return err
-			}
-			break
-		}
+	steps := cacheSteps(plan, result)
+	if img, err = remotecache.Inline(img, cacheTo, steps); err != nil {
+		return err
 	}
 	if err := exporter.Tee(exps...).Export(ctx, img); err != nil {
 		return err
@@ -294,7 +295,15 @@ func runBuild(ctx context.Context, g *globalOptions, o buildOptions, stdin io.Re
 	if o.push {
 		pushed = names
 	}
-	if err := exportCaches(ctx, g, cacheTo, o.cacheTo, st, plan, result, pushed, stderr); err != nil {
+	err = remotecache.ExportAll(ctx, cacheTo, remotecache.ExportOptions{
+		Transport:   cacheTransport(ctx, g),
+		Steps:       steps,
+		Store:       st.store,
+		CacheMounts: func() (map[string]string, error) { return builder.CacheMountIDs(st.mountsDir()) },
+		MountFrom:   pushedRepo(g, pushed),
+		Log:         stderr,
+	})
+	if err != nil {
 		return err
 	}
 	digest, err := img.Digest()
