@@ -255,7 +255,13 @@ func ExportAll(ctx context.Context, specs []ExportSpec, o ExportOptions) error {
 				if err != nil || spec.Compression == "" || compress.FormatOf(desc.MediaType) == spec.Compression {
 					return l, err
 				}
-				return tarball.LayerFromOpener(l.Uncompressed, tarball.WithCompression(compression.Compression(spec.Compression)))
+				// ggcr's WithCompression leaves the media type gzip's.
+				mt, err := compress.MediaType(spec.Compression)
+				if err != nil {
+					return nil, err
+				}
+				return tarball.LayerFromOpener(l.Uncompressed,
+					tarball.WithCompression(compression.Compression(spec.Compression)), tarball.WithMediaType(mt))
 			},
 		}
 		err := exportMounts(spec, &e, o.CacheMounts)
