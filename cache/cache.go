@@ -13,8 +13,14 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 )
 
-// ErrNotFound is returned by Get when no record has the key.
-var ErrNotFound = errors.New("cache entry not found")
+var (
+	// ErrNotFound is returned (possibly wrapped) by Get, Touch and Last
+	// when there is no record.
+	ErrNotFound = errors.New("cache entry not found")
+	// ErrCorrupt is wrapped, with ErrNotFound, by Get's error for a record
+	// file that does not decode: torn by a crash or foreign.
+	ErrCorrupt = errors.New("corrupt cache record")
+)
 
 // Record is what a step produced: the committed snapshot holding its
 // filesystem and the layer blob of its diff.
@@ -66,8 +72,9 @@ func (c *Cache) Get(k Key) (Record, error) {
 	}
 	var r Record
 	if err := json.Unmarshal(b, &r); err != nil {
-		// A torn or foreign file is a miss, never trusted.
-		return Record{}, ErrNotFound
+		// A torn or foreign file is a miss, never trusted: the step runs
+		// and Put replaces the file. Walk reports such files.
+		return Record{}, fmt.Errorf("cache record %s: %w (%w: %v)", k, ErrNotFound, ErrCorrupt, err)
 	}
 	r.Key = k
 	return r, nil
@@ -108,18 +115,27 @@ func (c *Cache) Touch(k Key) error {
 	if errors.Is(err, fs.ErrNotExist) {
 		return ErrNotFound
 	}
-	return err
+	if err != nil {
+		return fmt.Errorf("touch cache record %s: %w", k, err)
+	}
+	return nil
 }
 
-// Last returns the most recent record put for scope, or ErrNotFound.
+// Last returns the most recent record put for scope. The error wraps
+// ErrNotFound when no record was put for scope or that record is gone (or
+// torn, see Get); any other error (an unreadable or corrupt scope file) is
+// returned wrapped.
 func (c *Cache) Last(scope string) (Record, error) {
 	b, err := os.ReadFile(c.scopePath(scope))
-	if err != nil {
+	if errors.Is(err, fs.ErrNotExist) {
 		return Record{}, ErrNotFound
+	}
+	if err != nil {
+		return Record{}, fmt.Errorf("read cache scope %q: %w", scope, err)
 	}
 	k, err := ParseKey(strings.TrimSpace(string(b)))
 	if err != nil {
-		return Record{}, ErrNotFound
+		return Record{}, fmt.Errorf("cache scope %q: %w", scope, err)
 	}
 	return c.Get(k)
 }
@@ -132,33 +148,68 @@ func (c *Cache) scopePath(scope string) string {
 // Delete removes the record for k; a missing record is not an error.
 func (c *Cache) Delete(k Key) error {
 	err := os.Remove(c.path(k))
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("delete cache record %s: %w", k, err)
 	}
-	return err
+	return nil
 }
 
-// Walk calls fn for every record. LastUsed is the later of the record's
-// own field and its file's modification time (bumped by Touch).
-func (c *Cache) Walk(fn func(Record) error) error {
+// Unreadable is a file among the records that Walk could not read as one:
+// torn by a crash, not named by a key, or unreadable.
+type Unreadable struct {
+	Path string
+	Size int64
+	Err  error
+}
+
+// Walk calls fn for every record, in no order, and bad for every file
+// among the records that is not a readable record, so that du can count
+// and prune remove them; a nil bad skips them. LastUsed is the later of
+// the record's own field and its file's modification time (bumped by
+// Touch). An error from fn or bad stops the walk and is returned.
+func (c *Cache) Walk(fn func(Record) error, bad func(Unreadable) error) error {
 	root := filepath.Join(c.dir, "records")
 	return filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() || !strings.HasSuffix(p, ".json") {
+		if err != nil {
 			return err
 		}
-		k, err := ParseKey(strings.TrimSuffix(d.Name(), ".json"))
-		if err != nil {
-			return nil
+		if d.IsDir() || !strings.HasSuffix(p, ".json") {
+			return nil // temp files of a Put in progress
 		}
-		r, err := c.Get(k)
-		if err != nil {
-			return nil
+		fi, err := d.Info()
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil // deleted since the directory was read
 		}
-		if fi, err := d.Info(); err == nil && fi.ModTime().After(r.LastUsed) {
+		if err != nil {
+			return fmt.Errorf("walk cache records: %w", err)
+		}
+		r, err := c.read(p, d.Name())
+		if errors.Is(err, ErrNotFound) && !errors.Is(err, ErrCorrupt) {
+			return nil // deleted since the directory was read
+		}
+		if err != nil {
+			if bad == nil {
+				return nil
+			}
+			return bad(Unreadable{Path: p, Size: fi.Size(), Err: err})
+		}
+		if fi.ModTime().After(r.LastUsed) {
 			r.LastUsed = fi.ModTime()
 		}
 		return fn(r)
 	})
+}
+
+// read reads the record file p named name ("<key>.json").
+func (c *Cache) read(p, name string) (Record, error) {
+	k, err := ParseKey(strings.TrimSuffix(name, ".json"))
+	if err != nil {
+		return Record{}, err
+	}
+	if c.path(k) != p {
+		return Record{}, fmt.Errorf("cache record %s: in the wrong directory", k)
+	}
+	return c.Get(k)
 }
 
 func (c *Cache) writeAtomic(p string, b []byte) error {

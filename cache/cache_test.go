@@ -2,6 +2,9 @@ package cache
 
 import (
 	"errors"
+	"os"
+	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 
@@ -68,7 +71,7 @@ func TestRecords(t *testing.T) {
 		t.Fatalf("Last = %+v, %v", last, err)
 	}
 	n := 0
-	if err := c.Walk(func(Record) error { n++; return nil }); err != nil || n != 1 {
+	if err := c.Walk(func(Record) error { n++; return nil }, nil); err != nil || n != 1 {
 		t.Fatalf("Walk saw %d records (err %v), want 1", n, err)
 	}
 	if err := c.Delete(k); err != nil {
@@ -98,5 +101,100 @@ func TestExplain(t *testing.T) {
 	}
 	if got := Explain(last, nil); got != "" {
 		t.Errorf("Explain with no history = %q", got)
+	}
+}
+
+// TestLastErrors checks that only a missing scope or record is ErrNotFound:
+// a scope file that cannot be read or parsed is an error saying so.
+func TestLastErrors(t *testing.T) {
+	dir := t.TempDir()
+	c, err := Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Last("never"); !errors.Is(err, ErrNotFound) {
+		t.Errorf("Last of an unknown scope = %v, want ErrNotFound", err)
+	}
+	k, _ := NewKey([]byte("run"), nil, v1.Hash{})
+	if err := c.Put(Record{Key: k, Scope: "s"}); err != nil {
+		t.Fatal(err)
+	}
+	// The record is pruned; the scope still names it: a miss.
+	if err := c.Delete(k); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Last("s"); !errors.Is(err, ErrNotFound) {
+		t.Errorf("Last of a scope whose record is gone = %v, want ErrNotFound", err)
+	}
+	// A scope file that is not a key: corrupt, not missing.
+	if err := os.WriteFile(c.scopePath("s"), []byte("garbage"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Last("s"); err == nil || errors.Is(err, ErrNotFound) || !strings.Contains(err.Error(), `cache scope "s"`) {
+		t.Errorf("Last of a corrupt scope = %v, want an error naming it, not ErrNotFound", err)
+	}
+	// A scope file that cannot be read (a directory in its place).
+	if err := os.Remove(c.scopePath("s")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Mkdir(c.scopePath("s"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Last("s"); err == nil || errors.Is(err, ErrNotFound) {
+		t.Errorf("Last of an unreadable scope = %v, want an error, not ErrNotFound", err)
+	}
+}
+
+// TestWalkUnreadable checks that Walk reports the record files it cannot
+// read, which it used to skip silently, so du and prune can count them.
+func TestWalkUnreadable(t *testing.T) {
+	dir := t.TempDir()
+	c, err := Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	good, _ := NewKey([]byte("good"), nil, v1.Hash{})
+	torn, _ := NewKey([]byte("torn"), nil, v1.Hash{})
+	for _, k := range []Key{good, torn} {
+		if err := c.Put(Record{Key: k, Snapshot: "s"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.WriteFile(c.path(torn), []byte(`{"snapsh`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	foreign := filepath.Join(dir, "records", "zz", "not-a-key.json")
+	if err := os.MkdirAll(filepath.Dir(foreign), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(foreign, []byte("{}"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	// A torn record is a miss for the builder, and says why.
+	if _, err := c.Get(torn); !errors.Is(err, ErrNotFound) || !errors.Is(err, ErrCorrupt) {
+		t.Errorf("Get of a torn record = %v, want ErrNotFound and ErrCorrupt", err)
+	}
+	var recs []Key
+	bad := map[string]int64{}
+	err = c.Walk(func(r Record) error { recs = append(recs, r.Key); return nil },
+		func(u Unreadable) error { bad[u.Path] = u.Size; return nil })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(recs) != 1 || recs[0] != good {
+		t.Errorf("Walk records = %v, want only %s", recs, good)
+	}
+	if len(bad) != 2 || bad[c.path(torn)] != 8 || bad[foreign] != 2 {
+		t.Errorf("Walk unreadable = %v, want the torn record (8 bytes) and the foreign file (2 bytes)", bad)
+	}
+	// nil bad: skipped, as before.
+	n := 0
+	if err := c.Walk(func(Record) error { n++; return nil }, nil); err != nil || n != 1 {
+		t.Errorf("Walk with nil bad = %d records, %v; want 1, nil", n, err)
+	}
+	// An error from bad stops the walk.
+	stop := errors.New("stop")
+	if err := c.Walk(func(Record) error { return nil }, func(Unreadable) error { return stop }); !errors.Is(err, stop) {
+		t.Errorf("Walk with a failing bad = %v, want stop", err)
 	}
 }

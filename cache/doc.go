@@ -10,4 +10,9 @@
 // Records live one file each under <dir>/records/<xx>/<key>.json, written by
 // temp file and rename: a crash leaves either the old record or the new one,
 // and two bld processes can share a directory.
+//
+// The package holds keys and records only. Source is the read-only view of
+// records made elsewhere that the builder asks after a local miss; package
+// remotecache imports and exports caches (registry, inline, local) and
+// implements it.
 package cache

@@ -43,7 +43,8 @@ type Component struct {
 // NewKey returns the key of a step whose definition is def (dag.Encode),
 // whose inputs have the given keys in order, and which read content with
 // the given digest from outside the graph (zero Hash if none). It also
-// returns the preimage, for BLD_DEBUG_CACHEKEY and for explaining misses.
+// returns the preimage, the bytes hashed, for tests and for debugging a key
+// by hand; bld keeps none (a miss is explained with a record's Components).
 func NewKey(def []byte, inputs []Key, content v1.Hash) (Key, []byte) {
 	pre := make([]byte, 0, len(preimageVersion)+len(def)+len(inputs)*72+80)
 	pre = append(pre, preimageVersion...)

@@ -120,7 +120,7 @@ func measure(ctx context.Context, st *state) (*usage, error) {
 			recSnaps[r.Snapshot] = append(recSnaps[r.Snapshot], r)
 		}
 		return nil
-	})
+	}, nil) // unreadable record files hold no blob or snapshot; prune removes them
 	if err != nil {
 		return nil, err
 	}

@@ -91,12 +91,22 @@ func runPrune(ctx context.Context, g *globalOptions, o pruneOptions, w io.Writer
 
 	// Records, oldest first, and which of them go.
 	var recs []cache.Record
-	if err := st.cache.Walk(func(r cache.Record) error { recs = append(recs, r); return nil }); err != nil {
+	var unreadable []cache.Unreadable
+	if err := st.cache.Walk(func(r cache.Record) error { recs = append(recs, r); return nil },
+		func(u cache.Unreadable) error { unreadable = append(unreadable, u); return nil }); err != nil {
 		return err
 	}
 	sort.Slice(recs, func(i, j int) bool { return recs[i].LastUsed.Before(recs[j].LastUsed) })
 	var freed int64
 	dropped := 0
+	// A record file no bld can read (torn by a crash) is only a miss: it goes.
+	for _, u := range unreadable {
+		if err := os.Remove(u.Path); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("remove unreadable cache record: %w", err)
+		}
+		dropped++
+		freed += u.Size
+	}
 	drop := func(r cache.Record) error {
 		dropped++
 		return st.cache.Delete(r.Key)
