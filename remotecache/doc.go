@@ -12,7 +12,7 @@
 // (ConfigMediaType) holds the records and whose layers are their layer
 // blobs plus one blob per exported cache mount; a local cache is the same
 // manifest in an OCI image layout directory, written with ggcr's
-// pkg/v1/layout (readable by skopeo and umoci); an inline cache is the
+// pkg/v1/layout (skopeo reads it as any layout); an inline cache is the
 // records in an annotation of the image's own manifest.
 //
 // Hand-written here, because no library does it: the records document,

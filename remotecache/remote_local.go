@@ -22,7 +22,7 @@ import (
 // pkg/v1/layout: blobs/sha256/<hex>, oci-layout and index.json, whose
 // entries are cache manifests tagged with the
 // org.opencontainers.image.ref.name annotation, so skopeo and umoci read
-// it as they read any layout.
+// it as they read any layout (skopeo is checked in the tests).
 
 // importLocal reads the cache tagged tag (or with digest) in the layout dir.
 func importLocal(dir, tag, digest string) (*Remote, error) {
