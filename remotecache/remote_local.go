@@ -21,8 +21,8 @@ import (
 // A local cache is an OCI image layout written and read with ggcr's
 // pkg/v1/layout: blobs/sha256/<hex>, oci-layout and index.json, whose
 // entries are cache manifests tagged with the
-// org.opencontainers.image.ref.name annotation, so skopeo and umoci read
-// it as they read any layout (skopeo is checked in the tests).
+// org.opencontainers.image.ref.name annotation, so tools read it as they
+// read any layout (the tests check with skopeo).
 
 // importLocal reads the cache tagged tag (or with digest) in the layout dir.
 func importLocal(dir, tag, digest string) (*Remote, error) {
