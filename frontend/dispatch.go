@@ -13,6 +13,7 @@ import (
 	"github.com/moby/buildkit/frontend/dockerfile/shell"
 
 	"github.com/bldbuild/bld/dag"
+	"github.com/bldbuild/bld/frontend/vars"
 )
 
 // historyComment marks history entries as BuildKit does.
@@ -52,7 +53,7 @@ func (b *build) initStage(s *stage) {
 		s.cfg = cloneConfig(p.cfg)
 		s.cfg.OnBuild = nil
 		s.author = p.author
-		s.env = p.env.clone()
+		s.env = p.env.Clone()
 		s.buildArgs = slices.Clone(p.buildArgs)
 		s.steps = slices.Clone(p.steps)
 		s.baseImg = p.baseImg
@@ -81,7 +82,7 @@ func (b *build) initStage(s *stage) {
 		if s.baseImg != nil {
 			label = b.prefix(s, label, false)
 		}
-		s.env = newEnvList()
+		s.env = vars.New()
 		s.vertex = &dag.Vertex{
 			Op:    src,
 			Name:  label,
@@ -93,7 +94,7 @@ func (b *build) initStage(s *stage) {
 		s.cfg.Env = append(s.cfg.Env, "PATH="+defaultPathEnv)
 	}
 	for _, kv := range s.cfg.Env {
-		s.env.set(splitEnv(kv))
+		s.env.Set(splitEnv(kv))
 	}
 	if s.cfg.WorkingDir != "" {
 		s.cfg.WorkingDir = normalizePath(s.cfg.WorkingDir, s.cfg.WorkingDir, false)
@@ -161,23 +162,15 @@ func (b *build) expand(s *stage, c *command) error {
 func (b *build) dispatchArg(s *stage, c *instructions.ArgCommand) error {
 	commits := make([]string, 0, len(c.Args))
 	for _, arg := range c.Args {
-		value, hasValue := b.opt.BuildArgs[arg.Key]
-		switch {
-		case hasValue:
-			arg.Value = &value
-		case arg.Value != nil:
-			v, err := b.expandWord(*arg.Value, s.env)
-			if err != nil {
-				return err
-			}
+		v, ok, err := vars.Arg(arg, b.opt.BuildArgs, b.globalArgs, func(w string) (string, error) { return b.expandWord(w, s.env) })
+		if err != nil {
+			return err
+		}
+		if ok {
 			arg.Value = &v
-		default:
-			if v, ok := b.globalArgs.Get(arg.Key); ok {
-				arg.Value = &v
-			}
 		}
 		if arg.Value != nil {
-			s.env.set(arg.Key, *arg.Value)
+			s.env.Set(arg.Key, *arg.Value)
 		}
 		s.buildArgs = append(s.buildArgs, arg)
 		commit := arg.Key

@@ -14,6 +14,7 @@ import (
 	"github.com/moby/buildkit/frontend/dockerfile/shell"
 
 	"github.com/bldbuild/bld/dag"
+	"github.com/bldbuild/bld/frontend/vars"
 )
 
 // scratch is the empty base image.
@@ -25,7 +26,7 @@ type build struct {
 	shlex          *shell.Lex
 	targetPlatform v1.Platform
 	buildPlatform  v1.Platform
-	globalArgs     *envList
+	globalArgs     *vars.Env
 	proxyEnv       []string
 
 	stages   []*stage               // FROM stages in Dockerfile order, then pseudo stages
@@ -66,7 +67,7 @@ type stage struct {
 	vertex     *dag.Vertex
 	cfg        v1.Config
 	author     string
-	env        *envList // variables for expansion and RUN: base env, ENV and ARG
+	env        *vars.Env // variables for expansion and RUN: base env, ENV and ARG
 	buildArgs  []instructions.KeyValuePairOptional
 	steps      []Step
 	cmdSet     bool // CMD given in this stage (ENTRYPOINT keeps it)
@@ -263,7 +264,7 @@ func (b *build) toCommand(c instructions.Command, line int, onbuild bool) (*comm
 		if c.From == "" {
 			break
 		}
-		res, err := b.shlex.ProcessWordWithMatches(c.From, newEnvList())
+		res, err := b.shlex.ProcessWordWithMatches(c.From, vars.New())
 		if err != nil {
 			return nil, b.cmdErr(cmd, err)
 		}

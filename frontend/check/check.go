@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/bldbuild/bld/frontend/vars"
 	"github.com/moby/buildkit/frontend/dockerfile/instructions"
 	"github.com/moby/buildkit/frontend/dockerfile/linter"
 	"github.com/moby/buildkit/frontend/dockerfile/parser"
@@ -201,7 +202,7 @@ type checker struct {
 	stages     []*stage
 	final      *stage
 	linted     []*stage                  // checked stages, in file order
-	globals    *vars                     // global ARGs with build args applied
+	globals    *vars.Env                 // global ARGs with build args applied
 	globalKeys map[string]bool           // every global ARG name, with or without value
 	metaCmds   []instructions.ArgCommand // the ARGs before the first FROM
 
