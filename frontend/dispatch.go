@@ -37,6 +37,9 @@ func (b *build) dispatchStages() error {
 			if err := b.dispatch(s, c); err != nil {
 				return b.cmdErr(c, err)
 			}
+			if err := b.checkEnv(s.env); err != nil {
+				return b.cmdErr(c, err)
+			}
 		}
 		s.dispatched = true
 	}
@@ -149,7 +152,13 @@ func (b *build) expand(s *stage, c *command) error {
 		return ex.ExpandRaw(func(w string) (string, error) {
 			lex := shell.NewLex('\\')
 			lex.SkipProcessQuotes = true
+			if err := b.checkBound(w, s.env); err != nil {
+				return "", err
+			}
 			out, _, err := lex.ProcessWord(w, s.env)
+			if err == nil {
+				err = b.checkWord(out)
+			}
 			return out, err
 		})
 	}
@@ -229,8 +238,10 @@ func (b *build) label(s *stage, c *command, text string, run bool) string {
 		lex.RawEscapes = true
 		lex.SkipUnsetEnv = true
 	}
-	if w, _, err := lex.ProcessWord(text, s.env); err == nil {
-		text = w
+	if b.checkBound(text, s.env) == nil {
+		if w, _, err := lex.ProcessWord(text, s.env); err == nil && b.checkWord(w) == nil {
+			text = w
+		}
 	}
 	if kw, rest, ok := strings.Cut(text, " "); ok {
 		text = strings.ToUpper(kw) + " " + rest

@@ -8,7 +8,6 @@ import (
 
 	"github.com/bldbuild/bld/frontend/vars"
 	"github.com/moby/buildkit/frontend/dockerfile/instructions"
-	"github.com/moby/buildkit/frontend/dockerfile/shell"
 )
 
 // defaultPathEnv is the PATH every Linux stage gets when its base image
@@ -55,9 +54,45 @@ func proxyEnv(buildArgs map[string]string) []string {
 }
 
 // expandWord expands one word with the escape token of the Dockerfile.
-func (b *build) expandWord(word string, env shell.EnvGetter) (string, error) {
+func (b *build) expandWord(word string, env *vars.Env) (string, error) {
+	if err := b.checkBound(word, env); err != nil {
+		return "", err
+	}
 	w, _, err := b.shlex.ProcessWord(word, env)
+	if err == nil {
+		err = b.checkWord(w)
+	}
 	return w, err
+}
+
+// checkWord bounds one expanded word: each level of a chain of variables
+// that expand each other several times multiplies the size, so the check
+// must come after every expansion, before the value is used or stored.
+func (b *build) checkWord(w string) error {
+	if len(w) > b.limits.WordSize {
+		return &LimitError{What: "expanded word", Key: "word-size", Got: int64(len(w)), Limit: int64(b.limits.WordSize)}
+	}
+	return nil
+}
+
+// checkBound refuses to expand a word whose expansion could exceed four
+// times the word limit: BuildKit's lexer cannot stop half-way, so a line of
+// many references to a large variable must be stopped before it runs. The
+// bound (every "$" expanding to the longest value) only overestimates.
+func (b *build) checkBound(word string, env *vars.Env) error {
+	bound := int64(len(word)) + int64(strings.Count(word, "$"))*int64(env.MaxLen())
+	if limit := 4 * int64(b.limits.WordSize); bound > limit {
+		return &LimitError{What: "expanded word (at most)", Key: "word-size", Got: bound, Limit: int64(b.limits.WordSize)}
+	}
+	return nil
+}
+
+// checkEnv bounds the total size of a stage's variables.
+func (b *build) checkEnv(env *vars.Env) error {
+	if n := env.Size(); n > b.limits.EnvSize {
+		return &LimitError{What: "the stage's variables", Key: "env-size", Got: int64(n), Limit: int64(b.limits.EnvSize)}
+	}
+	return nil
 }
 
 // globalArgsFrom returns the args in scope before the first FROM: the

@@ -23,6 +23,7 @@ const scratch = "scratch"
 // build is the state of one Parse call.
 type build struct {
 	opt            Options
+	limits         Limits
 	shlex          *shell.Lex
 	targetPlatform v1.Platform
 	buildPlatform  v1.Platform
@@ -98,6 +99,10 @@ func newBuild(dockerfile []byte, opt Options) (*build, error) {
 		b.targetPlatform = b.buildPlatform
 	}
 	b.proxyEnv = proxyEnv(opt.BuildArgs)
+	b.limits = opt.Limits.withDefaults()
+	if n := int64(len(dockerfile)); n > b.limits.DockerfileSize {
+		return nil, &Error{File: opt.Filename, Err: &LimitError{What: "size", Key: "dockerfile-size", Got: n, Limit: b.limits.DockerfileSize}}
+	}
 
 	ast, err := parser.Parse(bytes.NewReader(dockerfile))
 	if err != nil {
@@ -114,7 +119,11 @@ func newBuild(dockerfile []byte, opt Options) (*build, error) {
 		raw  []*instructions.Stage
 		cmds [][]instructions.Command
 	)
-	for _, n := range ast.AST.Children {
+	for i, n := range ast.AST.Children {
+		if i >= b.limits.Instructions {
+			return nil, &Error{File: opt.Filename, Line: n.StartLine, Instruction: strings.ToUpper(n.Value),
+				Err: &LimitError{What: "instructions", Key: "instructions", Got: int64(len(ast.AST.Children)), Limit: int64(b.limits.Instructions), Count: true}}
+		}
 		v, err := instructions.ParseInstruction(n)
 		if err != nil {
 			return nil, &Error{File: opt.Filename, Line: n.StartLine, Instruction: strings.ToUpper(n.Value), Err: cause(err)}

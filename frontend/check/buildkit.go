@@ -232,9 +232,12 @@ func (c *checker) dispatch(s *stage) {
 	for _, cmd := range s.inst.Commands {
 		comments := cmd.Comments()
 		expand := func(word string) (string, error) {
+			if !c.bounded(cmd, word, st.env) {
+				return word, nil
+			}
 			w, unmatched, err := c.lex.ProcessWord(word, st.env)
 			c.undefinedVars(cmd, st, unmatched)
-			return w, err
+			return c.keep(cmd, word, w), err
 		}
 		if ex, ok := cmd.(instructions.SupportsSingleWordExpansion); ok {
 			if _, isArg := cmd.(*instructions.ArgCommand); !isArg {
@@ -245,9 +248,12 @@ func (c *checker) dispatch(s *stage) {
 			_ = ex.ExpandRaw(func(word string) (string, error) {
 				lex := shell.NewLex('\\')
 				lex.SkipProcessQuotes = true
+				if !c.bounded(cmd, word, st.env) {
+					return word, nil
+				}
 				w, unmatched, err := lex.ProcessWord(word, st.env)
 				c.undefinedVars(cmd, st, unmatched)
-				return w, err
+				return c.keep(cmd, word, w), err
 			})
 		}
 		switch x := cmd.(type) {
@@ -335,12 +341,15 @@ func (c *checker) dispatchArg(x *instructions.ArgCommand, st *state, comments []
 	for _, a := range x.Args {
 		c.secretKey("ARG", a.Key, x.Location(), comments)
 		v, ok, _ := vars.Arg(a, c.opt.BuildArgs, c.globals, func(word string) (string, error) {
+			if !c.bounded(x, word, st.env) {
+				return word, nil
+			}
 			v, unmatched, err := c.lex.ProcessWord(word, st.env)
 			c.undefinedVars(x, st, unmatched)
 			if err != nil {
 				return word, nil // the build reports a bad substitution; the lint goes on
 			}
-			return v, nil
+			return c.keep(x, word, v), nil
 		})
 		if ok && !nonEnvArgs[a.Key] {
 			st.env.Set(a.Key, v)
@@ -351,6 +360,9 @@ func (c *checker) dispatchArg(x *instructions.ArgCommand, st *state, comments []
 
 func (c *checker) expose(x *instructions.ExposeCommand, st *state, comments []string) {
 	for _, p := range x.Ports {
+		if !c.bounded(x, p, st.env) {
+			continue
+		}
 		words, err := c.lex.ProcessWords(p, st.env)
 		if err != nil {
 			continue

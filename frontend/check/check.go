@@ -112,6 +112,9 @@ func Check(dockerfile []byte, opt Options) (fs []Finding, err error) {
 	}
 
 	c.buildkit()
+	if c.limitErr != nil {
+		return nil, c.limitErr
+	}
 	c.image()
 	c.layers()
 	c.secrets()
@@ -202,6 +205,7 @@ type checker struct {
 	stages     []*stage
 	final      *stage
 	linted     []*stage                  // checked stages, in file order
+	limitErr   *ParseError               // the first expansion over the word limit
 	globals    *vars.Env                 // global ARGs with build args applied
 	globalKeys map[string]bool           // every global ARG name, with or without value
 	metaCmds   []instructions.ArgCommand // the ARGs before the first FROM

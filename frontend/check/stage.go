@@ -2,6 +2,7 @@ package check
 
 import (
 	"errors"
+	"fmt"
 	"runtime"
 	"strconv"
 	"strings"
@@ -54,12 +55,15 @@ func (c *checker) globalArgs(cmds []instructions.ArgCommand, buildArgs map[strin
 	for i := range cmds {
 		meta[i] = &cmds[i]
 	}
-	keys, _ := vars.Global(env, meta, buildArgs, func(_ *instructions.ArgCommand, word string, env *vars.Env) (string, error) {
+	keys, _ := vars.Global(env, meta, buildArgs, func(cmd *instructions.ArgCommand, word string, env *vars.Env) (string, error) {
+		if !c.bounded(cmd, word, env) {
+			return word, nil
+		}
 		r, err := c.lex.ProcessWordWithMatches(word, env)
 		if err != nil {
 			return word, nil
 		}
-		return r.Result, nil
+		return c.keep(cmd, word, r.Result), nil
 	})
 	return env, keys
 }
@@ -189,3 +193,36 @@ func line(loc []parser.Range) int {
 
 // isScratch reports whether ref is the empty image.
 func isScratch(ref string) bool { return strings.EqualFold(ref, "scratch") }
+
+// wordLimit is the frontend's default word-size limit (frontend.Limits):
+// an expansion that would pass it fails the build, so the linter reports
+// it and expands no further, keeping its memory bounded too.
+const wordLimit = 1 << 20
+
+// bounded reports whether word may be expanded with env: not when every
+// "$" expanding to the longest value could pass four times the limit
+// (the frontend's own bound). The first refusal becomes Check's error.
+func (c *checker) bounded(cmd instructions.Command, word string, env *vars.Env) bool {
+	if int64(len(word))+int64(strings.Count(word, "$"))*int64(env.MaxLen()) <= 4*wordLimit {
+		return true
+	}
+	c.overLimit(cmd)
+	return false
+}
+
+// keep returns the expansion w of word, or word itself when w is over the
+// limit.
+func (c *checker) keep(cmd instructions.Command, word, w string) string {
+	if len(w) <= wordLimit {
+		return w
+	}
+	c.overLimit(cmd)
+	return word
+}
+
+func (c *checker) overLimit(cmd instructions.Command) {
+	if c.limitErr == nil {
+		c.limitErr = &ParseError{File: c.file, Line: max(line(cmd.Location()), 1),
+			Err: fmt.Errorf("%s: an expanded word is over the limit of 1MiB (--limit word-size=SIZE raises it)", strings.ToUpper(cmd.Name()))}
+	}
+}

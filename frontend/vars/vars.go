@@ -23,6 +23,8 @@ import (
 type Env struct {
 	keys []string
 	vals map[string]string
+	size int // bytes of keys and values
+	max  int // an upper bound of the longest value
 }
 
 var _ shell.EnvGetter = (*Env)(nil)
@@ -41,16 +43,25 @@ func (e *Env) Keys() []string { return e.keys }
 
 // Set sets k to v and moves k to the end.
 func (e *Env) Set(k, v string) {
-	if _, ok := e.vals[k]; ok {
+	if old, ok := e.vals[k]; ok {
 		e.keys = slices.DeleteFunc(e.keys, func(x string) bool { return x == k })
+		e.size -= len(k) + len(old)
 	}
 	e.keys = append(e.keys, k)
 	e.vals[k] = v
+	e.size += len(k) + len(v)
+	e.max = max(e.max, len(v))
 }
+
+// MaxLen is an upper bound of the longest value's length.
+func (e *Env) MaxLen() int { return e.max }
+
+// Size returns the bytes of every key and value.
+func (e *Env) Size() int { return e.size }
 
 // Clone returns a copy of e.
 func (e *Env) Clone() *Env {
-	return &Env{keys: slices.Clone(e.keys), vals: maps.Clone(e.vals)}
+	return &Env{keys: slices.Clone(e.keys), vals: maps.Clone(e.vals), size: e.size, max: e.max}
 }
 
 // Slice returns the variables as KEY=VALUE, in order.
