@@ -14,8 +14,9 @@ const module = "github.com/bldbuild/bld"
 // Imports point one way, from the top of the table down.
 var allowed = map[string][]string{
 	"cmd/bld":               {"*"},
-	"frontend":              {"dag"},
-	"frontend/check":        {},
+	"frontend":              {"dag", "frontend/vars"},
+	"frontend/vars":         {},
+	"frontend/check":        {"frontend/vars"},
 	"builder":               {"dag", "cache", "store", "snapshot", "sandbox", "internal/fscopy", "internal/compress", "internal/mount"},
 	"exporter":              {"internal/compress"},
 	"dag":                   {},

@@ -22,7 +22,7 @@ func dispatchConfig(s *stage, c instructions.Command) error {
 		msg := "ENV"
 		for _, kv := range x.Env {
 			msg += " " + kv.String()
-			s.env.set(kv.Key, kv.Value)
+			s.env.Set(kv.Key, kv.Value)
 			s.cfg.Env = addEnv(s.cfg.Env, kv.Key, kv.Value)
 		}
 		s.commit(nil, msg)

@@ -13,6 +13,7 @@ import (
 	"github.com/moby/buildkit/frontend/dockerfile/shell"
 
 	"github.com/bldbuild/bld/dag"
+	"github.com/bldbuild/bld/frontend/vars"
 )
 
 // historyComment marks history entries as BuildKit does.
@@ -36,6 +37,9 @@ func (b *build) dispatchStages() error {
 			if err := b.dispatch(s, c); err != nil {
 				return b.cmdErr(c, err)
 			}
+			if err := b.checkEnv(s.env); err != nil {
+				return b.cmdErr(c, err)
+			}
 		}
 		s.dispatched = true
 	}
@@ -52,7 +56,7 @@ func (b *build) initStage(s *stage) {
 		s.cfg = cloneConfig(p.cfg)
 		s.cfg.OnBuild = nil
 		s.author = p.author
-		s.env = p.env.clone()
+		s.env = p.env.Clone()
 		s.buildArgs = slices.Clone(p.buildArgs)
 		s.steps = slices.Clone(p.steps)
 		s.baseImg = p.baseImg
@@ -81,7 +85,7 @@ func (b *build) initStage(s *stage) {
 		if s.baseImg != nil {
 			label = b.prefix(s, label, false)
 		}
-		s.env = newEnvList()
+		s.env = vars.New()
 		s.vertex = &dag.Vertex{
 			Op:    src,
 			Name:  label,
@@ -93,7 +97,7 @@ func (b *build) initStage(s *stage) {
 		s.cfg.Env = append(s.cfg.Env, "PATH="+defaultPathEnv)
 	}
 	for _, kv := range s.cfg.Env {
-		s.env.set(splitEnv(kv))
+		s.env.Set(splitEnv(kv))
 	}
 	if s.cfg.WorkingDir != "" {
 		s.cfg.WorkingDir = normalizePath(s.cfg.WorkingDir, s.cfg.WorkingDir, false)
@@ -148,7 +152,13 @@ func (b *build) expand(s *stage, c *command) error {
 		return ex.ExpandRaw(func(w string) (string, error) {
 			lex := shell.NewLex('\\')
 			lex.SkipProcessQuotes = true
+			if err := b.checkBound(w, s.env); err != nil {
+				return "", err
+			}
 			out, _, err := lex.ProcessWord(w, s.env)
+			if err == nil {
+				err = b.checkWord(out)
+			}
 			return out, err
 		})
 	}
@@ -161,23 +171,15 @@ func (b *build) expand(s *stage, c *command) error {
 func (b *build) dispatchArg(s *stage, c *instructions.ArgCommand) error {
 	commits := make([]string, 0, len(c.Args))
 	for _, arg := range c.Args {
-		value, hasValue := b.opt.BuildArgs[arg.Key]
-		switch {
-		case hasValue:
-			arg.Value = &value
-		case arg.Value != nil:
-			v, err := b.expandWord(*arg.Value, s.env)
-			if err != nil {
-				return err
-			}
+		v, ok, err := vars.Arg(arg, b.opt.BuildArgs, b.globalArgs, func(w string) (string, error) { return b.expandWord(w, s.env) })
+		if err != nil {
+			return err
+		}
+		if ok {
 			arg.Value = &v
-		default:
-			if v, ok := b.globalArgs.Get(arg.Key); ok {
-				arg.Value = &v
-			}
 		}
 		if arg.Value != nil {
-			s.env.set(arg.Key, *arg.Value)
+			s.env.Set(arg.Key, *arg.Value)
 		}
 		s.buildArgs = append(s.buildArgs, arg)
 		commit := arg.Key
@@ -236,8 +238,10 @@ func (b *build) label(s *stage, c *command, text string, run bool) string {
 		lex.RawEscapes = true
 		lex.SkipUnsetEnv = true
 	}
-	if w, _, err := lex.ProcessWord(text, s.env); err == nil {
-		text = w
+	if b.checkBound(text, s.env) == nil {
+		if w, _, err := lex.ProcessWord(text, s.env); err == nil && b.checkWord(w) == nil {
+			text = w
+		}
 	}
 	if kw, rest, ok := strings.Cut(text, " "); ok {
 		text = strings.ToUpper(kw) + " " + rest

@@ -6,55 +6,13 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/bldbuild/bld/frontend/vars"
 	"github.com/moby/buildkit/frontend/dockerfile/instructions"
-	"github.com/moby/buildkit/frontend/dockerfile/shell"
 )
 
 // defaultPathEnv is the PATH every Linux stage gets when its base image
 // sets none (BuildKit's and docker's default).
 const defaultPathEnv = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
-
-// envList is an ordered set of variables, as a BuildKit state's env: setting
-// a key moves it to the end. It is the environment both for expanding
-// words and for RUN. It implements shell.EnvGetter.
-type envList struct {
-	keys []string
-	vals map[string]string
-}
-
-var _ shell.EnvGetter = (*envList)(nil)
-
-func newEnvList() *envList { return &envList{vals: map[string]string{}} }
-
-// Get returns the value of k.
-func (e *envList) Get(k string) (string, bool) {
-	v, ok := e.vals[k]
-	return v, ok
-}
-
-// Keys returns the keys in order.
-func (e *envList) Keys() []string { return e.keys }
-
-func (e *envList) set(k, v string) {
-	if _, ok := e.vals[k]; ok {
-		e.keys = slices.DeleteFunc(e.keys, func(x string) bool { return x == k })
-	}
-	e.keys = append(e.keys, k)
-	e.vals[k] = v
-}
-
-func (e *envList) clone() *envList {
-	return &envList{keys: slices.Clone(e.keys), vals: maps.Clone(e.vals)}
-}
-
-// slice returns the variables as KEY=VALUE, in order.
-func (e *envList) slice() []string {
-	out := make([]string, 0, len(e.keys))
-	for _, k := range e.keys {
-		out = append(out, k+"="+e.vals[k])
-	}
-	return out
-}
 
 // splitEnv splits "KEY=VALUE"; a missing "=" means an empty value.
 func splitEnv(kv string) (string, string) {
@@ -96,60 +54,64 @@ func proxyEnv(buildArgs map[string]string) []string {
 }
 
 // expandWord expands one word with the escape token of the Dockerfile.
-func (b *build) expandWord(word string, env shell.EnvGetter) (string, error) {
+func (b *build) expandWord(word string, env *vars.Env) (string, error) {
+	if err := b.checkBound(word, env); err != nil {
+		return "", err
+	}
 	w, _, err := b.shlex.ProcessWord(word, env)
+	if err == nil {
+		err = b.checkWord(w)
+	}
 	return w, err
+}
+
+// checkWord bounds one expanded word: each level of a chain of variables
+// that expand each other several times multiplies the size, so the check
+// must come after every expansion, before the value is used or stored.
+func (b *build) checkWord(w string) error {
+	if len(w) > b.limits.WordSize {
+		return &LimitError{What: "expanded word", Key: "word-size", Got: int64(len(w)), Limit: int64(b.limits.WordSize)}
+	}
+	return nil
+}
+
+// checkBound refuses to expand a word whose expansion could exceed four
+// times the word limit: BuildKit's lexer cannot stop half-way, so a line of
+// many references to a large variable must be stopped before it runs. The
+// bound (every "$" expanding to the longest value) only overestimates.
+func (b *build) checkBound(word string, env *vars.Env) error {
+	bound := int64(len(word)) + int64(strings.Count(word, "$"))*int64(env.MaxLen())
+	if limit := 4 * int64(b.limits.WordSize); bound > limit {
+		return &LimitError{What: "expanded word (at most)", Key: "word-size", Got: bound, Limit: int64(b.limits.WordSize)}
+	}
+	return nil
+}
+
+// checkEnv bounds the total size of a stage's variables.
+func (b *build) checkEnv(env *vars.Env) error {
+	if n := env.Size(); n > b.limits.EnvSize {
+		return &LimitError{What: "the stage's variables", Key: "env-size", Got: int64(n), Limit: int64(b.limits.EnvSize)}
+	}
+	return nil
 }
 
 // globalArgsFrom returns the args in scope before the first FROM: the
 // predefined platform args (overridable by build args) and the ARGs
 // declared there, build args taking precedence over defaults.
-func (b *build) globalArgsFrom(meta []*instructions.ArgCommand, lastStage string) (*envList, error) {
-	bp, tp := b.buildPlatform, b.targetPlatform
+func (b *build) globalArgsFrom(meta []*instructions.ArgCommand, lastStage string) (*vars.Env, error) {
 	target := b.opt.Target
 	if target == "" {
 		target = lastStage
 	}
-	if target == "" {
-		target = "default"
-	}
-	env := newEnvList()
-	for _, kv := range [...][2]string{
-		{"BUILDPLATFORM", formatPlatform(bp)},
-		{"BUILDOS", bp.OS},
-		{"BUILDOSVERSION", bp.OSVersion},
-		{"BUILDARCH", bp.Architecture},
-		{"BUILDVARIANT", bp.Variant},
-		{"TARGETPLATFORM", formatPlatform(tp)},
-		{"TARGETOS", tp.OS},
-		{"TARGETOSVERSION", tp.OSVersion},
-		{"TARGETARCH", tp.Architecture},
-		{"TARGETVARIANT", tp.Variant},
-		{"TARGETSTAGE", target},
-	} {
-		v := kv[1]
-		if ov, ok := b.opt.BuildArgs[kv[0]]; ok {
-			v = ov
+	env := vars.Predefined(b.buildPlatform, b.targetPlatform, target, b.opt.BuildArgs)
+	_, err := vars.Global(env, meta, b.opt.BuildArgs, func(c *instructions.ArgCommand, word string, env *vars.Env) (string, error) {
+		v, err := b.expandWord(word, env)
+		if err != nil {
+			return "", b.errAt(c, err)
 		}
-		env.set(kv[0], v)
-	}
-	for _, c := range meta {
-		for _, kv := range c.Args {
-			if v, ok := b.opt.BuildArgs[kv.Key]; ok {
-				env.set(kv.Key, v)
-				continue
-			}
-			if kv.Value == nil {
-				continue
-			}
-			v, err := b.expandWord(*kv.Value, env)
-			if err != nil {
-				return nil, b.errAt(c, err)
-			}
-			env.set(kv.Key, v)
-		}
-	}
-	return env, nil
+		return v, nil
+	})
+	return env, err
 }
 
 // pathRelativeToWorkdir makes a COPY destination absolute against dir,

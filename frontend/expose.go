@@ -15,6 +15,9 @@ import (
 func (b *build) dispatchExpose(s *stage, c *instructions.ExposeCommand) error {
 	var ports []string
 	for _, p := range c.Ports {
+		if err := b.checkBound(p, s.env); err != nil {
+			return err
+		}
 		words, err := b.shlex.ProcessWords(p, s.env)
 		if err != nil {
 			return err

@@ -43,6 +43,9 @@ type Options struct {
 	// distinct reference and platform, only for stages the target needs,
 	// possibly concurrently, and never for "scratch".
 	Resolve func(ctx context.Context, ref string, platform v1.Platform) (*Image, error)
+	// Limits bound the Dockerfile's size, its instruction count and the
+	// size of expanded words and variables; zero fields are DefaultLimits.
+	Limits Limits
 }
 
 // Result is the graph and image metadata of the target stage.

@@ -5,6 +5,7 @@ import (
 	"runtime"
 	"strings"
 
+	"github.com/bldbuild/bld/frontend/vars"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 )
 
@@ -14,16 +15,7 @@ func hostPlatform() v1.Platform {
 }
 
 // formatPlatform writes p as "os/arch[/variant]".
-func formatPlatform(p v1.Platform) string {
-	if p.OS == "" && p.Architecture == "" {
-		return ""
-	}
-	s := p.OS + "/" + p.Architecture
-	if p.Variant != "" {
-		s += "/" + p.Variant
-	}
-	return s
-}
+func formatPlatform(p v1.Platform) string { return vars.FormatPlatform(p) }
 
 // parsePlatform reads a --platform value: "os", "arch", "os/arch" or
 // "os/arch/variant", normalised as containerd's platforms.Parse does

@@ -74,7 +74,7 @@ func (b *build) dispatchRun(s *stage, c *command, x *instructions.RunCommand) er
 	}
 	op := &dag.Run{
 		Args:     args,
-		Env:      append(s.env.slice(), b.proxyEnv...),
+		Env:      append(s.env.Slice(), b.proxyEnv...),
 		User:     s.cfg.User,
 		Dir:      workdir(s),
 		Network:  network,

@@ -14,6 +14,7 @@ import (
 	"github.com/moby/buildkit/frontend/dockerfile/shell"
 
 	"github.com/bldbuild/bld/dag"
+	"github.com/bldbuild/bld/frontend/vars"
 )
 
 // scratch is the empty base image.
@@ -22,10 +23,11 @@ const scratch = "scratch"
 // build is the state of one Parse call.
 type build struct {
 	opt            Options
+	limits         Limits
 	shlex          *shell.Lex
 	targetPlatform v1.Platform
 	buildPlatform  v1.Platform
-	globalArgs     *envList
+	globalArgs     *vars.Env
 	proxyEnv       []string
 
 	stages   []*stage               // FROM stages in Dockerfile order, then pseudo stages
@@ -66,7 +68,7 @@ type stage struct {
 	vertex     *dag.Vertex
 	cfg        v1.Config
 	author     string
-	env        *envList // variables for expansion and RUN: base env, ENV and ARG
+	env        *vars.Env // variables for expansion and RUN: base env, ENV and ARG
 	buildArgs  []instructions.KeyValuePairOptional
 	steps      []Step
 	cmdSet     bool // CMD given in this stage (ENTRYPOINT keeps it)
@@ -97,6 +99,10 @@ func newBuild(dockerfile []byte, opt Options) (*build, error) {
 		b.targetPlatform = b.buildPlatform
 	}
 	b.proxyEnv = proxyEnv(opt.BuildArgs)
+	b.limits = opt.Limits.withDefaults()
+	if n := int64(len(dockerfile)); n > b.limits.DockerfileSize {
+		return nil, &Error{File: opt.Filename, Err: &LimitError{What: "size", Key: "dockerfile-size", Got: n, Limit: b.limits.DockerfileSize}}
+	}
 
 	ast, err := parser.Parse(bytes.NewReader(dockerfile))
 	if err != nil {
@@ -113,7 +119,11 @@ func newBuild(dockerfile []byte, opt Options) (*build, error) {
 		raw  []*instructions.Stage
 		cmds [][]instructions.Command
 	)
-	for _, n := range ast.AST.Children {
+	for i, n := range ast.AST.Children {
+		if i >= b.limits.Instructions {
+			return nil, &Error{File: opt.Filename, Line: n.StartLine, Instruction: strings.ToUpper(n.Value),
+				Err: &LimitError{What: "instructions", Key: "instructions", Got: int64(len(ast.AST.Children)), Limit: int64(b.limits.Instructions), Count: true}}
+		}
 		v, err := instructions.ParseInstruction(n)
 		if err != nil {
 			return nil, &Error{File: opt.Filename, Line: n.StartLine, Instruction: strings.ToUpper(n.Value), Err: cause(err)}
@@ -263,7 +273,7 @@ func (b *build) toCommand(c instructions.Command, line int, onbuild bool) (*comm
 		if c.From == "" {
 			break
 		}
-		res, err := b.shlex.ProcessWordWithMatches(c.From, newEnvList())
+		res, err := b.shlex.ProcessWordWithMatches(c.From, vars.New())
 		if err != nil {
 			return nil, b.cmdErr(cmd, err)
 		}

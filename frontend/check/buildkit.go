@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/bldbuild/bld/frontend/vars"
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/moby/buildkit/frontend/dockerfile/instructions"
 	"github.com/moby/buildkit/frontend/dockerfile/linter"
@@ -20,7 +21,7 @@ import (
 
 // state is what a stage has set so far, as BuildKit's dispatchState sees it.
 type state struct {
-	env        *vars           // variables for expansion: ENV, and ARGs with a value
+	env        *vars.Env       // variables for expansion: ENV, and ARGs with a value
 	envKnown   bool            // the base adds no variables we do not know (scratch)
 	args       map[string]bool // ARG names declared, with or without value
 	workdirSet bool            // a WORKDIR of this Dockerfile is in effect
@@ -30,10 +31,10 @@ type state struct {
 func (c *checker) startState(s *stage) *state {
 	if s.parent != nil && s.parent.end != nil {
 		p := s.parent.end
-		return &state{env: p.env.clone(), envKnown: p.envKnown, args: cloneSet(p.args), workdirSet: p.workdirSet, shell: p.shell}
+		return &state{env: p.env.Clone(), envKnown: p.envKnown, args: cloneSet(p.args), workdirSet: p.workdirSet, shell: p.shell}
 	}
-	env := newVars()
-	env.set("PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin")
+	env := vars.New()
+	env.Set("PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin")
 	return &state{env: env, envKnown: isScratch(s.base) && s.parent == nil, args: map[string]bool{}}
 }
 
@@ -126,7 +127,7 @@ func (c *checker) commandCasing() {
 // defaultArgsInFrom checks that every base is a valid reference when no
 // build args are given (BuildKit's validateBaseImagesWithDefaultArgs).
 func (c *checker) defaultArgsInFrom() {
-	args, _ := c.metaArgs(platformArgs(c.opt.BuildArgs, c.opt.Target), c.metaCmds, nil)
+	args, _ := c.globalArgs(c.metaCmds, nil, c.stages[len(c.stages)-1].inst.Name)
 	for _, s := range c.stages {
 		r, err := c.lex.ProcessWordWithMatches(s.inst.BaseName, args)
 		if err != nil {
@@ -231,9 +232,12 @@ func (c *checker) dispatch(s *stage) {
 	for _, cmd := range s.inst.Commands {
 		comments := cmd.Comments()
 		expand := func(word string) (string, error) {
+			if !c.bounded(cmd, word, st.env) {
+				return word, nil
+			}
 			w, unmatched, err := c.lex.ProcessWord(word, st.env)
 			c.undefinedVars(cmd, st, unmatched)
-			return w, err
+			return c.keep(cmd, word, w), err
 		}
 		if ex, ok := cmd.(instructions.SupportsSingleWordExpansion); ok {
 			if _, isArg := cmd.(*instructions.ArgCommand); !isArg {
@@ -244,9 +248,12 @@ func (c *checker) dispatch(s *stage) {
 			_ = ex.ExpandRaw(func(word string) (string, error) {
 				lex := shell.NewLex('\\')
 				lex.SkipProcessQuotes = true
+				if !c.bounded(cmd, word, st.env) {
+					return word, nil
+				}
 				w, unmatched, err := lex.ProcessWord(word, st.env)
 				c.undefinedVars(cmd, st, unmatched)
-				return w, err
+				return c.keep(cmd, word, w), err
 			})
 		}
 		switch x := cmd.(type) {
@@ -256,7 +263,7 @@ func (c *checker) dispatch(s *stage) {
 					c.report(&linter.RuleLegacyKeyValueFormat, x.Location(), comments, linter.RuleLegacyKeyValueFormat.Format(x.Name()), "")
 				}
 				c.secretKey("ENV", e.Key, x.Location(), comments)
-				st.env.set(e.Key, e.Value)
+				st.env.Set(e.Key, e.Value)
 			}
 		case *instructions.LabelCommand:
 			for _, l := range x.Labels {
@@ -333,21 +340,19 @@ func (c *checker) usedOnce(cmd instructions.Command, prev *tracker, comments []s
 func (c *checker) dispatchArg(x *instructions.ArgCommand, st *state, comments []string) {
 	for _, a := range x.Args {
 		c.secretKey("ARG", a.Key, x.Location(), comments)
-		var val *string
-		if v, ok := c.opt.BuildArgs[a.Key]; ok {
-			val = &v
-		} else if a.Value != nil {
-			v, unmatched, err := c.lex.ProcessWord(*a.Value, st.env)
+		v, ok, _ := vars.Arg(a, c.opt.BuildArgs, c.globals, func(word string) (string, error) {
+			if !c.bounded(x, word, st.env) {
+				return word, nil
+			}
+			v, unmatched, err := c.lex.ProcessWord(word, st.env)
 			c.undefinedVars(x, st, unmatched)
 			if err != nil {
-				v = *a.Value
+				return word, nil // the build reports a bad substitution; the lint goes on
 			}
-			val = &v
-		} else if v, ok := c.globals.Get(a.Key); ok {
-			val = &v
-		}
-		if val != nil && !nonEnvArgs[a.Key] {
-			st.env.set(a.Key, *val)
+			return c.keep(x, word, v), nil
+		})
+		if ok && !nonEnvArgs[a.Key] {
+			st.env.Set(a.Key, v)
 		}
 		st.args[a.Key] = true
 	}
@@ -355,6 +360,9 @@ func (c *checker) dispatchArg(x *instructions.ArgCommand, st *state, comments []
 
 func (c *checker) expose(x *instructions.ExposeCommand, st *state, comments []string) {
 	for _, p := range x.Ports {
+		if !c.bounded(x, p, st.env) {
+			continue
+		}
 		words, err := c.lex.ProcessWords(p, st.env)
 		if err != nil {
 			continue

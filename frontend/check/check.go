@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/bldbuild/bld/frontend/vars"
 	"github.com/moby/buildkit/frontend/dockerfile/instructions"
 	"github.com/moby/buildkit/frontend/dockerfile/linter"
 	"github.com/moby/buildkit/frontend/dockerfile/parser"
@@ -111,6 +112,9 @@ func Check(dockerfile []byte, opt Options) (fs []Finding, err error) {
 	}
 
 	c.buildkit()
+	if c.limitErr != nil {
+		return nil, c.limitErr
+	}
 	c.image()
 	c.layers()
 	c.secrets()
@@ -201,7 +205,8 @@ type checker struct {
 	stages     []*stage
 	final      *stage
 	linted     []*stage                  // checked stages, in file order
-	globals    *vars                     // global ARGs with build args applied
+	limitErr   *ParseError               // the first expansion over the word limit
+	globals    *vars.Env                 // global ARGs with build args applied
 	globalKeys map[string]bool           // every global ARG name, with or without value
 	metaCmds   []instructions.ArgCommand // the ARGs before the first FROM
 

@@ -2,10 +2,13 @@ package check
 
 import (
 	"errors"
+	"fmt"
 	"runtime"
 	"strconv"
 	"strings"
 
+	"github.com/bldbuild/bld/frontend/vars"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/moby/buildkit/frontend/dockerfile/instructions"
 	"github.com/moby/buildkit/frontend/dockerfile/parser"
 )
@@ -37,84 +40,39 @@ func (s *stage) root() string {
 	return s.chain()[0].base
 }
 
-// vars is an ordered set of variables; it implements shell.EnvGetter.
-type vars struct {
-	m    map[string]string
-	keys []string
-}
-
-func newVars() *vars { return &vars{m: map[string]string{}} }
-
-func (v *vars) Get(k string) (string, bool) {
-	s, ok := v.m[k]
-	return s, ok
-}
-
-func (v *vars) Keys() []string { return v.keys }
-
-func (v *vars) set(k, val string) {
-	if _, ok := v.m[k]; !ok {
-		v.keys = append(v.keys, k)
-	}
-	v.m[k] = val
-}
-
-func (v *vars) clone() *vars {
-	n := &vars{m: make(map[string]string, len(v.m)), keys: append([]string(nil), v.keys...)}
-	for k, s := range v.m {
-		n.m[k] = s
-	}
-	return n
-}
-
-// platformArgs are the ARGs BuildKit predefines, for a linux build on this
-// machine, overridden by build args as BuildKit does.
-func platformArgs(buildArgs map[string]string, target string) *vars {
+// globalArgs returns the variables in scope before the first FROM, with
+// buildArgs applied (frontend/vars, the same scoping as the build), and
+// every global ARG name. A default that does not expand is kept as written:
+// the build reports that error, the linter goes on.
+func (c *checker) globalArgs(cmds []instructions.ArgCommand, buildArgs map[string]string, lastStage string) (*vars.Env, map[string]bool) {
+	target := c.opt.Target
 	if target == "" {
-		target = "default"
+		target = lastStage
 	}
-	p := "linux/" + runtime.GOARCH
-	v := newVars()
-	for _, kv := range [...][2]string{
-		{"BUILDPLATFORM", p}, {"BUILDOS", "linux"}, {"BUILDOSVERSION", ""}, {"BUILDARCH", runtime.GOARCH}, {"BUILDVARIANT", ""},
-		{"TARGETPLATFORM", p}, {"TARGETOS", "linux"}, {"TARGETOSVERSION", ""}, {"TARGETARCH", runtime.GOARCH}, {"TARGETVARIANT", ""},
-		{"TARGETSTAGE", target},
-	} {
-		val := kv[1]
-		if o, ok := buildArgs[kv[0]]; ok {
-			val = o
+	host := v1.Platform{OS: "linux", Architecture: runtime.GOARCH}
+	env := vars.Predefined(host, host, target, c.opt.BuildArgs)
+	meta := make([]*instructions.ArgCommand, len(cmds))
+	for i := range cmds {
+		meta[i] = &cmds[i]
+	}
+	keys, _ := vars.Global(env, meta, buildArgs, func(cmd *instructions.ArgCommand, word string, env *vars.Env) (string, error) {
+		if !c.bounded(cmd, word, env) {
+			return word, nil
 		}
-		v.set(kv[0], val)
-	}
-	return v
-}
-
-// metaArgs applies the global ARGs to args in order, as BuildKit's
-// buildMetaArgs does, and returns every global ARG name.
-func (c *checker) metaArgs(args *vars, cmds []instructions.ArgCommand, buildArgs map[string]string) (*vars, map[string]bool) {
-	keys := map[string]bool{}
-	for _, cmd := range cmds {
-		for _, kv := range cmd.Args {
-			keys[kv.Key] = true
-			if v, ok := buildArgs[kv.Key]; ok {
-				args.set(kv.Key, v)
-			} else if kv.Value != nil {
-				r, err := c.lex.ProcessWordWithMatches(*kv.Value, args)
-				if err != nil {
-					r.Result = *kv.Value
-				}
-				args.set(kv.Key, r.Result)
-			}
+		r, err := c.lex.ProcessWordWithMatches(word, env)
+		if err != nil {
+			return word, nil
 		}
-	}
-	return args, keys
+		return c.keep(cmd, word, r.Result), nil
+	})
+	return env, keys
 }
 
 // plan builds the stage graph: bases, parents, dependencies, the final
 // stage and the stages to check.
 func (c *checker) plan(stages []instructions.Stage, metaArgs []instructions.ArgCommand) error {
 	c.metaCmds = metaArgs
-	c.globals, c.globalKeys = c.metaArgs(platformArgs(c.opt.BuildArgs, c.opt.Target), metaArgs, c.opt.BuildArgs)
+	c.globals, c.globalKeys = c.globalArgs(metaArgs, c.opt.BuildArgs, stages[len(stages)-1].Name)
 	byName := map[string]*stage{}
 	for i := range stages {
 		s := &stage{index: i, inst: &stages[i]}
@@ -235,3 +193,36 @@ func line(loc []parser.Range) int {
 
 // isScratch reports whether ref is the empty image.
 func isScratch(ref string) bool { return strings.EqualFold(ref, "scratch") }
+
+// wordLimit is the frontend's default word-size limit (frontend.Limits):
+// an expansion that would pass it fails the build, so the linter reports
+// it and expands no further, keeping its memory bounded too.
+const wordLimit = 1 << 20
+
+// bounded reports whether word may be expanded with env: not when every
+// "$" expanding to the longest value could pass four times the limit
+// (the frontend's own bound). The first refusal becomes Check's error.
+func (c *checker) bounded(cmd instructions.Command, word string, env *vars.Env) bool {
+	if int64(len(word))+int64(strings.Count(word, "$"))*int64(env.MaxLen()) <= 4*wordLimit {
+		return true
+	}
+	c.overLimit(cmd)
+	return false
+}
+
+// keep returns the expansion w of word, or word itself when w is over the
+// limit.
+func (c *checker) keep(cmd instructions.Command, word, w string) string {
+	if len(w) <= wordLimit {
+		return w
+	}
+	c.overLimit(cmd)
+	return word
+}
+
+func (c *checker) overLimit(cmd instructions.Command) {
+	if c.limitErr == nil {
+		c.limitErr = &ParseError{File: c.file, Line: max(line(cmd.Location()), 1),
+			Err: fmt.Errorf("%s: an expanded word is over the limit of 1MiB (--limit word-size=SIZE raises it)", strings.ToUpper(cmd.Name()))}
+	}
+}
