@@ -84,7 +84,8 @@ func (p *progress) id(v *dag.Vertex) (int, bool) {
 	return p.ids[v], true
 }
 
-func (p *progress) event(e builder.Event) {
+// Event implements build.Progress.
+func (p *progress) Event(e builder.Event) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if e.State == builder.Bytes && p.mode != "tty" && p.mode != "rawjson" {
@@ -135,8 +136,8 @@ func (p *progress) event(e builder.Event) {
 	}
 }
 
-// done reports the export at the end of a build.
-func (p *progress) done(msg string, names []string) {
+// Exported implements build.Progress: the export at the end of a build.
+func (p *progress) Exported(msg string, names []string) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.mode == "quiet" || p.mode == "rawjson" {
@@ -172,7 +173,7 @@ func (p *progress) exportID() int {
 // push shows the upload updates of a push to name until updates is
 // closed, and returns the last total: the image's size, or 0 if the
 // registry had it already.
-func (p *progress) push(name string, updates <-chan v1.Update) int64 {
+func (p *progress) Pushing(name string, updates <-chan v1.Update) int64 {
 	var total int64
 	for u := range updates {
 		if u.Error != nil {
@@ -191,7 +192,7 @@ func (p *progress) push(name string, updates <-chan v1.Update) int64 {
 // pushed reports the end of a push to name of size bytes (0: the
 // registry had the image already). A failed push prints nothing here:
 // main prints the error.
-func (p *progress) pushed(name string, size int64, took time.Duration, err error) {
+func (p *progress) Pushed(name string, size int64, took time.Duration, err error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	msg := "pushed " + name + " " + humanSize(size)
@@ -205,6 +206,13 @@ func (p *progress) pushed(name string, size int64, took time.Duration, err error
 	default:
 		fmt.Fprintf(p.w, "#%d %s\n", p.exportID(), msg)
 	}
+}
+
+// Message implements build.Progress: a line outside any step.
+func (p *progress) Message(msg string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	fmt.Fprintln(p.w, msg)
 }
 
 // close ends the live view if the build ended without done (an error).

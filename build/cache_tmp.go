@@ -1,11 +1,13 @@
-package main
+package build
+
+// TEMPORARY: moved from cmd/bld; replaced by the remotecache package when it lands.
 
 import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"os"
+	"slices"
 	"strings"
 
 	"github.com/google/go-containerregistry/pkg/compression"
@@ -23,7 +25,7 @@ import (
 
 // cacheNameOpts makes a cache reference plain HTTP when its registry is on
 // loopback or named by --insecure-registry, as for images.
-func cacheNameOpts(g *globalOptions, spec string) []name.Option {
+func cacheNameOpts(insecure []string, spec string) []name.Option {
 	ref := spec
 	if strings.Contains(spec, "=") {
 		ref = ""
@@ -41,7 +43,7 @@ func cacheNameOpts(g *globalOptions, spec string) []name.Option {
 		return nil
 	}
 	host := r.Context().RegistryStr()
-	if isLoopback(host) || contains(g.insecure, host) {
+	if isLoopback(host) || slices.Contains(insecure, host) {
 		return []name.Option{name.Insecure}
 	}
 	return nil
@@ -50,19 +52,19 @@ func cacheNameOpts(g *globalOptions, spec string) []name.Option {
 // importCaches reads every --cache-from. A cache that cannot be read is a
 // warning, never a failed build; a missing one is the first build's normal.
 // Exported RUN cache mounts are restored when this root has none of that id.
-func importCaches(ctx context.Context, g *globalOptions, specs []string, cacheMounts string, w io.Writer) []builder.RemoteCache {
+func importCaches(ctx context.Context, o Options, cacheMounts string, prog Progress) []builder.RemoteCache {
 	var out []builder.RemoteCache
-	for _, spec := range specs {
-		r, err := cache.Import(ctx, spec, cacheNameOpts(g, spec), remoteOptions(ctx, nil)...)
+	for _, spec := range o.CacheFrom {
+		r, err := cache.Import(ctx, spec, cacheNameOpts(o.Insecure, spec), remoteOptions(ctx, nil)...)
 		switch {
 		case errors.Is(err, cache.ErrNoCache):
-			fmt.Fprintf(w, "cache-from %s: no cache there yet\n", spec)
+			prog.Message(fmt.Sprintf("cache-from %s: no cache there yet", spec))
 			continue
 		case err != nil:
-			fmt.Fprintf(w, "warning: %v (building without it)\n", err)
+			prog.Message(fmt.Sprintf("warning: %v (building without it)", err))
 			continue
 		}
-		fmt.Fprintf(w, "cache-from %s: %d steps\n", r, r.Len())
+		prog.Message(fmt.Sprintf("cache-from %s: %d steps", r, r.Len()))
 		for _, m := range r.Mounts() {
 			dir := builder.CacheMountDir(cacheMounts, m.ID)
 			if _, err := os.Stat(dir); err == nil {
@@ -71,7 +73,7 @@ func importCaches(ctx context.Context, g *globalOptions, specs []string, cacheMo
 			if err := os.MkdirAll(dir, 0o755); err == nil {
 				_ = os.WriteFile(dir+".id", []byte(m.ID), 0o600)
 				if err := cache.UnpackMount(ctx, m.Layer, dir); err != nil {
-					fmt.Fprintf(w, "warning: cache-from %s: cache mount %s: %v\n", r, m.ID, err)
+					prog.Message(fmt.Sprintf("warning: cache-from %s: cache mount %s: %v", r, m.ID, err))
 					_ = os.RemoveAll(dir)
 				}
 			}
@@ -141,7 +143,8 @@ func inlineCache(img v1.Image, plan *frontend.Result, result *builder.Result) (v
 
 // exportCaches writes every --cache-to but inline. A failed export fails
 // the build unless ignore-error=true (buildx's rule).
-func exportCaches(ctx context.Context, g *globalOptions, specs []cache.ExportSpec, raw []string, st *state, plan *frontend.Result, result *builder.Result, pushed []string, w io.Writer) error {
+func exportCaches(ctx context.Context, o Options, specs []cache.ExportSpec, plan *frontend.Result, result *builder.Result, pushed []string, prog Progress) error {
+	root := o.Root
 	type src struct {
 		diffID v1.Hash
 		remote builder.RemoteCache
@@ -158,7 +161,7 @@ func exportCaches(ctx context.Context, g *globalOptions, specs []cache.ExportSpe
 		}
 		e := cache.Export{
 			Records: cacheRecords(plan, result, spec.Mode),
-			Note:    func(msg string) { fmt.Fprintf(w, "cache-to: %s\n", msg) },
+			Note:    func(msg string) { prog.Message("cache-to: " + msg) },
 			Layer: func(desc v1.Descriptor) (v1.Layer, error) {
 				s := layers[desc.Digest]
 				var l v1.Layer
@@ -166,7 +169,7 @@ func exportCaches(ctx context.Context, g *globalOptions, specs []cache.ExportSpe
 				if s.remote != nil {
 					l, err = s.remote.Layer(desc, s.diffID)
 				} else {
-					l, err = st.store.Layer(desc, s.diffID)
+					l, err = root.Store.Layer(desc, s.diffID)
 				}
 				if err != nil || spec.Compression == "" || compress.FormatOf(desc.MediaType) == spec.Compression {
 					return l, err
@@ -175,7 +178,7 @@ func exportCaches(ctx context.Context, g *globalOptions, specs []cache.ExportSpe
 			},
 		}
 		if spec.CacheMounts {
-			ids, err := builder.CacheMountIDs(st.mountsDir())
+			ids, err := builder.CacheMountIDs(root.MountsDir())
 			if err != nil {
 				return err
 			}
@@ -184,15 +187,15 @@ func exportCaches(ctx context.Context, g *globalOptions, specs []cache.ExportSpe
 			}
 		}
 		if len(pushed) > 0 {
-			if ref, err := parseRef(g, pushed[0]); err == nil {
+			if ref, err := parseRef(o.Insecure, pushed[0]); err == nil {
 				repo := ref.Context()
 				e.MountFrom = &repo
 			}
 		}
-		err := spec.Write(ctx, e, cacheNameOpts(g, raw[i]), remoteOptions(ctx, nil)...)
+		err := spec.Write(ctx, e, cacheNameOpts(o.Insecure, o.CacheTo[i]), remoteOptions(ctx, nil)...)
 		if err != nil {
 			if spec.IgnoreError {
-				fmt.Fprintf(w, "warning: %v\n", err)
+				prog.Message(fmt.Sprintf("warning: %v", err))
 				continue
 			}
 			return err
