@@ -14,6 +14,8 @@ const module = "github.com/bldbuild/bld"
 // Imports point one way, from the top of the table down.
 var allowed = map[string][]string{
 	"cmd/bld":               {"*"},
+	"build":                 {"frontend", "dag", "builder", "exporter", "cache", "store", "snapshot", "sandbox", "internal/fscopy", "internal/compress"},
+	"progressui":            {"builder", "dag"},
 	"frontend":              {"dag"},
 	"frontend/check":        {},
 	"builder":               {"dag", "cache", "store", "snapshot", "sandbox", "internal/fscopy", "internal/compress", "internal/mount"},

@@ -15,6 +15,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/bldbuild/bld/build"
+	"github.com/bldbuild/bld/progressui"
 	"github.com/bldbuild/bld/sandbox"
 )
 
@@ -105,7 +106,7 @@ func runBuild(ctx context.Context, g *globalOptions, o buildOptions, stdin io.Re
 	if opts, err = build.Prepare(opts); err != nil {
 		return err
 	}
-	mode := progressMode(o.progress, stderr)
+	mode := progressui.Mode(o.progress, stderr)
 	checkOut := stderr
 	if o.check {
 		checkOut = stdout
@@ -116,8 +117,8 @@ func runBuild(ctx context.Context, g *globalOptions, o buildOptions, stdin io.Re
 	if opts.Root, err = build.OpenRoot(g.root); err != nil {
 		return err
 	}
-	prog := newProgress(mode, stderr)
-	defer prog.close()
+	prog := progressui.New(mode, stderr)
+	defer prog.Close()
 	opts.Progress = prog
 	res, err := build.Run(ctx, opts)
 	if err != nil {
