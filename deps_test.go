@@ -17,6 +17,8 @@ var allowed = map[string][]string{
 	"frontend":              {"dag", "frontend/vars"},
 	"frontend/vars":         {},
 	"frontend/check":        {"frontend/vars"},
+	"build":                 {"frontend", "dag", "builder", "exporter", "cache", "remotecache", "store", "snapshot", "sandbox", "internal/fscopy", "internal/compress"},
+	"progressui":            {"builder", "dag"},
 	"builder":               {"dag", "cache", "store", "snapshot", "sandbox", "internal/fscopy", "internal/compress", "internal/mount"},
 	"exporter":              {"internal/compress"},
 	"dag":                   {},

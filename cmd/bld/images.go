@@ -6,6 +6,8 @@ import (
 	"io"
 	"text/tabwriter"
 
+	"github.com/bldbuild/bld/build"
+
 	"github.com/docker/go-units"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/spf13/cobra"
@@ -140,9 +142,7 @@ func newPushCmd(g *globalOptions) *cobra.Command {
 			if len(args) == 2 {
 				dest = args[1]
 			}
-			push := registryExporter(g, []string{dest})
-			push.locs = openBlobLocations(st.root)
-			if err := push.Export(cmd.Context(), img); err != nil {
+			if err := build.Push(cmd.Context(), st.root, img, []string{dest}, g.insecure); err != nil {
 				return err
 			}
 			fmt.Fprintln(cmd.OutOrStdout(), desc.Digest)

@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/bldbuild/bld/build"
+
 	"github.com/spf13/cobra"
 
 	"github.com/bldbuild/bld/frontend"
@@ -113,7 +115,11 @@ func checkOptions(g *globalOptions, ctxDir, dockerfile string, args map[string]s
 	}
 	if st, err := openState(g, false); err == nil {
 		opt.BaseSize = func(ref string) (int64, bool) {
-			img, _, err := (&resolver{g: g, st: st}).local(ref)
+			desc, err := st.store.Resolve(ref)
+			if err != nil {
+				return 0, false
+			}
+			img, err := st.store.Image(desc.Digest.String())
 			if err != nil {
 				return 0, false
 			}
@@ -126,21 +132,18 @@ func checkOptions(g *globalOptions, ctxDir, dockerfile string, args map[string]s
 // preBuildChecks runs the checks before a build: a summary line, or every
 // finding in plain progress. It fails the build when a rule set to error
 // fires.
-func preBuildChecks(g *globalOptions, o buildOptions, contextDir, dfPath, dfName string, dockerfile []byte, args map[string]string, w io.Writer, mode string) error {
-	if o.file == "-" {
-		dfPath = filepath.Join(contextDir, dfName)
-	}
-	opt, err := checkOptions(g, contextDir, dfPath, args, o.target, o.checkSkip, false)
+func preBuildChecks(g *globalOptions, o buildOptions, opts build.Options, w io.Writer, mode string) error {
+	opt, err := checkOptions(g, opts.ContextDir, opts.DockerfilePath, opts.BuildArgs, o.target, o.checkSkip, false)
 	if err != nil {
 		return err
 	}
-	opt.Filename = dfName
-	findings, err := check.Check(dockerfile, opt)
+	opt.Filename = opts.DockerfileName
+	findings, err := check.Check(opts.Dockerfile, opt)
 	if err != nil {
 		// The frontend reports parse errors with their line; say nothing twice.
 		return nil
 	}
-	failed := check.Failed(findings, opt, dockerfile)
+	failed := check.Failed(findings, opt, opts.Dockerfile)
 	switch {
 	case o.check || mode == "plain" || failed:
 		if err := check.Format(w, findings, "text"); err != nil {

@@ -1,7 +1,10 @@
-package main
+package build
 
 import (
+	"bytes"
 	"context"
+	"strings"
+	"sync"
 
 	"github.com/google/go-containerregistry/pkg/name"
 
@@ -12,11 +15,11 @@ import (
 )
 
 // cacheTransport reaches cache registries as images are reached: plain
-// HTTP for a loopback registry or one named by --insecure-registry.
-func cacheTransport(ctx context.Context, g *globalOptions) remotecache.Transport {
+// HTTP for a loopback registry or one named in Insecure.
+func cacheTransport(ctx context.Context, insecure []string) remotecache.Transport {
 	return remotecache.Transport{
 		NameOptions: func(host string) []name.Option {
-			if isLoopback(host) || contains(g.insecure, host) {
+			if isInsecure(insecure, host) {
 				return []name.Option{name.Insecure}
 			}
 			return nil
@@ -25,8 +28,8 @@ func cacheTransport(ctx context.Context, g *globalOptions) remotecache.Transport
 	}
 }
 
-// cacheSteps is the build's steps as a cache export sees them: every
-// solved step but the sources (FROM), those of the target's chain marked.
+// cacheSteps are the build's steps as a cache export sees them; Target
+// marks the target stage's chain (what mode=min and inline carry).
 func cacheSteps(plan *frontend.Result, result *builder.Result) []remotecache.Step {
 	target := map[*dag.Vertex]bool{}
 	for _, v := range plan.Target.Chain() {
@@ -46,14 +49,36 @@ func cacheSteps(plan *frontend.Result, result *builder.Result) []remotecache.Ste
 
 // pushedRepo is the repository of the first image pushed, which holds the
 // build's layers for a cache export to mount; nil when nothing was pushed.
-func pushedRepo(g *globalOptions, pushed []string) *name.Repository {
+func pushedRepo(insecure []string, pushed []string) *name.Repository {
 	if len(pushed) == 0 {
 		return nil
 	}
-	ref, err := parseRef(g, pushed[0])
+	ref, err := parseRef(insecure, pushed[0])
 	if err != nil {
 		return nil
 	}
 	repo := ref.Context()
 	return &repo
+}
+
+// messageWriter turns what remotecache logs into Progress messages, a
+// line each.
+type messageWriter struct {
+	prog Progress
+	mu   sync.Mutex
+	buf  []byte
+}
+
+func (w *messageWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.buf = append(w.buf, p...)
+	for {
+		i := bytes.IndexByte(w.buf, '\n')
+		if i < 0 {
+			return len(p), nil
+		}
+		w.prog.Message(strings.TrimRight(string(w.buf[:i]), "\r"))
+		w.buf = w.buf[i+1:]
+	}
 }

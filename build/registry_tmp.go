@@ -1,10 +1,21 @@
-package main
+package build
 
+// TEMPORARY: copies of cmd/bld's registry helpers, replaced by the registry package when it lands.
 import (
+	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"sync"
+
+	"github.com/google/go-containerregistry/pkg/authn"
+	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
 
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -41,7 +52,7 @@ func (b *blobLocations) add(repo name.Repository, digests []v1.Hash) {
 	r := repo.Name()
 	for _, d := range digests {
 		list := b.m[d.String()]
-		if contains(list, r) {
+		if slices.Contains(list, r) {
 			continue
 		}
 		list = append([]string{r}, list...)
@@ -67,11 +78,11 @@ func (b *blobLocations) add(repo name.Repository, digests []v1.Hash) {
 
 // source returns a repository of target's registry, other than target,
 // known to hold digest.
-func (b *blobLocations) source(g *globalOptions, digest v1.Hash, target name.Repository) (name.Repository, bool) {
+func (b *blobLocations) source(insecure []string, digest v1.Hash, target name.Repository) (name.Repository, bool) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	for _, r := range b.m[digest.String()] {
-		ref, err := parseRef(g, r+":latest")
+		ref, err := parseRef(insecure, r+":latest")
 		if err != nil {
 			continue
 		}
@@ -98,7 +109,7 @@ func layerDigests(img v1.Image) []v1.Hash {
 
 // mountable returns img with each layer that another repository of
 // target's registry holds marked as mountable from there.
-func (b *blobLocations) mountable(g *globalOptions, img v1.Image, target name.Repository) v1.Image {
+func (b *blobLocations) mountable(insecure []string, img v1.Image, target name.Repository) v1.Image {
 	ls, err := img.Layers()
 	if err != nil {
 		return img
@@ -114,7 +125,7 @@ func (b *blobLocations) mountable(g *globalOptions, img v1.Image, target name.Re
 		if err != nil {
 			continue
 		}
-		if repo, ok := b.source(g, d, target); ok {
+		if repo, ok := b.source(insecure, d, target); ok {
 			out[i] = &remote.MountableLayer{Layer: l, Reference: repo.Digest(d.String())}
 			changed = true
 		}
@@ -140,4 +151,59 @@ func (m *mountImage) LayerByDigest(h v1.Hash) (v1.Layer, error) {
 		}
 	}
 	return m.Image.LayerByDigest(h)
+}
+
+// isLoopback reports whether a registry host is on this machine; those are
+// reached over plain HTTP by default.
+func isLoopback(host string) bool {
+	h := host
+	if hh, _, err := net.SplitHostPort(host); err == nil {
+		h = hh
+	}
+	if h == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(strings.Trim(h, "[]"))
+	return ip != nil && ip.IsLoopback()
+}
+
+// parseRef parses an image reference, allowing plain HTTP for loopback
+// registries and the --insecure-registry hosts.
+func parseRef(insecure []string, ref string) (name.Reference, error) {
+	r, err := name.ParseReference(ref)
+	if err != nil {
+		return nil, fmt.Errorf("invalid reference %q: %w", ref, err)
+	}
+	host := r.Context().RegistryStr()
+	if isInsecure(insecure, host) {
+		return name.ParseReference(ref, name.Insecure)
+	}
+	return r, nil
+}
+
+func remoteOptions(ctx context.Context, platform *v1.Platform) []remote.Option {
+	opts := []remote.Option{
+		remote.WithContext(ctx),
+		remote.WithAuthFromKeychain(authn.DefaultKeychain),
+		remote.WithJobs(4),
+	}
+	if platform != nil {
+		opts = append(opts, remote.WithPlatform(*platform))
+	}
+	return opts
+}
+
+// registryError puts the HTTP status first in a registry's error, so the
+// one line a user sees says what the registry answered.
+func registryError(err error) error {
+	var te *transport.Error
+	if errors.As(err, &te) && te.StatusCode != 0 {
+		return fmt.Errorf("HTTP %d %s: %w", te.StatusCode, http.StatusText(te.StatusCode), err)
+	}
+	return err
+}
+
+// isInsecure reports whether host is reached over plain HTTP.
+func isInsecure(insecure []string, host string) bool {
+	return isLoopback(host) || slices.Contains(insecure, host)
 }

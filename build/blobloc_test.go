@@ -1,4 +1,4 @@
-package main
+package build
 
 import (
 	"net/http"
@@ -47,12 +47,9 @@ func TestPushMountsKnownBlobs(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	g := &globalOptions{}
 	push := func(ref string) {
 		t.Helper()
-		p := registryExporter(g, []string{ref})
-		p.locs = openBlobLocations(root)
-		if err := p.Export(t.Context(), img); err != nil {
+		if err := Push(t.Context(), root, img, []string{ref}, nil); err != nil {
 			t.Fatalf("push %s: %v", ref, err)
 		}
 	}

@@ -1,4 +1,10 @@
-package main
+// Package progressui renders a build's progress for people and programs:
+// BuildKit's plain "#N ..." lines, a live terminal view, one JSON object
+// per event (rawjson), or nothing. Its key type is Printer, which
+// implements build.Progress. It is a package of its own, not part of
+// cmd/bld, so that any program driving builds through the build package
+// can show them as bld does (as BuildKit's progressui serves buildx).
+package progressui
 
 import (
 	"encoding/json"
@@ -16,11 +22,11 @@ import (
 	"github.com/bldbuild/bld/dag"
 )
 
-// progress renders builder events. Modes: plain (BuildKit's "#N ..." lines,
+// Printer renders a build's progress (build.Progress). Modes: plain (BuildKit's "#N ..." lines,
 // the default when stderr is not a terminal), tty (the same lines, with
 // live elapsed times on a terminal), rawjson (one JSON object per event),
 // quiet (nothing; the digest still goes to stdout).
-type progress struct {
+type Printer struct {
 	mode  string
 	w     io.Writer
 	start time.Time
@@ -34,8 +40,8 @@ type progress struct {
 	export int
 }
 
-// progressMode resolves "auto": tty on a terminal, plain elsewhere (CI).
-func progressMode(mode string, w io.Writer) string {
+// Mode resolves "auto": tty on a terminal, plain elsewhere (CI).
+func Mode(mode string, w io.Writer) string {
 	if mode == "auto" || mode == "" {
 		mode = "plain"
 		if f, ok := w.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
@@ -45,9 +51,10 @@ func progressMode(mode string, w io.Writer) string {
 	return mode
 }
 
-func newProgress(mode string, w io.Writer) *progress {
-	mode = progressMode(mode, w)
-	p := &progress{mode: mode, w: w, start: time.Now(), ids: map[*dag.Vertex]int{}, began: map[*dag.Vertex]time.Time{}, next: 1}
+// New returns a Printer of mode (auto, plain, tty, rawjson, quiet) on w.
+func New(mode string, w io.Writer) *Printer {
+	mode = Mode(mode, w)
+	p := &Printer{mode: mode, w: w, start: time.Now(), ids: map[*dag.Vertex]int{}, began: map[*dag.Vertex]time.Time{}, next: 1}
 	if mode == "tty" {
 		width := 0
 		if f, ok := w.(*os.File); ok {
@@ -75,7 +82,7 @@ type rawEvent struct {
 	Time     string  `json:"time"`
 }
 
-func (p *progress) id(v *dag.Vertex) (int, bool) {
+func (p *Printer) id(v *dag.Vertex) (int, bool) {
 	if id, ok := p.ids[v]; ok {
 		return id, false
 	}
@@ -84,7 +91,8 @@ func (p *progress) id(v *dag.Vertex) (int, bool) {
 	return p.ids[v], true
 }
 
-func (p *progress) event(e builder.Event) {
+// Event implements build.Progress.
+func (p *Printer) Event(e builder.Event) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if e.State == builder.Bytes && p.mode != "tty" && p.mode != "rawjson" {
@@ -135,8 +143,8 @@ func (p *progress) event(e builder.Event) {
 	}
 }
 
-// done reports the export at the end of a build.
-func (p *progress) done(msg string, names []string) {
+// Exported implements build.Progress: the export at the end of a build.
+func (p *Printer) Exported(msg string, names []string) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.mode == "quiet" || p.mode == "rawjson" {
@@ -160,7 +168,7 @@ func (p *progress) done(msg string, names []string) {
 }
 
 // exportID numbers the export and prints its first line, once.
-func (p *progress) exportID() int {
+func (p *Printer) exportID() int {
 	if p.export == 0 {
 		p.export = p.next
 		p.next++
@@ -172,7 +180,7 @@ func (p *progress) exportID() int {
 // push shows the upload updates of a push to name until updates is
 // closed, and returns the last total: the image's size, or 0 if the
 // registry had it already.
-func (p *progress) push(name string, updates <-chan v1.Update) int64 {
+func (p *Printer) Pushing(name string, updates <-chan v1.Update) int64 {
 	var total int64
 	for u := range updates {
 		if u.Error != nil {
@@ -191,7 +199,7 @@ func (p *progress) push(name string, updates <-chan v1.Update) int64 {
 // pushed reports the end of a push to name of size bytes (0: the
 // registry had the image already). A failed push prints nothing here:
 // main prints the error.
-func (p *progress) pushed(name string, size int64, took time.Duration, err error) {
+func (p *Printer) Pushed(name string, size int64, took time.Duration, err error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	msg := "pushed " + name + " " + humanSize(size)
@@ -207,8 +215,15 @@ func (p *progress) pushed(name string, size int64, took time.Duration, err error
 	}
 }
 
-// close ends the live view if the build ended without done (an error).
-func (p *progress) close() {
+// Message implements build.Progress: a line outside any step.
+func (p *Printer) Message(msg string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	fmt.Fprintln(p.w, msg)
+}
+
+// Close ends the live view if the build ended without done (an error).
+func (p *Printer) Close() {
 	p.mu.Lock()
 	t := p.tty
 	p.tty = nil

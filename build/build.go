@@ -1,0 +1,327 @@
+package build
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"time"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+
+	"github.com/bldbuild/bld/builder"
+	"github.com/bldbuild/bld/dag"
+	"github.com/bldbuild/bld/exporter"
+	"github.com/bldbuild/bld/frontend"
+	"github.com/bldbuild/bld/internal/fscopy"
+	"github.com/bldbuild/bld/remotecache"
+	"github.com/bldbuild/bld/sandbox"
+)
+
+// Options describe one build. The zero value of every field but Root and
+// ContextDir is a sensible default: the Dockerfile in the context, the
+// host platform, the local store as the only output.
+type Options struct {
+	// Root is the opened state root: store, cache, snapshots.
+	Root *Root
+	// ContextDir is the build context directory.
+	ContextDir string
+	// Dockerfile is the Dockerfile's content; nil reads DockerfilePath.
+	Dockerfile []byte
+	// DockerfilePath is where the Dockerfile is ("" is ContextDir/Dockerfile);
+	// it also finds NAME.dockerignore. With Dockerfile set it may be empty.
+	DockerfilePath string
+	// DockerfileName names the Dockerfile in errors ("" is the base name
+	// of DockerfilePath, or "Dockerfile").
+	DockerfileName string
+
+	BuildArgs map[string]string // --build-arg
+	Labels    map[string]string // --label
+	Target    string            // --target: the stage to build ("" the last)
+	// Platform is the target platform; nil is the host's (the only one
+	// that can be built today).
+	Platform *v1.Platform
+
+	// Tags name the image (-t).
+	Tags []string
+	// Outputs are where the image goes, as buildx's --output specs
+	// ("type=oci,dest=out.tar"; exporter.ParseOutput); none (and no Push)
+	// is the local store, as docker build.
+	Outputs []string
+	// Push pushes the image to every tag's registry (--push, which is
+	// --output type=registry as in buildx: no local copy).
+	Push bool
+	// Stdout receives outputs whose Dest is "-".
+	Stdout io.Writer
+
+	Pull          bool     // look base images up in their registry even when stored
+	NoCache       bool     // run every step
+	NoCacheFilter []string // stages to run even when cached
+	FailOnMiss    bool     // fail before running any step the cache lacks
+
+	Secrets map[string][]byte // RUN --mount=type=secret contents by id
+	Network string            // default network for RUN: "", "host" or "none"
+	Limits  sandbox.Limits    // cgroup limits of every RUN step
+	Jobs    int               // steps executed at once (0: max(4, 2×CPUs))
+
+	CacheFrom []string // --cache-from specs
+	CacheTo   []string // --cache-to specs
+
+	// Insecure are registry hosts reached over plain HTTP (loopback
+	// registries always are).
+	Insecure []string
+	// Epoch is SOURCE_DATE_EPOCH: every new timestamp is clamped to it.
+	// Nil takes the SOURCE_DATE_EPOCH build arg, if any.
+	Epoch *time.Time
+
+	// Progress receives the build's progress; nil discards it.
+	Progress Progress
+}
+
+// Result is what a successful build made.
+type Result struct {
+	Image        v1.Image
+	Digest       v1.Hash // the image manifest's digest
+	ConfigDigest v1.Hash
+	Names        []string // the names the image was given
+	// Steps are the target stage's steps in Dockerfile order (FROM left out).
+	Steps       []Step
+	CacheHits   int // steps of the whole graph reused from a cache
+	CacheMisses int // steps of the whole graph executed
+}
+
+// Step is one step of the target stage.
+type Step struct {
+	Name   string // the instruction, as progress shows it
+	Cached bool
+	Reason string // why the cache missed, when it did
+}
+
+// HostPlatform is the platform images are built for by default.
+func HostPlatform() v1.Platform {
+	p := v1.Platform{OS: "linux", Architecture: runtime.GOARCH}
+	if runtime.GOARCH == "arm" {
+		p.Variant = "v7"
+	}
+	return p
+}
+
+// Run runs a build and writes its outputs. A failing Dockerfile step is a
+// *builder.StepError; a cancelled ctx stops every step and returns ctx's
+// error. Nothing is named or exported when the build fails.
+func Run(ctx context.Context, o Options) (*Result, error) {
+	if o.Root == nil {
+		return nil, errors.New("build: no state root")
+	}
+	prog := o.Progress
+	if prog == nil {
+		prog = discard{}
+	}
+	o, err := Prepare(o)
+	if err != nil {
+		return nil, err
+	}
+	exps, names, err := outputs(o, prog)
+	if err != nil {
+		return nil, err
+	}
+	cacheTo, err := remotecache.ParseExportSpecs(o.CacheTo)
+	if err != nil {
+		return nil, err
+	}
+	unlock, err := o.Root.Lock(false)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+
+	res := &resolver{root: o.Root, insecure: o.Insecure, pull: o.Pull}
+	plan, err := frontend.Parse(ctx, o.Dockerfile, frontend.Options{
+		Filename:      o.DockerfileName,
+		BuildArgs:     o.BuildArgs,
+		Target:        o.Target,
+		Platform:      *o.Platform,
+		BuildPlatform: HostPlatform(),
+		Labels:        o.Labels,
+		Resolve:       res.Resolve,
+	})
+	if err != nil {
+		return nil, err
+	}
+	b, err := newBuilder(ctx, o, res, prog)
+	if err != nil {
+		return nil, err
+	}
+	result, err := b.Build(ctx, plan.Target)
+	if sc, ok := b.StatCache.(*fscopy.FileStatCache); ok {
+		// The stat cache only saves re-reading context files next time:
+		// failing to save it costs speed, not correctness.
+		_ = sc.Save()
+	}
+	if err != nil {
+		return nil, err
+	}
+
+	img, err := assemble(ctx, res, o.Root, plan, result, *o.Platform, o.Epoch)
+	if err != nil {
+		return nil, err
+	}
+	src := snapshotSource(o.Root, result, o.Epoch)
+	for _, e := range exps {
+		if r, ok := e.(*recompressed); ok {
+			r.src = src
+		}
+		if s, ok := e.(*storeExporter); ok {
+			s.res = res
+		}
+	}
+	steps := cacheSteps(plan, result)
+	if img, err = remotecache.Inline(img, cacheTo, steps); err != nil {
+		return nil, err
+	}
+	if err := exporter.Tee(exps...).Export(ctx, img); err != nil {
+		return nil, err
+	}
+	var pushed []string
+	if o.Push {
+		pushed = names
+	}
+	err = remotecache.ExportAll(ctx, cacheTo, remotecache.ExportOptions{
+		Transport:   cacheTransport(ctx, o.Insecure),
+		Steps:       steps,
+		Store:       o.Root.Store,
+		CacheMounts: func() (map[string]string, error) { return builder.CacheMountIDs(o.Root.MountsDir()) },
+		MountFrom:   pushedRepo(o.Insecure, pushed),
+		Log:         &messageWriter{prog: prog},
+	})
+	if err != nil {
+		return nil, err
+	}
+	return newResult(img, names, plan, result, prog)
+}
+
+// Prepare fills in o's defaults: the context directory made absolute and
+// checked, the Dockerfile read and named, the platform, and the epoch from
+// the SOURCE_DATE_EPOCH build arg. Run calls it; a caller that wants the
+// Dockerfile first (to lint it) may call it before, once.
+func Prepare(o Options) (Options, error) {
+	dir, err := filepath.Abs(o.ContextDir)
+	if err != nil {
+		return o, err
+	}
+	if fi, err := os.Stat(dir); err != nil || !fi.IsDir() {
+		return o, fmt.Errorf("build context %s: not a directory", o.ContextDir)
+	}
+	o.ContextDir = dir
+	if o.DockerfilePath == "" {
+		o.DockerfilePath = filepath.Join(dir, "Dockerfile")
+	}
+	if o.DockerfileName == "" {
+		o.DockerfileName = filepath.Base(o.DockerfilePath)
+	}
+	if o.Dockerfile == nil {
+		if o.Dockerfile, err = os.ReadFile(o.DockerfilePath); err != nil {
+			return o, fmt.Errorf("read Dockerfile: %w", err)
+		}
+	}
+	host := HostPlatform()
+	if p := o.Platform; p == nil {
+		o.Platform = &host
+	} else if p.OS != host.OS || p.Architecture != host.Architecture {
+		return o, fmt.Errorf("--platform %s: only the host platform %s can be built here", p, host)
+	}
+	if o.Epoch == nil {
+		if o.Epoch, err = SourceDateEpoch(o.BuildArgs["SOURCE_DATE_EPOCH"]); err != nil {
+			return o, err
+		}
+	}
+	return o, nil
+}
+
+// newBuilder wires a builder for o: the root's snapshots, cache and store,
+// the context with its .dockerignore, imported caches, the sandbox.
+func newBuilder(ctx context.Context, o Options, res *resolver, prog Progress) (*builder.Builder, error) {
+	ignore, err := frontend.LoadIgnore(o.ContextDir, o.DockerfilePath)
+	if err != nil {
+		return nil, err
+	}
+	noCacheStages := map[string]bool{}
+	for _, s := range o.NoCacheFilter {
+		noCacheStages[strings.ToLower(s)] = true
+	}
+	jobs := o.Jobs
+	if jobs <= 0 {
+		jobs = max(4, 2*runtime.NumCPU())
+	}
+	r := o.Root
+	b := &builder.Builder{
+		Snapshots:   r.Snapshots,
+		Cache:       r.Cache,
+		Store:       r.Store,
+		Context:     o.ContextDir,
+		Image:       res.Image,
+		Run:         sandbox.Run,
+		Jobs:        jobs,
+		FailOnMiss:  o.FailOnMiss,
+		Scope:       o.ContextDir + "|" + o.DockerfilePath + "|" + o.Target,
+		Progress:    prog.Event,
+		Secrets:     o.Secrets,
+		Epoch:       o.Epoch,
+		Limits:      o.Limits,
+		Network:     o.Network,
+		WorkDir:     r.TmpDir(),
+		CacheMounts: r.MountsDir(),
+		Remote: remotecache.ImportAll(ctx, o.CacheFrom, remotecache.ImportOptions{
+			Transport: cacheTransport(ctx, o.Insecure),
+			MountDir:  func(id string) string { return builder.CacheMountDir(r.MountsDir(), id) },
+			Log:       &messageWriter{prog: prog},
+		}),
+		NoCache: func(v *dag.Vertex) bool {
+			return o.NoCache || noCacheStages[strings.ToLower(v.Stage)]
+		},
+	}
+	// Without the stat cache every context file is read again: slower, not wrong.
+	if sc, err := r.StatCache(); err == nil {
+		b.StatCache = sc
+	}
+	if len(ignore.Patterns()) > 0 {
+		b.Ignore = ignore.Excluded
+	}
+	return b, nil
+}
+
+// newResult sums up a finished build and reports the export.
+func newResult(img v1.Image, names []string, plan *frontend.Result, result *builder.Result, prog Progress) (*Result, error) {
+	digest, err := img.Digest()
+	if err != nil {
+		return nil, err
+	}
+	cfg, err := img.ConfigName()
+	if err != nil {
+		return nil, err
+	}
+	r := &Result{Image: img, Digest: digest, ConfigDigest: cfg, Names: names}
+	for _, v := range plan.Target.Chain() {
+		s := result.Steps[v]
+		if _, src := v.Op.(*dag.Source); src || s == nil {
+			continue
+		}
+		r.Steps = append(r.Steps, Step{Name: v.Name, Cached: s.Cached, Reason: s.Reason})
+	}
+	for v, s := range result.Steps {
+		if _, src := v.Op.(*dag.Source); src {
+			continue
+		}
+		if s.Cached {
+			r.CacheHits++
+		} else {
+			r.CacheMisses++
+		}
+	}
+	prog.Exported(fmt.Sprintf("writing image %s", digest), names)
+	return r, nil
+}

@@ -1,0 +1,185 @@
+package build
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+
+	"github.com/bldbuild/bld/exporter"
+)
+
+// outputs turns o's outputs, Push and Tags into exporters, and the names
+// the image gets.
+func outputs(o Options, prog Progress) ([]exporter.Exporter, []string, error) {
+	names := o.Tags
+	var exps []exporter.Exporter
+	// As in buildx, --push is --output type=registry: no local copy.
+	storeOut := len(o.Outputs) == 0 && !o.Push
+	for _, spec := range o.Outputs {
+		out, err := exporter.ParseOutput(spec)
+		if err != nil {
+			return nil, nil, fmt.Errorf("--output %s: %w", spec, err)
+		}
+		onames := names
+		if len(out.Names) > 0 {
+			onames = out.Names
+		}
+		var e exporter.Exporter
+		switch out.Type {
+		case exporter.TypeOCI:
+			e = exporter.OCI(out.Dest, onames, out.Tar)
+			if out.Dest == "-" {
+				e = exporter.OCITo(o.Stdout, onames)
+			}
+		case exporter.TypeDocker:
+			e = exporter.Docker(out.Dest, onames)
+			if out.Dest == "-" {
+				e = exporter.DockerTo(o.Stdout, onames)
+			}
+		case exporter.TypeLocal:
+			e = exporter.Local(out.Dest)
+		case exporter.TypeTar:
+			e = exporter.Tar(out.Dest)
+			if out.Dest == "-" {
+				e = exporter.TarTo(o.Stdout)
+			}
+		case exporter.TypeRegistry:
+			e = newPushExporter(o, onames, prog)
+		case exporter.TypeImage:
+			// type=registry is image,push=true for ParseOutput, but it
+			// means the registry only, as in buildx: no local store.
+			if !strings.Contains(spec, "type=registry") {
+				storeOut = true
+			}
+			if out.Push {
+				if len(onames) == 0 {
+					return nil, nil, fmt.Errorf("--output %s: needs name= or -t", spec)
+				}
+				e = newPushExporter(o, onames, prog)
+			}
+		default:
+			return nil, nil, fmt.Errorf("--output %s: unknown type %q", spec, out.Type)
+		}
+		if e == nil {
+			continue
+		}
+		if out.Compression != "" || out.ForceCompression {
+			e = &recompressed{e: e, format: out.Compression, level: out.CompressionLevel, force: out.ForceCompression}
+		}
+		exps = append(exps, e)
+	}
+	if o.Push {
+		if len(names) == 0 {
+			return nil, nil, errors.New("--push needs at least one -t name")
+		}
+		exps = append(exps, newPushExporter(o, names, prog))
+	}
+	if storeOut {
+		exps = append([]exporter.Exporter{&storeExporter{root: o.Root, names: names}}, exps...)
+	}
+	return exps, names, nil
+}
+
+// ToStdout reports whether an output writes to standard output (-o -),
+// which then carries nothing else.
+func ToStdout(specs []string) bool {
+	for _, spec := range specs {
+		if out, err := exporter.ParseOutput(spec); err == nil && out.Dest == "-" {
+			return true
+		}
+	}
+	return false
+}
+
+// pushExporter pushes to names, showing each push's upload progress.
+type pushExporter struct {
+	insecure []string
+	names    []string
+	prog     Progress
+	locs     *blobLocations // where registries already hold blobs
+}
+
+func newPushExporter(o Options, names []string, prog Progress) *pushExporter {
+	return &pushExporter{insecure: o.Insecure, names: names, prog: prog, locs: openBlobLocations(o.Root.Dir)}
+}
+
+func (p *pushExporter) Export(ctx context.Context, img v1.Image) error {
+	if p.locs != nil && len(p.names) > 0 {
+		if ref, err := parseRef(p.insecure, p.names[0]); err == nil {
+			img = p.locs.mountable(p.insecure, img, ref.Context())
+		}
+	}
+	// The updates of a push do not say which name they are for, so push
+	// one name at a time. Pushing names[:i+1] rather than names[i] alone
+	// keeps the exporter mounting blobs from the first name pushed to the
+	// same registry; the names before i are there already and cost a
+	// HEAD each.
+	for i, n := range p.names {
+		updates := make(chan v1.Update)
+		total := make(chan int64)
+		go func() { total <- p.prog.Pushing(n, updates) }()
+		start := time.Now()
+		err := exporter.Registry(p.names[:i+1], exporter.RegistryOptions{Insecure: p.insecure, Progress: updates}).Export(ctx, img)
+		close(updates) // the exporter never closes it, and sends nothing once Export returns
+		p.prog.Pushed(n, <-total, time.Since(start), err)
+		if err != nil {
+			return err
+		}
+	}
+	if p.locs != nil {
+		for _, n := range p.names {
+			if ref, err := parseRef(p.insecure, n); err == nil {
+				p.locs.add(ref.Context(), layerDigests(img))
+			}
+		}
+	}
+	return nil
+}
+
+// recompressed exports an image with its layers in another compression
+// (each layer compressed once, concurrently; layers already in the format
+// are kept unless forced).
+type recompressed struct {
+	e      exporter.Exporter
+	format string
+	level  int
+	force  bool
+	src    exporter.Source // layer content from the build's snapshots
+}
+
+func (r *recompressed) Export(ctx context.Context, img v1.Image) error {
+	img, err := exporter.RecompressFrom(ctx, img, r.format, r.level, r.force, r.src)
+	if err != nil {
+		return err
+	}
+	return r.e.Export(ctx, img)
+}
+
+// storeExporter writes into the local store, then keeps the pulled base
+// images too (their layers are stored now).
+type storeExporter struct {
+	root  *Root
+	names []string
+	res   *resolver
+}
+
+func (s *storeExporter) Export(ctx context.Context, img v1.Image) error {
+	if err := exporter.Store(s.root.Store, s.names).Export(ctx, img); err != nil {
+		return err
+	}
+	if s.res != nil {
+		return s.res.keepPulled(ctx)
+	}
+	return nil
+}
+
+// Push pushes img to names (the `bld push` of a stored image), mounting
+// blobs the registry holds in another repository.
+func Push(ctx context.Context, root string, img v1.Image, names []string, insecure []string) error {
+	p := &pushExporter{insecure: insecure, names: names, prog: discard{}, locs: openBlobLocations(root)}
+	return p.Export(ctx, img)
+}
