@@ -63,10 +63,10 @@ type Options struct {
 	NoCacheFilter []string // stages to run even when cached
 	FailOnMiss    bool     // fail before running any step the cache lacks
 
-	Secrets map[string][]byte // RUN --mount=type=secret contents by id
-	Network string            // default network for RUN: "", "host" or "none"
-	Limits  sandbox.Limits    // cgroup limits of every RUN step
-	Jobs    int               // steps executed at once (0: max(4, 2×CPUs))
+	Secrets   map[string][]byte // RUN --mount=type=secret contents by id
+	Network   string            // default network for RUN: "", "host" or "none"
+	Resources sandbox.Limits    // cgroup limits of every RUN step (memory, CPUs, processes)
+	Jobs      int               // steps executed at once (0: max(4, 2×CPUs))
 
 	CacheFrom []string // --cache-from specs
 	CacheTo   []string // --cache-to specs
@@ -77,6 +77,9 @@ type Options struct {
 	// Epoch is SOURCE_DATE_EPOCH: every new timestamp is clamped to it.
 	// Nil takes the SOURCE_DATE_EPOCH build arg, if any.
 	Epoch *time.Time
+
+	// Limits bound what the build accepts from its inputs.
+	Limits Limits
 
 	// Progress receives the build's progress; nil discards it.
 	Progress Progress
@@ -148,6 +151,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		BuildPlatform: HostPlatform(),
 		Labels:        o.Labels,
 		Resolve:       res.Resolve,
+		Limits:        o.Limits.Frontend,
 	})
 	if err != nil {
 		return nil, err
@@ -271,7 +275,7 @@ func newBuilder(ctx context.Context, o Options, res *resolver, prog Progress) (*
 		Progress:    prog.Event,
 		Secrets:     o.Secrets,
 		Epoch:       o.Epoch,
-		Limits:      o.Limits,
+		Limits:      o.Resources,
 		Network:     o.Network,
 		WorkDir:     r.TmpDir(),
 		CacheMounts: r.MountsDir(),

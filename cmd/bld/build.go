@@ -45,6 +45,7 @@ type buildOptions struct {
 	checkSkip     []string
 	cacheFrom     []string
 	cacheTo       []string
+	limits        []string
 	context       string
 }
 
@@ -84,6 +85,7 @@ func newBuildCmd(g *globalOptions) *cobra.Command {
 	f.BoolVar(&o.check, "check", false, "run the build checks only, do not build")
 	f.StringArrayVar(&o.cacheFrom, "cache-from", nil, "import build cache (type=registry,ref=REF | type=local,src=DIR | REF)")
 	f.StringArrayVar(&o.cacheTo, "cache-to", nil, "export build cache (type=registry,ref=REF[,mode=min|max][,cache-mounts=true] | type=local,dest=DIR | type=inline)")
+	f.StringArrayVar(&o.limits, "limit", nil, "raise or lower a bound on the build's input (KEY=VALUE; keys: "+strings.Join(build.LimitKeys(), ", ")+")")
 	f.StringSliceVar(&o.checkSkip, "check-skip", nil, "build checks to skip (all for every check)")
 	return cmd
 }
@@ -181,7 +183,12 @@ func buildOpts(g *globalOptions, o buildOptions, stdin io.Reader, stdout io.Writ
 	if opts.Secrets, err = build.ParseSecrets(o.secrets); err != nil {
 		return opts, err
 	}
-	opts.Limits, err = parseLimits(o)
+	for _, l := range o.limits {
+		if err := opts.Limits.SetLimit(l); err != nil {
+			return opts, err
+		}
+	}
+	opts.Resources, err = parseLimits(o)
 	return opts, err
 }
 

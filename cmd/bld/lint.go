@@ -140,6 +140,9 @@ func preBuildChecks(g *globalOptions, o buildOptions, opts build.Options, w io.W
 	opt.Filename = opts.DockerfileName
 	findings, err := check.Check(opts.Dockerfile, opt)
 	if err != nil {
+		if o.check {
+			return err // --check builds nothing: the error is the answer
+		}
 		// The frontend reports parse errors with their line; say nothing twice.
 		return nil
 	}
