@@ -276,6 +276,7 @@ func newBuilder(ctx context.Context, o Options, res *resolver, prog Progress) (*
 		Secrets:     o.Secrets,
 		Epoch:       o.Epoch,
 		Limits:      o.Resources,
+		LogLimit:    o.Limits.Log,
 		Network:     o.Network,
 		WorkDir:     r.TmpDir(),
 		CacheMounts: r.MountsDir(),

@@ -18,6 +18,9 @@ import (
 // defaults; `bld build --limit KEY=VALUE` sets one (SetLimit).
 type Limits struct {
 	Frontend frontend.Limits // dockerfile-size, instructions, word-size, env-size
+	// Log is the output one RUN step shows before it is clipped
+	// (log-size; 0: builder.DefaultLogLimit, BuildKit's 2 MiB).
+	Log int64
 }
 
 // limitKeys are SetLimit's keys: each sets one field from a size
@@ -27,6 +30,7 @@ var limitKeys = map[string]func(l *Limits, v string) error{
 	"instructions":    func(l *Limits, v string) error { return count(v, &l.Frontend.Instructions) },
 	"word-size":       func(l *Limits, v string) error { return sizeInt(v, &l.Frontend.WordSize) },
 	"env-size":        func(l *Limits, v string) error { return sizeInt(v, &l.Frontend.EnvSize) },
+	"log-size":        func(l *Limits, v string) error { return size(v, &l.Log) },
 }
 
 // LimitKeys returns SetLimit's keys, sorted, for help texts.

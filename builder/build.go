@@ -51,6 +51,10 @@ type Builder struct {
 	CacheMounts string                 // directory of RUN --mount=type=cache contents
 	HTTPClient  *http.Client           // ADD of URLs
 	Hosts       []byte                 // /etc/hosts for RUN (nil: sandbox default)
+	// LogLimit is the output a RUN step shows before it is clipped with a
+	// marker (0: DefaultLogLimit; negative: no limit). Beyond it the
+	// output is read and dropped, so memory stays bounded.
+	LogLimit int64
 	// Remote are imported caches (--cache-from), asked after the local
 	// cache misses. Their layers are fetched only when a step that must
 	// run builds on them, or when the output needs their bytes.

@@ -1,7 +1,6 @@
 package builder
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"fmt"
@@ -11,7 +10,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 
 	securejoin "github.com/cyphar/filepath-securejoin"
 	"golang.org/x/sys/unix"
@@ -314,63 +312,6 @@ func (c *cleanups) run() {
 		c.fns[i]()
 	}
 	c.fns = nil
-}
-
-// logWriter turns a step's output into Log events and keeps its tail.
-type logWriter struct {
-	b       *Builder
-	v       *dag.Vertex
-	mu      sync.Mutex // protects the fields below
-	partial [3]bytes.Buffer
-	last    []string
-}
-
-const tailLines = 10
-
-func newLogWriter(b *Builder, v *dag.Vertex) *logWriter { return &logWriter{b: b, v: v} }
-
-func (l *logWriter) stream(n int) io.Writer {
-	return writerFunc(func(p []byte) (int, error) {
-		l.mu.Lock()
-		defer l.mu.Unlock()
-		buf := &l.partial[n]
-		buf.Write(p)
-		for {
-			line, err := buf.ReadString('\n')
-			if err != nil {
-				buf.Reset()
-				buf.WriteString(line)
-				break
-			}
-			l.line(n, strings.TrimRight(line, "\r\n"))
-		}
-		return len(p), nil
-	})
-}
-
-func (l *logWriter) line(n int, s string) {
-	l.last = append(l.last, s)
-	if len(l.last) > tailLines {
-		l.last = l.last[len(l.last)-tailLines:]
-	}
-	l.b.emit(Event{Vertex: l.v, State: Log, Line: s, Stream: n})
-}
-
-func (l *logWriter) flush() {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	for n := 1; n <= 2; n++ {
-		if l.partial[n].Len() > 0 {
-			l.line(n, l.partial[n].String())
-			l.partial[n].Reset()
-		}
-	}
-}
-
-func (l *logWriter) tail() []string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return append([]string(nil), l.last...)
 }
 
 type writerFunc func([]byte) (int, error)
