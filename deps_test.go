@@ -20,6 +20,7 @@ var allowed = map[string][]string{
 	"exporter":              {"internal/compress"},
 	"dag":                   {},
 	"cache":                 {},
+	"state":                 {"store", "cache", "snapshot", "internal/mount"},
 	"store":                 {},
 	"snapshot":              {"internal/mount"},
 	"snapshot/snapshottest": {"snapshot", "internal/mount"},

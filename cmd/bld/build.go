@@ -24,6 +24,7 @@ import (
 	"github.com/bldbuild/bld/frontend"
 	"github.com/bldbuild/bld/sandbox"
 	"github.com/bldbuild/bld/snapshot"
+	"github.com/bldbuild/bld/state"
 )
 
 type buildOptions struct {
@@ -186,11 +187,11 @@ func runBuild(ctx context.Context, g *globalOptions, o buildOptions, stdin io.Re
 		return err
 	}
 
-	st, err := openState(g, true)
+	st, err := g.openRoot(ctx, true)
 	if err != nil {
 		return err
 	}
-	unlock, err := lockRoot(st.root, false)
+	unlock, err := st.LockShared(ctx)
 	if err != nil {
 		return err
 	}
@@ -207,7 +208,7 @@ func runBuild(ctx context.Context, g *globalOptions, o buildOptions, stdin io.Re
 			e.res = res
 		case *pushExporter:
 			e.prog = prog
-			e.locs = openBlobLocations(st.root)
+			e.locs = openBlobLocations(st.Dir)
 		}
 	}
 
@@ -227,16 +228,16 @@ func runBuild(ctx context.Context, g *globalOptions, o buildOptions, stdin io.Re
 	if err != nil {
 		return err
 	}
-	statCache, _ := openStatCache(st.root)
+	statCache, _ := openStatCache(st)
 
 	noCacheStages := map[string]bool{}
 	for _, s := range o.noCacheFilter {
 		noCacheStages[strings.ToLower(s)] = true
 	}
 	b := &builder.Builder{
-		Snapshots: st.snaps,
-		Cache:     st.cache,
-		Store:     st.store,
+		Snapshots: st.Snapshots,
+		Cache:     st.Cache,
+		Store:     st.Store,
 		Context:   contextDir,
 
 		Image:       res.Image,
@@ -249,9 +250,9 @@ func runBuild(ctx context.Context, g *globalOptions, o buildOptions, stdin io.Re
 		Epoch:       epoch,
 		Limits:      limits,
 		Network:     o.network,
-		WorkDir:     filepath.Join(st.root, "tmp"),
-		CacheMounts: st.mountsDir(),
-		Remote:      importCaches(ctx, g, o.cacheFrom, st.mountsDir(), stderr),
+		WorkDir:     st.TmpDir(),
+		CacheMounts: st.CacheMountsDir(),
+		Remote:      importCaches(ctx, g, o.cacheFrom, st.CacheMountsDir(), stderr),
 		NoCache: func(v *dag.Vertex) bool {
 			return o.noCache || noCacheStages[strings.ToLower(v.Stage)]
 		},
@@ -354,7 +355,7 @@ func toStdout(o buildOptions) bool {
 
 // assemble turns the build result into an image: the base image, then one
 // layer or empty history entry per instruction of the target's chain.
-func assemble(ctx context.Context, res *resolver, st *state, plan *frontend.Result, result *builder.Result, platform v1.Platform, epoch *time.Time) (v1.Image, error) {
+func assemble(ctx context.Context, res *resolver, st *state.Root, plan *frontend.Result, result *builder.Result, platform v1.Platform, epoch *time.Time) (v1.Image, error) {
 	var base v1.Image
 	if plan.Base != nil {
 		img, err := res.Image(ctx, &dag.Source{Ref: plan.Base.Ref, Digest: plan.Base.Digest})
@@ -384,7 +385,7 @@ func assemble(ctx context.Context, res *resolver, st *state, plan *frontend.Resu
 			// layer, mounted rather than re-uploaded on a push to its registry.
 			l, err = step.Remote.Layer(*step.Layer, step.DiffID)
 		} else {
-			l, err = st.store.Layer(*step.Layer, step.DiffID)
+			l, err = st.Store.Layer(*step.Layer, step.DiffID)
 		}
 		if err != nil {
 			return nil, err
@@ -575,11 +576,11 @@ type lazyStoreExporter struct {
 }
 
 func (l *lazyStoreExporter) Export(ctx context.Context, img v1.Image) error {
-	st, err := openState(l.g, false)
+	st, err := l.g.openRoot(ctx, false)
 	if err != nil {
 		return err
 	}
-	if err := exporter.Store(st.store, l.names).Export(ctx, img); err != nil {
+	if err := exporter.Store(st.Store, l.names).Export(ctx, img); err != nil {
 		return err
 	}
 	if l.res != nil {
@@ -699,7 +700,7 @@ func parseLimits(o buildOptions) (sandbox.Limits, error) {
 // snapshotSource gives a layer's content from the snapshot its step left
 // on disk: the same bytes as the stored blob (the recompressor checks the
 // diffID), without decompressing it.
-func snapshotSource(st *state, result *builder.Result, epoch *time.Time) exporter.Source {
+func snapshotSource(st *state.Root, result *builder.Result, epoch *time.Time) exporter.Source {
 	snaps := map[v1.Hash]string{}
 	for _, s := range result.Steps {
 		if s.Layer != nil && s.Record.Snapshot != "" {
@@ -711,12 +712,12 @@ func snapshotSource(st *state, result *builder.Result, epoch *time.Time) exporte
 		if !ok {
 			return nil, false
 		}
-		if _, err := st.snaps.Stat(ctx, name); err != nil {
+		if _, err := st.Snapshots.Stat(ctx, name); err != nil {
 			return nil, false
 		}
 		pr, pw := io.Pipe()
 		go func() {
-			pw.CloseWithError(st.snaps.Diff(ctx, pw, name, snapshot.DiffOptions{Epoch: epoch}))
+			pw.CloseWithError(st.Snapshots.Diff(ctx, pw, name, snapshot.DiffOptions{Epoch: epoch}))
 		}()
 		return pr, true
 	}

@@ -58,11 +58,11 @@ func runImport(ctx context.Context, g *globalOptions, src, name string, stdin io
 	}
 	defer rc.Close()
 
-	st, err := openState(g, false)
+	st, err := g.openRoot(ctx, false)
 	if err != nil {
 		return err
 	}
-	w, err := st.store.Writer()
+	w, err := st.Store.Writer()
 	if err != nil {
 		return err
 	}
@@ -75,7 +75,7 @@ func runImport(ctx context.Context, g *globalOptions, src, name string, stdin io
 	if err != nil {
 		return fmt.Errorf("import %s: %w", src, err)
 	}
-	layer, err := st.store.Layer(v1.Descriptor{MediaType: res.MediaType, Size: size, Digest: digest}, res.DiffID)
+	layer, err := st.Store.Layer(v1.Descriptor{MediaType: res.MediaType, Size: size, Digest: digest}, res.DiffID)
 	if err != nil {
 		return err
 	}
@@ -90,7 +90,7 @@ func runImport(ctx context.Context, g *globalOptions, src, name string, stdin io
 	if err != nil {
 		return err
 	}
-	if err := exporter.Store(st.store, []string{name}).Export(ctx, img); err != nil {
+	if err := exporter.Store(st.Store, []string{name}).Export(ctx, img); err != nil {
 		return err
 	}
 	d, err := img.Digest()

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -111,7 +112,8 @@ func checkOptions(g *globalOptions, ctxDir, dockerfile string, args map[string]s
 		BuildArgs:  args,
 		Target:     target,
 	}
-	if st, err := openState(g, false); err == nil {
+	// The store alone (no snapshots): opening it does no long work to cancel.
+	if st, err := g.openRoot(context.Background(), false); err == nil {
 		opt.BaseSize = func(ref string) (int64, bool) {
 			img, _, err := (&resolver{g: g, st: st}).local(ref)
 			if err != nil {

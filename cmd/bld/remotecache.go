@@ -19,6 +19,7 @@ import (
 	"github.com/bldbuild/bld/dag"
 	"github.com/bldbuild/bld/frontend"
 	"github.com/bldbuild/bld/internal/compress"
+	"github.com/bldbuild/bld/state"
 )
 
 // cacheNameOpts makes a cache reference plain HTTP when its registry is on
@@ -141,7 +142,7 @@ func inlineCache(img v1.Image, plan *frontend.Result, result *builder.Result) (v
 
 // exportCaches writes every --cache-to but inline. A failed export fails
 // the build unless ignore-error=true (buildx's rule).
-func exportCaches(ctx context.Context, g *globalOptions, specs []cache.ExportSpec, raw []string, st *state, plan *frontend.Result, result *builder.Result, pushed []string, w io.Writer) error {
+func exportCaches(ctx context.Context, g *globalOptions, specs []cache.ExportSpec, raw []string, st *state.Root, plan *frontend.Result, result *builder.Result, pushed []string, w io.Writer) error {
 	type src struct {
 		diffID v1.Hash
 		remote builder.RemoteCache
@@ -166,7 +167,7 @@ func exportCaches(ctx context.Context, g *globalOptions, specs []cache.ExportSpe
 				if s.remote != nil {
 					l, err = s.remote.Layer(desc, s.diffID)
 				} else {
-					l, err = st.store.Layer(desc, s.diffID)
+					l, err = st.Store.Layer(desc, s.diffID)
 				}
 				if err != nil || spec.Compression == "" || compress.FormatOf(desc.MediaType) == spec.Compression {
 					return l, err
@@ -175,7 +176,7 @@ func exportCaches(ctx context.Context, g *globalOptions, specs []cache.ExportSpe
 			},
 		}
 		if spec.CacheMounts {
-			ids, err := builder.CacheMountIDs(st.mountsDir())
+			ids, err := builder.CacheMountIDs(st.CacheMountsDir())
 			if err != nil {
 				return err
 			}

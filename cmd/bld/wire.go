@@ -7,8 +7,6 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
 	"net"
 	"net/http"
-	"os"
-	"path/filepath"
 	"runtime"
 	"strings"
 	"sync"
@@ -18,53 +16,11 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 
-	"github.com/bldbuild/bld/cache"
 	"github.com/bldbuild/bld/dag"
 	"github.com/bldbuild/bld/frontend"
 	"github.com/bldbuild/bld/internal/fscopy"
-	"github.com/bldbuild/bld/snapshot"
-	"github.com/bldbuild/bld/store"
+	"github.com/bldbuild/bld/state"
 )
-
-// state is an opened root: the store, the cache and the snapshotter.
-type state struct {
-	root  string
-	store *store.Store
-	cache *cache.Cache
-	snaps snapshot.Snapshotter
-}
-
-// openState opens the root's store and cache; the snapshotter only when
-// withSnapshots (it probes overlay, which commands like images need not).
-func openState(g *globalOptions, withSnapshots bool) (*state, error) {
-	root, err := filepath.Abs(g.root)
-	if err != nil {
-		return nil, err
-	}
-	if err := os.MkdirAll(root, 0o700); err != nil {
-		return nil, fmt.Errorf("open root: %w", err)
-	}
-	st := &state{root: root}
-	if st.store, err = store.Open(root); err != nil {
-		return nil, err
-	}
-	if st.cache, err = cache.Open(filepath.Join(root, "cache")); err != nil {
-		return nil, err
-	}
-	if withSnapshots {
-		if st.snaps, err = snapshot.New(filepath.Join(root, "snapshots")); err != nil {
-			return nil, err
-		}
-		// Active snapshots of bld processes that died (a crash, kill -9).
-		if c, ok := st.snaps.(interface{ Cleanup(context.Context) error }); ok {
-			_ = c.Cleanup(context.Background())
-		}
-	}
-	return st, nil
-}
-
-// mountsDir holds RUN --mount=type=cache contents.
-func (st *state) mountsDir() string { return filepath.Join(st.root, "cachemounts") }
 
 // hostPlatform is the platform images are built for by default.
 func hostPlatform() v1.Platform {
@@ -127,7 +83,7 @@ func remoteOptions(ctx context.Context, platform *v1.Platform) []remote.Option {
 // (a push to the same registry mounts them instead).
 type resolver struct {
 	g    *globalOptions
-	st   *state
+	st   *state.Root
 	pull bool // --pull: always ask the registry for tags
 
 	mu     sync.Mutex // protects pulled
@@ -169,7 +125,7 @@ func (r *resolver) Resolve(ctx context.Context, ref string, platform v1.Platform
 	if err != nil {
 		return nil, fmt.Errorf("pull %s: config: %w", ref, err)
 	}
-	openBlobLocations(r.st.root).add(nref.Context(), layerDigests(img))
+	openBlobLocations(r.st.Dir).add(nref.Context(), layerDigests(img))
 	r.mu.Lock()
 	if r.pulled == nil {
 		r.pulled = map[v1.Hash]pulledImage{}
@@ -180,11 +136,11 @@ func (r *resolver) Resolve(ctx context.Context, ref string, platform v1.Platform
 }
 
 func (r *resolver) local(ref string) (v1.Image, v1.Descriptor, error) {
-	desc, err := r.st.store.Resolve(ref)
+	desc, err := r.st.Store.Resolve(ref)
 	if err != nil {
 		return nil, v1.Descriptor{}, err
 	}
-	img, err := r.st.store.Image(desc.Digest.String())
+	img, err := r.st.Store.Image(desc.Digest.String())
 	if err != nil {
 		return nil, v1.Descriptor{}, err
 	}
@@ -194,7 +150,7 @@ func (r *resolver) local(ref string) (v1.Image, v1.Descriptor, error) {
 // Image implements builder.Builder.Image: the image a Source resolved to,
 // from the store or as pulled.
 func (r *resolver) Image(ctx context.Context, src *dag.Source) (v1.Image, error) {
-	if img, err := r.st.store.Image(src.Digest.String()); err == nil {
+	if img, err := r.st.Store.Image(src.Digest.String()); err == nil {
 		return img, nil
 	}
 	r.mu.Lock()
@@ -212,11 +168,11 @@ func (r *resolver) keepPulled(ctx context.Context) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	for _, p := range r.pulled {
-		desc, err := r.st.store.WriteImage(ctx, p.img)
+		desc, err := r.st.Store.WriteImage(ctx, p.img)
 		if err != nil {
 			return fmt.Errorf("store %s: %w", p.name, err)
 		}
-		if err := r.st.store.Tag(p.name, desc); err != nil {
+		if err := r.st.Store.Tag(p.name, desc); err != nil {
 			return err
 		}
 	}
@@ -224,8 +180,8 @@ func (r *resolver) keepPulled(ctx context.Context) error {
 }
 
 // openStatCache opens the context stat cache kept in the root.
-func openStatCache(root string) (*fscopy.FileStatCache, error) {
-	return fscopy.OpenStatCache(filepath.Join(root, "statcache.json"))
+func openStatCache(st *state.Root) (*fscopy.FileStatCache, error) {
+	return fscopy.OpenStatCache(st.StatCachePath())
 }
 
 // registryError puts the HTTP status first in a registry's error, so the
