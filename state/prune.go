@@ -97,35 +97,80 @@ type prunePlan struct {
 	blobs []Freed        // blobs to delete, in digest order
 }
 
-// snapNode is a snapshot's reference count: kept records naming it, child
-// snapshots, and one for a snapshot that is not committed (a live build's,
-// never freed here).
+// pruneInput is what the mark phase reads from disk.
+type pruneInput struct {
+	needed map[v1.Hash]bool // blobs of named images
+	recs   []cache.Record
+	snaps  []snapNode // in name order
+	blobs  []blobInfo // in digest order
+}
+
+type blobInfo struct {
+	digest v1.Hash
+	size   int64
+}
+
+// snapNode is a snapshot and its reference count: kept records naming it,
+// child snapshots, and one for a snapshot that is not committed (a live
+// build's, never freed here).
 type snapNode struct {
 	info  snapshot.Info
-	refs  int
 	size  int64
+	refs  int
 	freed bool
 }
 
-func (r *Root) planPrune(ctx context.Context, opts PruneOptions) (*prunePlan, error) {
+// readPrune reads the named images, the records, the snapshots (with their
+// sizes) and the blobs.
+func (r *Root) readPrune(ctx context.Context) (*pruneInput, error) {
 	set, err := r.imageSet(ctx)
 	if err != nil {
 		return nil, err
 	}
-	needed := map[v1.Hash]bool{}
+	in := &pruneInput{needed: map[v1.Hash]bool{}}
 	for _, im := range set.images {
 		for _, d := range im.Blobs {
-			needed[d.Digest] = true
+			in.needed[d.Digest] = true
 		}
 	}
-
-	var recs []cache.Record
 	if err := r.Cache.Walk(func(rec cache.Record) error {
-		recs = append(recs, rec)
+		in.recs = append(in.recs, rec)
 		return ctx.Err()
 	}); err != nil {
 		return nil, err
 	}
+	if err := r.Snapshots.Walk(ctx, func(info snapshot.Info) error {
+		size, err := r.Snapshots.Usage(ctx, info.Name)
+		if err != nil && !errors.Is(err, snapshot.ErrNotFound) { // not found: removed meanwhile, 0 bytes
+			return fmt.Errorf("snapshot %s: %w", info.Name, err)
+		}
+		in.snaps = append(in.snaps, snapNode{info: info, size: size})
+		return nil
+	}); err != nil {
+		return nil, err
+	}
+	if err := r.Store.Blobs(func(h v1.Hash, size int64) error {
+		in.blobs = append(in.blobs, blobInfo{h, size})
+		return ctx.Err()
+	}); err != nil {
+		return nil, err
+	}
+	return in, nil
+}
+
+func (r *Root) planPrune(ctx context.Context, opts PruneOptions) (*prunePlan, error) {
+	in, err := r.readPrune(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return in.plan(opts), nil
+}
+
+// plan decides what goes, in time linear in records + snapshots + blobs
+// (after sorting the records): names and digests are turned into indexes
+// once, then reference counts over slices decide. It consumes in.
+func (in *pruneInput) plan(opts PruneOptions) *prunePlan {
+	recs := in.recs
 	// Least recently used first; the key breaks ties, for a stable order.
 	slices.SortFunc(recs, func(a, b cache.Record) int {
 		if c := a.LastUsed.Compare(b.LastUsed); c != 0 {
@@ -137,104 +182,102 @@ func (r *Root) planPrune(ctx context.Context, opts PruneOptions) (*prunePlan, er
 	if now.IsZero() {
 		now = time.Now()
 	}
-	dropped := make([]bool, len(recs))
-	for i, rec := range recs {
-		old := opts.Until > 0 && now.Sub(rec.LastUsed) > opts.Until
-		dropped[i] = old || (opts.All && opts.Until == 0)
-	}
 
-	// Snapshots and their reference counts.
-	snaps := map[string]*snapNode{}
-	var order []string // walk order: by name
-	if err := r.Snapshots.Walk(ctx, func(info snapshot.Info) error {
-		snaps[info.Name] = &snapNode{info: info}
-		order = append(order, info.Name)
-		return nil
-	}); err != nil {
-		return nil, err
+	// Snapshots: index by name; count children and live (uncommitted) ones.
+	snapIdx := make(map[string]int, len(in.snaps))
+	for i := range in.snaps {
+		snapIdx[in.snaps[i].info.Name] = i
 	}
-	for _, name := range order {
-		n := snaps[name]
+	parent := make([]int, len(in.snaps)) // -1: none
+	for i := range in.snaps {
+		n := &in.snaps[i]
 		if n.info.Kind != snapshot.KindCommitted {
 			n.refs++
 		}
-		if p := snaps[n.info.Parent]; p != nil {
-			p.refs++
+		parent[i] = -1
+		if p, ok := snapIdx[n.info.Parent]; ok && n.info.Parent != "" {
+			parent[i] = p
+			in.snaps[p].refs++
 		}
 	}
-
-	// Blobs and their counts of kept records.
-	blobSize := map[v1.Hash]int64{}
-	var blobOrder []v1.Hash
-	if err := r.Store.Blobs(func(h v1.Hash, size int64) error {
-		blobSize[h] = size
-		blobOrder = append(blobOrder, h)
-		return ctx.Err()
-	}); err != nil {
-		return nil, err
+	// Blobs: index by digest; which are reclaimable (no image needs them).
+	blobIdx := make(map[v1.Hash]int, len(in.blobs))
+	free := make([]bool, len(in.blobs)) // reclaimable
+	for i, b := range in.blobs {
+		blobIdx[b.digest] = i
+		free[i] = !in.needed[b.digest]
 	}
-	blobRefs := map[v1.Hash]int{}
+	blobRefs := make([]int, len(in.blobs))
+
+	// Records: what each holds, and which opts drops outright.
+	type held struct{ snap, blob int } // -1: none (or not on disk)
+	holds := make([]held, len(recs))
+	dropped := make([]bool, len(recs))
 	for i, rec := range recs {
+		h := held{-1, -1}
+		if j, ok := snapIdx[rec.Snapshot]; ok && rec.Snapshot != "" {
+			h.snap = j
+		}
+		if rec.Layer != nil {
+			if j, ok := blobIdx[rec.Layer.Digest]; ok {
+				h.blob = j
+			}
+		}
+		holds[i] = h
+		old := opts.Until > 0 && now.Sub(rec.LastUsed) > opts.Until
+		dropped[i] = old || (opts.All && opts.Until == 0)
 		if dropped[i] {
 			continue
 		}
-		if n := snaps[rec.Snapshot]; n != nil {
-			n.refs++
+		if h.snap >= 0 {
+			in.snaps[h.snap].refs++
 		}
-		if rec.Layer != nil {
-			blobRefs[rec.Layer.Digest]++
+		if h.blob >= 0 {
+			blobRefs[h.blob]++
 		}
 	}
 
 	p := &prunePlan{}
 	var cacheSize int64 // bytes the kept records hold: du's reclaimable after the sweep
-	// freeSnap frees n if nothing refers to it, and then its parents.
-	freeSnap := func(n *snapNode) {
-		for n != nil && n.refs == 0 && !n.freed {
+	// freeSnap frees snapshot i if nothing refers to it, then its parents.
+	freeSnap := func(i int) {
+		for i >= 0 && in.snaps[i].refs == 0 && !in.snaps[i].freed {
+			n := &in.snaps[i]
 			n.freed = true
 			p.snaps = append(p.snaps, Freed{Kind: FreedSnapshot, Name: n.info.Name, Size: n.size})
 			cacheSize -= n.size
-			n = snaps[n.info.Parent]
-			if n != nil {
-				n.refs--
+			if i = parent[i]; i >= 0 {
+				in.snaps[i].refs--
 			}
 		}
 	}
-	for _, name := range order {
-		n := snaps[name]
-		size, err := r.Snapshots.Usage(ctx, name)
-		if err != nil && !errors.Is(err, snapshot.ErrNotFound) { // not found: removed meanwhile, 0 bytes
-			return nil, fmt.Errorf("snapshot %s: %w", name, err)
-		}
-		n.size = size
-		cacheSize += size
+	for i := range in.snaps {
+		cacheSize += in.snaps[i].size
 	}
-	for _, name := range order {
-		freeSnap(snaps[name])
+	for i := range in.snaps {
+		freeSnap(i)
 	}
-	for h, size := range blobSize {
-		if !needed[h] && blobRefs[h] > 0 {
-			cacheSize += size
+	for i, b := range in.blobs {
+		if free[i] && blobRefs[i] > 0 {
+			cacheSize += b.size
 		}
 	}
 
 	// --keep-storage: drop the least recently used kept records until the
-	// rest fits.
+	// rest fits. Each record is visited once, each snapshot freed once.
 	for i := 0; opts.KeepStorage > 0 && cacheSize > opts.KeepStorage && i < len(recs); i++ {
 		if dropped[i] {
 			continue
 		}
 		dropped[i] = true
-		rec := recs[i]
-		if rec.Layer != nil {
-			h := rec.Layer.Digest
-			if blobRefs[h]--; blobRefs[h] == 0 && !needed[h] {
-				cacheSize -= blobSize[h]
+		if b := holds[i].blob; b >= 0 {
+			if blobRefs[b]--; blobRefs[b] == 0 && free[b] {
+				cacheSize -= in.blobs[b].size
 			}
 		}
-		if n := snaps[rec.Snapshot]; n != nil {
-			n.refs--
-			freeSnap(n)
+		if s := holds[i].snap; s >= 0 {
+			in.snaps[s].refs--
+			freeSnap(s)
 		}
 	}
 
@@ -243,12 +286,12 @@ func (r *Root) planPrune(ctx context.Context, opts PruneOptions) (*prunePlan, er
 			p.drop = append(p.drop, rec)
 		}
 	}
-	for _, h := range blobOrder {
-		if !needed[h] && blobRefs[h] == 0 {
-			p.blobs = append(p.blobs, Freed{Kind: FreedBlob, Name: h.String(), Size: blobSize[h]})
+	for i, b := range in.blobs {
+		if free[i] && blobRefs[i] == 0 {
+			p.blobs = append(p.blobs, Freed{Kind: FreedBlob, Name: b.digest.String(), Size: b.size})
 		}
 	}
-	return p, nil
+	return p
 }
 
 // sweep deletes what the plan frees: records first (so no record ever
