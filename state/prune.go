@@ -14,6 +14,7 @@ import (
 
 	"github.com/bldbuild/bld/cache"
 	"github.com/bldbuild/bld/snapshot"
+	"github.com/bldbuild/bld/store"
 )
 
 // PruneOptions says which cache records Prune drops. The zero value drops
@@ -325,7 +326,11 @@ func (r *Root) sweep(ctx context.Context, p *prunePlan, all bool) (*PruneReport,
 		if err != nil {
 			return rep, err
 		}
-		if err := r.Store.Delete(h); err != nil {
+		err = r.Store.Delete(h)
+		if errors.Is(err, store.ErrNotFound) {
+			continue // removed meanwhile: nothing freed here
+		}
+		if err != nil {
 			return rep, err
 		}
 		rep.add(f)

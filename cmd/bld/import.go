@@ -62,6 +62,12 @@ func runImport(ctx context.Context, g *globalOptions, src, name string, stdin io
 	if err != nil {
 		return err
 	}
+	// Like a build: prune must not free the layer before the image names it.
+	unlock, err := st.LockShared(ctx)
+	if err != nil {
+		return err
+	}
+	defer unlock()
 	w, err := st.Store.Writer()
 	if err != nil {
 		return err
