@@ -5,6 +5,8 @@ import (
 	"io"
 	"time"
 
+	"github.com/bldbuild/bld/state"
+
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 
@@ -17,7 +19,7 @@ import (
 
 // assemble turns the build result into an image: the base image, then one
 // layer or empty history entry per instruction of the target's chain.
-func assemble(ctx context.Context, res *resolver, root *Root, plan *frontend.Result, result *builder.Result, platform v1.Platform, epoch *time.Time) (v1.Image, error) {
+func assemble(ctx context.Context, res *resolver, root *state.Root, plan *frontend.Result, result *builder.Result, platform v1.Platform, epoch *time.Time) (v1.Image, error) {
 	var base v1.Image
 	if plan.Base != nil {
 		img, err := res.Image(ctx, &dag.Source{Ref: plan.Base.Ref, Digest: plan.Base.Digest})
@@ -84,7 +86,7 @@ func assemble(ctx context.Context, res *resolver, root *Root, plan *frontend.Res
 // snapshotSource gives a layer's content from the snapshot its step left
 // on disk: the same bytes as the stored blob (the recompressor checks the
 // diffID), without decompressing it.
-func snapshotSource(root *Root, result *builder.Result, epoch *time.Time) exporter.Source {
+func snapshotSource(root *state.Root, result *builder.Result, epoch *time.Time) exporter.Source {
 	snaps := map[v1.Hash]string{}
 	for _, s := range result.Steps {
 		if s.Layer != nil && s.Record.Snapshot != "" {

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/bldbuild/bld/state"
+
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
 	"github.com/bldbuild/bld/builder"
@@ -27,7 +29,7 @@ import (
 // host platform, the local store as the only output.
 type Options struct {
 	// Root is the opened state root: store, cache, snapshots.
-	Root *Root
+	Root *state.Root
 	// ContextDir is the build context directory.
 	ContextDir string
 	// Dockerfile is the Dockerfile's content; nil reads DockerfilePath.
@@ -136,7 +138,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	unlock, err := o.Root.Lock(false)
+	unlock, err := o.Root.LockShared(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -198,7 +200,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		Transport:   cacheTransport(ctx, o.Insecure),
 		Steps:       steps,
 		Store:       o.Root.Store,
-		CacheMounts: func() (map[string]string, error) { return builder.CacheMountIDs(o.Root.MountsDir()) },
+		CacheMounts: func() (map[string]string, error) { return builder.CacheMountIDs(o.Root.CacheMountsDir()) },
 		MountFrom:   pushedRepo(o.Insecure, pushed),
 		Log:         &messageWriter{prog: prog},
 	})
@@ -279,10 +281,10 @@ func newBuilder(ctx context.Context, o Options, res *resolver, prog Progress) (*
 		LogLimit:    o.Limits.Log,
 		Network:     o.Network,
 		WorkDir:     r.TmpDir(),
-		CacheMounts: r.MountsDir(),
+		CacheMounts: r.CacheMountsDir(),
 		Remote: remotecache.ImportAll(ctx, o.CacheFrom, remotecache.ImportOptions{
 			Transport: cacheTransport(ctx, o.Insecure),
-			MountDir:  func(id string) string { return builder.CacheMountDir(r.MountsDir(), id) },
+			MountDir:  func(id string) string { return builder.CacheMountDir(r.CacheMountsDir(), id) },
 			Log:       &messageWriter{prog: prog},
 		}),
 		NoCache: func(v *dag.Vertex) bool {
@@ -290,7 +292,7 @@ func newBuilder(ctx context.Context, o Options, res *resolver, prog Progress) (*
 		},
 	}
 	// Without the stat cache every context file is read again: slower, not wrong.
-	if sc, err := r.StatCache(); err == nil {
+	if sc, err := fscopy.OpenStatCache(r.StatCachePath()); err == nil {
 		b.StatCache = sc
 	}
 	if len(ignore.Patterns()) > 0 {

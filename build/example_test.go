@@ -11,6 +11,7 @@ import (
 
 	"github.com/bldbuild/bld/build"
 	"github.com/bldbuild/bld/sandbox"
+	"github.com/bldbuild/bld/state"
 )
 
 // rootDir and busybox are made by TestMain: an empty state root, and a
@@ -37,7 +38,7 @@ func TestMain(m *testing.M) {
 // the two-stage demo into the local store. (RUN steps need root.)
 func Example() {
 	ctx := context.Background()
-	root, err := build.OpenRoot(rootDir)
+	root, err := state.Open(ctx, rootDir, state.Options{Snapshots: true})
 	if err != nil {
 		log.Fatal(err)
 	}

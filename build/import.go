@@ -11,6 +11,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/bldbuild/bld/state"
+
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
@@ -22,7 +24,7 @@ import (
 // under ref, as docker import: src is a directory, a tarball (gzip, zstd,
 // bzip2, xz or plain), or "-" for stdin. The image is as old as epoch, or
 // now. It returns the image's digest.
-func Import(ctx context.Context, root *Root, src string, stdin io.Reader, ref string, epoch *time.Time) (v1.Hash, error) {
+func Import(ctx context.Context, root *state.Root, src string, stdin io.Reader, ref string, epoch *time.Time) (v1.Hash, error) {
 	if _, err := name.ParseReference(ref); err != nil {
 		return v1.Hash{}, fmt.Errorf("invalid reference %q: %w", ref, err)
 	}

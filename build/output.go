@@ -7,6 +7,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/bldbuild/bld/state"
+
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
 	"github.com/bldbuild/bld/exporter"
@@ -104,7 +106,7 @@ type pushExporter struct {
 }
 
 func newPushExporter(o Options, names []string, prog Progress) *pushExporter {
-	return &pushExporter{insecure: o.Insecure, names: names, prog: prog, locs: openBlobLocations(o.Root.Dir)}
+	return &pushExporter{insecure: o.Insecure, names: names, prog: prog, locs: openBlobLocations(o.Root.BlobLocationsPath())}
 }
 
 func (p *pushExporter) Export(ctx context.Context, img v1.Image) error {
@@ -162,7 +164,7 @@ func (r *recompressed) Export(ctx context.Context, img v1.Image) error {
 // storeExporter writes into the local store, then keeps the pulled base
 // images too (their layers are stored now).
 type storeExporter struct {
-	root  *Root
+	root  *state.Root
 	names []string
 	res   *resolver
 }
@@ -179,7 +181,7 @@ func (s *storeExporter) Export(ctx context.Context, img v1.Image) error {
 
 // Push pushes img to names (the `bld push` of a stored image), mounting
 // blobs the registry holds in another repository.
-func Push(ctx context.Context, root string, img v1.Image, names []string, insecure []string) error {
-	p := &pushExporter{insecure: insecure, names: names, prog: discard{}, locs: openBlobLocations(root)}
+func Push(ctx context.Context, root *state.Root, img v1.Image, names []string, insecure []string) error {
+	p := &pushExporter{insecure: insecure, names: names, prog: discard{}, locs: openBlobLocations(root.BlobLocationsPath())}
 	return p.Export(ctx, img)
 }

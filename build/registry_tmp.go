@@ -33,8 +33,8 @@ type blobLocations struct {
 	m    map[string][]string // digest -> repositories ("registry/repo")
 }
 
-func openBlobLocations(root string) *blobLocations {
-	b := &blobLocations{path: filepath.Join(root, "cache", "blob-locations.json"), m: map[string][]string{}}
+func openBlobLocations(path string) *blobLocations {
+	b := &blobLocations{path: path, m: map[string][]string{}}
 	if data, err := os.ReadFile(b.path); err == nil {
 		_ = json.Unmarshal(data, &b.m) // a torn file is an empty hint
 	}

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"sync"
 
+	"github.com/bldbuild/bld/state"
+
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 
@@ -17,7 +19,7 @@ import (
 // fetched only when a step must run on them or the output needs them
 // (a push to the same registry mounts them instead).
 type resolver struct {
-	root     *Root
+	root     *state.Root
 	insecure []string
 	pull     bool // --pull: always ask the registry for tags
 
@@ -60,7 +62,7 @@ func (r *resolver) Resolve(ctx context.Context, ref string, platform v1.Platform
 	if err != nil {
 		return nil, fmt.Errorf("pull %s: config: %w", ref, err)
 	}
-	openBlobLocations(r.root.Dir).add(nref.Context(), layerDigests(img))
+	openBlobLocations(r.root.BlobLocationsPath()).add(nref.Context(), layerDigests(img))
 	r.mu.Lock()
 	if r.pulled == nil {
 		r.pulled = map[v1.Hash]pulledImage{}

@@ -183,7 +183,7 @@ func (s *solve) withView(ctx context.Context, n *node, fn func(dir string) error
 // its diff as a layer blob. A step that changed nothing keeps its parent's
 // snapshot and has no layer.
 func (s *solve) commit(ctx context.Context, v *dag.Vertex, key string, parent string) (cache.Record, error) {
-	name := "step-" + s.nodes[v].key.String()
+	name := snapshot.StepName(s.nodes[v].key.String())
 	if err := s.b.Snapshots.Commit(ctx, name, key); err != nil {
 		if !errors.Is(err, snapshot.ErrExists) {
 			_ = s.b.Snapshots.Remove(context.WithoutCancel(ctx), key)
@@ -347,7 +347,7 @@ func (s *solve) unpack(ctx context.Context, v *dag.Vertex, src *dag.Source) (str
 			return "", fmt.Errorf("%s: layer %d: %w", src.Ref, i, err)
 		}
 		chain = chainID(chain, diffID)
-		name := "layer-" + chain.Hex
+		name := snapshot.LayerName(chain.Hex)
 		if _, err := s.b.Snapshots.Stat(ctx, name); err == nil {
 			parent = name
 			continue

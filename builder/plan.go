@@ -11,6 +11,7 @@ import (
 	"github.com/bldbuild/bld/cache"
 	"github.com/bldbuild/bld/dag"
 	"github.com/bldbuild/bld/internal/fscopy"
+	"github.com/bldbuild/bld/snapshot"
 )
 
 // plan computes v's key from its definition, its inputs' keys and the
@@ -81,7 +82,7 @@ func (s *solve) plan(ctx context.Context, v *dag.Vertex, inputs []*node) (*node,
 		if rec, ok := rc.Get(n.key); ok {
 			rec.Key = n.key
 			if rec.Layer != nil {
-				rec.Snapshot = "step-" + n.key.String()
+				rec.Snapshot = snapshot.StepName(n.key.String())
 			}
 			n.rec, n.hit, n.remote = rec, true, rc
 			return n, nil

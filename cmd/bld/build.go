@@ -116,7 +116,7 @@ func runBuild(ctx context.Context, g *globalOptions, o buildOptions, stdin io.Re
 	if err := preBuildChecks(g, o, opts, checkOut, mode); err != nil || o.check {
 		return err
 	}
-	if opts.Root, err = build.OpenRoot(g.root); err != nil {
+	if opts.Root, err = g.openRoot(ctx, true); err != nil {
 		return err
 	}
 	prog := progressui.New(mode, stderr)

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"strings"
@@ -15,13 +16,13 @@ func newHistoryCmd(g *globalOptions) *cobra.Command {
 		Short: "Show an image's layers, top first, and which other images share them",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return runHistory(g, args[0], cmd.OutOrStdout())
+			return runHistory(cmd.Context(), g, args[0], cmd.OutOrStdout())
 		},
 	}
 }
 
-func runHistory(g *globalOptions, ref string, w io.Writer) error {
-	st, desc, img, err := localImage(g, ref)
+func runHistory(ctx context.Context, g *globalOptions, ref string, w io.Writer) error {
+	st, desc, img, err := localImage(ctx, g, ref)
 	if err != nil {
 		return err
 	}
@@ -33,23 +34,21 @@ func runHistory(g *globalOptions, ref string, w io.Writer) error {
 	if err != nil {
 		return err
 	}
-	images, _, err := imageBlobs(st)
+	images, err := st.ImageBlobs(ctx)
 	if err != nil {
 		return err
 	}
-	sharers := func(h v1.Hash) []string {
-		var out []string
-		for name, descs := range images {
-			if descs[0].Digest == desc.Digest {
-				continue
-			}
-			for _, d := range descs[2:] {
-				if d.Digest == h && !contains(out, name) {
-					out = append(out, name)
-				}
+	// The other images (by name, sorted) that have each layer.
+	sharedWith := map[v1.Hash][]string{}
+	for _, im := range images {
+		if im.Descriptor.Digest == desc.Digest {
+			continue
+		}
+		for _, l := range im.Layers {
+			if names := sharedWith[l.Digest]; len(names) == 0 || names[len(names)-1] != im.Name {
+				sharedWith[l.Digest] = append(names, im.Name)
 			}
 		}
-		return out
 	}
 	type row struct {
 		text   string
@@ -63,7 +62,7 @@ func runHistory(g *globalOptions, ref string, w io.Writer) error {
 		r := row{text: strings.TrimSuffix(h.CreatedBy, " # buildkit"), empty: h.EmptyLayer}
 		if !h.EmptyLayer && li < len(m.Layers) {
 			r.size = m.Layers[li].Size
-			r.shared = sharers(m.Layers[li].Digest)
+			r.shared = sharedWith[m.Layers[li].Digest]
 			li++
 		}
 		rows = append(rows, r)

@@ -1,13 +1,14 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
 	"text/tabwriter"
 
 	"github.com/bldbuild/bld/build"
-
+	"github.com/bldbuild/bld/state"
 	"github.com/docker/go-units"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/spf13/cobra"
@@ -19,17 +20,17 @@ func newImagesCmd(g *globalOptions) *cobra.Command {
 		Short: "List the images in the local store",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return runImages(g, cmd.OutOrStdout())
+			return runImages(cmd.Context(), g, cmd.OutOrStdout())
 		},
 	}
 }
 
-func runImages(g *globalOptions, w io.Writer) error {
-	st, err := openState(g, false)
+func runImages(ctx context.Context, g *globalOptions, w io.Writer) error {
+	st, err := g.openRoot(ctx, false)
 	if err != nil {
 		return err
 	}
-	list, err := st.store.Images()
+	list, err := st.Store.Images()
 	if err != nil {
 		return err
 	}
@@ -37,7 +38,7 @@ func runImages(g *globalOptions, w io.Writer) error {
 	fmt.Fprintln(tw, "NAME\tDIGEST\tCREATED\tSIZE")
 	for _, n := range list {
 		created, size := "", int64(0)
-		if img, err := st.store.Image(n.Descriptor.Digest.String()); err == nil {
+		if img, err := st.Store.Image(n.Descriptor.Digest.String()); err == nil {
 			if cf, err := img.ConfigFile(); err == nil {
 				created = cf.Created.Time.UTC().Format("2006-01-02 15:04:05")
 			}
@@ -67,7 +68,7 @@ func newInspectCmd(g *globalOptions) *cobra.Command {
 		Short: "Show an image's manifest and config as JSON",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			_, desc, img, err := localImage(g, args[0])
+			_, desc, img, err := localImage(cmd.Context(), g, args[0])
 			if err != nil {
 				return err
 			}
@@ -98,11 +99,11 @@ func newTagCmd(g *globalOptions) *cobra.Command {
 		Short: "Give an image in the local store another name",
 		Args:  cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			st, desc, _, err := localImage(g, args[0])
+			st, desc, _, err := localImage(cmd.Context(), g, args[0])
 			if err != nil {
 				return err
 			}
-			return st.store.Tag(args[1], desc)
+			return st.Store.Tag(args[1], desc)
 		},
 	}
 }
@@ -113,12 +114,12 @@ func newRmCmd(g *globalOptions) *cobra.Command {
 		Short: "Remove image names from the local store (bld prune frees the space)",
 		Args:  cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			st, err := openState(g, false)
+			st, err := g.openRoot(cmd.Context(), false)
 			if err != nil {
 				return err
 			}
 			for _, n := range args {
-				if err := st.store.Untag(n); err != nil {
+				if err := st.Store.Untag(n); err != nil {
 					return fmt.Errorf("rm %s: %w", n, err)
 				}
 				fmt.Fprintf(cmd.OutOrStdout(), "Untagged: %s\n", n)
@@ -134,7 +135,7 @@ func newPushCmd(g *globalOptions) *cobra.Command {
 		Short: "Push an image from the local store to a registry",
 		Args:  cobra.RangeArgs(1, 2),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			st, desc, img, err := localImage(g, args[0])
+			st, desc, img, err := localImage(cmd.Context(), g, args[0])
 			if err != nil {
 				return err
 			}
@@ -142,7 +143,7 @@ func newPushCmd(g *globalOptions) *cobra.Command {
 			if len(args) == 2 {
 				dest = args[1]
 			}
-			if err := build.Push(cmd.Context(), st.root, img, []string{dest}, g.insecure); err != nil {
+			if err := build.Push(cmd.Context(), st, img, []string{dest}, g.insecure); err != nil {
 				return err
 			}
 			fmt.Fprintln(cmd.OutOrStdout(), desc.Digest)
@@ -153,16 +154,16 @@ func newPushCmd(g *globalOptions) *cobra.Command {
 
 // localImage opens the store and finds the image named ref in it; the
 // store's errors already name ref.
-func localImage(g *globalOptions, ref string) (*state, v1.Descriptor, v1.Image, error) {
-	st, err := openState(g, false)
+func localImage(ctx context.Context, g *globalOptions, ref string) (*state.Root, v1.Descriptor, v1.Image, error) {
+	st, err := g.openRoot(ctx, false)
 	if err != nil {
 		return nil, v1.Descriptor{}, nil, err
 	}
-	desc, err := st.store.Resolve(ref)
+	desc, err := st.Store.Resolve(ref)
 	if err != nil {
 		return nil, v1.Descriptor{}, nil, err
 	}
-	img, err := st.store.Image(desc.Digest.String())
+	img, err := st.Store.Image(desc.Digest.String())
 	if err != nil {
 		return nil, v1.Descriptor{}, nil, err
 	}

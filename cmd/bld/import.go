@@ -27,7 +27,7 @@ func runImport(ctx context.Context, g *globalOptions, src, name string, stdin io
 	if err != nil {
 		return err
 	}
-	root, err := build.OpenRoot(g.root)
+	root, err := g.openRoot(ctx, false)
 	if err != nil {
 		return err
 	}

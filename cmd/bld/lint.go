@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -113,13 +114,14 @@ func checkOptions(g *globalOptions, ctxDir, dockerfile string, args map[string]s
 		BuildArgs:  args,
 		Target:     target,
 	}
-	if st, err := openState(g, false); err == nil {
+	// The store alone (no snapshots): opening it does no long work to cancel.
+	if st, err := g.openRoot(context.Background(), false); err == nil {
 		opt.BaseSize = func(ref string) (int64, bool) {
-			desc, err := st.store.Resolve(ref)
+			desc, err := st.Store.Resolve(ref)
 			if err != nil {
 				return 0, false
 			}
-			img, err := st.store.Image(desc.Digest.String())
+			img, err := st.Store.Image(desc.Digest.String())
 			if err != nil {
 				return 0, false
 			}

@@ -1,10 +1,11 @@
 package main
 
 import (
-	"os"
-	"path/filepath"
+	"context"
 
 	"github.com/spf13/cobra"
+
+	"github.com/bldbuild/bld/state"
 )
 
 // globalOptions are the flags every command shares.
@@ -13,18 +14,10 @@ type globalOptions struct {
 	insecure []string
 }
 
-func defaultRoot() string {
-	if r := os.Getenv("BLD_ROOT"); r != "" {
-		return r
-	}
-	if os.Geteuid() == 0 {
-		return "/var/lib/bld"
-	}
-	if d := os.Getenv("XDG_DATA_HOME"); d != "" {
-		return filepath.Join(d, "bld")
-	}
-	home, _ := os.UserHomeDir()
-	return filepath.Join(home, ".local", "share", "bld")
+// openRoot opens the --root state directory; with snapshots also the
+// snapshotter (which probes overlayfs on a new root).
+func (g *globalOptions) openRoot(ctx context.Context, snapshots bool) (*state.Root, error) {
+	return state.Open(ctx, g.root, state.Options{Snapshots: snapshots})
 }
 
 func newRootCmd() *cobra.Command {
@@ -35,7 +28,7 @@ func newRootCmd() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	cmd.PersistentFlags().StringVar(&g.root, "root", defaultRoot(), "state directory (env BLD_ROOT)")
+	cmd.PersistentFlags().StringVar(&g.root, "root", state.DefaultDir(), "state directory (env BLD_ROOT)")
 	cmd.PersistentFlags().StringSliceVar(&g.insecure, "insecure-registry", nil, "registry host reached over plain HTTP (loopback hosts always are)")
 	cmd.AddCommand(
 		newBuildCmd(g),

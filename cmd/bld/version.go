@@ -2,13 +2,10 @@ package main
 
 import (
 	"fmt"
-	"path/filepath"
 	"runtime"
 	"runtime/debug"
 
 	"github.com/spf13/cobra"
-
-	"github.com/bldbuild/bld/snapshot"
 )
 
 // version is set at link time (-ldflags "-X main.version=...").
@@ -28,12 +25,12 @@ func newVersionCmd(g *globalOptions) *cobra.Command {
 			w := cmd.OutOrStdout()
 			fmt.Fprintf(w, "bld %s %s %s/%s\n", v, runtime.Version(), runtime.GOOS, runtime.GOARCH)
 			fmt.Fprintf(w, "root: %s\n", g.root)
-			sn, err := snapshot.New(filepath.Join(g.root, "snapshots"))
+			st, err := g.openRoot(cmd.Context(), true)
 			if err != nil {
 				fmt.Fprintf(w, "snapshotter: unavailable (%v)\n", err)
 				return nil
 			}
-			fmt.Fprintf(w, "snapshotter: %s\n", sn.Name())
+			fmt.Fprintf(w, "snapshotter: %s\n", st.Snapshots.Name())
 			return nil
 		},
 	}

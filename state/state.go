@@ -1,0 +1,158 @@
+package state
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+
+	"github.com/bldbuild/bld/cache"
+	"github.com/bldbuild/bld/internal/mount"
+	"github.com/bldbuild/bld/snapshot"
+	"github.com/bldbuild/bld/store"
+)
+
+// Root is an opened state root.
+type Root struct {
+	// Dir is the root directory, absolute.
+	Dir string
+	// Store holds blobs and named images.
+	Store *store.Store
+	// Cache holds the build's cache records.
+	Cache *cache.Cache
+	// Snapshots holds unpacked layers; nil unless Options.Snapshots.
+	Snapshots snapshot.Snapshotter
+}
+
+// Options tunes Open. The zero value opens the store and the cache only.
+type Options struct {
+	// Snapshots opens the snapshotter too (a new root probes whether
+	// overlayfs works, by mounting one), and removes the active snapshots of
+	// bld processes that died. Commands that only read the store leave it
+	// false.
+	Snapshots bool
+}
+
+// DefaultDir is the root used when none is given: $BLD_ROOT, else
+// /var/lib/bld for root, else $XDG_DATA_HOME/bld or ~/.local/share/bld.
+func DefaultDir() string {
+	if r := os.Getenv("BLD_ROOT"); r != "" {
+		return r
+	}
+	if os.Geteuid() == 0 {
+		return "/var/lib/bld"
+	}
+	if d := os.Getenv("XDG_DATA_HOME"); d != "" {
+		return filepath.Join(d, "bld")
+	}
+	home, _ := os.UserHomeDir() // "" leaves a relative path, made absolute by Open
+	return filepath.Join(home, ".local", "share", "bld")
+}
+
+// Open opens the root at dir, creating it if needed, and recovers from
+// crashes: the store drops its dead temporary files, the snapshotter (with
+// opts.Snapshots) the active snapshots of dead processes, and when no build
+// holds the root lock, scratch directories left in tmp/ are unmounted and
+// removed.
+func Open(ctx context.Context, dir string, opts Options) (*Root, error) {
+	dir, err := filepath.Abs(dir)
+	if err != nil {
+		return nil, fmt.Errorf("open root: %w", err)
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("open root: %w", err)
+	}
+	r := &Root{Dir: dir}
+	if r.Store, err = store.Open(dir); err != nil {
+		return nil, err
+	}
+	if r.Cache, err = cache.Open(r.cacheDir()); err != nil {
+		return nil, err
+	}
+	if opts.Snapshots {
+		if r.Snapshots, err = snapshot.New(r.SnapshotsDir()); err != nil {
+			return nil, err
+		}
+		// Best effort at start-up: what is left is retried by the next
+		// start, and Prune reports the error.
+		_ = r.cleanupSnapshots(ctx)
+	}
+	unlock, err := r.tryLockExclusive()
+	if err == nil {
+		// Best effort as well: a scratch dir that cannot be removed now is
+		// retried by the next start, and Prune reports the error.
+		_ = r.cleanTmp()
+		unlock()
+	}
+	return r, nil
+}
+
+// cleanupSnapshots removes the active snapshots and views of processes that
+// are gone (a crash, kill -9), for snapshotters that keep owners.
+func (r *Root) cleanupSnapshots(ctx context.Context) error {
+	if c, ok := r.Snapshots.(interface{ Cleanup(context.Context) error }); ok {
+		if err := c.Cleanup(ctx); err != nil {
+			return fmt.Errorf("clean up snapshots: %w", err)
+		}
+	}
+	return nil
+}
+
+// TmpDir is the root's scratch directory: every build step's temporary
+// files, mount points and secrets live in a directory under it.
+func (r *Root) TmpDir() string { return filepath.Join(r.Dir, "tmp") }
+
+// SnapshotsDir is the snapshotter's root.
+func (r *Root) SnapshotsDir() string { return filepath.Join(r.Dir, "snapshots") }
+
+// CacheMountsDir holds the contents of RUN --mount=type=cache.
+func (r *Root) CacheMountsDir() string { return filepath.Join(r.Dir, "cachemounts") }
+
+// StatCachePath is the file of the build context's stat cache.
+func (r *Root) StatCachePath() string { return filepath.Join(r.Dir, "statcache.json") }
+
+// BlobLocationsPath is the file remembering which registry repositories
+// hold which blobs (a hint for cross-repository mounts on push).
+func (r *Root) BlobLocationsPath() string {
+	return filepath.Join(r.cacheDir(), "blob-locations.json")
+}
+
+func (r *Root) cacheDir() string { return filepath.Join(r.Dir, "cache") }
+
+// cleanTmp removes the scratch directories in tmp/; the caller holds the
+// exclusive root lock, so no build is using them. Everything mounted under
+// a directory is unmounted first, and a directory that still has a mount is
+// kept: removing through a mount could delete what is mounted (a bind
+// mount of the build context). Plain files in tmp/ are the store's, which
+// removes its own dead ones (they are flocked while live).
+func (r *Root) cleanTmp() error {
+	tmp := r.TmpDir()
+	ents, err := os.ReadDir(tmp)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("clean %s: %w", tmp, err)
+	}
+	var errs []error
+	for _, e := range ents {
+		if !e.IsDir() {
+			continue
+		}
+		p := filepath.Join(tmp, e.Name())
+		if err := mount.UnmountAll(p); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		if points, err := mount.Points(p); err != nil || len(points) > 0 {
+			errs = append(errs, fmt.Errorf("clean %s: still mounted: %v %w", p, points, err))
+			continue
+		}
+		if err := os.RemoveAll(p); err != nil {
+			errs = append(errs, fmt.Errorf("clean %s: %w", p, err))
+		}
+	}
+	return errors.Join(errs...)
+}
