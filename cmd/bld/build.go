@@ -22,6 +22,7 @@ import (
 	"github.com/bldbuild/bld/dag"
 	"github.com/bldbuild/bld/exporter"
 	"github.com/bldbuild/bld/frontend"
+	"github.com/bldbuild/bld/registry"
 	"github.com/bldbuild/bld/sandbox"
 	"github.com/bldbuild/bld/snapshot"
 )
@@ -501,13 +502,13 @@ type pushExporter struct {
 	g     *globalOptions
 	names []string
 	prog  *progress
-	locs  *blobLocations // where the registry already holds blobs; may be nil
+	locs  *registry.BlobLocations // where the registry already holds blobs; may be nil
 }
 
 func (p *pushExporter) Export(ctx context.Context, img v1.Image) error {
 	if p.locs != nil && len(p.names) > 0 {
 		if ref, err := parseRef(p.g, p.names[0]); err == nil {
-			img = p.locs.mountable(p.g, img, ref.Context())
+			img = p.locs.Mountable(img, ref.Context())
 		}
 	}
 	if err := p.export(ctx, img); err != nil {
@@ -516,7 +517,7 @@ func (p *pushExporter) Export(ctx context.Context, img v1.Image) error {
 	if p.locs != nil {
 		for _, n := range p.names {
 			if ref, err := parseRef(p.g, n); err == nil {
-				p.locs.add(ref.Context(), layerDigests(img))
+				p.locs.Add(ref.Context(), registry.LayerDigests(img))
 			}
 		}
 	}

@@ -36,15 +36,7 @@ func cacheNameOpts(g *globalOptions, spec string) []name.Option {
 	if ref == "" {
 		return nil
 	}
-	r, err := name.ParseReference(ref)
-	if err != nil {
-		return nil
-	}
-	host := r.Context().RegistryStr()
-	if isLoopback(host) || contains(g.insecure, host) {
-		return []name.Option{name.Insecure}
-	}
-	return nil
+	return registryClient(g).NameOptions(ref)
 }
 
 // importCaches reads every --cache-from. A cache that cannot be read is a
@@ -53,7 +45,7 @@ func cacheNameOpts(g *globalOptions, spec string) []name.Option {
 func importCaches(ctx context.Context, g *globalOptions, specs []string, cacheMounts string, w io.Writer) []builder.RemoteCache {
 	var out []builder.RemoteCache
 	for _, spec := range specs {
-		r, err := cache.Import(ctx, spec, cacheNameOpts(g, spec), remoteOptions(ctx, nil)...)
+		r, err := cache.Import(ctx, spec, cacheNameOpts(g, spec), remoteOptions(ctx, g, nil)...)
 		switch {
 		case errors.Is(err, cache.ErrNoCache):
 			fmt.Fprintf(w, "cache-from %s: no cache there yet\n", spec)
@@ -189,7 +181,7 @@ func exportCaches(ctx context.Context, g *globalOptions, specs []cache.ExportSpe
 				e.MountFrom = &repo
 			}
 		}
-		err := spec.Write(ctx, e, cacheNameOpts(g, raw[i]), remoteOptions(ctx, nil)...)
+		err := spec.Write(ctx, e, cacheNameOpts(g, raw[i]), remoteOptions(ctx, g, nil)...)
 		if err != nil {
 			if spec.IgnoreError {
 				fmt.Fprintf(w, "warning: %v\n", err)

@@ -2,18 +2,12 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
-	"net"
-	"net/http"
 	"os"
 	"path/filepath"
 	"runtime"
-	"strings"
 	"sync"
 
-	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
@@ -22,6 +16,7 @@ import (
 	"github.com/bldbuild/bld/dag"
 	"github.com/bldbuild/bld/frontend"
 	"github.com/bldbuild/bld/internal/fscopy"
+	"github.com/bldbuild/bld/registry"
 	"github.com/bldbuild/bld/snapshot"
 	"github.com/bldbuild/bld/store"
 )
@@ -75,50 +70,30 @@ func hostPlatform() v1.Platform {
 	return p
 }
 
-// isLoopback reports whether a registry host is on this machine; those are
-// reached over plain HTTP by default.
-func isLoopback(host string) bool {
-	h := host
-	if hh, _, err := net.SplitHostPort(host); err == nil {
-		h = hh
-	}
-	if h == "localhost" {
-		return true
-	}
-	ip := net.ParseIP(strings.Trim(h, "[]"))
-	return ip != nil && ip.IsLoopback()
+// registryClient is the registry client for the global options: the
+// --insecure-registry list, the default keychain, the retry policy.
+func registryClient(g *globalOptions) *registry.Client {
+	return registry.New(registry.Options{Insecure: g.insecure})
 }
 
-// parseRef parses an image reference, allowing plain HTTP for loopback
-// registries and the --insecure-registry hosts.
+// parseRef parses an image reference, plain HTTP for loopback registries
+// and the --insecure-registry ones.
 func parseRef(g *globalOptions, ref string) (name.Reference, error) {
-	r, err := name.ParseReference(ref)
-	if err != nil {
-		return nil, fmt.Errorf("invalid reference %q: %w", ref, err)
-	}
-	host := r.Context().RegistryStr()
-	insecure := isLoopback(host)
-	for _, h := range g.insecure {
-		if h == host {
-			insecure = true
-		}
-	}
-	if insecure {
-		return name.ParseReference(ref, name.Insecure)
-	}
-	return r, nil
+	return registryClient(g).ParseReference(ref)
 }
 
-func remoteOptions(ctx context.Context, platform *v1.Platform) []remote.Option {
-	opts := []remote.Option{
-		remote.WithContext(ctx),
-		remote.WithAuthFromKeychain(authn.DefaultKeychain),
-		remote.WithJobs(4),
-	}
+func remoteOptions(ctx context.Context, g *globalOptions, platform *v1.Platform) []remote.Option {
+	var extra []remote.Option
 	if platform != nil {
-		opts = append(opts, remote.WithPlatform(*platform))
+		extra = append(extra, remote.WithPlatform(*platform))
 	}
-	return opts
+	return registryClient(g).RemoteOptions(ctx, extra...)
+}
+
+// openBlobLocations opens the root's memory of which repositories hold
+// which blobs.
+func openBlobLocations(root string) *registry.BlobLocations {
+	return registry.OpenBlobLocations(filepath.Join(root, "cache", "blob-locations.json"))
 }
 
 // resolver finds base images: in the local store first (as docker does),
@@ -154,12 +129,12 @@ func (r *resolver) Resolve(ctx context.Context, ref string, platform v1.Platform
 	if err != nil {
 		return nil, err
 	}
-	img, err := remote.Image(nref, remoteOptions(ctx, &platform)...)
+	img, err := remote.Image(nref, remoteOptions(ctx, r.g, &platform)...)
 	if err != nil {
 		if !r.pull {
-			return nil, fmt.Errorf("not in the local store, and pull: %w", registryError(err))
+			return nil, fmt.Errorf("not in the local store, and pull %w", registry.Error(ref, err))
 		}
-		return nil, fmt.Errorf("pull: %w", registryError(err))
+		return nil, fmt.Errorf("pull %w", registry.Error(ref, err))
 	}
 	digest, err := img.Digest()
 	if err != nil {
@@ -169,7 +144,7 @@ func (r *resolver) Resolve(ctx context.Context, ref string, platform v1.Platform
 	if err != nil {
 		return nil, fmt.Errorf("pull %s: config: %w", ref, err)
 	}
-	openBlobLocations(r.st.root).add(nref.Context(), layerDigests(img))
+	openBlobLocations(r.st.root).Add(nref.Context(), registry.LayerDigests(img))
 	r.mu.Lock()
 	if r.pulled == nil {
 		r.pulled = map[v1.Hash]pulledImage{}
@@ -226,14 +201,4 @@ func (r *resolver) keepPulled(ctx context.Context) error {
 // openStatCache opens the context stat cache kept in the root.
 func openStatCache(root string) (*fscopy.FileStatCache, error) {
 	return fscopy.OpenStatCache(filepath.Join(root, "statcache.json"))
-}
-
-// registryError puts the HTTP status first in a registry's error, so the
-// one line a user sees says what the registry answered.
-func registryError(err error) error {
-	var te *transport.Error
-	if errors.As(err, &te) && te.StatusCode != 0 {
-		return fmt.Errorf("HTTP %d %s: %w", te.StatusCode, http.StatusText(te.StatusCode), err)
-	}
-	return err
 }

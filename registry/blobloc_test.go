@@ -1,23 +1,25 @@
-package main
+package registry
 
 import (
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
 	"net/url"
-	"os"
 	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 
+	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/v1/random"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
 
 	"github.com/bldbuild/bld/internal/testutil"
 )
 
 // A push to a second repository of the same registry mounts the layers the
-// first push uploaded, instead of uploading them again.
+// first push uploaded, instead of uploading them again, from what the
+// blob-location file (reopened, as by a second bld process) remembers.
 func TestPushMountsKnownBlobs(t *testing.T) {
 	// Debian's docker-registry: unlike ggcr's in-process one, it scopes
 	// blobs by repository, so a blob of team/one is unknown to team/two
@@ -39,22 +41,23 @@ func TestPushMountsKnownBlobs(t *testing.T) {
 	defer proxy.Close()
 	host := strings.TrimPrefix(proxy.URL, "http://")
 
-	root := t.TempDir()
-	if err := os.MkdirAll(filepath.Join(root, "cache"), 0o700); err != nil {
-		t.Fatal(err)
-	}
+	path := filepath.Join(t.TempDir(), "cache", "blob-locations.json")
 	img, err := random.Image(64<<10, 3)
 	if err != nil {
 		t.Fatal(err)
 	}
-	g := &globalOptions{}
-	push := func(ref string) {
+	c := New(Options{Keychain: authn.NewMultiKeychain()})
+	push := func(s string) {
 		t.Helper()
-		p := registryExporter(g, []string{ref})
-		p.locs = openBlobLocations(root)
-		if err := p.Export(t.Context(), img); err != nil {
-			t.Fatalf("push %s: %v", ref, err)
+		ref, err := c.ParseReference(s)
+		if err != nil {
+			t.Fatal(err)
 		}
+		locs := OpenBlobLocations(path)
+		if err := remote.Write(ref, locs.Mountable(img, ref.Context()), c.RemoteOptions(t.Context())...); err != nil {
+			t.Fatalf("push %s: %v", s, Error(s, err))
+		}
+		locs.Add(ref.Context(), LayerDigests(img))
 	}
 	push(host + "/mounts/one:1")
 	mu.Lock()
