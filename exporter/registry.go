@@ -17,6 +17,9 @@ import (
 // with the default keychain (~/.docker/config.json and helpers) over the
 // default transport, 4 uploads at a time, with registry's retry policy.
 type RegistryOptions struct {
+	// Client, when set, is the registry client to push with; Keychain,
+	// Insecure, Transport, Backoff and Jobs are then ignored.
+	Client *registry.Client
 	// Keychain resolves credentials; nil means authn.DefaultKeychain.
 	Keychain authn.Keychain
 	// Insecure lists registries reached over plain HTTP ("NAME" at any
@@ -43,13 +46,16 @@ type RegistryOptions struct {
 // status.
 func Registry(names []string, opt RegistryOptions) Exporter {
 	return ExporterFunc(func(ctx context.Context, img v1.Image) error {
-		c := registry.New(registry.Options{
-			Insecure:  opt.Insecure,
-			Keychain:  opt.Keychain,
-			Transport: opt.Transport,
-			Backoff:   opt.Backoff,
-			Jobs:      opt.Jobs,
-		})
+		c := opt.Client
+		if c == nil {
+			c = registry.New(registry.Options{
+				Insecure:  opt.Insecure,
+				Keychain:  opt.Keychain,
+				Transport: opt.Transport,
+				Backoff:   opt.Backoff,
+				Jobs:      opt.Jobs,
+			})
+		}
 		first := map[string]name.Reference{} // registry -> first ref pushed there
 		for _, n := range names {
 			ref, err := c.ParseReference(n)
