@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
 )
@@ -162,5 +163,35 @@ func TestError(t *testing.T) {
 	}
 	if Error("x", nil) != nil {
 		t.Error("Error(x, nil) is not nil")
+	}
+}
+
+// TestRetryAfter: a 429 with Retry-After waits what it asks (bounded),
+// not the shorter backoff step.
+func TestRetryAfter(t *testing.T) {
+	var times []time.Time
+	tr := &Transport{Backoff: fast(), Inner: roundTripFunc(func(r *http.Request) (*http.Response, error) {
+		times = append(times, time.Now())
+		resp := &http.Response{StatusCode: http.StatusOK, Body: http.NoBody, Header: http.Header{}, Request: r}
+		if len(times) == 1 {
+			resp.StatusCode = http.StatusTooManyRequests
+			resp.Header.Set("Retry-After", "1")
+		}
+		return resp, nil
+	})}
+	req, _ := http.NewRequestWithContext(t.Context(), http.MethodGet, "http://127.0.0.1:1/v2/", nil)
+	resp, err := tr.RoundTrip(req)
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("RoundTrip: %v, %v", resp, err)
+	}
+	if len(times) != 2 {
+		t.Fatalf("%d requests, want 2", len(times))
+	}
+	if d := times[1].Sub(times[0]); d < 900*time.Millisecond {
+		t.Errorf("retried after %v, want the 1s Retry-After asked", d)
+	}
+	long := &http.Response{StatusCode: http.StatusServiceUnavailable, Header: http.Header{"Retry-After": {"86400"}}}
+	if d := retryAfter(long); d != maxRetryAfter {
+		t.Errorf("Retry-After 86400: wait %v, want the bound %v", d, maxRetryAfter)
 	}
 }

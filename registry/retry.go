@@ -85,7 +85,8 @@ func replayable(req *http.Request) bool {
 
 // Transport is an http.RoundTripper that applies the retry policy to each
 // request: a retryable status or a dropped connection is tried again
-// after Backoff, at most Backoff.Steps times in all, when the request's
+// after Backoff (or the Retry-After a 429 or 503 asks for, up to 30s), at
+// most Backoff.Steps times in all, when the request's
 // body can be replayed; a GET answered 200 whose body is cut short is
 // resumed with a Range request from the byte it stopped at. Waits end
 // when the request's context does.
@@ -142,15 +143,36 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 			}
 			next.Body = body
 		}
+		wait := b.Step()
 		if resp != nil {
+			wait = max(wait, retryAfter(resp))
 			io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
 			resp.Body.Close()
 		}
-		if werr := sleep(ctx, b.Step()); werr != nil {
+		if werr := sleep(ctx, wait); werr != nil {
 			return nil, werr
 		}
 		req = next
 	}
+}
+
+// maxRetryAfter bounds the wait a Retry-After header can ask for.
+const maxRetryAfter = 30 * time.Second
+
+// retryAfter is the wait a 429 or 503 asks for in its Retry-After header
+// (seconds or an HTTP date), at most maxRetryAfter; 0 when none.
+func retryAfter(resp *http.Response) time.Duration {
+	if resp.StatusCode != http.StatusTooManyRequests && resp.StatusCode != http.StatusServiceUnavailable {
+		return 0
+	}
+	v := resp.Header.Get("Retry-After")
+	var d time.Duration
+	if n, err := strconv.Atoi(v); err == nil {
+		d = time.Duration(n) * time.Second
+	} else if t, err := http.ParseTime(v); err == nil {
+		d = time.Until(t)
+	}
+	return min(max(d, 0), maxRetryAfter)
 }
 
 // sleep waits d, or until ctx ends.
