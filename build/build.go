@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/bldbuild/bld/registry"
 	"github.com/bldbuild/bld/state"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -130,7 +131,8 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	exps, names, err := outputs(o, prog)
+	client := registry.New(registry.Options{Insecure: o.Insecure})
+	exps, names, err := outputs(o, client, prog)
 	if err != nil {
 		return nil, err
 	}
@@ -144,7 +146,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	}
 	defer unlock()
 
-	res := &resolver{root: o.Root, insecure: o.Insecure, pull: o.Pull}
+	res := &resolver{root: o.Root, client: client, pull: o.Pull}
 	plan, err := frontend.Parse(ctx, o.Dockerfile, frontend.Options{
 		Filename:      o.DockerfileName,
 		BuildArgs:     o.BuildArgs,
@@ -158,7 +160,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	b, err := newBuilder(ctx, o, res, prog)
+	b, err := newBuilder(ctx, o, res, client, prog)
 	if err != nil {
 		return nil, err
 	}
@@ -197,11 +199,11 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		pushed = names
 	}
 	err = remotecache.ExportAll(ctx, cacheTo, remotecache.ExportOptions{
-		Transport:   cacheTransport(ctx, o.Insecure),
+		Transport:   cacheTransport(ctx, client),
 		Steps:       steps,
 		Store:       o.Root.Store,
 		CacheMounts: func() (map[string]string, error) { return builder.CacheMountIDs(o.Root.CacheMountsDir()) },
-		MountFrom:   pushedRepo(o.Insecure, pushed),
+		MountFrom:   pushedRepo(client, pushed),
 		Log:         &messageWriter{prog: prog},
 	})
 	if err != nil {
@@ -250,7 +252,7 @@ func Prepare(o Options) (Options, error) {
 
 // newBuilder wires a builder for o: the root's snapshots, cache and store,
 // the context with its .dockerignore, imported caches, the sandbox.
-func newBuilder(ctx context.Context, o Options, res *resolver, prog Progress) (*builder.Builder, error) {
+func newBuilder(ctx context.Context, o Options, res *resolver, client *registry.Client, prog Progress) (*builder.Builder, error) {
 	ignore, err := frontend.LoadIgnore(o.ContextDir, o.DockerfilePath)
 	if err != nil {
 		return nil, err
@@ -283,7 +285,7 @@ func newBuilder(ctx context.Context, o Options, res *resolver, prog Progress) (*
 		WorkDir:     r.TmpDir(),
 		CacheMounts: r.CacheMountsDir(),
 		Remote: remotecache.ImportAll(ctx, o.CacheFrom, remotecache.ImportOptions{
-			Transport: cacheTransport(ctx, o.Insecure),
+			Transport: cacheTransport(ctx, client),
 			MountDir:  func(id string) string { return builder.CacheMountDir(r.CacheMountsDir(), id) },
 			Log:       &messageWriter{prog: prog},
 		}),

@@ -11,20 +11,22 @@ import (
 	"github.com/bldbuild/bld/builder"
 	"github.com/bldbuild/bld/dag"
 	"github.com/bldbuild/bld/frontend"
+	"github.com/bldbuild/bld/registry"
 	"github.com/bldbuild/bld/remotecache"
 )
 
 // cacheTransport reaches cache registries as images are reached: plain
-// HTTP for a loopback registry or one named in Insecure.
-func cacheTransport(ctx context.Context, insecure []string) remotecache.Transport {
+// HTTP for a loopback registry or one named in Options.Insecure, and the
+// client's retry policy.
+func cacheTransport(ctx context.Context, client *registry.Client) remotecache.Transport {
 	return remotecache.Transport{
 		NameOptions: func(host string) []name.Option {
-			if isInsecure(insecure, host) {
+			if client.Insecure(host) {
 				return []name.Option{name.Insecure}
 			}
 			return nil
 		},
-		Options: remoteOptions(ctx, nil),
+		Options: client.RemoteOptions(ctx),
 	}
 }
 
@@ -49,11 +51,11 @@ func cacheSteps(plan *frontend.Result, result *builder.Result) []remotecache.Ste
 
 // pushedRepo is the repository of the first image pushed, which holds the
 // build's layers for a cache export to mount; nil when nothing was pushed.
-func pushedRepo(insecure []string, pushed []string) *name.Repository {
+func pushedRepo(client *registry.Client, pushed []string) *name.Repository {
 	if len(pushed) == 0 {
 		return nil
 	}
-	ref, err := parseRef(insecure, pushed[0])
+	ref, err := client.ParseReference(pushed[0])
 	if err != nil {
 		return nil
 	}

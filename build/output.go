@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/bldbuild/bld/registry"
 	"github.com/bldbuild/bld/state"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -16,7 +17,7 @@ import (
 
 // outputs turns o's outputs, Push and Tags into exporters, and the names
 // the image gets.
-func outputs(o Options, prog Progress) ([]exporter.Exporter, []string, error) {
+func outputs(o Options, client *registry.Client, prog Progress) ([]exporter.Exporter, []string, error) {
 	names := o.Tags
 	var exps []exporter.Exporter
 	// As in buildx, --push is --output type=registry: no local copy.
@@ -50,7 +51,7 @@ func outputs(o Options, prog Progress) ([]exporter.Exporter, []string, error) {
 				e = exporter.TarTo(o.Stdout)
 			}
 		case exporter.TypeRegistry:
-			e = newPushExporter(o, onames, prog)
+			e = newPushExporter(o, client, onames, prog)
 		case exporter.TypeImage:
 			// type=registry is image,push=true for ParseOutput, but it
 			// means the registry only, as in buildx: no local store.
@@ -61,7 +62,7 @@ func outputs(o Options, prog Progress) ([]exporter.Exporter, []string, error) {
 				if len(onames) == 0 {
 					return nil, nil, fmt.Errorf("--output %s: needs name= or -t", spec)
 				}
-				e = newPushExporter(o, onames, prog)
+				e = newPushExporter(o, client, onames, prog)
 			}
 		default:
 			return nil, nil, fmt.Errorf("--output %s: unknown type %q", spec, out.Type)
@@ -78,7 +79,7 @@ func outputs(o Options, prog Progress) ([]exporter.Exporter, []string, error) {
 		if len(names) == 0 {
 			return nil, nil, errors.New("--push needs at least one -t name")
 		}
-		exps = append(exps, newPushExporter(o, names, prog))
+		exps = append(exps, newPushExporter(o, client, names, prog))
 	}
 	if storeOut {
 		exps = append([]exporter.Exporter{&storeExporter{root: o.Root, names: names}}, exps...)
@@ -99,20 +100,20 @@ func ToStdout(specs []string) bool {
 
 // pushExporter pushes to names, showing each push's upload progress.
 type pushExporter struct {
-	insecure []string
-	names    []string
-	prog     Progress
-	locs     *blobLocations // where registries already hold blobs
+	client *registry.Client
+	names  []string
+	prog   Progress
+	locs   *registry.BlobLocations // where registries already hold blobs
 }
 
-func newPushExporter(o Options, names []string, prog Progress) *pushExporter {
-	return &pushExporter{insecure: o.Insecure, names: names, prog: prog, locs: openBlobLocations(o.Root.BlobLocationsPath())}
+func newPushExporter(o Options, client *registry.Client, names []string, prog Progress) *pushExporter {
+	return &pushExporter{client: client, names: names, prog: prog, locs: registry.OpenBlobLocations(o.Root.BlobLocationsPath())}
 }
 
 func (p *pushExporter) Export(ctx context.Context, img v1.Image) error {
 	if p.locs != nil && len(p.names) > 0 {
-		if ref, err := parseRef(p.insecure, p.names[0]); err == nil {
-			img = p.locs.mountable(p.insecure, img, ref.Context())
+		if ref, err := p.client.ParseReference(p.names[0]); err == nil {
+			img = p.locs.Mountable(img, ref.Context())
 		}
 	}
 	// The updates of a push do not say which name they are for, so push
@@ -125,7 +126,7 @@ func (p *pushExporter) Export(ctx context.Context, img v1.Image) error {
 		total := make(chan int64)
 		go func() { total <- p.prog.Pushing(n, updates) }()
 		start := time.Now()
-		err := exporter.Registry(p.names[:i+1], exporter.RegistryOptions{Insecure: p.insecure, Progress: updates}).Export(ctx, img)
+		err := exporter.Registry(p.names[:i+1], exporter.RegistryOptions{Client: p.client, Progress: updates}).Export(ctx, img)
 		close(updates) // the exporter never closes it, and sends nothing once Export returns
 		p.prog.Pushed(n, <-total, time.Since(start), err)
 		if err != nil {
@@ -134,8 +135,8 @@ func (p *pushExporter) Export(ctx context.Context, img v1.Image) error {
 	}
 	if p.locs != nil {
 		for _, n := range p.names {
-			if ref, err := parseRef(p.insecure, n); err == nil {
-				p.locs.add(ref.Context(), layerDigests(img))
+			if ref, err := p.client.ParseReference(n); err == nil {
+				p.locs.Add(ref.Context(), registry.LayerDigests(img))
 			}
 		}
 	}
@@ -182,6 +183,7 @@ func (s *storeExporter) Export(ctx context.Context, img v1.Image) error {
 // Push pushes img to names (the `bld push` of a stored image), mounting
 // blobs the registry holds in another repository.
 func Push(ctx context.Context, root *state.Root, img v1.Image, names []string, insecure []string) error {
-	p := &pushExporter{insecure: insecure, names: names, prog: discard{}, locs: openBlobLocations(root.BlobLocationsPath())}
+	client := registry.New(registry.Options{Insecure: insecure})
+	p := &pushExporter{client: client, names: names, prog: discard{}, locs: registry.OpenBlobLocations(root.BlobLocationsPath())}
 	return p.Export(ctx, img)
 }

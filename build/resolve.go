@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"sync"
 
+	"github.com/bldbuild/bld/registry"
 	"github.com/bldbuild/bld/state"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -19,9 +20,9 @@ import (
 // fetched only when a step must run on them or the output needs them
 // (a push to the same registry mounts them instead).
 type resolver struct {
-	root     *state.Root
-	insecure []string
-	pull     bool // --pull: always ask the registry for tags
+	root   *state.Root
+	client *registry.Client
+	pull   bool // --pull: always ask the registry for tags
 
 	mu     sync.Mutex // protects pulled
 	pulled map[v1.Hash]pulledImage
@@ -43,16 +44,16 @@ func (r *resolver) Resolve(ctx context.Context, ref string, platform v1.Platform
 			return &frontend.Image{Ref: ref, Digest: desc.Digest, Config: cfg}, nil
 		}
 	}
-	nref, err := parseRef(r.insecure, ref)
+	nref, err := r.client.ParseReference(ref)
 	if err != nil {
 		return nil, err
 	}
-	img, err := remote.Image(nref, remoteOptions(ctx, &platform)...)
+	img, err := remote.Image(nref, r.client.RemoteOptions(ctx, remote.WithPlatform(platform))...)
 	if err != nil {
 		if !r.pull {
-			return nil, fmt.Errorf("not in the local store, and pull: %w", registryError(err))
+			return nil, fmt.Errorf("not in the local store, and pull %w", registry.Error(ref, err))
 		}
-		return nil, fmt.Errorf("pull: %w", registryError(err))
+		return nil, fmt.Errorf("pull %w", registry.Error(ref, err))
 	}
 	digest, err := img.Digest()
 	if err != nil {
@@ -62,7 +63,7 @@ func (r *resolver) Resolve(ctx context.Context, ref string, platform v1.Platform
 	if err != nil {
 		return nil, fmt.Errorf("pull %s: config: %w", ref, err)
 	}
-	openBlobLocations(r.root.BlobLocationsPath()).add(nref.Context(), layerDigests(img))
+	registry.OpenBlobLocations(r.root.BlobLocationsPath()).Add(nref.Context(), registry.LayerDigests(img))
 	r.mu.Lock()
 	if r.pulled == nil {
 		r.pulled = map[v1.Hash]pulledImage{}

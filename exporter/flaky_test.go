@@ -16,11 +16,13 @@ import (
 
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
-	"github.com/google/go-containerregistry/pkg/registry"
+	ggcr "github.com/google/go-containerregistry/pkg/registry"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/random"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/validate"
+
+	"github.com/bldbuild/bld/registry"
 )
 
 // flakyProxy sits in front of ggcr's in-process registry. It counts
@@ -80,7 +82,7 @@ func (p *flakyProxy) takeCounts() map[string]int {
 // through a flakyProxy, direct does not (a clean client for checks).
 func newFlakyRegistry(t *testing.T) (p *flakyProxy, proxied, direct string) {
 	t.Helper()
-	reg := registry.New(registry.Logger(log.New(io.Discard, "", 0)))
+	reg := ggcr.New(ggcr.Logger(log.New(io.Discard, "", 0)))
 	d := httptest.NewServer(reg)
 	t.Cleanup(d.Close)
 	p = &flakyProxy{h: reg, counts: map[string]int{}}
@@ -89,13 +91,12 @@ func newFlakyRegistry(t *testing.T) (p *flakyProxy, proxied, direct string) {
 	return p, strings.TrimPrefix(s.URL, "http://"), strings.TrimPrefix(d.URL, "http://")
 }
 
-// fastRetries shortens the push backoff for the test, keeping its number
-// of attempts and growth factor.
-func fastRetries(t *testing.T) {
-	t.Helper()
-	saved := retryBackoff
-	retryBackoff.Duration = 5 * time.Millisecond
-	t.Cleanup(func() { retryBackoff = saved })
+// fastRetries is the default retry policy with short waits: the same
+// number of attempts and growth factor.
+func fastRetries() registry.Backoff {
+	b := registry.DefaultBackoff
+	b.Duration = 5 * time.Millisecond
+	return b
 }
 
 // flakyImage is a random image of five 64 KiB layers: big enough that a
@@ -188,7 +189,6 @@ func every(n int) func() bool {
 // TestRegistryFlaky pushes through a registry that fails a third of the
 // time and checks that the image arrives whole.
 func TestRegistryFlaky(t *testing.T) {
-	fastRetries(t)
 	for _, tc := range []struct {
 		name string
 		// fault answers r itself and returns true, or returns false.
@@ -238,7 +238,7 @@ func TestRegistryFlaky(t *testing.T) {
 					})
 					img := flakyImage(t)
 					repo := "/ci/app:" + strconv.Itoa(jobs)
-					err := Registry([]string{proxied + repo}, RegistryOptions{Keychain: anonymous, Jobs: jobs}).Export(t.Context(), img)
+					err := Registry([]string{proxied + repo}, RegistryOptions{Keychain: anonymous, Jobs: jobs, Backoff: fastRetries()}).Export(t.Context(), img)
 					p.setIntercept(nil)
 					if err != nil {
 						t.Fatalf("push through flaky registry (%d faults): %v", faults, err)

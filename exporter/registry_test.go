@@ -172,29 +172,3 @@ func TestRegistryErrors(t *testing.T) {
 		}
 	}
 }
-
-func TestParseRef(t *testing.T) {
-	for _, tc := range []struct {
-		ref      string
-		insecure []string
-		scheme   string
-	}{
-		{"localhost:5000/app", nil, "http"},
-		{"127.0.0.1:5000/app", nil, "http"},
-		{"127.1.2.3/app", nil, "http"},
-		{"[::1]:5000/app", nil, "http"},
-		{"registry.example.com/app", nil, "https"},
-		{"registry.example.com/app", []string{"registry.example.com"}, "http"},
-		{"registry.example.com:5000/app", []string{"registry.example.com:5000"}, "http"},
-		{"registry.example.com:5000/app", []string{"other.example.com"}, "https"},
-		{"app", nil, "https"},
-	} {
-		r, err := parseRef(tc.ref, tc.insecure)
-		if err != nil {
-			t.Fatalf("parseRef(%s): %v", tc.ref, err)
-		}
-		if got := r.Context().Scheme(); got != tc.scheme {
-			t.Errorf("parseRef(%s, %v) scheme = %s, want %s", tc.ref, tc.insecure, got, tc.scheme)
-		}
-	}
-}

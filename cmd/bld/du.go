@@ -60,15 +60,6 @@ func short(s string, n int) string {
 	return s
 }
 
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
-}
-
 func printUsage(w io.Writer, u *state.Usage, verbose bool) {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "LAYER\tSIZE\tCREATED BY\tIMAGES\tCACHE RECORDS\tLAST USED\tRECLAIMABLE")

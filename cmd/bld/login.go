@@ -6,14 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net/http"
 	"strings"
 
-	"github.com/docker/cli/cli/config"
-	"github.com/docker/cli/cli/config/types"
-	"github.com/google/go-containerregistry/pkg/authn"
-	"github.com/google/go-containerregistry/pkg/name"
-	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
 	"github.com/spf13/cobra"
 )
 
@@ -53,30 +47,14 @@ func runLogin(ctx context.Context, g *globalOptions, o loginOptions, host string
 	if o.user == "" || o.password == "" {
 		return errors.New("login needs -u USER and a password (-p or --password-stdin)")
 	}
-	var opts []name.Option
-	if isLoopback(host) || contains(g.insecure, host) {
-		opts = append(opts, name.Insecure)
-	}
-	reg, err := name.NewRegistry(host, opts...)
+	res, err := registryClient(g).Login(ctx, host, o.user, o.password)
 	if err != nil {
-		return fmt.Errorf("login %s: %w", host, err)
+		return fmt.Errorf("login %w", err)
 	}
-	// Check the credentials: the registry's auth handshake for a pull scope.
-	auth := authn.FromConfig(authn.AuthConfig{Username: o.user, Password: o.password})
-	if _, err := transport.NewWithContext(ctx, reg, auth, http.DefaultTransport, []string{reg.Scope(transport.PullScope)}); err != nil {
-		return fmt.Errorf("login %s: %w", host, err)
+	if res.NoAuth {
+		fmt.Fprintf(stdout, "Login Succeeded: %s asks for no credentials, so they were not checked (stored in %s)\n", host, res.ConfigFile)
+		return nil
 	}
-	cf := config.LoadDefaultConfigFile(io.Discard)
-	server := reg.RegistryStr()
-	if server == name.DefaultRegistry {
-		server = "https://index.docker.io/v1/"
-	}
-	if err := cf.GetCredentialsStore(server).Store(types.AuthConfig{ServerAddress: server, Username: o.user, Password: o.password}); err != nil {
-		return fmt.Errorf("login %s: store credentials: %w", host, err)
-	}
-	if err := cf.Save(); err != nil {
-		return fmt.Errorf("login %s: %w", host, err)
-	}
-	fmt.Fprintf(stdout, "Login Succeeded (credentials in %s)\n", cf.Filename)
+	fmt.Fprintf(stdout, "Login Succeeded (credentials in %s)\n", res.ConfigFile)
 	return nil
 }

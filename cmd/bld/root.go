@@ -29,7 +29,7 @@ func newRootCmd() *cobra.Command {
 		SilenceErrors: true,
 	}
 	cmd.PersistentFlags().StringVar(&g.root, "root", state.DefaultDir(), "state directory (env BLD_ROOT)")
-	cmd.PersistentFlags().StringSliceVar(&g.insecure, "insecure-registry", nil, "registry host reached over plain HTTP (loopback hosts always are)")
+	cmd.PersistentFlags().StringSliceVar(&g.insecure, "insecure-registry", nil, "registry reached over plain HTTP: NAME (any port) or NAME:PORT (that port only); loopback hosts always are")
 	cmd.AddCommand(
 		newBuildCmd(g),
 		newImportCmd(g),

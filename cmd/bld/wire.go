@@ -1,20 +1,9 @@
 package main
 
-import (
-	"net"
-	"strings"
-)
+import "github.com/bldbuild/bld/registry"
 
-// isLoopback reports whether a registry host is on this machine; those are
-// reached over plain HTTP by default.
-func isLoopback(host string) bool {
-	h := host
-	if hh, _, err := net.SplitHostPort(host); err == nil {
-		h = hh
-	}
-	if h == "localhost" {
-		return true
-	}
-	ip := net.ParseIP(strings.Trim(h, "[]"))
-	return ip != nil && ip.IsLoopback()
+// registryClient is the registry client for the global options: the
+// --insecure-registry list, the default keychain, the retry policy.
+func registryClient(g *globalOptions) *registry.Client {
+	return registry.New(registry.Options{Insecure: g.insecure})
 }
