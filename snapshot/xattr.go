@@ -49,33 +49,6 @@ func lxattrs(path string) (map[string]string, error) {
 	return out, nil
 }
 
-// fxattrs is lxattrs for an open file.
-func fxattrs(f *os.File) (map[string]string, error) {
-	fd := int(f.Fd())
-	names, err := listXattrNames(func(b []byte) (int, error) { return unix.Flistxattr(fd, b) })
-	if err != nil {
-		return nil, &os.PathError{Op: "flistxattr", Path: f.Name(), Err: err}
-	}
-	var out map[string]string
-	for _, k := range names {
-		if !layerXattr(k) {
-			continue
-		}
-		v, err := getXattr(func(b []byte) (int, error) { return unix.Fgetxattr(fd, k, b) })
-		if errors.Is(err, unix.ENODATA) {
-			continue
-		}
-		if err != nil {
-			return nil, &os.PathError{Op: "fgetxattr " + k, Path: f.Name(), Err: err}
-		}
-		if out == nil {
-			out = map[string]string{}
-		}
-		out[k] = v
-	}
-	return out, nil
-}
-
 func listXattrNames(list func([]byte) (int, error)) ([]string, error) {
 	b := make([]byte, 256)
 	for {
