@@ -25,9 +25,9 @@ var allowed = map[string][]string{
 	"snapshot/snapshottest": {"snapshot", "internal/mount"},
 	"sandbox":               {"internal/mount"},
 	"internal/mount":        {},
-	"internal/compress":     {},
+	"internal/compress":     {"internal/archive"},
 	"internal/archive":      {},
-	"internal/fscopy":       {"dag"},
+	"internal/fscopy":       {"dag", "internal/archive"},
 	"internal/testutil":     {},
 	"internal/conformance":  {"internal/testutil"},
 }
