@@ -17,7 +17,7 @@ var allowed = map[string][]string{
 	"frontend":              {"dag"},
 	"frontend/check":        {},
 	"builder":               {"dag", "cache", "store", "snapshot", "sandbox", "internal/fscopy", "internal/compress", "internal/mount"},
-	"exporter":              {"internal/compress"},
+	"exporter":              {"internal/compress", "internal/archive"},
 	"dag":                   {},
 	"cache":                 {},
 	"store":                 {},

@@ -448,7 +448,7 @@ func outputs(ctx context.Context, g *globalOptions, o buildOptions, stdout io.Wr
 				e = exporter.DockerTo(stdout, onames)
 			}
 		case "local":
-			e = exporter.Local(out.Dest)
+			e = exporter.LocalWith(out.Dest, exporter.LocalOptions{PreserveOwnership: out.PreserveOwnership})
 		case "tar":
 			e = exporter.Tar(out.Dest)
 			if out.Dest == "-" {
