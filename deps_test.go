@@ -19,7 +19,7 @@ var allowed = map[string][]string{
 	"builder":               {"dag", "cache", "store", "snapshot", "sandbox", "internal/fscopy", "internal/compress", "internal/mount"},
 	"exporter":              {"internal/compress", "internal/archive"},
 	"dag":                   {},
-	"cache":                 {},
+	"cache":                 {"internal/archive"},
 	"store":                 {},
 	"snapshot":              {"internal/mount", "internal/archive"},
 	"snapshot/snapshottest": {"snapshot", "internal/mount"},

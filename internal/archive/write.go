@@ -18,6 +18,9 @@ import (
 type WriteOptions struct {
 	// Epoch, if set, clamps every mtime to it (SOURCE_DATE_EPOCH).
 	Epoch *time.Time
+	// SkipDevices leaves out character and block devices and FIFOs
+	// (cache mounts: not content).
+	SkipDevices bool
 }
 
 // Writer writes entries read from a directory tree as a deterministic tar
@@ -66,6 +69,12 @@ func (w *Writer) WriteEntry(rel string) error {
 	var st unix.Stat_t
 	if err := unix.Lstat(p, &st); err != nil {
 		return &os.PathError{Op: "lstat", Path: p, Err: err}
+	}
+	switch st.Mode & unix.S_IFMT {
+	case unix.S_IFCHR, unix.S_IFBLK, unix.S_IFIFO:
+		if w.opt.SkipDevices {
+			return nil
+		}
 	}
 	hdr := &tar.Header{
 		Name:    rel,
