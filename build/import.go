@@ -1,15 +1,14 @@
 package build
 
 import (
-	"archive/tar"
 	"context"
 	"fmt"
 	"io"
-	"io/fs"
 	"os"
 	"path/filepath"
-	"syscall"
 	"time"
+
+	"github.com/bldbuild/bld/internal/archive"
 
 	"github.com/bldbuild/bld/state"
 
@@ -36,7 +35,11 @@ func Import(ctx context.Context, root *state.Root, src string, stdin io.Reader, 
 		return v1.Hash{}, fmt.Errorf("import %s: %w", src, err)
 	case fi.IsDir():
 		pr, pw := io.Pipe()
-		go func() { pw.CloseWithError(tarDir(pw, src)) }()
+		// The one deterministic writer: importing the same tree twice
+		// gives the same layer.
+		go func() {
+			pw.CloseWithError(archive.WriteDir(ctx, pw, src, archive.WriteOptions{Epoch: epoch}))
+		}()
 		defer pr.Close()
 		r = pr
 	default:
@@ -83,69 +86,4 @@ func Import(ctx context.Context, root *state.Root, src string, stdin io.Reader, 
 		return v1.Hash{}, err
 	}
 	return img.Digest()
-}
-
-// tarDir writes dir as a tar with sorted entries, numeric owners and
-// hardlinks kept, so importing the same tree twice gives the same layer.
-func tarDir(w io.Writer, dir string) error {
-	tw := tar.NewWriter(w)
-	seen := map[[2]uint64]string{}
-	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		rel, err := filepath.Rel(dir, p)
-		if err != nil || rel == "." {
-			return err
-		}
-		fi, err := d.Info()
-		if err != nil {
-			return err
-		}
-		link := ""
-		if fi.Mode()&fs.ModeSymlink != 0 {
-			if link, err = os.Readlink(p); err != nil {
-				return err
-			}
-		}
-		hdr, err := tar.FileInfoHeader(fi, link)
-		if err != nil {
-			return err
-		}
-		hdr.Name = filepath.ToSlash(rel)
-		if fi.IsDir() {
-			hdr.Name += "/"
-		}
-		hdr.Uname, hdr.Gname = "", ""
-		hdr.Format = tar.FormatPAX
-		hdr.AccessTime, hdr.ChangeTime = time.Time{}, time.Time{}
-		if st, ok := fi.Sys().(*syscall.Stat_t); ok {
-			hdr.Uid, hdr.Gid = int(st.Uid), int(st.Gid)
-			if fi.Mode().IsRegular() && st.Nlink > 1 {
-				id := [2]uint64{st.Dev, st.Ino}
-				if first, ok := seen[id]; ok {
-					hdr.Typeflag, hdr.Linkname, hdr.Size = tar.TypeLink, first, 0
-				} else {
-					seen[id] = hdr.Name
-				}
-			}
-		}
-		if err := tw.WriteHeader(hdr); err != nil {
-			return err
-		}
-		if hdr.Typeflag == tar.TypeReg {
-			f, err := os.Open(p)
-			if err != nil {
-				return err
-			}
-			_, err = io.Copy(tw, f)
-			f.Close()
-			return err
-		}
-		return nil
-	})
-	if err != nil {
-		return err
-	}
-	return tw.Close()
 }

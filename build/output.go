@@ -44,7 +44,7 @@ func outputs(o Options, client *registry.Client, prog Progress) ([]exporter.Expo
 				e = exporter.DockerTo(o.Stdout, onames)
 			}
 		case exporter.TypeLocal:
-			e = exporter.Local(out.Dest)
+			e = exporter.LocalWith(out.Dest, exporter.LocalOptions{PreserveOwnership: out.PreserveOwnership})
 		case exporter.TypeTar:
 			e = exporter.Tar(out.Dest)
 			if out.Dest == "-" {

@@ -63,7 +63,9 @@ func TestLocal(t *testing.T) {
 	// Something already there is overwritten, other files stay.
 	os.MkdirAll(filepath.Join(dest, "c"), 0o755)
 	os.WriteFile(filepath.Join(dest, "mine"), []byte("mine"), 0o644)
-	if err := Local(dest).Export(t.Context(), img); err != nil {
+	// preserve-ownership=true: modes (setuid included) and owners as in
+	// the image; TestLocalStripsSetuid has the default.
+	if err := LocalWith(dest, LocalOptions{PreserveOwnership: true}).Export(t.Context(), img); err != nil {
 		t.Fatal(err)
 	}
 	for name, body := range wantFiles {
@@ -196,5 +198,117 @@ func TestTar(t *testing.T) {
 	}
 	if b, _ := os.ReadFile(p); !bytes.Equal(b, buf.Bytes()) {
 		t.Error("TarTo differs from Tar")
+	}
+}
+
+// setuidImage has a setuid-root and a setgid-root executable, a setgid
+// directory and a file owned by 1000.
+func setuidImage(t *testing.T) v1.Image {
+	t.Helper()
+	img, err := Image(nil, []Layer{{Layer: layerOf(t,
+		entry{name: "bin/", typ: tar.TypeDir},
+		entry{name: "bin/su", body: "#!/bin/sh\nid\n", mode: 0o4755},
+		entry{name: "bin/wall", body: "#!/bin/sh\n", mode: 0o2755},
+		entry{name: "shared/", typ: tar.TypeDir, mode: 0o2775},
+		entry{name: "home/app", body: "app", mode: 0o640, uid: 1000, gid: 1000},
+	)}}, v1.Config{}, linux, created)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return img
+}
+
+// TestLocalStripsSetuid: --output type=local writes no setuid or setgid
+// file to the host, where anyone who can reach dest could run it with
+// the image owner's (root's) privileges. Without the fix this test
+// reproduces the finding on the code before this commit: bin/su lands in
+// dest as a setuid-root 04755 file.
+func TestLocalStripsSetuid(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root: the finding is a root-owned setuid file")
+	}
+	dest := filepath.Join(t.TempDir(), "out")
+	if err := Local(dest).Export(t.Context(), setuidImage(t)); err != nil {
+		t.Fatal(err)
+	}
+	for name, want := range map[string]os.FileMode{"bin/su": 0o755, "bin/wall": 0o755} {
+		fi, err := os.Stat(filepath.Join(dest, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fi.Mode()&(os.ModeSetuid|os.ModeSetgid) != 0 || fi.Mode().Perm() != want {
+			t.Errorf("%s mode = %v, want %v without setuid/setgid", name, fi.Mode(), want)
+		}
+	}
+	// A setgid directory only passes its group on: kept.
+	if fi, err := os.Stat(filepath.Join(dest, "shared")); err != nil || fi.Mode()&os.ModeSetgid == 0 {
+		t.Errorf("shared: %v, %v; want setgid kept on a directory", fi.Mode(), err)
+	}
+	// Files belong to the user running bld, as with docker cp without -a.
+	fi, err := os.Stat(filepath.Join(dest, "home/app"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st := fi.Sys().(*syscall.Stat_t); int(st.Uid) != os.Geteuid() {
+		t.Errorf("home/app owned by %d, want the running user %d", st.Uid, os.Geteuid())
+	}
+}
+
+// TestLocalPreserveOwnership: preserve-ownership=true keeps owners and
+// setuid bits, as docker cp -a.
+func TestLocalPreserveOwnership(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to give files the image's owners")
+	}
+	dest := filepath.Join(t.TempDir(), "out")
+	if err := LocalWith(dest, LocalOptions{PreserveOwnership: true}).Export(t.Context(), setuidImage(t)); err != nil {
+		t.Fatal(err)
+	}
+	if fi, err := os.Stat(filepath.Join(dest, "bin/su")); err != nil || fi.Mode()&os.ModeSetuid == 0 {
+		t.Errorf("bin/su: %v, %v; want setuid kept", fi.Mode(), err)
+	}
+	fi, err := os.Stat(filepath.Join(dest, "home/app"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st := fi.Sys().(*syscall.Stat_t); st.Uid != 1000 || st.Gid != 1000 {
+		t.Errorf("home/app owned by %d:%d, want 1000:1000", st.Uid, st.Gid)
+	}
+}
+
+// TestTarKeepsSetuid: type=tar writes modes as in the image.
+func TestTarKeepsSetuid(t *testing.T) {
+	var buf bytes.Buffer
+	if err := TarTo(&buf).Export(t.Context(), setuidImage(t)); err != nil {
+		t.Fatal(err)
+	}
+	tr := tar.NewReader(&buf)
+	for {
+		h, err := tr.Next()
+		if err == io.EOF {
+			t.Fatal("bin/su not in the tar")
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if h.Name == "bin/su" {
+			if h.Mode&0o4000 == 0 {
+				t.Errorf("bin/su mode %o in the tar, want setuid", h.Mode)
+			}
+			return
+		}
+	}
+}
+
+func TestParseOutputPreserveOwnership(t *testing.T) {
+	o, err := ParseOutput("type=local,dest=out,preserve-ownership=true")
+	if err != nil || !o.PreserveOwnership || o.Type != TypeLocal {
+		t.Errorf("ParseOutput = %+v, %v; want type=local with PreserveOwnership", o, err)
+	}
+	if o, err := ParseOutput("type=local,dest=out"); err != nil || o.PreserveOwnership {
+		t.Errorf("ParseOutput = %+v, %v; want PreserveOwnership false by default", o, err)
+	}
+	if _, err := ParseOutput("type=local,dest=out,preserve-ownership=maybe"); err == nil || !strings.Contains(err.Error(), "preserve-ownership") {
+		t.Errorf("ParseOutput(preserve-ownership=maybe) = %v, want an error naming the key", err)
 	}
 }

@@ -35,6 +35,9 @@ type OutputSpec struct {
 	Compression      string
 	CompressionLevel int
 	ForceCompression bool
+	// PreserveOwnership (type=local): keep owners and setuid/setgid bits
+	// on the host (LocalOptions).
+	PreserveOwnership bool
 }
 
 // ParseOutput parses an --output value in buildx syntax: comma-separated
@@ -46,7 +49,8 @@ type OutputSpec struct {
 //	type=local,dest=dir            type=tar,dest=rootfs.tar
 //
 // Keys: type, dest, tar, push, name, compression (gzip, zstd,
-// uncompressed), compression-level, force-compression. Errors name the bad
+// uncompressed), compression-level, force-compression,
+// preserve-ownership (type=local). Errors name the bad
 // key or value.
 func ParseOutput(spec string) (OutputSpec, error) {
 	if spec == "" {
@@ -107,6 +111,12 @@ func ParseOutput(spec string) (OutputSpec, error) {
 				return OutputSpec{}, bad(fmt.Errorf("want a level, like 3"))
 			}
 			o.CompressionLevel = n
+		case "preserve-ownership":
+			b, err := strconv.ParseBool(v)
+			if err != nil {
+				return OutputSpec{}, bad(err)
+			}
+			o.PreserveOwnership = b
 		case "force-compression":
 			b, err := strconv.ParseBool(v)
 			if err != nil {

@@ -215,9 +215,10 @@ func hardlink(name, target string) *tar.Header {
 	return &tar.Header{Name: name, Linkname: target, Typeflag: tar.TypeLink}
 }
 
-// TestUnpackMountBreakout is the catalogue of entries that try to write
-// outside the directory: each must fail naming the entry, and nothing may
-// appear outside.
+// TestUnpackMountBreakout: entries that try to write outside the directory
+// are refused naming the entry (entry set) or confined inside it (entry
+// ""), and nothing may appear outside. The full catalogue is
+// internal/archive's TestBreakouts, run with UnpackMount's options.
 func TestUnpackMountBreakout(t *testing.T) {
 	tests := []struct {
 		name  string
@@ -226,16 +227,16 @@ func TestUnpackMountBreakout(t *testing.T) {
 	}{
 		{"dotdot", []*tar.Header{regFile("../evil")}, "../evil"},
 		{"dotdot inside", []*tar.Header{regFile("a/../../evil")}, "a/../../evil"},
-		{"absolute", []*tar.Header{regFile("/evil")}, "/evil"},
+		{"absolute", []*tar.Header{regFile("/evil")}, ""},
 		{"dir dotdot", []*tar.Header{{Name: "../evil/", Typeflag: tar.TypeDir, Mode: 0o755}}, "../evil/"},
-		{"through relative symlink", []*tar.Header{symlink("up", ".."), regFile("up/evil")}, "up/evil"},
-		{"through absolute symlink", []*tar.Header{symlink("abs", "OUTSIDE"), regFile("abs/evil")}, "abs/evil"},
-		{"through symlink chain", []*tar.Header{symlink("a", "b"), symlink("b", "../outside"), regFile("a/evil")}, "a/evil"},
-		{"dir through symlink", []*tar.Header{symlink("up", ".."), {Name: "up/evil/", Typeflag: tar.TypeDir, Mode: 0o755}}, "up/evil/"},
+		{"through relative symlink", []*tar.Header{symlink("up", ".."), regFile("up/evil")}, ""},
+		{"through absolute symlink", []*tar.Header{symlink("abs", "OUTSIDE"), regFile("abs/evil")}, ""},
+		{"through symlink chain", []*tar.Header{symlink("a", "b"), symlink("b", "../outside"), regFile("a/evil")}, ""},
+		{"dir through symlink", []*tar.Header{symlink("up", ".."), {Name: "up/evil/", Typeflag: tar.TypeDir, Mode: 0o755}}, ""},
 		{"hardlink dotdot", []*tar.Header{hardlink("hl", "../outside/secret")}, "hl"},
 		{"hardlink absolute", []*tar.Header{hardlink("hl", "/etc/passwd")}, "hl"},
 		{"hardlink through symlink", []*tar.Header{symlink("up", ".."), hardlink("hl", "up/outside/secret")}, "hl"},
-		{"device", []*tar.Header{{Name: "null", Typeflag: tar.TypeChar, Devmajor: 1, Devminor: 3}}, "null"},
+		{"device skipped", []*tar.Header{{Name: "null", Typeflag: tar.TypeChar, Devmajor: 1, Devminor: 3}}, ""},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -250,13 +251,12 @@ func TestUnpackMountBreakout(t *testing.T) {
 			}
 			dir := filepath.Join(base, "mount")
 			err := UnpackMount(t.Context(), tarLayer(t, tc.hdrs...), dir)
-			if err == nil {
+			switch {
+			case tc.entry == "" && err != nil:
+				t.Errorf("UnpackMount = %v, want the entry confined", err)
+			case tc.entry != "" && err == nil:
 				t.Fatal("UnpackMount succeeded")
-			}
-			if testing.Verbose() {
-				t.Log(err)
-			}
-			if !strings.Contains(err.Error(), `entry "`+tc.entry+`"`) {
+			case tc.entry != "" && !strings.Contains(err.Error(), `entry "`+tc.entry+`"`):
 				t.Errorf("error %q does not name entry %q", err, tc.entry)
 			}
 			for _, p := range []string{filepath.Join(base, "evil"), filepath.Join(outside, "evil")} {

@@ -1,20 +1,19 @@
 package snapshot
 
 import (
-	"archive/tar"
 	"bytes"
 	"context"
 	"errors"
-	"fmt"
 	"io"
 	"os"
 	"path"
 	"path/filepath"
 	"slices"
 	"strings"
-	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/bldbuild/bld/internal/archive"
 )
 
 // changeKind says how a change is written to a layer.
@@ -74,116 +73,28 @@ func sortChanges(cs []change) []change {
 	return out
 }
 
-// writeLayer writes changes, in layer order, as a deterministic tar read
-// from root: PAX format, numeric owners, no atime or ctime, mtimes in
-// whole seconds clamped to opt.Epoch, xattrs as SCHILY.xattr records, and
-// hard links within the layer pointing at the first path of the inode.
+// writeLayer writes changes, in layer order, with internal/archive's
+// deterministic writer, reading entries from root.
 func writeLayer(ctx context.Context, w io.Writer, root string, changes []change, opt DiffOptions) error {
 	changes = sortChanges(changes)
-	tw := tar.NewWriter(w)
-	links := map[fileID]string{}
+	aw := archive.NewWriter(w, root, archive.WriteOptions{Epoch: opt.Epoch})
 	for i, c := range changes {
 		if i%256 == 0 {
 			if err := ctx.Err(); err != nil {
 				return err
 			}
 		}
+		var err error
 		if c.kind != changeAdd {
-			hdr := &tar.Header{
-				Typeflag: tar.TypeReg,
-				Name:     c.tarName(),
-				ModTime:  clampTime(time.Unix(0, 0), opt),
-				Format:   tar.FormatPAX,
-			}
-			if err := tw.WriteHeader(hdr); err != nil {
-				return err
-			}
-			continue
+			err = aw.WriteWhiteout(c.tarName())
+		} else {
+			err = aw.WriteEntry(c.path)
 		}
-		if err := writeEntry(tw, root, c.path, links, opt); err != nil {
-			return err
-		}
-	}
-	return tw.Close()
-}
-
-func clampTime(t time.Time, opt DiffOptions) time.Time {
-	if opt.Epoch != nil && t.After(*opt.Epoch) {
-		t = *opt.Epoch
-	}
-	return time.Unix(t.Unix(), 0).UTC()
-}
-
-func writeEntry(tw *tar.Writer, root, rel string, links map[fileID]string, opt DiffOptions) error {
-	p := filepath.Join(root, filepath.FromSlash(rel))
-	var st unix.Stat_t
-	if err := unix.Lstat(p, &st); err != nil {
-		return &os.PathError{Op: "lstat", Path: p, Err: err}
-	}
-	hdr := &tar.Header{
-		Name:    rel,
-		Mode:    int64(st.Mode & 07777),
-		Uid:     int(st.Uid),
-		Gid:     int(st.Gid),
-		ModTime: clampTime(time.Unix(st.Mtim.Unix()), opt),
-		Format:  tar.FormatPAX,
-	}
-	switch st.Mode & unix.S_IFMT {
-	case unix.S_IFDIR:
-		hdr.Typeflag = tar.TypeDir
-		hdr.Name += "/"
-	case unix.S_IFREG:
-		hdr.Typeflag = tar.TypeReg
-		hdr.Size = st.Size
-		if st.Nlink > 1 {
-			if first, ok := links[idOf(&st)]; ok {
-				hdr.Typeflag, hdr.Linkname, hdr.Size = tar.TypeLink, first, 0
-			} else {
-				links[idOf(&st)] = rel
-			}
-		}
-	case unix.S_IFLNK:
-		target, err := os.Readlink(p)
 		if err != nil {
 			return err
 		}
-		hdr.Typeflag, hdr.Linkname = tar.TypeSymlink, target
-	case unix.S_IFCHR, unix.S_IFBLK:
-		hdr.Typeflag = tar.TypeChar
-		if st.Mode&unix.S_IFMT == unix.S_IFBLK {
-			hdr.Typeflag = tar.TypeBlock
-		}
-		hdr.Devmajor, hdr.Devminor = int64(unix.Major(uint64(st.Rdev))), int64(unix.Minor(uint64(st.Rdev)))
-	case unix.S_IFIFO:
-		hdr.Typeflag = tar.TypeFifo
-	default:
-		return nil // sockets have no tar form
 	}
-	xs, err := lxattrs(p)
-	if err != nil {
-		return err
-	}
-	for k, v := range xs {
-		if hdr.PAXRecords == nil {
-			hdr.PAXRecords = map[string]string{}
-		}
-		hdr.PAXRecords[paxXattr+k] = v
-	}
-	if err := tw.WriteHeader(hdr); err != nil {
-		return fmt.Errorf("%s: %w", rel, err)
-	}
-	if hdr.Typeflag != tar.TypeReg || hdr.Size == 0 {
-		return nil
-	}
-	f, err := os.OpenFile(p, os.O_RDONLY|unix.O_NOFOLLOW, 0)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	if _, err := io.CopyN(tw, f, hdr.Size); err != nil {
-		return fmt.Errorf("%s: %w", rel, err)
-	}
-	return nil
+	return aw.Close()
 }
 
 // overlayChanges lists the layer of an upper dir: every entry in it, with

@@ -4,7 +4,6 @@ import (
 	"syscall"
 
 	"os"
-	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -49,47 +48,6 @@ func (lc *lowerCheck) close() {
 			r.Close()
 		}
 	}
-}
-
-// lowerDir is the attributes of a directory in a lower layer.
-type lowerDir struct {
-	st     unix.Stat_t
-	xattrs map[string]string
-	mtime  time.Time
-}
-
-// dirAttrs returns the attributes of directory rel in the nearest lower
-// that has an entry there, or nil if that entry is not a directory (a
-// whiteout, say) or no lower has one.
-func (lc *lowerCheck) dirAttrs(rel string) (*lowerDir, error) {
-	for i := range lc.dirs {
-		r := lc.root(i)
-		if r == nil {
-			continue
-		}
-		fi, err := r.Lstat(rel)
-		if err != nil {
-			continue
-		}
-		if !fi.IsDir() {
-			return nil, nil
-		}
-		f, err := openDirIn(r, rel)
-		if err != nil {
-			return nil, err
-		}
-		defer f.Close()
-		var ld lowerDir
-		if err := unix.Fstat(int(f.Fd()), &ld.st); err != nil {
-			return nil, &os.PathError{Op: "fstat", Path: f.Name(), Err: err}
-		}
-		if ld.xattrs, err = fxattrs(f); err != nil {
-			return nil, err
-		}
-		ld.mtime = time.Unix(ld.st.Mtim.Unix())
-		return &ld, nil
-	}
-	return nil, nil
 }
 
 // sameDir reports whether the topmost lower has rel as a directory with

@@ -3,106 +3,22 @@ package snapshot
 import (
 	"errors"
 	"os"
-	"strings"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/bldbuild/bld/internal/archive"
 )
 
 const (
-	paxXattr      = "SCHILY.xattr."
-	overlayXattr  = "trusted.overlay."
-	opaqueXattr   = "trusted.overlay.opaque"
-	whiteoutPfx   = ".wh."
-	opaqueMarker  = ".wh..wh..opq"
-	metaWhiteouts = ".wh..wh."
+	opaqueXattr  = "trusted.overlay.opaque"
+	whiteoutPfx  = ".wh."
+	opaqueMarker = ".wh..wh..opq"
 )
 
-// layerXattr reports whether xattr k belongs in a layer. Overlay's own
-// attributes never do: they describe one upper dir, and a layer that set
-// them could redirect lookups.
-func layerXattr(k string) bool { return !strings.HasPrefix(k, overlayXattr) }
-
 // lxattrs returns the xattrs of path (not following a final symlink)
-// that belong in a layer.
-func lxattrs(path string) (map[string]string, error) {
-	names, err := listXattrNames(func(b []byte) (int, error) { return unix.Llistxattr(path, b) })
-	if err != nil {
-		return nil, &os.PathError{Op: "llistxattr", Path: path, Err: err}
-	}
-	var out map[string]string
-	for _, k := range names {
-		if !layerXattr(k) {
-			continue
-		}
-		v, err := getXattr(func(b []byte) (int, error) { return unix.Lgetxattr(path, k, b) })
-		if errors.Is(err, unix.ENODATA) {
-			continue
-		}
-		if err != nil {
-			return nil, &os.PathError{Op: "lgetxattr " + k, Path: path, Err: err}
-		}
-		if out == nil {
-			out = map[string]string{}
-		}
-		out[k] = v
-	}
-	return out, nil
-}
-
-// fxattrs is lxattrs for an open file.
-func fxattrs(f *os.File) (map[string]string, error) {
-	fd := int(f.Fd())
-	names, err := listXattrNames(func(b []byte) (int, error) { return unix.Flistxattr(fd, b) })
-	if err != nil {
-		return nil, &os.PathError{Op: "flistxattr", Path: f.Name(), Err: err}
-	}
-	var out map[string]string
-	for _, k := range names {
-		if !layerXattr(k) {
-			continue
-		}
-		v, err := getXattr(func(b []byte) (int, error) { return unix.Fgetxattr(fd, k, b) })
-		if errors.Is(err, unix.ENODATA) {
-			continue
-		}
-		if err != nil {
-			return nil, &os.PathError{Op: "fgetxattr " + k, Path: f.Name(), Err: err}
-		}
-		if out == nil {
-			out = map[string]string{}
-		}
-		out[k] = v
-	}
-	return out, nil
-}
-
-func listXattrNames(list func([]byte) (int, error)) ([]string, error) {
-	b := make([]byte, 256)
-	for {
-		n, err := list(b)
-		if errors.Is(err, unix.ENOTSUP) {
-			return nil, nil
-		}
-		if errors.Is(err, unix.ERANGE) {
-			size, err := list(nil)
-			if err != nil {
-				return nil, err
-			}
-			b = make([]byte, size+256)
-			continue
-		}
-		if err != nil {
-			return nil, err
-		}
-		var names []string
-		for _, k := range strings.Split(string(b[:n]), "\x00") {
-			if k != "" {
-				names = append(names, k)
-			}
-		}
-		return names, nil
-	}
-}
+// that belong in a layer (never overlay's own): internal/archive's, which
+// the layer writer uses too.
+func lxattrs(path string) (map[string]string, error) { return archive.Lxattrs(path) }
 
 func getXattr(get func([]byte) (int, error)) (string, error) {
 	b := make([]byte, 256)

@@ -228,6 +228,8 @@ func TestDetect(t *testing.T) {
 	}{
 		{[]byte{0x1f, 0x8b, 8, 0}, Gzip},
 		{[]byte{0x28, 0xb5, 0x2f, 0xfd}, Zstd},
+		{[]byte("BZh91AY"), "bzip2"},
+		{[]byte{0xfd, '7', 'z', 'X', 'Z', 0x00}, "xz"},
 		{[]byte("etc/"), Uncompressed},
 		{[]byte{0x1f}, Uncompressed},
 		{nil, Uncompressed},

@@ -63,30 +63,16 @@ func TestBreakout(t *testing.T) {
 		{name: "nested dest file link out", ctx: []ent{dir("d"), file("d/secret", "PWNED")},
 			image: []ent{dir("app"), symlink("app/secret", "@/canary/secret")}, sources: []string{"d"}, dest: "/app"},
 		{name: "heredoc name", heredoc: "../../canary/secret", dest: "/"},
-		{name: "archive dotdot", archive: []tarEnt{{name: "../secret", data: "PWNED"}}, wantErr: "leaves the destination"},
-		{name: "archive dotdot deep", archive: []tarEnt{{name: "a/../../../canary/secret", data: "PWNED"}}, wantErr: "leaves the destination"},
-		{name: "archive absolute name", archive: []tarEnt{{name: "@/canary/secret", data: "PWNED"}}},
+		// The archive catalogue (names, links and hard links that try to
+		// leave the destination) is internal/archive's TestBreakouts, run
+		// with ADD's options; these check that ADD goes through it and
+		// reports its errors.
+		{name: "archive dotdot", archive: []tarEnt{{name: "../secret", data: "PWNED"}}, wantErr: `entry "../secret": path escapes the root`},
 		{name: "archive link then write", archive: []tarEnt{
-			{name: "l", typ: tar.TypeSymlink, link: "@/canary"}, {name: "l/secret", data: "PWNED"}}, wantErr: "archive entry"},
-		{name: "archive relative link then write", archive: []tarEnt{
-			{name: "l", typ: tar.TypeSymlink, link: "../../../canary"}, {name: "l/secret", data: "PWNED"}}, wantErr: "archive entry"},
-		{name: "archive root link then write", archive: []tarEnt{
-			{name: "l", typ: tar.TypeSymlink, link: "/"}, {name: "l/canary/secret", data: "PWNED"}}, wantErr: "archive entry"},
-		{name: "archive link then directory", archive: []tarEnt{
-			{name: "l", typ: tar.TypeSymlink, link: "@/canary"}, {name: "l/sub/", typ: tar.TypeDir}}, wantErr: "archive entry"},
-		{name: "archive file replaces a link", archive: []tarEnt{
-			{name: "s", typ: tar.TypeSymlink, link: "@/canary/secret"}, {name: "s", data: "PWNED"}}},
-		{name: "archive directory replaced by a link", archive: []tarEnt{
-			{name: "d/", typ: tar.TypeDir}, {name: "d", typ: tar.TypeSymlink, link: "@/canary"}, {name: "d/secret", data: "PWNED"}},
-			wantErr: "archive entry"},
-		{name: "archive hard link out", archive: []tarEnt{{name: "h", typ: tar.TypeLink, link: "../../canary/secret"}},
-			wantErr: "leaves the destination"},
+			{name: "l", typ: tar.TypeSymlink, link: "@/canary"}, {name: "l/secret", data: "PWNED"}}},
 		{name: "archive hard link through a link", archive: []tarEnt{
 			{name: "l", typ: tar.TypeSymlink, link: "@/canary"}, {name: "h", typ: tar.TypeLink, link: "l/secret"}},
-			wantErr: "archive entry"},
-		{name: "archive hard link to a link out, then write", archive: []tarEnt{
-			{name: "l", typ: tar.TypeSymlink, link: "@/canary/secret"}, {name: "h", typ: tar.TypeLink, link: "l"},
-			{name: "h", data: "PWNED"}}},
+			wantErr: `entry "h": link target`},
 		{name: "archive into a dest link", image: []ent{symlink("dst", "@/canary")},
 			archive: []tarEnt{{name: "secret", data: "PWNED"}}},
 	}

@@ -1,0 +1,201 @@
+package archive
+
+import (
+	"archive/tar"
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"path"
+	"path/filepath"
+	"slices"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// WriteOptions are the choices of a Writer.
+type WriteOptions struct {
+	// Epoch, if set, clamps every mtime to it (SOURCE_DATE_EPOCH).
+	Epoch *time.Time
+	// SkipDevices leaves out character and block devices and FIFOs
+	// (cache mounts: not content).
+	SkipDevices bool
+}
+
+// Writer writes entries read from a directory tree as a deterministic tar
+// (see the package doc). The caller gives the entries in order; WriteDir
+// does it for a whole tree. Not safe for concurrent use.
+type Writer struct {
+	tw    *tar.Writer
+	root  string
+	opt   WriteOptions
+	links map[[2]uint64]string // dev, inode -> first name, for hard links
+}
+
+// NewWriter returns a Writer of entries under root to w.
+func NewWriter(w io.Writer, root string, opt WriteOptions) *Writer {
+	return &Writer{tw: tar.NewWriter(w), root: root, opt: opt, links: map[[2]uint64]string{}}
+}
+
+// Time returns t as the tar holds it: whole seconds, UTC, clamped to the
+// epoch.
+func (w *Writer) Time(t time.Time) time.Time {
+	if w.opt.Epoch != nil && t.After(*w.opt.Epoch) {
+		t = *w.opt.Epoch
+	}
+	return time.Unix(t.Unix(), 0).UTC()
+}
+
+// WriteWhiteout writes name (".wh.X" or ".wh..wh..opq" under its
+// directory) as the empty regular file an OCI whiteout is, dated the Unix
+// epoch.
+func (w *Writer) WriteWhiteout(name string) error {
+	return w.tw.WriteHeader(&tar.Header{
+		Typeflag: tar.TypeReg,
+		Name:     name,
+		ModTime:  w.Time(time.Unix(0, 0)),
+		Format:   tar.FormatPAX,
+	})
+}
+
+// WriteEntry writes the entry at rel (slash-separated, relative to the
+// root) as it is on disk, not following a final symlink: a directory
+// (name ending in "/"), a regular file with its content or a hard link to
+// the first name written of its inode, a symlink, a device or a FIFO.
+// Sockets have no tar form and are skipped.
+func (w *Writer) WriteEntry(rel string) error {
+	p := filepath.Join(w.root, filepath.FromSlash(rel))
+	var st unix.Stat_t
+	if err := unix.Lstat(p, &st); err != nil {
+		return &os.PathError{Op: "lstat", Path: p, Err: err}
+	}
+	switch st.Mode & unix.S_IFMT {
+	case unix.S_IFCHR, unix.S_IFBLK, unix.S_IFIFO:
+		if w.opt.SkipDevices {
+			return nil
+		}
+	}
+	hdr := &tar.Header{
+		Name:    rel,
+		Mode:    int64(st.Mode & 07777),
+		Uid:     int(st.Uid),
+		Gid:     int(st.Gid),
+		ModTime: w.Time(time.Unix(st.Mtim.Unix())),
+		Format:  tar.FormatPAX,
+	}
+	switch st.Mode & unix.S_IFMT {
+	case unix.S_IFDIR:
+		hdr.Typeflag = tar.TypeDir
+		hdr.Name += "/"
+	case unix.S_IFREG:
+		hdr.Typeflag = tar.TypeReg
+		hdr.Size = st.Size
+		if st.Nlink > 1 {
+			id := [2]uint64{uint64(st.Dev), st.Ino}
+			if first, ok := w.links[id]; ok {
+				hdr.Typeflag, hdr.Linkname, hdr.Size = tar.TypeLink, first, 0
+			} else {
+				w.links[id] = rel
+			}
+		}
+	case unix.S_IFLNK:
+		target, err := os.Readlink(p)
+		if err != nil {
+			return err
+		}
+		hdr.Typeflag, hdr.Linkname = tar.TypeSymlink, target
+	case unix.S_IFCHR, unix.S_IFBLK:
+		hdr.Typeflag = tar.TypeChar
+		if st.Mode&unix.S_IFMT == unix.S_IFBLK {
+			hdr.Typeflag = tar.TypeBlock
+		}
+		hdr.Devmajor, hdr.Devminor = int64(unix.Major(uint64(st.Rdev))), int64(unix.Minor(uint64(st.Rdev)))
+	case unix.S_IFIFO:
+		hdr.Typeflag = tar.TypeFifo
+	default:
+		return nil // sockets have no tar form
+	}
+	xs, err := Lxattrs(p)
+	if err != nil {
+		return err
+	}
+	for k, v := range xs {
+		if hdr.PAXRecords == nil {
+			hdr.PAXRecords = map[string]string{}
+		}
+		hdr.PAXRecords[paxXattr+k] = v
+	}
+	if err := w.tw.WriteHeader(hdr); err != nil {
+		return fmt.Errorf("%s: %w", rel, err)
+	}
+	if hdr.Typeflag != tar.TypeReg || hdr.Size == 0 {
+		return nil
+	}
+	f, err := os.OpenFile(p, os.O_RDONLY|unix.O_NOFOLLOW, 0)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	if _, err := io.CopyN(w.tw, f, hdr.Size); err != nil {
+		return fmt.Errorf("%s: %w", rel, err)
+	}
+	return nil
+}
+
+// Close writes the tar trailer. It does not close the underlying writer.
+func (w *Writer) Close() error { return w.tw.Close() }
+
+// WriteDir writes the tree under dir (not dir itself) to w as a
+// deterministic tar, in layer order: depth first, each directory's
+// entries sorted by name.
+func WriteDir(ctx context.Context, w io.Writer, dir string, opt WriteOptions) error {
+	tw := NewWriter(w, dir, opt)
+	n := 0
+	var walk func(rel string) error
+	walk = func(rel string) error {
+		names, err := readDirNames(filepath.Join(dir, filepath.FromSlash(rel)))
+		if err != nil {
+			return err
+		}
+		for _, name := range names {
+			if n++; n%256 == 0 {
+				if err := ctx.Err(); err != nil {
+					return err
+				}
+			}
+			p := path.Join(rel, name)
+			if err := tw.WriteEntry(p); err != nil {
+				return err
+			}
+			fi, err := os.Lstat(filepath.Join(dir, filepath.FromSlash(p)))
+			if err != nil {
+				return err
+			}
+			if fi.IsDir() {
+				if err := walk(p); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	}
+	if err := walk(""); err != nil {
+		return err
+	}
+	return tw.Close()
+}
+
+func readDirNames(dir string) ([]string, error) {
+	f, err := os.Open(dir)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	names, err := f.Readdirnames(-1)
+	if err != nil {
+		return nil, err
+	}
+	slices.Sort(names)
+	return names, nil
+}
