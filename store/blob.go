@@ -11,6 +11,7 @@ import (
 	"os"
 	"sort"
 
+	"github.com/bldbuild/bld/internal/atomicfile"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/partial"
 	"github.com/google/go-containerregistry/pkg/v1/types"
@@ -21,7 +22,7 @@ import (
 // concurrent use.
 type Writer struct {
 	s    *Store
-	f    *os.File
+	f    *atomicfile.File
 	h    hash.Hash
 	n    int64
 	done bool
@@ -57,33 +58,23 @@ func (w *Writer) Commit(expected v1.Hash) (v1.Hash, int64, error) {
 		return v1.Hash{}, 0, errors.New("commit blob: writer is closed")
 	}
 	w.done = true
-	tmp := w.f.Name()
-	defer os.Remove(tmp) // a no-op after the rename
 	got := v1.Hash{Algorithm: "sha256", Hex: hex.EncodeToString(w.h.Sum(nil))}
-	if err := w.f.Sync(); err != nil {
-		w.f.Close()
-		return v1.Hash{}, 0, fmt.Errorf("commit blob %s: %w", got, err)
-	}
-	if err := w.f.Close(); err != nil {
-		return v1.Hash{}, 0, fmt.Errorf("commit blob %s: %w", got, err)
-	}
 	if expected != (v1.Hash{}) && expected != got {
+		w.f.Abort()
 		return v1.Hash{}, 0, fmt.Errorf("commit blob %s: content has digest %s (%d bytes)", expected, got, w.n)
 	}
 	p, err := w.s.blobPath(got)
 	if err != nil {
+		w.f.Abort()
 		return v1.Hash{}, 0, err
 	}
 	if _, err := os.Stat(p); err == nil {
+		// Already there (blobs are immutable): drop this copy. Should the
+		// temporary file stay, the next Open's cleanTemp removes it.
+		_ = w.f.Abort()
 		return got, w.n, nil
 	}
-	if err := os.Chmod(tmp, 0o644); err != nil {
-		return v1.Hash{}, 0, fmt.Errorf("commit blob %s: %w", got, err)
-	}
-	if err := os.Rename(tmp, p); err != nil {
-		return v1.Hash{}, 0, fmt.Errorf("commit blob %s: %w", got, err)
-	}
-	if err := syncDir(w.s.blobs); err != nil {
+	if err := w.f.CommitTo(p); err != nil {
 		return v1.Hash{}, 0, fmt.Errorf("commit blob %s: %w", got, err)
 	}
 	return got, w.n, nil
@@ -96,8 +87,7 @@ func (w *Writer) Close() error {
 		return nil
 	}
 	w.done = true
-	err := w.f.Close()
-	return errors.Join(err, os.Remove(w.f.Name()))
+	return w.f.Abort()
 }
 
 // Open returns the content of the blob h. It returns an error wrapping
