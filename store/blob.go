@@ -12,6 +12,7 @@ import (
 	"sort"
 
 	"github.com/bldbuild/bld/internal/atomicfile"
+	"github.com/bldbuild/bld/internal/readers"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/partial"
 	"github.com/google/go-containerregistry/pkg/v1/types"
@@ -201,7 +202,7 @@ func (l *blobLayer) Compressed() (io.ReadCloser, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &verifyReader{rc: rc, h: sha256.New(), want: l.digest, size: l.size}, nil
+	return readers.Verify(rc, l.digest, l.size), nil
 }
 
 var _ partial.CompressedLayer = (*blobLayer)(nil)
@@ -214,28 +215,3 @@ type blobLayerDiffID struct {
 func (l *blobLayerDiffID) DiffID() (v1.Hash, error) { return l.diffID, nil }
 
 var _ partial.WithDiffID = (*blobLayerDiffID)(nil)
-
-// verifyReader hashes what is read and, at the end, turns io.EOF into an
-// error if the content is not what the digest and size promise.
-type verifyReader struct {
-	rc   io.ReadCloser
-	h    hash.Hash
-	n    int64
-	want v1.Hash
-	size int64
-}
-
-func (v *verifyReader) Read(p []byte) (int, error) {
-	n, err := v.rc.Read(p)
-	v.h.Write(p[:n])
-	v.n += int64(n)
-	if err == io.EOF {
-		got := v1.Hash{Algorithm: "sha256", Hex: hex.EncodeToString(v.h.Sum(nil))}
-		if got != v.want || v.n != v.size {
-			return n, fmt.Errorf("blob %s: content has digest %s (%d bytes, want %d): store is corrupt", v.want, got, v.n, v.size)
-		}
-	}
-	return n, err
-}
-
-func (v *verifyReader) Close() error { return v.rc.Close() }
