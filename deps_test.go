@@ -17,7 +17,7 @@ var allowed = map[string][]string{
 	"frontend":              {"dag"},
 	"frontend/check":        {},
 	"builder":               {"dag", "cache", "store", "snapshot", "sandbox", "internal/fscopy", "internal/compress", "internal/mount", "internal/readers"},
-	"exporter":              {"internal/compress", "internal/atomicfile"},
+	"exporter":              {"internal/compress", "internal/atomicfile", "internal/optspec"},
 	"dag":                   {},
 	"cache":                 {},
 	"store":                 {"internal/atomicfile", "internal/readers"},
@@ -29,6 +29,7 @@ var allowed = map[string][]string{
 	"internal/fscopy":       {"dag", "internal/atomicfile"},
 	"internal/atomicfile":   {},
 	"internal/readers":      {},
+	"internal/optspec":      {},
 	"internal/testutil":     {},
 	"internal/conformance":  {"internal/testutil"},
 }

@@ -1,12 +1,14 @@
 package exporter
 
 import (
-	"encoding/csv"
 	"fmt"
+	"maps"
+	"slices"
 	"strconv"
 	"strings"
 
 	"github.com/bldbuild/bld/internal/compress"
+	"github.com/bldbuild/bld/internal/optspec"
 )
 
 // Output types, as in OutputSpec.Type.
@@ -18,6 +20,58 @@ const (
 	TypeLocal    = "local"    // the final filesystem in directory Dest
 	TypeTar      = "tar"      // the final filesystem as a tar at Dest ("-": standard output)
 )
+
+// outputParse is an OutputSpec being read, and what the keys read so far
+// tell beyond it.
+type outputParse struct {
+	OutputSpec
+	tarSet bool
+}
+
+// outputKeys are the keys of an --output spec and what each sets; the
+// checks that need the whole spec are in ParseOutput.
+var outputKeys = map[string]func(p *outputParse, v string) error{
+	"type": func(p *outputParse, v string) error { p.Type = v; return nil },
+	"dest": func(p *outputParse, v string) error { p.Dest = v; return nil },
+	"tar": func(p *outputParse, v string) (err error) {
+		p.Tar, err = strconv.ParseBool(v)
+		p.tarSet = true
+		return err
+	},
+	"push": func(p *outputParse, v string) (err error) {
+		p.Push, err = strconv.ParseBool(v)
+		return err
+	},
+	"name": func(p *outputParse, v string) error {
+		for _, n := range strings.Split(v, ",") {
+			if n = strings.TrimSpace(n); n != "" {
+				p.Names = append(p.Names, n)
+			}
+		}
+		return nil
+	},
+	"compression": func(p *outputParse, v string) error {
+		if _, err := compress.MediaType(v); err != nil || v == "" {
+			return fmt.Errorf("want gzip, zstd or uncompressed")
+		}
+		p.Compression = v
+		return nil
+	},
+	"compression-level": func(p *outputParse, v string) error {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 {
+			return fmt.Errorf("want a level, like 3")
+		}
+		p.CompressionLevel = n
+		return nil
+	},
+	"force-compression": func(p *outputParse, v string) (err error) {
+		p.ForceCompression, err = strconv.ParseBool(v)
+		return err
+	},
+}
+
+var outputSyntax = optspec.Syntax{Keys: slices.Sorted(maps.Keys(outputKeys))}
 
 // OutputSpec is one parsed --output.
 type OutputSpec struct {
@@ -58,65 +112,17 @@ func ParseOutput(spec string) (OutputSpec, error) {
 	if !strings.Contains(spec, "=") {
 		return OutputSpec{Type: TypeLocal, Dest: spec}, nil
 	}
-	r := csv.NewReader(strings.NewReader(spec))
-	r.LazyQuotes = true
-	fields, err := r.Read()
+	fields, err := outputSyntax.Parse(spec)
 	if err != nil {
 		return OutputSpec{}, fmt.Errorf("output %q: %w", spec, err)
 	}
-	var o OutputSpec
-	tarSet := false
+	var p outputParse
 	for _, f := range fields {
-		k, v, ok := strings.Cut(strings.TrimSpace(f), "=")
-		k, v = strings.ToLower(strings.TrimSpace(k)), strings.TrimSpace(v)
-		if !ok {
-			return OutputSpec{}, fmt.Errorf("output %q: %q is not key=value", spec, f)
-		}
-		bad := func(err error) error { return fmt.Errorf("output %q: %s=%q: %w", spec, k, v, err) }
-		switch k {
-		case "type":
-			o.Type = v
-		case "dest":
-			o.Dest = v
-		case "tar":
-			b, err := strconv.ParseBool(v)
-			if err != nil {
-				return OutputSpec{}, bad(err)
-			}
-			o.Tar, tarSet = b, true
-		case "push":
-			b, err := strconv.ParseBool(v)
-			if err != nil {
-				return OutputSpec{}, bad(err)
-			}
-			o.Push = b
-		case "name":
-			for _, n := range strings.Split(v, ",") {
-				if n = strings.TrimSpace(n); n != "" {
-					o.Names = append(o.Names, n)
-				}
-			}
-		case "compression":
-			if _, err := compress.MediaType(v); err != nil || v == "" {
-				return OutputSpec{}, bad(fmt.Errorf("want gzip, zstd or uncompressed"))
-			}
-			o.Compression = v
-		case "compression-level":
-			n, err := strconv.Atoi(v)
-			if err != nil || n < 0 {
-				return OutputSpec{}, bad(fmt.Errorf("want a level, like 3"))
-			}
-			o.CompressionLevel = n
-		case "force-compression":
-			b, err := strconv.ParseBool(v)
-			if err != nil {
-				return OutputSpec{}, bad(err)
-			}
-			o.ForceCompression = b
-		default:
-			return OutputSpec{}, fmt.Errorf("output %q: unknown key %q", spec, k)
+		if err := outputKeys[f.Key](&p, f.Value); err != nil {
+			return OutputSpec{}, fmt.Errorf("output %q: %s=%q: %w", spec, f.Key, f.Value, err)
 		}
 	}
+	o, tarSet := p.OutputSpec, p.tarSet
 
 	typ := o.Type
 	switch o.Type {

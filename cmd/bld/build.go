@@ -22,6 +22,7 @@ import (
 	"github.com/bldbuild/bld/dag"
 	"github.com/bldbuild/bld/exporter"
 	"github.com/bldbuild/bld/frontend"
+	"github.com/bldbuild/bld/internal/optspec"
 	"github.com/bldbuild/bld/sandbox"
 	"github.com/bldbuild/bld/snapshot"
 )
@@ -634,20 +635,24 @@ func sourceDateEpoch(args map[string]string) (*time.Time, error) {
 func parseSecrets(specs []string) (map[string][]byte, error) {
 	out := map[string][]byte{}
 	for _, spec := range specs {
-		var id, src, env string
-		for _, f := range strings.Split(spec, ",") {
-			k, v, _ := strings.Cut(f, "=")
-			switch k {
-			case "id":
-				id = v
-			case "src", "source":
-				src = v
-			case "env":
-				env = v
-			case "type":
-			default:
-				return nil, fmt.Errorf("--secret %s: unknown key %q", spec, k)
+		fields, err := secretSyntax.Parse(spec)
+		if err != nil {
+			return nil, fmt.Errorf("--secret %s: %w", spec, err)
+		}
+		id, _ := fields.Get("id")
+		src, _ := fields.Get("src")
+		if v, ok := fields.Get("source"); ok {
+			src = v
+		}
+		env, _ := fields.Get("env")
+		switch typ, _ := fields.Get("type"); typ {
+		case "", "file":
+		case "env": // buildx: with type=env, src names the variable
+			if env == "" {
+				env, src = src, ""
 			}
+		default:
+			return nil, fmt.Errorf("--secret %s: type=%s: want file or env", spec, typ)
 		}
 		if id == "" {
 			return nil, fmt.Errorf("--secret %s: id is required", spec)
@@ -675,6 +680,9 @@ func parseSecrets(specs []string) (map[string][]byte, error) {
 	}
 	return out, nil
 }
+
+// secretSyntax is buildx's --secret: id=ID[,type=file|env][,src=PATH|,env=VAR].
+var secretSyntax = optspec.Syntax{Keys: []string{"id", "type", "src", "source", "env"}}
 
 func parseLimits(o buildOptions) (sandbox.Limits, error) {
 	var l sandbox.Limits
