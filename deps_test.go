@@ -15,12 +15,12 @@ const module = "github.com/bldbuild/bld"
 var allowed = map[string][]string{
 	"cmd/bld":               {"*"},
 	"frontend":              {"dag"},
-	"frontend/check":        {},
+	"frontend/check":        {"internal/imageref"},
 	"builder":               {"dag", "cache", "store", "snapshot", "sandbox", "internal/fscopy", "internal/compress", "internal/mount", "internal/readers"},
-	"exporter":              {"internal/compress", "internal/atomicfile", "internal/optspec"},
+	"exporter":              {"internal/compress", "internal/atomicfile", "internal/optspec", "internal/imageref"},
 	"dag":                   {},
 	"cache":                 {},
-	"store":                 {"internal/atomicfile", "internal/readers"},
+	"store":                 {"internal/atomicfile", "internal/readers", "internal/imageref"},
 	"snapshot":              {"internal/mount", "internal/atomicfile"},
 	"snapshot/snapshottest": {"snapshot", "internal/mount"},
 	"sandbox":               {"internal/mount"},
@@ -30,6 +30,7 @@ var allowed = map[string][]string{
 	"internal/atomicfile":   {},
 	"internal/readers":      {},
 	"internal/optspec":      {},
+	"internal/imageref":     {},
 	"internal/testutil":     {},
 	"internal/conformance":  {"internal/testutil"},
 }
