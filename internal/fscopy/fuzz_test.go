@@ -61,9 +61,7 @@ func TestFuzzSeeds(t *testing.T) {
 // FuzzExtract feeds arbitrary bytes to ADD's archive extraction: it must
 // never panic, and never touch anything beside its destination.
 func FuzzExtract(f *testing.F) {
-	if os.Geteuid() != 0 {
-		f.Skip("needs root (archives carry owners)")
-	}
+	requireRoot(f) // archives carry owners
 	for _, data := range fuzzSeeds(f) {
 		f.Add(data)
 	}
