@@ -7,20 +7,9 @@ import (
 	"path/filepath"
 	"sync"
 	"testing"
-)
 
-func entries(t *testing.T, dir string) []string {
-	t.Helper()
-	ents, err := os.ReadDir(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var names []string
-	for _, e := range ents {
-		names = append(names, e.Name())
-	}
-	return names
-}
+	"github.com/bldbuild/bld/internal/testutil"
+)
 
 func TestCommitShowsContentOnlyAfterCommit(t *testing.T) {
 	dir := t.TempDir()
@@ -53,7 +42,7 @@ func TestCommitShowsContentOnlyAfterCommit(t *testing.T) {
 	if fi.Mode().Perm() != 0o640 {
 		t.Errorf("mode %v, want 0640", fi.Mode().Perm())
 	}
-	if got := entries(t, dir); len(got) != 1 {
+	if got := testutil.DirNames(t, dir); len(got) != 1 {
 		t.Errorf("dir holds %v, want only f", got)
 	}
 	if err := f.Abort(); err != nil {
@@ -77,7 +66,7 @@ func TestAbortLeavesNothing(t *testing.T) {
 	if err := f.Abort(); err != nil {
 		t.Fatal(err)
 	}
-	if got := entries(t, dir); len(got) != 0 {
+	if got := testutil.DirNames(t, dir); len(got) != 0 {
 		t.Errorf("after Abort the dir holds %v, want nothing", got)
 	}
 	if _, err := f.Write([]byte("more")); err == nil {
@@ -112,7 +101,7 @@ func TestFailedCommitKeepsOldContent(t *testing.T) {
 	if err := f.CommitTo(target); err == nil {
 		t.Fatal("CommitTo over a directory succeeded")
 	}
-	if got := entries(t, dir); len(got) != 2 {
+	if got := testutil.DirNames(t, dir); len(got) != 2 {
 		t.Errorf("after a failed commit the dir holds %v, want d and f", got)
 	}
 	if err := f.Commit(); err == nil {
@@ -188,7 +177,7 @@ func TestConcurrentWritersLeaveOneWholeFile(t *testing.T) {
 	if err != nil || !whole(b) {
 		t.Fatalf("final file is not one writer's whole content (%d bytes, %v)", len(b), err)
 	}
-	if got := entries(t, dir); len(got) != 1 {
+	if got := testutil.DirNames(t, dir); len(got) != 1 {
 		t.Errorf("dir holds %v, want only f", got)
 	}
 }

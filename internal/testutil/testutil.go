@@ -91,6 +91,21 @@ func Run(t testing.TB, name string, args ...string) []byte {
 	return out
 }
 
+// DirNames returns the names in dir, sorted; it fails t if dir cannot be
+// read.
+func DirNames(t testing.TB, dir string) []string {
+	t.Helper()
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	names := make([]string, 0, len(ents))
+	for _, e := range ents {
+		names = append(names, e.Name())
+	}
+	return names
+}
+
 // Passwd and Group are the account files of the busybox fixture.
 const (
 	Passwd = "root:x:0:0:root:/root:/bin/sh\napp:x:1000:1000:app:/home/app:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n"
