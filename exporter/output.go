@@ -92,7 +92,8 @@ type OutputSpec struct {
 }
 
 // ParseOutput parses an --output value in buildx syntax: comma-separated
-// key=value pairs (CSV quoting, so "name=a,b" in quotes gives two names),
+// key=value pairs read by internal/optspec (CSV quoting: "name=a,b" or
+// name="a,b" gives two names),
 // or a plain path (type local) or "-" (type tar to standard output).
 //
 //	type=oci,dest=out.tar          type=oci,dest=dir,tar=false

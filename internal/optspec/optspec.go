@@ -5,6 +5,9 @@
 //	type=local,dest=out
 //	type=image,"name=a:1,b:2"
 //
+// A value quoted after its "=" (type=local,dest="a,b", as users write it)
+// is read as the whole field quoted ("dest=a,b").
+//
 // The key set is the caller's (Syntax.Keys); a key outside it is an error
 // naming the key. Keys are matched case-insensitively, keys and values are
 // trimmed of spaces, keys may repeat (Spec keeps every field, in order),
@@ -64,7 +67,7 @@ func (sy Syntax) Parse(spec string) (Spec, error) {
 	if strings.TrimSpace(spec) == "" {
 		return nil, errors.New("empty")
 	}
-	r := csv.NewReader(strings.NewReader(spec))
+	r := csv.NewReader(strings.NewReader(quoteFields(spec)))
 	r.TrimLeadingSpace = true
 	fields, err := r.Read()
 	if errors.Is(err, csv.ErrBareQuote) {
@@ -91,6 +94,36 @@ func (sy Syntax) Parse(spec string) (Spec, error) {
 		out = append(out, Field{Key: k, Value: strings.TrimSpace(v)})
 	}
 	return out, nil
+}
+
+// quoteFields rewrites each field of the form key="value" as "key=value",
+// which encoding/csv reads as one quoted field; everything else is left to
+// encoding/csv as it is.
+func quoteFields(spec string) string {
+	var b strings.Builder
+	inQuotes, fieldStart := false, true
+	for i := 0; i < len(spec); i++ {
+		c := spec[i]
+		if fieldStart && !inQuotes {
+			fieldStart = false
+			eq := strings.IndexAny(spec[i:], ",\"=")
+			if eq > 0 && spec[i+eq] == '=' && i+eq+1 < len(spec) && spec[i+eq+1] == '"' {
+				b.WriteByte('"')
+				b.WriteString(spec[i : i+eq+1])
+				i += eq + 1 // the opening quote, now before the key
+				inQuotes = true
+				continue
+			}
+		}
+		switch {
+		case c == '"':
+			inQuotes = !inQuotes // "" inside quotes toggles twice: an escaped quote
+		case c == ',' && !inQuotes:
+			fieldStart = true
+		}
+		b.WriteByte(c)
+	}
+	return b.String()
 }
 
 // Parse reads spec with the given keys and no bare words.

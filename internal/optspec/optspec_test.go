@@ -19,6 +19,11 @@ func TestParse(t *testing.T) {
 		{"name=a,name=b", Spec{{"name", "a"}, {"name", "b"}}},
 		{"dest=x=y", Spec{{"dest", "x=y"}}},
 		{"dest=", Spec{{"dest", ""}}},
+		{`type=local,dest="a,b"`, Spec{{"type", "local"}, {"dest", "a,b"}}},
+		{`dest="a,b",type=local`, Spec{{"dest", "a,b"}, {"type", "local"}}},
+		{`dest="say ""hi"", twice",name=n`, Spec{{"dest", `say "hi", twice`}, {"name", "n"}}},
+		{`"name=a,b",dest="c,d"`, Spec{{"name", "a,b"}, {"dest", "c,d"}}},
+		{`dest=""`, Spec{{"dest", ""}}},
 	} {
 		got, err := sy.Parse(tc.spec)
 		if err != nil {
@@ -43,6 +48,7 @@ func TestParseErrors(t *testing.T) {
 		{Syntax{Keys: []string{"type"}, Bare: true}, "type=a,,b", `"" is not key=value`},
 		{Syntax{Keys: []string{"dest"}}, `dest="a,b`, "quote"},
 		{Syntax{Keys: []string{"dest"}}, `dest=a"b`, "quote a whole field"},
+		{Syntax{Keys: []string{"dest"}}, `dest="a"b`, "extraneous"},
 	} {
 		_, err := tc.sy.Parse(tc.spec)
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
