@@ -93,8 +93,8 @@ type OutputSpec struct {
 
 // ParseOutput parses an --output value in buildx syntax: comma-separated
 // key=value pairs read by internal/optspec (CSV quoting: "name=a,b" or
-// name="a,b" gives two names),
-// or a plain path (type local) or "-" (type tar to standard output).
+// name="a,b" gives two names), or a plain path (type local) or "-" (type
+// tar to standard output).
 //
 //	type=oci,dest=out.tar          type=oci,dest=dir,tar=false
 //	type=docker,dest=image.tar     type=registry   type=image,push=true
