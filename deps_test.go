@@ -19,7 +19,7 @@ var allowed = map[string][]string{
 	"builder":               {"dag", "cache", "store", "snapshot", "sandbox", "internal/fscopy", "internal/compress", "internal/mount", "internal/readers"},
 	"exporter":              {"internal/compress", "internal/atomicfile", "internal/optspec", "internal/imageref"},
 	"dag":                   {},
-	"cache":                 {},
+	"cache":                 {"internal/atomicfile"},
 	"store":                 {"internal/atomicfile", "internal/readers", "internal/imageref"},
 	"snapshot":              {"internal/mount", "internal/atomicfile"},
 	"snapshot/snapshottest": {"snapshot", "internal/mount"},

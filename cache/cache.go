@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/bldbuild/bld/internal/atomicfile"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 )
 
@@ -162,5 +163,5 @@ func (c *Cache) Walk(fn func(Record) error) error {
 }
 
 func (c *Cache) writeAtomic(p string, b []byte) error {
-	return writeFileAtomic(filepath.Dir(p), filepath.Base(p), b)
+	return atomicfile.WriteFile(p, b, 0o600)
 }
