@@ -4,8 +4,9 @@ import (
 	"fmt"
 	"os"
 	"strconv"
-	"strings"
 	"time"
+
+	"github.com/bldbuild/bld/internal/optspec"
 )
 
 // SourceDateEpoch parses a SOURCE_DATE_EPOCH value (seconds since 1970);
@@ -23,25 +24,29 @@ func SourceDateEpoch(s string) (*time.Time, error) {
 }
 
 // ParseSecrets reads --secret values (id=ID,src=FILE | id=ID,env=VAR |
-// id=ID, taken from the environment variable ID, as buildx) into the
-// contents by id.
+// id=ID,type=env,src=VAR | id=ID, taken from the environment variable ID,
+// as buildx) into the contents by id.
 func ParseSecrets(specs []string) (map[string][]byte, error) {
 	out := map[string][]byte{}
 	for _, spec := range specs {
-		var id, src, env string
-		for _, f := range strings.Split(spec, ",") {
-			k, v, _ := strings.Cut(f, "=")
-			switch k {
-			case "id":
-				id = v
-			case "src", "source":
-				src = v
-			case "env":
-				env = v
-			case "type":
-			default:
-				return nil, fmt.Errorf("--secret %s: unknown key %q", spec, k)
+		fields, err := secretSyntax.Parse(spec)
+		if err != nil {
+			return nil, fmt.Errorf("--secret %s: %w", spec, err)
+		}
+		id, _ := fields.Get("id")
+		src, _ := fields.Get("src")
+		if v, ok := fields.Get("source"); ok {
+			src = v
+		}
+		env, _ := fields.Get("env")
+		switch typ, _ := fields.Get("type"); typ {
+		case "", "file":
+		case "env": // buildx: with type=env, src names the variable
+			if env == "" {
+				env, src = src, ""
 			}
+		default:
+			return nil, fmt.Errorf("--secret %s: type=%s: want file or env", spec, typ)
 		}
 		if id == "" {
 			return nil, fmt.Errorf("--secret %s: id is required", spec)
@@ -69,3 +74,6 @@ func ParseSecrets(specs []string) (map[string][]byte, error) {
 	}
 	return out, nil
 }
+
+// secretSyntax is buildx's --secret: id=ID[,type=file|env][,src=PATH|,env=VAR].
+var secretSyntax = optspec.Syntax{Keys: []string{"id", "type", "src", "source", "env"}}

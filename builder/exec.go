@@ -22,6 +22,7 @@ import (
 	"github.com/bldbuild/bld/dag"
 	"github.com/bldbuild/bld/internal/compress"
 	"github.com/bldbuild/bld/internal/mount"
+	"github.com/bldbuild/bld/internal/readers"
 	"github.com/bldbuild/bld/snapshot"
 )
 
@@ -58,7 +59,13 @@ func (s *solve) visit(ctx context.Context, v *dag.Vertex) (*node, error) {
 			}
 			return s.restore(s.rootCtx, v, rec, remote, parent)
 		})
-		_ = s.b.Cache.Touch(n.key)
+		// A failed Touch only leaves the record's last-used time old, so
+		// prune may drop it sooner: worth a warning, not a failed build.
+		// ErrNotFound is a prune that removed the record since the lookup;
+		// this build already has what it needs from it.
+		if err := s.b.Cache.Touch(n.key); err != nil && !errors.Is(err, cache.ErrNotFound) {
+			s.warn(v, fmt.Errorf("mark cache record used: %w", err))
+		}
 		s.b.emit(Event{Vertex: v, State: Cached})
 		return n, nil
 	}
@@ -394,7 +401,14 @@ func (s *solve) restore(ctx context.Context, v *dag.Vertex, rec cache.Record, re
 		if err := s.fetch(ctx, v, rec, remote); err != nil {
 			return "", err
 		}
-		defer s.b.Cache.Put(rec)
+		// Keep the imported record locally too. A failed Put costs only a
+		// later build's cache hit (it fetches again from the remote cache),
+		// so it is a warning, not a failed build.
+		defer func() {
+			if err := s.b.Cache.Put(rec); err != nil {
+				s.warn(v, fmt.Errorf("record imported cache step locally: %w", err))
+			}
+		}()
 	}
 	if _, err := s.b.Snapshots.Stat(ctx, rec.Snapshot); err == nil {
 		return rec.Snapshot, nil
@@ -455,7 +469,7 @@ func (s *solve) fetch(ctx context.Context, v *dag.Vertex, rec cache.Record, remo
 		return err
 	}
 	defer w.Close()
-	m := s.meter(v, "pull "+shortHex(rec.Layer.Digest), rec.Layer.Size, ctxReader{ctx, rc})
+	m := s.meter(v, "pull "+shortHex(rec.Layer.Digest), rec.Layer.Size, readers.WithContext(ctx, rc))
 	if _, err := io.Copy(w, m); err != nil {
 		return fmt.Errorf("fetch cached layer %s: %w", rec.Layer.Digest, err)
 	}
@@ -466,15 +480,8 @@ func (s *solve) fetch(ctx context.Context, v *dag.Vertex, rec cache.Record, remo
 	return nil
 }
 
-// ctxReader stops a copy when ctx is done.
-type ctxReader struct {
-	ctx context.Context
-	r   io.Reader
-}
-
-func (c ctxReader) Read(p []byte) (int, error) {
-	if err := c.ctx.Err(); err != nil {
-		return 0, err
-	}
-	return c.r.Read(p)
+// warn reports a problem that does not fail the build as a line on the
+// vertex's standard error.
+func (s *solve) warn(v *dag.Vertex, err error) {
+	s.b.emit(Event{Vertex: v, State: Log, Stream: 2, Line: "warning: " + err.Error()})
 }

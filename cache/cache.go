@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/bldbuild/bld/internal/atomicfile"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 )
 
@@ -213,29 +214,5 @@ func (c *Cache) read(p, name string) (Record, error) {
 }
 
 func (c *Cache) writeAtomic(p string, b []byte) error {
-	return writeFileAtomic(filepath.Dir(p), filepath.Base(p), b)
-}
-
-// writeFileAtomic replaces dir/name with data by temp file and rename.
-func writeFileAtomic(dir, name string, data []byte) (err error) {
-	f, err := os.CreateTemp(dir, ".tmp-*")
-	if err != nil {
-		return err
-	}
-	defer func() {
-		if err != nil {
-			f.Close()
-			os.Remove(f.Name())
-		}
-	}()
-	if _, err := f.Write(data); err != nil {
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	return os.Rename(f.Name(), filepath.Join(dir, name))
+	return atomicfile.WriteFile(p, b, 0o600)
 }

@@ -3,7 +3,9 @@ package dag
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -53,20 +55,24 @@ func TestWalkMemoisedAndParallel(t *testing.T) {
 	left := &Vertex{Op: &Mkdir{Path: "/l"}, Inputs: []*Vertex{shared}}
 	right := &Vertex{Op: &Mkdir{Path: "/r"}, Inputs: []*Vertex{shared}}
 	top := &Vertex{Op: &Copy{Dest: "/"}, Inputs: []*Vertex{left, right}}
-	var runs, inFlight, maxInFlight atomic.Int32
+	// left and right each wait at a barrier until both have started: if
+	// Walk ran them one after the other, the first would wait for ever
+	// (here: until the guard's timeout fails the test).
+	var started sync.WaitGroup
+	started.Add(2)
+	both := make(chan struct{})
+	go func() { started.Wait(); close(both) }()
+	var runs atomic.Int32
 	res, err := Walk(t.Context(), []*Vertex{top}, func(ctx context.Context, v *Vertex, in []int) (int, error) {
 		runs.Add(1)
-		n := inFlight.Add(1)
-		for {
-			m := maxInFlight.Load()
-			if n <= m || maxInFlight.CompareAndSwap(m, n) {
-				break
+		if v == left || v == right {
+			started.Done()
+			select {
+			case <-both:
+			case <-time.After(10 * time.Second):
+				return 0, fmt.Errorf("%s waited 10s for its sibling: independent vertices do not run concurrently", v.Op.(*Mkdir).Path)
 			}
 		}
-		if v == left || v == right {
-			time.Sleep(50 * time.Millisecond)
-		}
-		inFlight.Add(-1)
 		sum := 1
 		for _, x := range in {
 			sum += x
@@ -78,9 +84,6 @@ func TestWalkMemoisedAndParallel(t *testing.T) {
 	}
 	if runs.Load() != 4 {
 		t.Errorf("ran %d vertices, want 4 (shared once)", runs.Load())
-	}
-	if maxInFlight.Load() < 2 {
-		t.Errorf("independent vertices did not run concurrently")
 	}
 	if res[top] != 5 {
 		t.Errorf("result = %d, want 5", res[top])

@@ -7,10 +7,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"os"
-	"path/filepath"
 	"time"
 
+	"github.com/bldbuild/bld/internal/atomicfile"
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/empty"
@@ -250,33 +249,22 @@ func writeOCITar(ctx context.Context, w io.Writer, img v1.Image, names []string)
 	return tw.Close()
 }
 
-// writeFileAtomic writes dest through fn into a temporary file next to it,
-// renamed over dest only when fn succeeds.
-func writeFileAtomic(dest string, fn func(io.Writer) error) (err error) {
+// writeFileAtomic writes dest through fn, with internal/atomicfile: dest
+// appears, whole, only when fn succeeds.
+func writeFileAtomic(dest string, fn func(io.Writer) error) error {
 	if dest == "-" {
 		// Not a file named "-": the caller wires standard output.
 		return fmt.Errorf("standard output: use OCITo, DockerTo or TarTo")
 	}
-	f, err := os.CreateTemp(filepath.Dir(dest), "."+filepath.Base(dest)+".tmp-*")
+	f, err := atomicfile.Create(dest, 0o644)
 	if err != nil {
 		return err
 	}
-	defer func() {
-		if err != nil {
-			f.Close()
-			os.Remove(f.Name())
-		}
-	}()
+	defer f.Abort()
 	if err := fn(f); err != nil {
 		return err
 	}
-	if err := f.Chmod(0o644); err != nil {
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	return os.Rename(f.Name(), dest)
+	return f.Commit()
 }
 
 // ctxWriter fails writes once ctx is done, which stops a long export.

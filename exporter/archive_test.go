@@ -8,7 +8,6 @@ import (
 	"errors"
 	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -18,28 +17,14 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
 	"github.com/google/go-containerregistry/pkg/v1/validate"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+
+	"github.com/bldbuild/bld/internal/testutil"
 )
-
-func requireTool(t *testing.T, name string) {
-	t.Helper()
-	if _, err := exec.LookPath(name); err != nil {
-		t.Skipf("%s not installed", name)
-	}
-}
-
-func run(t *testing.T, name string, args ...string) []byte {
-	t.Helper()
-	out, err := exec.CommandContext(t.Context(), name, args...).CombinedOutput()
-	if err != nil {
-		t.Fatalf("%s %s: %v\n%s", name, strings.Join(args, " "), err, out)
-	}
-	return out
-}
 
 func skopeoDigest(t *testing.T, ref string) string {
 	t.Helper()
 	var got struct{ Digest string }
-	out := run(t, "skopeo", "inspect", ref)
+	out := testutil.Run(t, "skopeo", "inspect", ref)
 	if err := json.Unmarshal(out, &got); err != nil {
 		t.Fatalf("skopeo inspect %s: %v\n%s", ref, err, out)
 	}
@@ -55,7 +40,7 @@ func umociCat(t *testing.T, image, file string) string {
 	if os.Geteuid() != 0 {
 		args = []string{"unpack", "--rootless", "--image", image, bundle}
 	}
-	run(t, "umoci", args...)
+	testutil.Run(t, "umoci", args...)
 	b, err := os.ReadFile(filepath.Join(bundle, "rootfs", file))
 	if err != nil {
 		t.Fatal(err)
@@ -130,11 +115,11 @@ func TestOCIDir(t *testing.T) {
 		t.Errorf("validate: %v", err)
 	}
 
-	requireTool(t, "skopeo")
+	testutil.RequireTool(t, "skopeo")
 	if d := skopeoDigest(t, "oci:"+dir+":localhost:5000/app:v1"); d != want.String() {
 		t.Errorf("skopeo inspect: %s, want %s", d, want)
 	}
-	requireTool(t, "umoci")
+	testutil.RequireTool(t, "umoci")
 	if got := umociCat(t, dir+":docker.io/library/app:v1", "etc/hello"); got != "hello\n" {
 		t.Errorf("umoci unpack: etc/hello = %q", got)
 	}
@@ -177,11 +162,11 @@ func TestOCITar(t *testing.T) {
 		t.Errorf("validate: %v", err)
 	}
 
-	requireTool(t, "skopeo")
+	testutil.RequireTool(t, "skopeo")
 	if d := skopeoDigest(t, "oci-archive:"+a+":docker.io/library/app:v1"); d != digest(t, img).String() {
 		t.Errorf("skopeo inspect: %s, want %s", d, digest(t, img))
 	}
-	requireTool(t, "umoci")
+	testutil.RequireTool(t, "umoci")
 	if got := umociCat(t, extracted+":docker.io/library/app:v1", "app/run"); got != "#!/bin/sh\n" {
 		t.Errorf("umoci unpack: app/run = %q", got)
 	}
@@ -200,7 +185,7 @@ func TestOCIUnnamed(t *testing.T) {
 	if len(m.Manifests) != 1 || m.Manifests[0].Annotations[ocispec.AnnotationRefName] != "" {
 		t.Errorf("index = %+v, want one unnamed manifest", m.Manifests)
 	}
-	requireTool(t, "skopeo")
+	testutil.RequireTool(t, "skopeo")
 	if d := skopeoDigest(t, "oci:"+dir); d != digest(t, img).String() {
 		t.Errorf("skopeo inspect: %s, want %s", d, digest(t, img))
 	}
@@ -236,9 +221,9 @@ func TestDocker(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	requireTool(t, "skopeo")
+	testutil.RequireTool(t, "skopeo")
 	for _, ref := range []string{"docker-archive:" + p + ":docker.io/library/app:v1", "docker-archive:" + p + ":localhost:5000/app:v2", "docker-archive:" + unnamed} {
-		out := run(t, "skopeo", "inspect", "--config", ref)
+		out := testutil.Run(t, "skopeo", "inspect", "--config", ref)
 		var cf v1.ConfigFile
 		if err := json.Unmarshal(out, &cf); err != nil {
 			t.Fatalf("skopeo inspect --config %s: %v", ref, err)

@@ -1,18 +1,13 @@
 package exporter
 
 import (
-	"fmt"
-	"net"
-	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
 	"net/url"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
-	"time"
+
+	"github.com/bldbuild/bld/internal/testutil"
 )
 
 // startDistribution starts Debian's docker-registry (distribution 2.x) on
@@ -21,40 +16,13 @@ import (
 // shows whether a push mounts.
 func startDistribution(t *testing.T) (*recorder, string) {
 	t.Helper()
-	bin, err := exec.LookPath("docker-registry")
-	if err != nil {
-		t.Skip("docker-registry not installed")
-	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close()
+	bin := testutil.RequireTool(t, "docker-registry")
 	dir := t.TempDir()
-	cfg := filepath.Join(dir, "config.yml")
-	err = os.WriteFile(cfg, fmt.Appendf(nil, "version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: %s\nhttp:\n  addr: %s\n", filepath.Join(dir, "data"), addr), 0o644)
+	addr, err := testutil.StartRegistry(bin, dir)
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(bin, "serve", cfg)
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		cmd.Process.Kill()
-		cmd.Wait()
-	})
-	for start := time.Now(); ; time.Sleep(50 * time.Millisecond) {
-		resp, err := http.Get("http://" + addr + "/v2/")
-		if err == nil {
-			resp.Body.Close()
-			break
-		}
-		if time.Since(start) > 10*time.Second {
-			t.Fatalf("docker-registry did not start on %s: %v", addr, err)
-		}
-	}
+	t.Cleanup(func() { testutil.StopRegistry(dir) })
 	u, _ := url.Parse("http://" + addr)
 	rec := &recorder{h: httputil.NewSingleHostReverseProxy(u)}
 	s := httptest.NewServer(rec)

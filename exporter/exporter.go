@@ -7,7 +7,7 @@ import (
 	"strings"
 	"sync"
 
-	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/bldbuild/bld/internal/imageref"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 )
 
@@ -64,29 +64,11 @@ func Tee(es ...Exporter) Exporter {
 	})
 }
 
-// normalize returns the full form of an image name: "app" is
-// "docker.io/library/app:latest". It matches store.Normalize.
-func normalize(ref string) (string, error) {
-	r, err := name.ParseReference(ref)
-	if err != nil {
-		return "", err
-	}
-	reg := r.Context().RegistryStr()
-	if reg == name.DefaultRegistry {
-		reg = "docker.io"
-	}
-	full := reg + "/" + r.Context().RepositoryStr()
-	if d, ok := r.(name.Digest); ok {
-		return full + "@" + d.DigestStr(), nil
-	}
-	return full + ":" + r.Identifier(), nil
-}
-
 // normalizeAll normalizes names, naming the first bad one in the error.
 func normalizeAll(names []string) ([]string, error) {
 	out := make([]string, 0, len(names))
 	for _, n := range names {
-		full, err := normalize(n)
+		full, err := imageref.Normalize(n)
 		if err != nil {
 			return nil, fmt.Errorf("image name %q: %w", n, err)
 		}

@@ -1,12 +1,14 @@
 package exporter
 
 import (
-	"encoding/csv"
 	"fmt"
+	"maps"
+	"slices"
 	"strconv"
 	"strings"
 
 	"github.com/bldbuild/bld/internal/compress"
+	"github.com/bldbuild/bld/internal/optspec"
 )
 
 // Output types, as in OutputSpec.Type.
@@ -18,6 +20,62 @@ const (
 	TypeLocal    = "local"    // the final filesystem in directory Dest
 	TypeTar      = "tar"      // the final filesystem as a tar at Dest ("-": standard output)
 )
+
+// outputParse is an OutputSpec being read, and what the keys read so far
+// tell beyond it.
+type outputParse struct {
+	OutputSpec
+	tarSet bool
+}
+
+// outputKeys are the keys of an --output spec and what each sets; the
+// checks that need the whole spec are in ParseOutput.
+var outputKeys = map[string]func(p *outputParse, v string) error{
+	"type": func(p *outputParse, v string) error { p.Type = v; return nil },
+	"dest": func(p *outputParse, v string) error { p.Dest = v; return nil },
+	"tar": func(p *outputParse, v string) (err error) {
+		p.Tar, err = strconv.ParseBool(v)
+		p.tarSet = true
+		return err
+	},
+	"push": func(p *outputParse, v string) (err error) {
+		p.Push, err = strconv.ParseBool(v)
+		return err
+	},
+	"name": func(p *outputParse, v string) error {
+		for _, n := range strings.Split(v, ",") {
+			if n = strings.TrimSpace(n); n != "" {
+				p.Names = append(p.Names, n)
+			}
+		}
+		return nil
+	},
+	"compression": func(p *outputParse, v string) error {
+		if _, err := compress.MediaType(v); err != nil || v == "" {
+			return fmt.Errorf("want gzip, zstd or uncompressed")
+		}
+		p.Compression = v
+		return nil
+	},
+	"compression-level": func(p *outputParse, v string) error {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 {
+			return fmt.Errorf("want a level, like 3")
+		}
+		p.CompressionLevel = n
+		return nil
+	},
+	"preserve-ownership": func(p *outputParse, v string) (err error) {
+		p.PreserveOwnership, err = strconv.ParseBool(v)
+		return err
+	},
+	"force-compression": func(p *outputParse, v string) (err error) {
+		p.ForceCompression, err = strconv.ParseBool(v)
+		return err
+	},
+}
+
+var outputSyntax = optspec.Syntax{Keys: slices.Sorted(maps.Keys(outputKeys))}
 
 // OutputSpec is one parsed --output.
 type OutputSpec struct {
@@ -35,22 +93,24 @@ type OutputSpec struct {
 	Compression      string
 	CompressionLevel int
 	ForceCompression bool
-	// PreserveOwnership (type=local): keep owners and setuid/setgid bits
-	// on the host (LocalOptions).
+	// PreserveOwnership (type=local) keeps the image's owners and
+	// setuid/setgid bits on the host; by default files belong to the user
+	// running bld and lose those bits (see Local).
 	PreserveOwnership bool
 }
 
 // ParseOutput parses an --output value in buildx syntax: comma-separated
-// key=value pairs (CSV quoting, so "name=a,b" in quotes gives two names),
-// or a plain path (type local) or "-" (type tar to standard output).
+// key=value pairs read by internal/optspec (CSV quoting: "name=a,b" or
+// name="a,b" gives two names), or a plain path (type local) or "-" (type
+// tar to standard output).
 //
 //	type=oci,dest=out.tar          type=oci,dest=dir,tar=false
 //	type=docker,dest=image.tar     type=registry   type=image,push=true
 //	type=local,dest=dir            type=tar,dest=rootfs.tar
 //
 // Keys: type, dest, tar, push, name, compression (gzip, zstd,
-// uncompressed), compression-level, force-compression,
-// preserve-ownership (type=local). Errors name the bad
+// uncompressed), compression-level, force-compression, preserve-ownership
+// (type=local). Errors name the bad
 // key or value.
 func ParseOutput(spec string) (OutputSpec, error) {
 	if spec == "" {
@@ -62,71 +122,17 @@ func ParseOutput(spec string) (OutputSpec, error) {
 	if !strings.Contains(spec, "=") {
 		return OutputSpec{Type: TypeLocal, Dest: spec}, nil
 	}
-	r := csv.NewReader(strings.NewReader(spec))
-	r.LazyQuotes = true
-	fields, err := r.Read()
+	fields, err := outputSyntax.Parse(spec)
 	if err != nil {
 		return OutputSpec{}, fmt.Errorf("output %q: %w", spec, err)
 	}
-	var o OutputSpec
-	tarSet := false
+	var p outputParse
 	for _, f := range fields {
-		k, v, ok := strings.Cut(strings.TrimSpace(f), "=")
-		k, v = strings.ToLower(strings.TrimSpace(k)), strings.TrimSpace(v)
-		if !ok {
-			return OutputSpec{}, fmt.Errorf("output %q: %q is not key=value", spec, f)
-		}
-		bad := func(err error) error { return fmt.Errorf("output %q: %s=%q: %w", spec, k, v, err) }
-		switch k {
-		case "type":
-			o.Type = v
-		case "dest":
-			o.Dest = v
-		case "tar":
-			b, err := strconv.ParseBool(v)
-			if err != nil {
-				return OutputSpec{}, bad(err)
-			}
-			o.Tar, tarSet = b, true
-		case "push":
-			b, err := strconv.ParseBool(v)
-			if err != nil {
-				return OutputSpec{}, bad(err)
-			}
-			o.Push = b
-		case "name":
-			for _, n := range strings.Split(v, ",") {
-				if n = strings.TrimSpace(n); n != "" {
-					o.Names = append(o.Names, n)
-				}
-			}
-		case "compression":
-			if _, err := compress.MediaType(v); err != nil || v == "" {
-				return OutputSpec{}, bad(fmt.Errorf("want gzip, zstd or uncompressed"))
-			}
-			o.Compression = v
-		case "compression-level":
-			n, err := strconv.Atoi(v)
-			if err != nil || n < 0 {
-				return OutputSpec{}, bad(fmt.Errorf("want a level, like 3"))
-			}
-			o.CompressionLevel = n
-		case "preserve-ownership":
-			b, err := strconv.ParseBool(v)
-			if err != nil {
-				return OutputSpec{}, bad(err)
-			}
-			o.PreserveOwnership = b
-		case "force-compression":
-			b, err := strconv.ParseBool(v)
-			if err != nil {
-				return OutputSpec{}, bad(err)
-			}
-			o.ForceCompression = b
-		default:
-			return OutputSpec{}, fmt.Errorf("output %q: unknown key %q", spec, k)
+		if err := outputKeys[f.Key](&p, f.Value); err != nil {
+			return OutputSpec{}, fmt.Errorf("output %q: %s=%q: %w", spec, f.Key, f.Value, err)
 		}
 	}
+	o, tarSet := p.OutputSpec, p.tarSet
 
 	typ := o.Type
 	switch o.Type {

@@ -21,6 +21,9 @@ func TestParseOutput(t *testing.T) {
 		{"type=image,push=true", OutputSpec{Type: TypeImage, Push: true}},
 		{`type=image,"name=a:1,b:2"`, OutputSpec{Type: TypeImage, Names: []string{"a:1", "b:2"}}},
 		{"type=local,dest=dir", OutputSpec{Type: TypeLocal, Dest: "dir"}},
+		{`type=local,"dest=a,b"`, OutputSpec{Type: TypeLocal, Dest: "a,b"}},
+		{`type=local,dest="a,b"`, OutputSpec{Type: TypeLocal, Dest: "a,b"}},
+		{"type=image,name=a:1,name=b:2", OutputSpec{Type: TypeImage, Names: []string{"a:1", "b:2"}}},
 		{"type=local,dest=-", OutputSpec{Type: TypeTar, Dest: "-"}},
 		{"type=tar,dest=f", OutputSpec{Type: TypeTar, Dest: "f"}},
 		{"dir", OutputSpec{Type: TypeLocal, Dest: "dir"}},
@@ -69,6 +72,7 @@ func TestParseOutputErrors(t *testing.T) {
 		{"type=local,dest=x,tar=true", "tar: not for type=local"},
 		{"type=oci,dest=x,push=true", "push: only for"},
 		{"type=oci,dest", `"dest" is not key=value`},
+		{`type=local,dest=a"b`, `quote a whole field`},
 	} {
 		_, err := ParseOutput(tc.spec)
 		if err == nil || !strings.Contains(err.Error(), tc.want) {

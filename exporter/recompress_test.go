@@ -21,6 +21,7 @@ import (
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/bldbuild/bld/internal/compress"
+	"github.com/bldbuild/bld/internal/testutil"
 )
 
 func TestRecompress(t *testing.T) {
@@ -150,7 +151,7 @@ func (c *countingLayer) Compressed() (io.ReadCloser, error) {
 // TestRecompressTools writes a zstd image as an OCI layout and reads it
 // with skopeo (inspect, copy to a dir, zstd -d of the layer) and umoci.
 func TestRecompressTools(t *testing.T) {
-	requireTool(t, "skopeo")
+	testutil.RequireTool(t, "skopeo")
 	img, _ := testImage(t)
 	z, err := Recompress(t.Context(), img, "zstd", 0, false)
 	if err != nil {
@@ -165,14 +166,14 @@ func TestRecompressTools(t *testing.T) {
 		t.Errorf("skopeo inspect: %s, want %s", d, digest(t, z))
 	}
 	out := filepath.Join(t.TempDir(), "copy")
-	run(t, "skopeo", "copy", ref, "dir:"+out)
+	testutil.Run(t, "skopeo", "copy", ref, "dir:"+out)
 	m, _ := z.Manifest()
 	blob := filepath.Join(out, m.Layers[0].Digest.Hex)
 	if _, err := os.Stat(blob); err != nil {
 		t.Fatalf("skopeo copy did not keep the zstd layer as it is: %v", err)
 	}
-	requireTool(t, "zstd")
-	tarBytes := run(t, "zstd", "-d", "-c", blob)
+	testutil.RequireTool(t, "zstd")
+	tarBytes := testutil.Run(t, "zstd", "-d", "-c", blob)
 	if !bytes.Contains(tarBytes, []byte("hello\n")) || !bytes.Contains(tarBytes, []byte("etc/hello")) {
 		t.Error("zstd -d of the layer: no etc/hello")
 	}

@@ -14,6 +14,8 @@ import (
 	"testing"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/bldbuild/bld/internal/testutil"
 )
 
 // hdr is a tar entry for the tests here (snapshottest imports this
@@ -131,9 +133,7 @@ func scratchDir(t testing.TB) string {
 // has is created in the upper dir like the lower's, and whiteouts under a
 // dir no layer has are dropped.
 func TestApplyOverlayImplicitDirs(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("needs root for overlay whiteouts")
-	}
+	testutil.RequireRoot(t) // overlay whiteouts
 	root, lowers, check := sandbox(t)
 	layer := tarOf(t, hdr{name: "d/inner/new", body: "n"}, hdr{name: "d/.wh.f"}, hdr{name: "nowhere/.wh.x"}, hdr{name: "esc/.wh.file"})
 	if err := apply(t.Context(), bytes.NewReader(layer), root, applyOverlay, lowers); err != nil {

@@ -46,7 +46,7 @@ func (s *store) cleanup(ctx context.Context) error {
 		}
 		for _, e := range ents {
 			p := filepath.Join(dir, e.Name())
-			if strings.HasPrefix(e.Name(), ".tmp-") {
+			if strings.HasPrefix(e.Name(), ".") { // a record being written (internal/atomicfile) by a crashed process
 				if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
 					return err
 				}

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/bldbuild/bld/internal/mount"
+	"github.com/bldbuild/bld/internal/testutil"
 	"github.com/bldbuild/bld/snapshot"
 )
 
@@ -15,7 +16,7 @@ import (
 // removed again (the sandbox's /etc/hosts mount point) is no change: the
 // diff of such a step is empty, so `RUN true` adds no layer.
 func TestOverlayDiffSkipsUnchangedCopyUp(t *testing.T) {
-	requireOverlay(t)
+	testutil.RequireOverlay(t)
 	root := t.TempDir()
 	noMountsLeft(t, root)
 	o, err := snapshot.NewOverlay(root)

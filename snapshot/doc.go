@@ -5,9 +5,10 @@
 //
 // A key names an active snapshot (writable) or a view (read-only); a name
 // names a committed snapshot (immutable); a parent is always a committed
-// name. Keys and names share one namespace and may be any string: the
-// builder uses chain IDs ("sha256:…") for unpacked image layers and cache
-// keys for the layers it builds.
+// name. Keys and names share one namespace and may be any string. The
+// builder names committed snapshots "layer-<chain ID hex>" for unpacked
+// image layers and "step-<cache key hex>" for the steps it builds, and
+// active ones "active-<random hex>".
 //
 // # Lifecycle
 //
@@ -19,11 +20,12 @@
 //	err = sn.Diff(ctx, w, name, snapshot.DiffOptions{}) // its layer, as a tar
 //
 // Unpacking an image applies each layer into a fresh active snapshot whose
-// parent is the previous layer, and commits it under the layer's chain ID:
+// parent is the previous layer, and commits it under a name made of the
+// layer's chain ID:
 //
-//	_, err := sn.Prepare(ctx, "unpack-"+chainID, parentChainID)
-//	err = sn.Apply(ctx, "unpack-"+chainID, uncompressedLayer)
-//	err = sn.Commit(ctx, chainID, "unpack-"+chainID) // ErrExists: someone else was first
+//	_, err := sn.Prepare(ctx, "active-1f2e…", "layer-"+parentChainID.Hex)
+//	err = sn.Apply(ctx, "active-1f2e…", uncompressedLayer)
+//	err = sn.Commit(ctx, "layer-"+chainID.Hex, "active-1f2e…") // ErrExists: someone else was first
 //
 // Snapshots return mounts as values and never mount anything themselves;
 // Diff and Apply work on directories directly, so they need no mount either.

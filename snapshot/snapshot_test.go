@@ -14,36 +14,11 @@ import (
 	"time"
 
 	"github.com/bldbuild/bld/internal/mount"
+	"github.com/bldbuild/bld/internal/testutil"
 	"github.com/bldbuild/bld/snapshot"
 	"github.com/bldbuild/bld/snapshot/snapshottest"
 	"golang.org/x/sys/unix"
 )
-
-var overlayOK = sync.OnceValue(func() string {
-	if os.Geteuid() != 0 {
-		return "overlay needs root"
-	}
-	dir, err := os.MkdirTemp("", "bld-probe-")
-	if err != nil {
-		return err.Error()
-	}
-	defer os.RemoveAll(dir)
-	sn, err := snapshot.New(dir)
-	if err != nil {
-		return err.Error()
-	}
-	if sn.Name() != "overlayfs" {
-		return "overlay cannot be mounted here"
-	}
-	return ""
-})
-
-func requireOverlay(t *testing.T) {
-	t.Helper()
-	if why := overlayOK(); why != "" {
-		t.Skip(why)
-	}
-}
 
 // noMountsLeft fails the test if anything is still mounted under dir.
 func noMountsLeft(t *testing.T, dir string) {
@@ -60,7 +35,7 @@ func noMountsLeft(t *testing.T, dir string) {
 }
 
 func TestOverlay(t *testing.T) {
-	requireOverlay(t)
+	testutil.RequireOverlay(t)
 	snapshottest.Run(t, func(t *testing.T, root string) snapshot.Snapshotter {
 		noMountsLeft(t, root)
 		o, err := snapshot.NewOverlay(root)
@@ -88,7 +63,7 @@ func TestNewKeepsKind(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := "native"
-	if overlayOK() == "" {
+	if testutil.OverlayProblem() == "" {
 		want = "overlayfs"
 	}
 	if sn.Name() != want {
@@ -155,7 +130,7 @@ func change(root string) error {
 // TestOverlayNativeEquivalent: overlay's upper-dir diff and native's
 // walking diff of the same change unpack to the same tree.
 func TestOverlayNativeEquivalent(t *testing.T) {
-	requireOverlay(t)
+	testutil.RequireOverlay(t)
 	ovRoot := t.TempDir()
 	noMountsLeft(t, ovRoot)
 	ov, err := snapshot.NewOverlay(ovRoot)
@@ -193,7 +168,7 @@ func TestOverlayNativeEquivalent(t *testing.T) {
 }
 
 func TestOverlayDeepChain(t *testing.T) {
-	requireOverlay(t)
+	testutil.RequireOverlay(t)
 	base := t.TempDir()
 	noMountsLeft(t, base)
 	root := filepath.Join(base, strings.Repeat("a-long-path-segment-", 5), strings.Repeat("x", 120))

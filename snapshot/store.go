@@ -17,6 +17,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/bldbuild/bld/internal/atomicfile"
 	"golang.org/x/sys/unix"
 )
 
@@ -142,7 +143,7 @@ func openStore(root, driver string) (*store, error) {
 			return err
 		}
 		if got == "" {
-			return writeFileAtomic(filepath.Join(root, "driver"), []byte(driver+"\n"))
+			return atomicfile.WriteFile(filepath.Join(root, "driver"), []byte(driver+"\n"), 0o600)
 		}
 		if got != driver {
 			return fmt.Errorf("%s holds %s snapshots, not %s", root, got, driver)
@@ -294,32 +295,7 @@ func (s *store) writeRecord(r *record) error {
 	if err != nil {
 		return err
 	}
-	return writeFileAtomic(s.recordPath(r.Name), b)
-}
-
-// writeFileAtomic writes b to a temporary file next to p, syncs it and
-// renames it over p.
-func writeFileAtomic(p string, b []byte) (err error) {
-	f, err := os.CreateTemp(filepath.Dir(p), ".tmp-")
-	if err != nil {
-		return err
-	}
-	defer func() {
-		if err != nil {
-			f.Close()
-			os.Remove(f.Name())
-		}
-	}()
-	if _, err := f.Write(b); err != nil {
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	return os.Rename(f.Name(), p)
+	return atomicfile.WriteFile(s.recordPath(r.Name), b, 0o600)
 }
 
 // get returns a copy of key's record.

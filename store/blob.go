@@ -11,6 +11,8 @@ import (
 	"os"
 	"sort"
 
+	"github.com/bldbuild/bld/internal/atomicfile"
+	"github.com/bldbuild/bld/internal/readers"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/partial"
 	"github.com/google/go-containerregistry/pkg/v1/types"
@@ -21,7 +23,7 @@ import (
 // concurrent use.
 type Writer struct {
 	s    *Store
-	f    *os.File
+	f    *atomicfile.File
 	h    hash.Hash
 	n    int64
 	done bool
@@ -57,33 +59,23 @@ func (w *Writer) Commit(expected v1.Hash) (v1.Hash, int64, error) {
 		return v1.Hash{}, 0, errors.New("commit blob: writer is closed")
 	}
 	w.done = true
-	tmp := w.f.Name()
-	defer os.Remove(tmp) // a no-op after the rename
 	got := v1.Hash{Algorithm: "sha256", Hex: hex.EncodeToString(w.h.Sum(nil))}
-	if err := w.f.Sync(); err != nil {
-		w.f.Close()
-		return v1.Hash{}, 0, fmt.Errorf("commit blob %s: %w", got, err)
-	}
-	if err := w.f.Close(); err != nil {
-		return v1.Hash{}, 0, fmt.Errorf("commit blob %s: %w", got, err)
-	}
 	if expected != (v1.Hash{}) && expected != got {
+		w.f.Abort()
 		return v1.Hash{}, 0, fmt.Errorf("commit blob %s: content has digest %s (%d bytes)", expected, got, w.n)
 	}
 	p, err := w.s.blobPath(got)
 	if err != nil {
+		w.f.Abort()
 		return v1.Hash{}, 0, err
 	}
 	if _, err := os.Stat(p); err == nil {
+		// Already there (blobs are immutable): drop this copy. Should the
+		// temporary file stay, the next Open's cleanTemp removes it.
+		_ = w.f.Abort()
 		return got, w.n, nil
 	}
-	if err := os.Chmod(tmp, 0o644); err != nil {
-		return v1.Hash{}, 0, fmt.Errorf("commit blob %s: %w", got, err)
-	}
-	if err := os.Rename(tmp, p); err != nil {
-		return v1.Hash{}, 0, fmt.Errorf("commit blob %s: %w", got, err)
-	}
-	if err := syncDir(w.s.blobs); err != nil {
+	if err := w.f.CommitTo(p); err != nil {
 		return v1.Hash{}, 0, fmt.Errorf("commit blob %s: %w", got, err)
 	}
 	return got, w.n, nil
@@ -96,8 +88,7 @@ func (w *Writer) Close() error {
 		return nil
 	}
 	w.done = true
-	err := w.f.Close()
-	return errors.Join(err, os.Remove(w.f.Name()))
+	return w.f.Abort()
 }
 
 // Open returns the content of the blob h. It returns an error wrapping
@@ -211,7 +202,7 @@ func (l *blobLayer) Compressed() (io.ReadCloser, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &verifyReader{rc: rc, h: sha256.New(), want: l.digest, size: l.size}, nil
+	return readers.Verify(rc, l.digest, l.size), nil
 }
 
 var _ partial.CompressedLayer = (*blobLayer)(nil)
@@ -224,28 +215,3 @@ type blobLayerDiffID struct {
 func (l *blobLayerDiffID) DiffID() (v1.Hash, error) { return l.diffID, nil }
 
 var _ partial.WithDiffID = (*blobLayerDiffID)(nil)
-
-// verifyReader hashes what is read and, at the end, turns io.EOF into an
-// error if the content is not what the digest and size promise.
-type verifyReader struct {
-	rc   io.ReadCloser
-	h    hash.Hash
-	n    int64
-	want v1.Hash
-	size int64
-}
-
-func (v *verifyReader) Read(p []byte) (int, error) {
-	n, err := v.rc.Read(p)
-	v.h.Write(p[:n])
-	v.n += int64(n)
-	if err == io.EOF {
-		got := v1.Hash{Algorithm: "sha256", Hex: hex.EncodeToString(v.h.Sum(nil))}
-		if got != v.want || v.n != v.size {
-			return n, fmt.Errorf("blob %s: content has digest %s (%d bytes, want %d): store is corrupt", v.want, got, v.n, v.size)
-		}
-	}
-	return n, err
-}
-
-func (v *verifyReader) Close() error { return v.rc.Close() }

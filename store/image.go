@@ -9,6 +9,7 @@ import (
 	"runtime"
 	"sync"
 
+	"github.com/bldbuild/bld/internal/readers"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/partial"
 	"github.com/google/go-containerregistry/pkg/v1/types"
@@ -92,7 +93,7 @@ func (s *Store) writeLayer(ctx context.Context, l v1.Layer, h v1.Hash) (err erro
 		return err
 	}
 	defer w.Close()
-	if _, err := io.Copy(w, ctxReader{ctx, rc}); err != nil {
+	if _, err := io.Copy(w, readers.WithContext(ctx, rc)); err != nil {
 		return fmt.Errorf("layer %s: %w", h, err)
 	}
 	_, _, err = w.Commit(h)
@@ -113,18 +114,6 @@ func (s *Store) writeBytes(b []byte, h v1.Hash) error {
 	}
 	_, _, err = w.Commit(h)
 	return err
-}
-
-type ctxReader struct {
-	ctx context.Context
-	r   io.Reader
-}
-
-func (c ctxReader) Read(p []byte) (int, error) {
-	if err := c.ctx.Err(); err != nil {
-		return 0, context.Cause(c.ctx)
-	}
-	return c.r.Read(p)
 }
 
 // Image returns the image ref resolves to (anything Resolve accepts) as a

@@ -11,7 +11,7 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/bldbuild/bld/internal/imageref"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/types"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
@@ -25,25 +25,9 @@ type Named struct {
 
 // Normalize returns the full form of an image name, as the store records
 // it: "app" is "docker.io/library/app:latest", "app:v1" is
-// "docker.io/library/app:v1", "localhost:5000/app:v1" stays as it is.
-func Normalize(ref string) (string, error) {
-	r, err := name.ParseReference(ref)
-	if err != nil {
-		return "", err
-	}
-	reg := r.Context().RegistryStr()
-	if reg == name.DefaultRegistry {
-		reg = "docker.io"
-	}
-	full := reg + "/" + r.Context().RepositoryStr()
-	switch r := r.(type) {
-	case name.Tag:
-		return full + ":" + r.TagStr(), nil
-	case name.Digest:
-		return full + "@" + r.DigestStr(), nil
-	}
-	return "", fmt.Errorf("unknown reference type %T", r)
-}
+// "docker.io/library/app:v1", "localhost:5000/app:v1" stays as it is. It
+// is imageref.Normalize, the one spelling the exporters use too.
+func Normalize(ref string) (string, error) { return imageref.Normalize(ref) }
 
 // key is what two names are compared by: the normalized name, or the name
 // as it is when it does not parse (names other tools wrote, like "v1").

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/bldbuild/bld/internal/atomicfile"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/types"
 )
@@ -97,56 +98,43 @@ func (s *Store) initFile(name string, b []byte) error {
 	return s.writeFile(p, b)
 }
 
-// writeFile atomically replaces path with b: temp file, fsync, rename,
-// fsync of the directory.
-func (s *Store) writeFile(path string, b []byte) (err error) {
+// writeFile atomically replaces path with b (see internal/atomicfile),
+// through a temporary file in <root>/tmp that cleanTemp knows.
+func (s *Store) writeFile(path string, b []byte) error {
 	f, err := s.createTemp()
 	if err != nil {
 		return err
 	}
-	defer func() {
-		if err != nil {
-			os.Remove(f.Name())
-		}
-		f.Close()
-	}()
+	defer f.Abort()
 	if _, err := f.Write(b); err != nil {
-		return err
+		return fmt.Errorf("write %s: %w", path, err)
 	}
-	if err := f.Chmod(0o644); err != nil {
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		return err
-	}
-	if err := os.Rename(f.Name(), path); err != nil {
-		return err
-	}
-	return syncDir(filepath.Dir(path))
+	return f.CommitTo(path)
 }
 
 // createTemp creates a temporary file in <root>/tmp and holds an exclusive
-// flock on it until it is closed, which tells cleanTemp in another process
-// that the file is live.
-func (s *Store) createTemp() (*os.File, error) {
+// flock on it until it is committed or aborted, which tells cleanTemp in
+// another process that the file is live.
+func (s *Store) createTemp() (*atomicfile.File, error) {
 	for {
-		f, err := os.CreateTemp(s.tmp, tempPrefix+"*")
+		f, err := atomicfile.CreateTemp(s.tmp, tempPrefix+"*", 0o644)
 		if err != nil {
 			return nil, err
 		}
-		if err := flock(f, syscall.LOCK_EX); err != nil {
-			f.Close()
-			os.Remove(f.Name())
+		if err := flock(f.Fd(), syscall.LOCK_EX); err != nil {
+			f.Abort()
 			return nil, fmt.Errorf("lock %s: %w", f.Name(), err)
 		}
 		// Between create and flock another process's cleanTemp may have
-		// taken the lock and removed the file: then start again.
+		// taken the lock and removed the file: then start again. (Abort
+		// removes the name too, which a new random name is all but certain
+		// not to be yet.)
 		fi, err1 := f.Stat()
 		pi, err2 := os.Stat(f.Name())
 		if err1 == nil && err2 == nil && os.SameFile(fi, pi) {
 			return f, nil
 		}
-		f.Close()
+		f.Abort()
 	}
 }
 
@@ -165,7 +153,7 @@ func (s *Store) cleanTemp() error {
 		if err != nil {
 			continue // gone already
 		}
-		if flock(f, syscall.LOCK_EX|syscall.LOCK_NB) == nil {
+		if flock(f.Fd(), syscall.LOCK_EX|syscall.LOCK_NB) == nil {
 			if err := os.Remove(p); err != nil && !os.IsNotExist(err) {
 				f.Close()
 				return err
@@ -185,29 +173,20 @@ func (s *Store) lock() (unlock func(), err error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := flock(f, syscall.LOCK_EX); err != nil {
+	if err := flock(f.Fd(), syscall.LOCK_EX); err != nil {
 		f.Close()
 		return nil, fmt.Errorf("lock %s: %w", p, err)
 	}
 	return func() { f.Close() }, nil
 }
 
-func flock(f *os.File, how int) error {
+func flock(fd uintptr, how int) error {
 	for {
-		err := syscall.Flock(int(f.Fd()), how)
+		err := syscall.Flock(int(fd), how)
 		if err != syscall.EINTR {
 			return err
 		}
 	}
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
 }
 
 // blobPath returns the path of a blob, refusing anything but a well-formed

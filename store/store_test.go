@@ -15,6 +15,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/bldbuild/bld/internal/testutil"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/empty"
 	"github.com/google/go-containerregistry/pkg/v1/layout"
@@ -46,15 +47,7 @@ func hashOf(t *testing.T, b []byte) v1.Hash {
 
 func tmpFiles(t *testing.T, root string) []string {
 	t.Helper()
-	ents, err := os.ReadDir(filepath.Join(root, "tmp"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var names []string
-	for _, e := range ents {
-		names = append(names, e.Name())
-	}
-	return names
+	return testutil.DirNames(t, filepath.Join(root, "tmp"))
 }
 
 func TestOpenLayout(t *testing.T) {

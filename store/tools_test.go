@@ -3,31 +3,16 @@ package store
 import (
 	"encoding/json"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"testing"
+
+	"github.com/bldbuild/bld/internal/testutil"
 )
-
-func requireTool(t *testing.T, name string) {
-	t.Helper()
-	if _, err := exec.LookPath(name); err != nil {
-		t.Skipf("%s not installed", name)
-	}
-}
-
-func run(t *testing.T, name string, args ...string) []byte {
-	t.Helper()
-	out, err := exec.CommandContext(t.Context(), name, args...).CombinedOutput()
-	if err != nil {
-		t.Fatalf("%s %v: %v\n%s", name, args, err, out)
-	}
-	return out
-}
 
 // TestSkopeoReadsStore checks that skopeo reads store images by their
 // full names, straight from <root>/content.
 func TestSkopeoReadsStore(t *testing.T) {
-	requireTool(t, "skopeo")
+	testutil.RequireTool(t, "skopeo")
 	s, _ := open(t)
 	img := fileImage(t, map[string]string{"etc/hello": "hi\n"})
 	d := writeImage(t, s, img)
@@ -37,7 +22,7 @@ func TestSkopeoReadsStore(t *testing.T) {
 		}
 	}
 	for _, n := range []string{"docker.io/library/app:v1", "localhost:5000/team/app:v2"} {
-		out := run(t, "skopeo", "inspect", "oci:"+s.Dir()+":"+n)
+		out := testutil.Run(t, "skopeo", "inspect", "oci:"+s.Dir()+":"+n)
 		var got struct{ Digest string }
 		if err := json.Unmarshal(out, &got); err != nil {
 			t.Fatalf("skopeo inspect output: %v\n%s", err, out)
@@ -51,7 +36,7 @@ func TestSkopeoReadsStore(t *testing.T) {
 // TestUmociUnpacksStore checks that umoci unpacks a store image by its full
 // name and that the file in its layer is there.
 func TestUmociUnpacksStore(t *testing.T) {
-	requireTool(t, "umoci")
+	testutil.RequireTool(t, "umoci")
 	s, _ := open(t)
 	img := fileImage(t, map[string]string{"etc/hello": "hi\n"})
 	d := writeImage(t, s, img)
@@ -64,7 +49,7 @@ func TestUmociUnpacksStore(t *testing.T) {
 		args = append([]string{"--rootless"}, args...)
 		args[0], args[1] = args[1], args[0]
 	}
-	run(t, "umoci", args...)
+	testutil.Run(t, "umoci", args...)
 	b, err := os.ReadFile(filepath.Join(bundle, "rootfs", "etc", "hello"))
 	if err != nil || string(b) != "hi\n" {
 		t.Errorf("unpacked etc/hello = %q, %v; want %q", b, err, "hi\n")

@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/bldbuild/bld/internal/imageref"
 	"github.com/moby/buildkit/frontend/dockerfile/instructions"
 )
 
@@ -136,18 +137,17 @@ var toolchains = map[string]bool{
 
 var slimMarkers = []string{"slim", "alpine", "distroless", "minimal", "jre", "runtime", "chiseled", "busybox", "scratch", "wolfi", "static", "nonroot"}
 
-// normalizeRef lowercases ref, drops Docker Hub's default prefixes and
-// adds the default tag, so that equal images compare equal.
+// normalizeRef returns ref lowercased in the short form Docker prints
+// (imageref's: "docker.io/library/node" is "node:latest"), so that equal
+// images compare equal. A ref that does not parse (an unexpanded ARG)
+// compares as written, lowercased.
 func normalizeRef(ref string) string {
 	r := strings.ToLower(ref)
-	for _, p := range []string{"docker.io/", "index.docker.io/", "registry-1.docker.io/"} {
-		r = strings.TrimPrefix(r, p)
+	full, err := imageref.Normalize(r)
+	if err != nil {
+		return r
 	}
-	r = strings.TrimPrefix(r, "library/")
-	if !strings.Contains(r, "@") && !strings.Contains(r[strings.LastIndex(r, "/")+1:], ":") {
-		r += ":latest"
-	}
-	return r
+	return imageref.Familiar(full)
 }
 
 // splitRef returns the repository and the tag (or digest) of a normalised ref.

@@ -10,6 +10,7 @@ import (
 	"runtime"
 	"time"
 
+	"github.com/bldbuild/bld/internal/readers"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/types"
 	"github.com/klauspost/compress/zstd"
@@ -101,7 +102,7 @@ func Compress(ctx context.Context, w io.Writer, r io.Reader, opt Options) (Resul
 		return Result{}, err
 	}
 	diff := sha256.New()
-	src := io.TeeReader(ctxReader{ctx: ctx, r: r}, diff)
+	src := io.TeeReader(readers.WithContext(ctx, r), diff)
 	if _, err := io.Copy(enc, src); err != nil {
 		enc.Close()
 		return Result{}, fmt.Errorf("compress %s: %w", format, err)
@@ -181,17 +182,3 @@ func (c *counter) Write(p []byte) (int, error) {
 type nopCloser struct{ io.Writer }
 
 func (nopCloser) Close() error { return nil }
-
-// ctxReader stops reading once ctx is done, so a cancelled export does not
-// compress the rest of a large layer.
-type ctxReader struct {
-	ctx context.Context
-	r   io.Reader
-}
-
-func (c ctxReader) Read(p []byte) (int, error) {
-	if err := c.ctx.Err(); err != nil {
-		return 0, context.Cause(c.ctx)
-	}
-	return c.r.Read(p)
-}

@@ -5,10 +5,11 @@ import (
 	"flag"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/bldbuild/bld/internal/testutil"
 )
 
 var (
@@ -25,20 +26,14 @@ const parallelCases = 2
 
 const casesDir = "../../testdata/conformance"
 
-// buildBldBinary builds ./cmd/bld into dir, once per TestConformance
-// (each case then runs the binary; none builds it again).
-func buildBldBinary(t *testing.T, dir string) string {
+// bldBinary is the -bld binary, or ./cmd/bld built once per test process
+// (testutil.Bld); each case then runs it.
+func bldBinary(t *testing.T) string {
 	t.Helper()
 	if *flagBld != "" {
 		return *flagBld
 	}
-	bin := filepath.Join(dir, "bld")
-	cmd := exec.CommandContext(t.Context(), "go", "build", "-o", bin, "./cmd/bld")
-	cmd.Dir = "../.."
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("go build ./cmd/bld: %v\n%s\n(run with -buildah-only to check the buildah side alone)", err, out)
-	}
-	return bin
+	return testutil.Bld(t)
 }
 
 // suite is what all cases share.
@@ -55,9 +50,7 @@ type suite struct {
 }
 
 func TestConformance(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("needs root: buildah builds and umoci unpacks with real ownership")
-	}
+	testutil.RequireRoot(t) // buildah builds and umoci unpacks with real ownership
 	if missing := missingTools(); len(missing) > 0 {
 		t.Skipf("needs %s on PATH", strings.Join(missing, ", "))
 	}
@@ -79,11 +72,13 @@ func TestConformance(t *testing.T) {
 		sem:    make(chan struct{}, parallelCases),
 	}
 	if !*flagBuildahOnly {
-		s.bld = buildBldBinary(t, dir)
+		s.bld = bldBinary(t)
 	}
-	if err := makeBaseRootfs(ctx, s.rootfs); err != nil {
-		t.Fatalf("make base rootfs: %v", err)
-	}
+	// The base image: /dev, /proc, /sys and /run exist so that neither
+	// builder has to create them as mount points during RUN (their stubs
+	// would be noise in every RUN case); /etc has no hosts, hostname or
+	// resolv.conf, so a RUN step that leaves those behind is seen.
+	testutil.BusyboxRootfs(t, s.rootfs)
 	if s.base, err = walkTree(s.rootfs); err != nil {
 		t.Fatal(err)
 	}

@@ -28,6 +28,10 @@ const checksumVersion = "bld copy checksum v1\n"
 // written again within the window could keep its stat.
 const racyWindow = time.Second
 
+// clock is time.Now; tests move it forward to age files past racyWindow
+// without sleeping (a file's ctime cannot be set).
+var clock = time.Now
+
 // StatCache remembers the content digest (sha256 of the bytes) of files by
 // absolute host path, valid while their stat (size, mtime, inode, ctime)
 // is unchanged. fi.Sys() is a *syscall.Stat_t. Implementations must be safe
@@ -182,7 +186,7 @@ func (s *summer) leaf(n *node) error {
 		h.Sum(sum[:0])
 		// A file changed within the last seconds may change again without
 		// its stat showing it (racy timestamps): do not remember it.
-		if s.sc != nil && time.Since(fi.ctime()) > racyWindow {
+		if s.sc != nil && clock().Sub(fi.ctime()) > racyWindow {
 			s.sc.Put(abs, fi, v1.Hash{Algorithm: "sha256", Hex: hex.EncodeToString(sum[:])})
 		}
 		return nil

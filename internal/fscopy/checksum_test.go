@@ -158,7 +158,8 @@ func TestChecksumStatCache(t *testing.T) {
 		ents = append(ents, file(fmt.Sprintf("f%02d", i), fmt.Sprint(i)))
 	}
 	mkTree(t, dir, ents...)
-	time.Sleep(racyWindow + 100*time.Millisecond) // files this new are not cached
+	// Files this new are not cached: look at them from an hour later.
+	ageFiles(t, time.Hour)
 	src := Source{Dir: dir, IsContext: true}
 	file := filepath.Join(t.TempDir(), "statcache")
 	fc, err := OpenStatCache(file)
@@ -195,6 +196,7 @@ func TestChecksumStatCache(t *testing.T) {
 	check("reloaded", &countingCache{StatCache: fc2}, n, 0, 0)
 
 	// A changed file is read again; a fresh change is not remembered.
+	ageFiles(t, 0)
 	if err := os.WriteFile(filepath.Join(dir, "f00"), []byte("x"), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -258,8 +260,14 @@ func TestFileStatCache(t *testing.T) {
 	if got, ok := c2.Get(p, fi); !ok || got != h {
 		t.Errorf("Get after reload = %v, %v", got, ok)
 	}
-	time.Sleep(10 * time.Millisecond)
-	os.WriteFile(p, []byte("y"), 0o644)
+	// Same size, and an mtime set one second on: a coarse clock cannot
+	// hide the change.
+	if err := os.WriteFile(p, []byte("y"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chtimes(p, time.Time{}, fi.ModTime().Add(time.Second)); err != nil {
+		t.Fatal(err)
+	}
 	fi2, _ := os.Lstat(p)
 	if _, ok := c2.Get(p, fi2); ok {
 		t.Error("Get hit after the file changed")
@@ -278,4 +286,11 @@ func TestFileStatCache(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+}
+
+// ageFiles makes the checksum code see every file as d older than it is,
+// until the test ends or ageFiles is called again.
+func ageFiles(t testing.TB, d time.Duration) {
+	clock = func() time.Time { return time.Now().Add(d) }
+	t.Cleanup(func() { clock = time.Now })
 }

@@ -65,9 +65,7 @@ func TestFuzzSeeds(t *testing.T) {
 // anything beside its destination. internal/archive's FuzzExtract fuzzes
 // the extractor itself under every caller's options.
 func FuzzExtract(f *testing.F) {
-	if os.Geteuid() != 0 {
-		f.Skip("needs root (archives carry owners)")
-	}
+	requireRoot(f) // archives carry owners
 	for _, data := range fuzzSeeds(f) {
 		f.Add(data)
 	}

@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/bldbuild/bld/internal/testutil"
 )
 
 // ent is one entry of a test tree.
@@ -173,9 +175,6 @@ func dump(m map[string]string) string {
 	return b.String()
 }
 
-func requireRoot(t testing.TB) {
-	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("needs root (chown, mknod)")
-	}
-}
+// requireRoot is testutil.RequireRoot (chown, mknod), under the name the
+// package's tests use.
+var requireRoot = testutil.RequireRoot

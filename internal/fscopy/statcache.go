@@ -12,6 +12,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/bldbuild/bld/internal/atomicfile"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 )
 
@@ -124,35 +125,28 @@ func (c *FileStatCache) Put(path string, fi fs.FileInfo, h v1.Hash) {
 	c.dirty = true
 }
 
-// Save writes the cache to its file atomically (a temporary file in the
-// same directory, synced, then renamed over it). It does nothing when
-// nothing changed since the cache was opened or last saved.
-func (c *FileStatCache) Save() (err error) {
+// Save writes the cache to its file with internal/atomicfile. It does
+// nothing when nothing changed since the cache was opened or last saved.
+func (c *FileStatCache) Save() error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if !c.dirty {
 		return nil
 	}
-	dir := filepath.Dir(c.file)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	if err := os.MkdirAll(filepath.Dir(c.file), 0o755); err != nil {
 		return err
 	}
-	tmp, err := os.CreateTemp(dir, ".statcache-*")
+	f, err := atomicfile.Create(c.file, 0o600)
 	if err != nil {
 		return err
 	}
-	defer func() {
-		if err != nil {
-			tmp.Close()
-			os.Remove(tmp.Name())
-		}
-	}()
+	defer f.Abort()
 	paths := make([]string, 0, len(c.m))
 	for p := range c.m {
 		paths = append(paths, p)
 	}
 	slices.Sort(paths)
-	w := bufio.NewWriterSize(tmp, 256<<10)
+	w := bufio.NewWriterSize(f, 256<<10)
 	fmt.Fprintln(w, statCacheHeader)
 	for _, p := range paths {
 		e := c.m[p]
@@ -161,14 +155,8 @@ func (c *FileStatCache) Save() (err error) {
 	if err := w.Flush(); err != nil {
 		return fmt.Errorf("write stat cache %s: %w", c.file, err)
 	}
-	if err := tmp.Sync(); err != nil {
-		return fmt.Errorf("write stat cache %s: %w", c.file, err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("write stat cache %s: %w", c.file, err)
-	}
-	if err := os.Rename(tmp.Name(), c.file); err != nil {
-		return err
+	if err := f.Commit(); err != nil {
+		return fmt.Errorf("stat cache: %w", err)
 	}
 	c.dirty = false
 	return nil

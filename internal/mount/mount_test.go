@@ -9,33 +9,9 @@ import (
 	"testing"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/bldbuild/bld/internal/testutil"
 )
-
-func requireRoot(t *testing.T) {
-	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("needs root to mount")
-	}
-}
-
-// requireOverlay skips unless an overlay can be mounted under dir.
-func requireOverlay(t *testing.T) {
-	t.Helper()
-	requireRoot(t)
-	d := t.TempDir()
-	for _, s := range []string{"l", "u", "w", "m"} {
-		if err := os.Mkdir(filepath.Join(d, s), 0o755); err != nil {
-			t.Fatal(err)
-		}
-	}
-	data := fmt.Sprintf("lowerdir=%s/l,upperdir=%s/u,workdir=%s/w", d, d, d)
-	if err := unix.Mount("overlay", d+"/m", "overlay", 0, data); err != nil {
-		t.Skipf("overlay cannot be mounted here: %v", err)
-	}
-	if err := unix.Unmount(d+"/m", 0); err != nil {
-		t.Fatal(err)
-	}
-}
 
 // mounted returns the mount points at or under dir.
 func mounted(t *testing.T, dir string) []string {
@@ -82,7 +58,7 @@ func readFile(t *testing.T, p string) string {
 }
 
 func TestAllRootAndExtras(t *testing.T) {
-	requireRoot(t)
+	testutil.RequireRoot(t)
 	base := t.TempDir()
 	target := filepath.Join(base, "target")
 	src := filepath.Join(base, "src")
@@ -132,7 +108,7 @@ func TestAllRootAndExtras(t *testing.T) {
 }
 
 func TestAllRollsBack(t *testing.T) {
-	requireRoot(t)
+	testutil.RequireRoot(t)
 	target := t.TempDir()
 	cleanupMounts(t, target)
 	mounts := []Mount{
@@ -148,7 +124,7 @@ func TestAllRollsBack(t *testing.T) {
 }
 
 func TestUnmountAllStackedAndNested(t *testing.T) {
-	requireRoot(t)
+	testutil.RequireRoot(t)
 	target := t.TempDir()
 	cleanupMounts(t, target)
 	tmpfs := Mount{Type: "tmpfs", Source: "tmpfs", Options: []string{"size=1m"}}
@@ -175,7 +151,7 @@ func TestUnmountAllStackedAndNested(t *testing.T) {
 }
 
 func TestUnmountNotMounted(t *testing.T) {
-	requireRoot(t)
+	testutil.RequireRoot(t)
 	if err := Unmount(t.TempDir()); !errors.Is(err, unix.EINVAL) {
 		t.Errorf("Unmount(not a mount point) = %v, want EINVAL", err)
 	}
@@ -204,7 +180,7 @@ func TestWithTempMountDirect(t *testing.T) {
 }
 
 func TestWithTempMountCleansUp(t *testing.T) {
-	requireRoot(t)
+	testutil.RequireRoot(t)
 	src := t.TempDir()
 	writeFile(t, filepath.Join(src, "f"), "x")
 	ro := []Mount{{Type: "bind", Source: src, Options: []string{"rbind", "ro"}}}
@@ -248,7 +224,7 @@ func TestWithTempMountCleansUp(t *testing.T) {
 }
 
 func TestOverlayLongLowerdir(t *testing.T) {
-	requireOverlay(t)
+	testutil.RequireOverlay(t)
 	// A long root and 150 layers: the absolute lowerdir list is far more
 	// than a page.
 	root := filepath.Join(t.TempDir(), strings.Repeat("a-long-directory-name-", 4), strings.Repeat("another-long-name-", 4))

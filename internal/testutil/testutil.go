@@ -1,5 +1,8 @@
-// Package testutil holds the test fixtures shared by bld's packages: root
-// and overlay guards, a busybox root filesystem, a real registry server.
+// Package testutil holds the test fixtures shared by bld's packages: the
+// root, overlay and tool guards (RequireRoot, RequireOverlay, RequireTool),
+// Run for a command that must succeed, a busybox root filesystem
+// (BusyboxRootfs), the bld binary (Bld) and a real registry server
+// (Registry). Before writing a helper in a _test.go file, look here.
 package testutil
 
 import (
@@ -13,6 +16,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // RequireRoot skips t unless it runs as root (CI does).
@@ -34,6 +39,73 @@ func RequireTool(t testing.TB, name string) string {
 	return p
 }
 
+// RequireOverlay skips t unless it runs as root on a kernel and file
+// system where an overlay can be mounted (probed once per process, under
+// $TMPDIR).
+func RequireOverlay(t testing.TB) {
+	t.Helper()
+	if why := OverlayProblem(); why != "" {
+		t.Skip(why)
+	}
+}
+
+// OverlayProblem says why an overlay cannot be mounted here (not root, or
+// the probe mount fails), or returns "" when it can.
+func OverlayProblem() string {
+	if os.Geteuid() != 0 {
+		return "needs root to mount overlays; CI runs as root"
+	}
+	return overlayProbe()
+}
+
+var overlayProbe = sync.OnceValue(func() string {
+	d, err := os.MkdirTemp("", "bld-overlay-probe-")
+	if err != nil {
+		return err.Error()
+	}
+	defer os.RemoveAll(d)
+	for _, s := range []string{"l", "u", "w", "m"} {
+		if err := os.Mkdir(filepath.Join(d, s), 0o755); err != nil {
+			return err.Error()
+		}
+	}
+	data := fmt.Sprintf("lowerdir=%s/l,upperdir=%s/u,workdir=%s/w", d, d, d)
+	if err := unix.Mount("overlay", d+"/m", "overlay", 0, data); err != nil {
+		return fmt.Sprintf("overlay cannot be mounted here: %v", err)
+	}
+	if err := unix.Unmount(d+"/m", 0); err != nil {
+		return fmt.Sprintf("unmount the overlay probe: %v", err)
+	}
+	return ""
+})
+
+// Run runs the program name with args, bound to the test's context, and
+// returns its combined output; it fails t (with the output) if the
+// program does not exit 0.
+func Run(t testing.TB, name string, args ...string) []byte {
+	t.Helper()
+	out, err := exec.CommandContext(t.Context(), name, args...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("%s %s: %v\n%s", name, strings.Join(args, " "), err, out)
+	}
+	return out
+}
+
+// DirNames returns the names in dir, sorted; it fails t if dir cannot be
+// read.
+func DirNames(t testing.TB, dir string) []string {
+	t.Helper()
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	names := make([]string, 0, len(ents))
+	for _, e := range ents {
+		names = append(names, e.Name())
+	}
+	return names
+}
+
 // Passwd and Group are the account files of the busybox fixture.
 const (
 	Passwd = "root:x:0:0:root:/root:/bin/sh\napp:x:1000:1000:app:/home/app:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n"
@@ -42,37 +114,38 @@ const (
 
 // BusyboxRootfs fills dir with a minimal root filesystem: the static
 // busybox from Debian's busybox-static, a symlink per applet, /etc/passwd
-// and /etc/group with root, app (1000) and nobody, and /tmp.
+// and /etc/group with root, app (1000) and nobody, empty /dev, /proc, /sys
+// and /run, /tmp (1777, sticky), /root (0700) and /home/app (owned by app).
+// It is also the conformance suite's base image.
 func BusyboxRootfs(t testing.TB, dir string) {
 	t.Helper()
 	bb := "/bin/busybox"
 	if _, err := os.Stat(bb); err != nil {
 		t.Fatalf("busybox-static is not installed (make test installs it): %v", err)
 	}
-	for _, d := range []string{"bin", "etc", "tmp", "root", "home/app"} {
-		if err := os.MkdirAll(filepath.Join(dir, d), 0o755); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := os.Chmod(filepath.Join(dir, "tmp"), 0o1777); err != nil {
-		t.Fatal(err)
+	for _, d := range []struct {
+		name string
+		mode os.FileMode
+	}{
+		{"bin", 0o755}, {"etc", 0o755}, {"dev", 0o755}, {"proc", 0o755}, {"sys", 0o755}, {"run", 0o755},
+		{"tmp", 0o777 | os.ModeSticky}, {"root", 0o700}, {"home/app", 0o755},
+	} {
+		p := filepath.Join(dir, d.name)
+		must(t, os.MkdirAll(p, 0o755))
+		must(t, os.Chmod(p, d.mode))
 	}
 	data, err := os.ReadFile(bb)
+	must(t, err)
+	must(t, os.WriteFile(filepath.Join(dir, "bin/busybox"), data, 0o755))
+	out, err := exec.CommandContext(t.Context(), bb, "--list").Output()
 	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(dir, "bin/busybox"), data, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	out, err := exec.Command(bb, "--list").Output()
-	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("busybox --list: %v", err)
 	}
 	for _, applet := range strings.Fields(string(out)) {
 		if applet == "busybox" {
 			continue
 		}
-		_ = os.Symlink("busybox", filepath.Join(dir, "bin", applet))
+		must(t, os.Symlink("busybox", filepath.Join(dir, "bin", applet)))
 	}
 	must(t, os.WriteFile(filepath.Join(dir, "etc/passwd"), []byte(Passwd), 0o644))
 	must(t, os.WriteFile(filepath.Join(dir, "etc/group"), []byte(Group), 0o644))

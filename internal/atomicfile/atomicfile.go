@@ -1,0 +1,151 @@
+// Package atomicfile owns bld's one way to replace a file so that readers,
+// and the file system after a crash, see the old content or the new one,
+// never a part: write a temporary file, fsync it, rename it over the
+// target, fsync the target's directory.
+//
+// File is the streaming form (Create, Write, Commit or Abort); WriteFile
+// writes a byte slice in one call. CreateTemp makes the temporary file in
+// another directory (of the same file system) and names the target only at
+// CommitTo, for content stores that learn a file's name (its digest) only
+// once it is written.
+//
+// Hand-written: the well-kept libraries for this (google/renameio,
+// natefinch/atomic) either skip the directory fsync or do not let the
+// caller choose the temporary directory, which the store needs for its
+// crash clean-up; the whole of it is a few dozen lines.
+package atomicfile
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+)
+
+// File is a file being written that appears at its path only on Commit.
+// The caller must Commit or Abort it; Abort after Commit is a no-op, so
+// `defer f.Abort()` is the usual pattern. A File is not safe for concurrent
+// use.
+type File struct {
+	f    *os.File
+	path string // the target; "" until CommitTo for CreateTemp
+	perm fs.FileMode
+	done bool
+}
+
+// Create starts writing path: a temporary file ".<base>.tmp-*" next to it.
+// perm is the mode the file has once committed (the umask does not apply).
+func Create(path string, perm fs.FileMode) (*File, error) {
+	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
+	if err != nil {
+		return nil, err
+	}
+	return &File{f: f, path: path, perm: perm}, nil
+}
+
+// CreateTemp starts writing a file whose path is given later, to CommitTo:
+// the temporary file is made in dir (os.CreateTemp's pattern) and must be
+// on the same file system as the target.
+func CreateTemp(dir, pattern string, perm fs.FileMode) (*File, error) {
+	f, err := os.CreateTemp(dir, pattern)
+	if err != nil {
+		return nil, err
+	}
+	return &File{f: f, perm: perm}, nil
+}
+
+// Write implements io.Writer.
+func (f *File) Write(p []byte) (int, error) {
+	if f.done {
+		return 0, errors.New("write: file is committed or aborted")
+	}
+	return f.f.Write(p)
+}
+
+// Name returns the path of the temporary file.
+func (f *File) Name() string { return f.f.Name() }
+
+// Fd returns the temporary file's descriptor, for a lock held while it is
+// written; it is closed by Commit or Abort.
+func (f *File) Fd() uintptr { return f.f.Fd() }
+
+// Stat returns the FileInfo of the temporary file.
+func (f *File) Stat() (fs.FileInfo, error) { return f.f.Stat() }
+
+// Commit makes what was written the content of the path given to Create.
+func (f *File) Commit() error {
+	if f.path == "" {
+		return errors.New("commit: no target path: use CommitTo")
+	}
+	return f.CommitTo(f.path)
+}
+
+// CommitTo makes what was written the content of path: it syncs the file,
+// sets its mode, renames it over path and syncs path's directory. On error
+// the temporary file is removed and path keeps its old content. The File
+// is finished either way.
+func (f *File) CommitTo(path string) (err error) {
+	if f.done {
+		return errors.New("commit: file is committed or aborted")
+	}
+	f.done = true
+	tmp := f.f.Name()
+	defer func() {
+		if err != nil {
+			os.Remove(tmp)
+			err = fmt.Errorf("write %s: %w", path, err)
+		}
+	}()
+	if err := f.f.Chmod(f.perm); err != nil {
+		f.f.Close()
+		return err
+	}
+	if err := f.f.Sync(); err != nil {
+		f.f.Close()
+		return err
+	}
+	if err := f.f.Close(); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return err
+	}
+	return SyncDir(filepath.Dir(path))
+}
+
+// Abort drops what was written and removes the temporary file. It is a
+// no-op after Commit or a first Abort.
+func (f *File) Abort() error {
+	if f.done {
+		return nil
+	}
+	f.done = true
+	err := f.f.Close()
+	return errors.Join(err, os.Remove(f.f.Name()))
+}
+
+// WriteFile replaces path with data, atomically and durably, with mode
+// perm.
+func WriteFile(path string, data []byte, perm fs.FileMode) error {
+	f, err := Create(path, perm)
+	if err != nil {
+		return err
+	}
+	defer f.Abort()
+	if _, err := f.Write(data); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	return f.Commit()
+}
+
+// SyncDir fsyncs the directory dir, which makes the entries created,
+// renamed or removed in it durable.
+func SyncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
+}
