@@ -236,11 +236,11 @@ func joinNetNS(path string) error {
 }
 
 // resolvConf returns the resolv.conf of a step in network mode from the
-// host's: in the default mode, when every nameserver of the host is a
-// loopback address (systemd-resolved's 127.0.0.53, a local dnsmasq),
-// which the step cannot reach, they are replaced by slirp4netns's DNS
-// forwarder, as Docker does with its embedded resolver. Otherwise the
-// host's file is used as it is.
+// host's. In the default mode the step cannot reach the host's loopback
+// nameservers (systemd-resolved's 127.0.0.53, a local dnsmasq): they are
+// left out, as Docker does, and when none is left, slirp4netns's DNS
+// forwarder (which asks the host's resolver) is named instead. Otherwise
+// the host's file is used as it is.
 func resolvConf(network string, host []byte) []byte {
 	if !isUserNet(network) {
 		return host
@@ -261,8 +261,11 @@ func resolvConf(network string, host []byte) []byte {
 		out.WriteString(line)
 		out.WriteByte('\n')
 	}
-	if servers > 0 && loopback < servers {
+	if servers > 0 && loopback == 0 {
 		return host
+	}
+	if loopback < servers {
+		return out.Bytes() // the host's other nameservers
 	}
 	// No nameserver (glibc then asks 127.0.0.1), or only loopback ones.
 	return append(out.Bytes(), "nameserver "+slirpDNS+"\n"...)
