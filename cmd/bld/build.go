@@ -43,6 +43,7 @@ type buildOptions struct {
 	progress      string
 	secrets       []string
 	network       string
+	allow         []string
 	memory        string
 	cpus          float64
 	pidsLimit     int64
@@ -82,7 +83,8 @@ func newBuildCmd(g *globalOptions) *cobra.Command {
 	f.StringVar(&o.metadataFile, "metadata-file", "", "write build results as JSON to this file")
 	f.StringVar(&o.progress, "progress", "auto", "progress output: auto (tty on a terminal, else plain), plain, tty, rawjson, quiet")
 	f.StringArrayVar(&o.secrets, "secret", nil, "secret for RUN --mount=type=secret (id=ID,src=FILE or id=ID,env=VAR)")
-	f.StringVar(&o.network, "network", "", "default network for RUN: host (default) or none")
+	f.StringVar(&o.network, "network", "default", "default network for RUN: default (own namespace, outbound access), none, or host (needs --allow network.host)")
+	f.StringSliceVar(&o.allow, "allow", nil, "grant an entitlement: network.host (RUN on the host's network)")
 	f.StringVar(&o.memory, "memory", "", "memory limit for each RUN step (e.g. 512m)")
 	f.Float64Var(&o.cpus, "cpus", 0, "CPU limit for each RUN step")
 	f.Int64Var(&o.pidsLimit, "pids-limit", 0, "process limit for each RUN step")
@@ -249,6 +251,7 @@ func runBuild(ctx context.Context, g *globalOptions, o buildOptions, stdin io.Re
 		Epoch:       epoch,
 		Limits:      limits,
 		Network:     o.network,
+		Allow:       o.allow,
 		WorkDir:     filepath.Join(st.root, "tmp"),
 		CacheMounts: st.mountsDir(),
 		Remote:      importCaches(ctx, g, o.cacheFrom, st.mountsDir(), stderr),
