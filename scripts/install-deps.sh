@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what bld's tests and demo need on a fresh Debian machine (as root):
 # busybox-static for base images, slirp4netns for RUN's network, and the
-# reference tools the tests check bld's output with. Idempotent: does nothing when everything is there.
+# reference tools the tests check bld's output with. Idempotent: does nothing
+# when everything is there.
 set -euo pipefail
 need=()
 have() { command -v "$1" >/dev/null 2>&1; }
