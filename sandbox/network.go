@@ -71,8 +71,7 @@ func startUserNet(state string) (n *userNet, err error) {
 	}
 	n = &userNet{path: filepath.Join(state, "netns"), log: new(bytes.Buffer)}
 	if err := newNetNS(n.path); err != nil {
-		os.Remove(n.path)
-		return nil, fmt.Errorf("network namespace: %w", err)
+		return nil, errors.Join(fmt.Errorf("network namespace: %w", err), n.close())
 	}
 	defer func() {
 		if err != nil {
@@ -103,7 +102,8 @@ func startUserNet(state string) (n *userNet, err error) {
 		Stderr:     n.log,
 		ExtraFiles: []*os.File{readyW, exitR},
 		// If bld dies, the --exit-fd pipe closes and slirp4netns exits;
-		// the death signal is a second guard.
+		// the death signal is a second guard. Its own process group: a
+		// ^C on the terminal reaches bld, which stops it after the step.
 		SysProcAttr: &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL, Setpgid: true},
 	}
 	err = n.cmd.Start()
