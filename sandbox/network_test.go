@@ -12,7 +12,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -37,6 +36,8 @@ func init() {
 		os.Exit(captureMain())
 	case "outbound":
 		os.Exit(outboundMain())
+	case "serve":
+		os.Exit(serveMain())
 	}
 	os.Exit(2)
 }
@@ -202,51 +203,83 @@ func htons(v uint16) uint16 { return v<<8 | v>>8 }
 
 // TestNetworkOutbound checks that a step reaches a server outside through
 // the user-mode stack, without touching the internet: the test makes two
-// network namespaces joined by a veth pair, serves HTTP at the TEST-NET
-// address 192.0.2.1 in one, and runs a step from the other (a helper
-// process in it, so slirp4netns's traffic leaves from there). The step
-// also gets a resolv.conf naming a server it can use.
+// network namespaces (files in its temp dir, no /run/netns) joined by a
+// veth pair, serves HTTP at the TEST-NET address 192.0.2.1 from a helper
+// process in one, and runs a step from a helper process in the other, so
+// slirp4netns's traffic leaves from there.
 func TestNetworkOutbound(t *testing.T) {
 	root := newRoot(t)
 	testutil.RequireTool(t, "ip")
-	tag := strconv.Itoa(os.Getpid() % 100000)
-	client, server := "bldc"+tag, "blds"+tag
-	for _, ns := range []string{client, server} {
-		ipCmd(t, "netns", "add", ns)
-		t.Cleanup(func() { exec.Command("ip", "netns", "del", ns).Run() })
-	}
-	ipCmd(t, "link", "add", "name", "vc"+tag, "netns", client, "type", "veth", "peer", "name", "vs"+tag, "netns", server)
-	ipCmd(t, "-n", client, "addr", "add", "192.0.2.2/24", "dev", "vc"+tag)
-	ipCmd(t, "-n", server, "addr", "add", "192.0.2.1/24", "dev", "vs"+tag)
-	for _, ns := range []string{client, server} {
-		ipCmd(t, "-n", ns, "link", "set", "lo", "up")
-	}
-	ipCmd(t, "-n", client, "link", "set", "vc"+tag, "up")
-	ipCmd(t, "-n", server, "link", "set", "vs"+tag, "up")
-
-	ln := listenIn(t, "/run/netns/"+server, "tcp4", "192.0.2.1:8080")
-	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		io.WriteString(w, "hello from the test server\n")
-	})}
-	go srv.Serve(ln)
-	defer srv.Close()
-
+	testutil.RequireTool(t, "nsenter")
 	exe, err := os.Executable()
 	if err != nil {
 		t.Fatal(err)
 	}
+	dir := t.TempDir()
+	client, server := filepath.Join(dir, "client"), filepath.Join(dir, "server")
+	for _, ns := range []string{client, server} {
+		err := newNetNS(ns)
+		t.Cleanup(func() { (&userNet{path: ns}).close() })
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	in := func(ns string, args ...string) {
+		t.Helper()
+		if out, err := exec.Command("nsenter", append([]string{"--net=" + ns}, args...)...).CombinedOutput(); err != nil {
+			t.Fatalf("in %s: %s: %v\n%s", filepath.Base(ns), strings.Join(args, " "), err, out)
+		}
+	}
+
 	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, "ip", "netns", "exec", client, exe)
+	srv := exec.CommandContext(ctx, "nsenter", "--net="+server, exe)
+	srv.Env = append(os.Environ(), helperEnv+"=serve")
+	srvOut, err := srv.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Process.Kill(); srv.Wait() })
+	if line, _ := bufio.NewReader(srvOut).ReadString('\n'); line != "ready\n" {
+		t.Fatalf("server helper: %q", line)
+	}
+
+	in(client, "ip", "link", "add", "vc", "type", "veth", "peer", "name", "vs")
+	in(client, "ip", "link", "set", "vs", "netns", strconv.Itoa(srv.Process.Pid)) // nsenter execs: its PID is the server's
+	in(client, "ip", "addr", "add", "192.0.2.2/24", "dev", "vc")
+	in(client, "ip", "link", "set", "vc", "up")
+	in(client, "ip", "link", "set", "lo", "up")
+	in(server, "ip", "addr", "add", "192.0.2.1/24", "dev", "vs")
+	in(server, "ip", "link", "set", "vs", "up")
+	in(server, "ip", "link", "set", "lo", "up")
+
+	cmd := exec.CommandContext(ctx, "nsenter", "--net="+client, exe)
 	cmd.Env = append(os.Environ(), helperEnv+"=outbound", "_BLD_TEST_ROOT="+root)
 	out, err := cmd.CombinedOutput()
 	if err != nil {
-		t.Fatalf("step in namespace %s: %v\n%s", client, err, out)
+		t.Fatalf("step in the client namespace: %v\n%s", err, out)
 	}
 	if !strings.Contains(string(out), "hello from the test server") {
 		t.Errorf("step output:\n%s\nwant the test server's answer", out)
 	}
 	checkNoNetworkLeft(t)
+}
+
+// serveMain is the HTTP server helper of TestNetworkOutbound.
+func serveMain() int {
+	ln, err := net.Listen("tcp4", ":8080")
+	if err != nil {
+		fmt.Println(err)
+		return 1
+	}
+	fmt.Println("ready")
+	http.Serve(ln, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, "hello from the test server\n")
+	}))
+	return 1
 }
 
 // outboundMain is the helper TestNetworkOutbound runs in its client
@@ -271,53 +304,6 @@ func outboundMain() int {
 		return 1
 	}
 	return 0
-}
-
-func ipCmd(t *testing.T, args ...string) {
-	t.Helper()
-	if out, err := exec.Command("ip", args...).CombinedOutput(); err != nil {
-		t.Fatalf("ip %s: %v\n%s", strings.Join(args, " "), err, out)
-	}
-}
-
-// listenIn listens on addr in the network namespace at nsPath.
-func listenIn(t *testing.T, nsPath, network, addr string) net.Listener {
-	t.Helper()
-	type result struct {
-		ln  net.Listener
-		err error
-	}
-	c := make(chan result, 1)
-	go func() {
-		runtime.LockOSThread()
-		orig, err := os.Open("/proc/thread-self/ns/net")
-		if err != nil {
-			runtime.UnlockOSThread()
-			c <- result{err: err}
-			return
-		}
-		defer orig.Close()
-		if err := joinNetNS(nsPath); err != nil {
-			runtime.UnlockOSThread()
-			c <- result{err: err}
-			return
-		}
-		ln, err := net.Listen(network, addr)
-		// Back to the test's namespace; a thread that cannot go back
-		// stays locked and ends with this goroutine.
-		if serr := unix.Setns(int(orig.Fd()), unix.CLONE_NEWNET); serr != nil {
-			c <- result{err: errors.Join(err, serr)}
-			return
-		}
-		runtime.UnlockOSThread()
-		c <- result{ln, err}
-	}()
-	r := <-c
-	if r.err != nil {
-		t.Fatal(r.err)
-	}
-	t.Cleanup(func() { r.ln.Close() })
-	return r.ln
 }
 
 // TestNetworkCancelCleanup cancels a default-network step while it runs
