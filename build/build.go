@@ -67,7 +67,8 @@ type Options struct {
 	FailOnMiss    bool     // fail before running any step the cache lacks
 
 	Secrets   map[string][]byte // RUN --mount=type=secret contents by id
-	Network   string            // default network for RUN: "", "host" or "none"
+	Network   string            // default network for RUN: "" or "default" (own namespace), "host" (needs Allow), "none"
+	Allow     []string          // entitlements granted (--allow): "network.host"
 	Resources sandbox.Limits    // cgroup limits of every RUN step (memory, CPUs, processes)
 	Jobs      int               // steps executed at once (0: max(4, 2×CPUs))
 
@@ -282,6 +283,7 @@ func newBuilder(ctx context.Context, o Options, res *resolver, client *registry.
 		Limits:      o.Resources,
 		LogLimit:    o.Limits.Log,
 		Network:     o.Network,
+		Allow:       o.Allow,
 		WorkDir:     r.TmpDir(),
 		CacheMounts: r.CacheMountsDir(),
 		Remote: remotecache.ImportAll(ctx, o.CacheFrom, remotecache.ImportOptions{

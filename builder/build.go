@@ -46,7 +46,8 @@ type Builder struct {
 	Epoch       *time.Time             // SOURCE_DATE_EPOCH
 	Compression string                 // layer blobs: "gzip" (default) or "zstd"
 	Limits      sandbox.Limits         // --memory, --cpus, --pids-limit for RUN
-	Network     string                 // default network for RUN ("" host)
+	Network     string                 // default network for RUN: "" or "default" (isolated), "host" (needs Allow), "none"
+	Allow       []string               // entitlements granted (--allow): "network.host"
 	WorkDir     string                 // scratch space (mount points, secrets), under the root
 	CacheMounts string                 // directory of RUN --mount=type=cache contents
 	HTTPClient  *http.Client           // ADD of URLs
@@ -102,6 +103,9 @@ func (b *Builder) Build(ctx context.Context, target *dag.Vertex) (*Result, error
 		jobs = 1
 	}
 	s := &solve{b: b, sem: semaphore.NewWeighted(int64(jobs)), rootCtx: ctx}
+	if err := b.checkEntitlements(target); err != nil {
+		return nil, err
+	}
 
 	plan, err := dag.Walk(ctx, []*dag.Vertex{target}, s.plan)
 	if err != nil {

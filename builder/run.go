@@ -80,6 +80,77 @@ func (s *solve) run(ctx context.Context, v *dag.Vertex, op *dag.Run, inputs []*n
 	return s.commit(ctx, v, key, parent)
 }
 
+// Entitlements a build can be granted (bld build --allow), with BuildKit's names.
+const (
+	EntitlementNetworkHost      = "network.host"      // RUN in the host's network namespace
+	EntitlementSecurityInsecure = "security.insecure" // RUN --security=insecure: not supported yet
+)
+
+// EntitlementError reports a build that needs an entitlement it was not
+// granted. Inside a *StepError, it names the step that needs it.
+type EntitlementError struct {
+	Entitlement string
+	What        string // what needs it, when not a step: "--network host"
+}
+
+func (e *EntitlementError) Error() string {
+	msg := fmt.Sprintf("%s is not allowed: add --allow %s", e.Entitlement, e.Entitlement)
+	if e.What != "" {
+		msg = e.What + ": " + msg
+	}
+	return msg
+}
+
+// checkEntitlements fails, before anything runs, when the build uses
+// host networking (its default network, or a RUN --network=host anywhere
+// target depends on) without the network.host entitlement, or is granted
+// an entitlement bld does not know or support.
+func (b *Builder) checkEntitlements(target *dag.Vertex) error {
+	hostOK := false
+	for _, e := range b.Allow {
+		switch e {
+		case EntitlementNetworkHost:
+			hostOK = true
+		case EntitlementSecurityInsecure:
+			return fmt.Errorf("--allow %s: not supported yet (RUN --security=insecure is not implemented)", e)
+		default:
+			return fmt.Errorf("--allow %s: unknown entitlement (known: %s, %s)", e, EntitlementNetworkHost, EntitlementSecurityInsecure)
+		}
+	}
+	switch b.Network {
+	case "", sandbox.NetworkDefault, sandbox.NetworkNone:
+	case sandbox.NetworkHost:
+		if !hostOK {
+			return &EntitlementError{Entitlement: EntitlementNetworkHost, What: "--network host"}
+		}
+	default:
+		return fmt.Errorf("--network %s: unknown network mode (default, host or none)", b.Network)
+	}
+	if hostOK {
+		return nil
+	}
+	var first *dag.Vertex
+	seen := map[*dag.Vertex]bool{}
+	var walk func(v *dag.Vertex)
+	walk = func(v *dag.Vertex) {
+		if seen[v] {
+			return
+		}
+		seen[v] = true
+		if r, ok := v.Op.(*dag.Run); ok && r.Network == sandbox.NetworkHost && (first == nil || v.Pos.Line < first.Pos.Line) {
+			first = v
+		}
+		for _, in := range v.Inputs {
+			walk(in)
+		}
+	}
+	walk(target)
+	if first != nil {
+		return &StepError{Pos: first.Pos, Instruction: instruction(first), Err: &EntitlementError{Entitlement: EntitlementNetworkHost}}
+	}
+	return nil
+}
+
 // runMount adds one RUN --mount to spec, preparing its source under dir.
 func (s *solve) runMount(ctx context.Context, spec *sandbox.Spec, m dag.RunMount, inputs []*node, dir string, undo *cleanups) error {
 	if err := os.MkdirAll(dir, 0o700); err != nil {

@@ -128,6 +128,11 @@ func setup(cfg *config, r *rootfs) (pid int, err error) {
 	}
 	defer closeAll(home)
 
+	if cfg.NetNS != "" { // network: join the step's namespace while its path is visible
+		if err := joinNetNS(cfg.NetNS); err != nil {
+			return 0, err
+		}
+	}
 	unix.Umask(0)
 	if err := r.mountAll(cfg); err != nil {
 		return 0, err

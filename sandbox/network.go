@@ -1,10 +1,283 @@
 package sandbox
 
 import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"net/netip"
 	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"syscall"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
+
+// Network modes of a Spec.
+const (
+	// NetworkDefault (or "") gives the step its own network namespace with
+	// outbound connectivity through a user-mode network stack
+	// (slirp4netns): it sees one tap interface and lo, not the host's
+	// interfaces, and cannot reach services on the host's loopback.
+	NetworkDefault = "default"
+	// NetworkHost shares the host's network namespace.
+	NetworkHost = "host"
+	// NetworkNone gives the step a network namespace with only lo, up.
+	NetworkNone = "none"
+)
+
+// slirp4netns's settings. --configure gives the namespace 10.0.2.100/24
+// via 10.0.2.2, the host side, whose loopback --disable-host-loopback hides.
+const (
+	slirpDNS     = "10.0.2.3"    // slirp4netns's DNS forwarder
+	slirpMTU     = "65520"       // the largest tap MTU: fewer, bigger frames
+	slirpTap     = "tap0"        // the interface in the namespace
+	slirpProgram = "slirp4netns" // Debian package slirp4netns
+)
+
+// slirpReadyTimeout bounds how long a step waits for its network.
+const slirpReadyTimeout = 10 * time.Second
+
+// userNet is a step's network namespace in the default mode: a namespace
+// bind-mounted on a file in the step's scratch directory, served by a
+// slirp4netns process. Hand-written: no Go library starts slirp4netns on a
+// namespace path (rootlesskit's does it for a whole rootless daemon).
+//
+// The namespace is made by bld, not by the init, so slirp4netns can be
+// started while the init starts and the init only joins it (setns). For a
+// rootless bld, the namespace will be made inside bld's user namespace in
+// the same way; slirp4netns needs no privilege outside it.
+type userNet struct {
+	path  string    // the namespace file, for setns and slirp4netns
+	cmd   *exec.Cmd // slirp4netns
+	ready *os.File  // read end of slirp4netns's --ready-fd
+	exit  *os.File  // write end of its --exit-fd: closing it stops slirp4netns
+	log   *bytes.Buffer
+	done  chan struct{} // closed when cmd has been waited for
+}
+
+// startUserNet makes a network namespace on state/netns and starts
+// slirp4netns on it. It does not wait for the network: wait does. The
+// caller must call close, whatever happens.
+func startUserNet(state string) (n *userNet, err error) {
+	prog, err := exec.LookPath(slirpProgram)
+	if err != nil {
+		return nil, fmt.Errorf("default network needs %s (Debian package slirp4netns), or RUN --network=none: %w", slirpProgram, err)
+	}
+	n = &userNet{path: filepath.Join(state, "netns"), log: new(bytes.Buffer)}
+	if err := newNetNS(n.path); err != nil {
+		return nil, errors.Join(fmt.Errorf("network namespace: %w", err), n.close())
+	}
+	defer func() {
+		if err != nil {
+			err = errors.Join(err, n.close())
+		}
+	}()
+	readyR, readyW, err := os.Pipe()
+	if err != nil {
+		return n, err
+	}
+	exitR, exitW, err := os.Pipe()
+	if err != nil {
+		readyR.Close()
+		readyW.Close()
+		return n, err
+	}
+	n.ready, n.exit = readyR, exitW
+	n.cmd = &exec.Cmd{
+		Path: prog,
+		Args: []string{slirpProgram,
+			"--configure", "--mtu=" + slirpMTU, "--disable-host-loopback",
+			// A chroot of its own and a seccomp filter: slirp4netns
+			// parses the step's packets.
+			"--enable-sandbox", "--enable-seccomp",
+			"--ready-fd=3", "--exit-fd=4",
+			"--netns-type=path", n.path, slirpTap},
+		Stdout:     n.log,
+		Stderr:     n.log,
+		ExtraFiles: []*os.File{readyW, exitR},
+		// If bld dies, the --exit-fd pipe closes and slirp4netns exits;
+		// the death signal is a second guard. Its own process group: a
+		// ^C on the terminal reaches bld, which stops it after the step.
+		SysProcAttr: &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL, Setpgid: true},
+	}
+	err = n.cmd.Start()
+	readyW.Close()
+	exitR.Close()
+	if err != nil {
+		n.cmd = nil
+		return n, fmt.Errorf("start %s: %w", slirpProgram, err)
+	}
+	n.done = make(chan struct{})
+	go func() {
+		n.cmd.Wait()
+		close(n.done)
+	}()
+	return n, nil
+}
+
+// wait waits until slirp4netns has configured the namespace.
+func (n *userNet) wait(ctx context.Context) error {
+	got := make(chan error, 1)
+	go func() {
+		b := make([]byte, 1)
+		_, err := n.ready.Read(b)
+		got <- err
+	}()
+	t := time.NewTimer(slirpReadyTimeout)
+	defer t.Stop()
+	select {
+	case err := <-got:
+		if err != nil {
+			// EOF: slirp4netns exited without being ready.
+			<-n.done
+			return fmt.Errorf("%s: %s", slirpProgram, n.failure())
+		}
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return fmt.Errorf("%s: not ready after %s", slirpProgram, slirpReadyTimeout)
+	}
+}
+
+// failure describes how slirp4netns ended, with its output.
+func (n *userNet) failure() string {
+	msg := strings.TrimSpace(n.log.String())
+	if n.cmd.ProcessState != nil {
+		msg = strings.TrimSpace(n.cmd.ProcessState.String() + ": " + msg)
+	}
+	return msg
+}
+
+// close stops slirp4netns and removes the namespace file. After close,
+// nothing of the network is left: no process, no mount.
+func (n *userNet) close() error {
+	var errs []error
+	if n.cmd != nil {
+		n.exit.Close() // slirp4netns exits when the pipe closes
+		t := time.NewTimer(2 * time.Second)
+		select {
+		case <-n.done:
+		case <-t.C:
+			n.cmd.Process.Kill()
+			<-n.done
+		}
+		t.Stop()
+		n.ready.Close()
+		n.cmd = nil
+	}
+	if err := unix.Unmount(n.path, unix.MNT_DETACH); err != nil && err != unix.EINVAL && err != unix.ENOENT {
+		errs = append(errs, &os.PathError{Op: "unmount", Path: n.path, Err: err})
+	}
+	if err := os.Remove(n.path); err != nil && !errors.Is(err, os.ErrNotExist) {
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}
+
+// newNetNS makes a new network namespace and bind-mounts it on path, which
+// it creates. It unshares on a locked thread of its own, which it returns
+// to the original namespace; a thread that cannot go back is never
+// unlocked, so Go ends it.
+func newNetNS(path string) error {
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_RDONLY, 0o400)
+	if err != nil {
+		return err
+	}
+	f.Close()
+	errc := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread()
+		orig, err := unix.Open("/proc/thread-self/ns/net", unix.O_RDONLY|unix.O_CLOEXEC, 0)
+		if err != nil {
+			runtime.UnlockOSThread()
+			errc <- os.NewSyscallError("open /proc/thread-self/ns/net", err)
+			return
+		}
+		defer unix.Close(orig)
+		if err := unix.Unshare(unix.CLONE_NEWNET); err != nil {
+			runtime.UnlockOSThread()
+			errc <- os.NewSyscallError("unshare", err)
+			return
+		}
+		err = persistentTap(slirpTap)
+		if err == nil {
+			err = unix.Mount("/proc/thread-self/ns/net", path, "", unix.MS_BIND, "")
+			if err != nil {
+				err = &os.PathError{Op: "mount", Path: path, Err: err}
+			}
+		}
+		if serr := unix.Setns(orig, unix.CLONE_NEWNET); serr != nil {
+			// Leave the thread locked: it dies with this goroutine.
+			errc <- errors.Join(err, os.NewSyscallError("setns back", serr))
+			return
+		}
+		runtime.UnlockOSThread()
+		errc <- err
+	}()
+	return <-errc
+}
+
+// joinNetNS moves the calling thread into the network namespace at path.
+// The init calls it before it starts the command, which inherits it.
+func joinNetNS(path string) error {
+	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return &os.PathError{Op: "open", Path: path, Err: err}
+	}
+	defer unix.Close(fd)
+	if err := unix.Setns(fd, unix.CLONE_NEWNET); err != nil {
+		return os.NewSyscallError("setns net", err)
+	}
+	return nil
+}
+
+// resolvConf returns the resolv.conf of a step in network mode from the
+// host's. In the default mode the step cannot reach the host's loopback
+// nameservers (systemd-resolved's 127.0.0.53, a local dnsmasq): they are
+// left out, as Docker does, and when none is left, slirp4netns's DNS
+// forwarder (which asks the host's resolver) is named instead. Otherwise
+// the host's file is used as it is.
+func resolvConf(network string, host []byte) []byte {
+	if !isUserNet(network) {
+		return host
+	}
+	var out bytes.Buffer
+	servers, loopback := 0, 0
+	sc := bufio.NewScanner(bytes.NewReader(host))
+	for sc.Scan() {
+		line := sc.Text()
+		f := strings.Fields(line)
+		if len(f) >= 2 && f[0] == "nameserver" {
+			servers++
+			if a, err := netip.ParseAddr(f[1]); err == nil && a.IsLoopback() {
+				loopback++
+				continue
+			}
+		}
+		out.WriteString(line)
+		out.WriteByte('\n')
+	}
+	if servers > 0 && loopback == 0 {
+		return host
+	}
+	if loopback < servers {
+		return out.Bytes() // the host's other nameservers
+	}
+	// No nameserver (glibc then asks 127.0.0.1), or only loopback ones.
+	return append(out.Bytes(), "nameserver "+slirpDNS+"\n"...)
+}
+
+// isUserNet reports whether network is the default mode.
+func isUserNet(network string) bool {
+	return network == "" || network == NetworkDefault
+}
 
 // loopbackUp sets the loopback interface of a new network namespace up.
 func loopbackUp() error {
@@ -23,6 +296,31 @@ func loopbackUp() error {
 	ifr.SetUint16(ifr.Uint16() | unix.IFF_UP)
 	if err := unix.IoctlIfreq(fd, unix.SIOCSIFFLAGS, ifr); err != nil {
 		return os.NewSyscallError("ioctl SIOCSIFFLAGS lo", err)
+	}
+	return nil
+}
+
+// persistentTap creates the tap device name in the calling thread's network
+// namespace, persistent, for slirp4netns to attach to. A tap slirp4netns
+// made itself would be unregistered when it exits, which takes the kernel
+// ~20 ms (synchronize_net) on the step's path; a persistent one goes with
+// the namespace, which the kernel tears down in the background.
+func persistentTap(name string) error {
+	fd, err := unix.Open("/dev/net/tun", unix.O_RDWR|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return &os.PathError{Op: "open", Path: "/dev/net/tun", Err: err}
+	}
+	defer unix.Close(fd)
+	ifr, err := unix.NewIfreq(name)
+	if err != nil {
+		return err
+	}
+	ifr.SetUint16(unix.IFF_TAP | unix.IFF_NO_PI)
+	if err := unix.IoctlIfreq(fd, unix.TUNSETIFF, ifr); err != nil {
+		return os.NewSyscallError("ioctl TUNSETIFF", err)
+	}
+	if err := unix.IoctlSetInt(fd, unix.TUNSETPERSIST, 1); err != nil {
+		return os.NewSyscallError("ioctl TUNSETPERSIST", err)
 	}
 	return nil
 }

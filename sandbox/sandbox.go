@@ -45,8 +45,10 @@ type Spec struct {
 	User string
 	// Hostname is the step's hostname, "bld" when empty.
 	Hostname string
-	// Network is "" or "host" to share the host's network namespace, or
-	// "none" for a new one with only the loopback interface, up.
+	// Network is "" or "default" for a network namespace of the step's
+	// own with outbound access through slirp4netns (no view of the host's
+	// interfaces or of its loopback services), "host" to share the host's
+	// network namespace, or "none" for a new one with only lo, up.
 	Network string
 	// Hosts and Resolv are the contents of /etc/hosts and /etc/resolv.conf.
 	// A nil Hosts gets localhost and the hostname; a nil Resolv gets a copy
@@ -144,7 +146,21 @@ func Run(ctx context.Context, spec Spec) (err error) {
 		}
 	}()
 	cfg.CgroupProcs, cfg.HomeProcs = cg.procs()
-	return run(ctx, spec, cfg, cg)
+	// network: the step's own namespace, served by slirp4netns from now
+	// until the step ends; run waits for it before the command starts.
+	var unet *userNet
+	if isUserNet(spec.Network) {
+		if unet, err = startUserNet(state); err != nil {
+			return fmt.Errorf("sandbox: %w", err)
+		}
+		defer func() {
+			if cerr := unet.close(); cerr != nil {
+				err = errors.Join(err, fmt.Errorf("sandbox: network: %w", cerr))
+			}
+		}()
+		cfg.NetNS = unet.path
+	}
+	return run(ctx, spec, cfg, cg, unet)
 }
 
 func validate(spec Spec) error {
@@ -165,7 +181,7 @@ func validate(spec Spec) error {
 		}
 	}
 	switch spec.Network {
-	case "", "host", "none":
+	case "", NetworkDefault, NetworkHost, NetworkNone: // network: modes
 	default:
 		return fmt.Errorf("unknown network mode %q", spec.Network)
 	}
@@ -186,6 +202,7 @@ type config struct {
 	User     string
 	Hostname string
 	NewNet   bool
+	NetNS    string // network: the namespace file the init joins, or ""
 	RootDir  string // where the init mounts the root before pivot_root
 	// CgroupProcs are the cgroup.procs files of the step's cgroups; the init
 	// moves itself there to start the command, then back to HomeProcs.
@@ -228,7 +245,7 @@ func newConfig(spec Spec, state string) (*config, error) {
 		if err != nil && !errors.Is(err, os.ErrNotExist) {
 			return nil, err
 		}
-		resolv = b
+		resolv = resolvConf(spec.Network, b) // network: DNS the step can reach
 	}
 	files := []struct {
 		name string
@@ -287,7 +304,7 @@ type message struct {
 const initEnv = "_BLD_SANDBOX_INIT"
 
 // run starts the init, gives it cfg and waits for it to end.
-func run(ctx context.Context, spec Spec, cfg *config, cg *cgroup) error {
+func run(ctx context.Context, spec Spec, cfg *config, cg *cgroup, unet *userNet) error {
 	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC|unix.SOCK_NONBLOCK, 0)
 	if err != nil {
 		return fmt.Errorf("sandbox: %w", os.NewSyscallError("socketpair", err))
@@ -342,6 +359,13 @@ func run(ctx context.Context, spec Spec, cfg *config, cg *cgroup) error {
 	}()
 
 	enc := json.NewEncoder(sock)
+	if unet != nil { // network: up before the init gets its config
+		if err := unet.wait(ctx); err != nil {
+			cmd.Process.Kill()
+			<-waited
+			return fmt.Errorf("sandbox: network: %w", err)
+		}
+	}
 	if err := enc.Encode(cfg); err != nil {
 		cmd.Process.Kill()
 		<-waited

@@ -209,7 +209,7 @@ func TestSandboxNetworkNone(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got, want := netDevices(mustRun(t, root, Spec{}, "cat", "/proc/net/dev")), netDevices(string(host)); !slices.Equal(got, want) {
+	if got, want := netDevices(mustRun(t, root, Spec{Network: "host"}, "cat", "/proc/net/dev")), netDevices(string(host)); !slices.Equal(got, want) {
 		t.Errorf("host network: interfaces %q, want the host's %q", got, want)
 	}
 }

@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
 # Installs what bld's tests and demo need on a fresh Debian machine (as root):
-# busybox-static for base images, and the reference tools the tests check
-# bld's output with. Idempotent: does nothing when everything is there.
+# busybox-static for base images, slirp4netns for RUN's network, and the
+# reference tools the tests check bld's output with. Idempotent: does nothing
+# when everything is there.
 set -euo pipefail
 need=()
 have() { command -v "$1" >/dev/null 2>&1; }
 [ -x /bin/busybox ] && /bin/busybox --list >/dev/null 2>&1 && ldd /bin/busybox 2>&1 | grep -q 'not a dynamic' || need+=(busybox-static)
+# RUN's default network (its own namespace with outbound access)
+have slirp4netns || need+=(slirp4netns)
 if [ "${1:-}" != "--demo" ]; then
   have buildah || need+=(buildah)
   have skopeo || need+=(skopeo)

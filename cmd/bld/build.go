@@ -46,6 +46,7 @@ type buildOptions struct {
 	cacheFrom     []string
 	cacheTo       []string
 	limits        []string
+	allow         []string
 	context       string
 }
 
@@ -76,7 +77,8 @@ func newBuildCmd(g *globalOptions) *cobra.Command {
 	f.StringVar(&o.metadataFile, "metadata-file", "", "write build results as JSON to this file")
 	f.StringVar(&o.progress, "progress", "auto", "progress output: auto (tty on a terminal, else plain), plain, tty, rawjson, quiet")
 	f.StringArrayVar(&o.secrets, "secret", nil, "secret for RUN --mount=type=secret (id=ID,src=FILE or id=ID,env=VAR)")
-	f.StringVar(&o.network, "network", "", "default network for RUN: host (default) or none")
+	f.StringVar(&o.network, "network", "default", "default network for RUN: default (own namespace, outbound access), none, or host (needs --allow network.host)")
+	f.StringSliceVar(&o.allow, "allow", nil, "grant an entitlement: network.host (RUN on the host's network)")
 	f.StringVar(&o.memory, "memory", "", "memory limit for each RUN step (e.g. 512m)")
 	f.Float64Var(&o.cpus, "cpus", 0, "CPU limit for each RUN step")
 	f.Int64Var(&o.pidsLimit, "pids-limit", 0, "process limit for each RUN step")
@@ -150,7 +152,7 @@ func buildOpts(g *globalOptions, o buildOptions, stdin io.Reader, stdout io.Writ
 	opts := build.Options{
 		ContextDir: o.context, DockerfilePath: o.file, Target: o.target, Tags: o.tags,
 		Outputs: o.outputs, Push: o.push, Stdout: stdout, Pull: o.pull, NoCache: o.noCache,
-		NoCacheFilter: o.noCacheFilter, FailOnMiss: o.failOnMiss, Network: o.network, Jobs: o.jobs,
+		NoCacheFilter: o.noCacheFilter, FailOnMiss: o.failOnMiss, Network: o.network, Allow: o.allow, Jobs: o.jobs,
 		CacheFrom: o.cacheFrom, CacheTo: o.cacheTo, Insecure: g.insecure,
 	}
 	var err error
