@@ -15,6 +15,7 @@ import (
 	"github.com/bldbuild/bld/state"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/mutate"
 
 	"github.com/bldbuild/bld/builder"
 	"github.com/bldbuild/bld/dag"
@@ -51,6 +52,10 @@ type Options struct {
 
 	// Tags name the image (-t).
 	Tags []string
+	// Annotations are added to the image manifest, as buildx's
+	// --annotation: "KEY=VALUE" or "manifest:KEY=VALUE". (Index and
+	// descriptor annotations need a multi-platform build: refused.)
+	Annotations []string
 	// Outputs are where the image goes, as buildx's --output specs
 	// ("type=oci,dest=out.tar"; exporter.ParseOutput); none (and no Push)
 	// is the local store, as docker build.
@@ -133,6 +138,10 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		return nil, err
 	}
 	client := registry.New(registry.Options{Insecure: o.Insecure})
+	annotations, err := parseAnnotations(o.Annotations)
+	if err != nil {
+		return nil, err
+	}
 	exps, names, err := outputs(o, client, prog)
 	if err != nil {
 		return nil, err
@@ -187,6 +196,9 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		if s, ok := e.(*storeExporter); ok {
 			s.res = res
 		}
+	}
+	if len(annotations) > 0 {
+		img = mutate.Annotations(img, annotations).(v1.Image)
 	}
 	steps := cacheSteps(plan, result)
 	if img, err = remotecache.Inline(img, cacheTo, steps); err != nil {

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/bldbuild/bld/internal/optspec"
@@ -77,3 +78,30 @@ func ParseSecrets(specs []string) (map[string][]byte, error) {
 
 // secretSyntax is buildx's --secret: id=ID[,type=file|env][,src=PATH|,env=VAR].
 var secretSyntax = optspec.Syntax{Keys: []string{"id", "type", "src", "source", "env"}}
+
+// parseAnnotations reads --annotation values: "KEY=VALUE" or
+// "manifest:KEY=VALUE" (buildx's syntax; its other targets, index and
+// descriptors, belong to multi-platform images, which bld does not build
+// yet, so they are refused by name).
+func parseAnnotations(specs []string) (map[string]string, error) {
+	out := map[string]string{}
+	for _, spec := range specs {
+		kv := spec
+		if typ, rest, ok := strings.Cut(spec, ":"); ok && !strings.Contains(typ, "=") {
+			switch typ {
+			case "manifest":
+				kv = rest
+			case "index", "manifest-descriptor", "index-descriptor":
+				return nil, fmt.Errorf("--annotation %s: %s annotations need a multi-platform image index, which bld does not build yet", spec, typ)
+			default:
+				return nil, fmt.Errorf("--annotation %s: unknown target %q (want manifest)", spec, typ)
+			}
+		}
+		k, v, ok := strings.Cut(kv, "=")
+		if !ok || k == "" {
+			return nil, fmt.Errorf("--annotation %s: want KEY=VALUE", spec)
+		}
+		out[k] = v
+	}
+	return out, nil
+}

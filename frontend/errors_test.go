@@ -33,6 +33,8 @@ func TestErrors(t *testing.T) {
 		{"FROM alpine AS a\nCOPY --from=a x y", "", "Dockerfile:2: COPY: circular dependency detected on stage: a"},
 		{"FROM alpine AS a\nCOPY --from=b x y\nFROM alpine AS b\nCOPY --from=a x y", "", "Dockerfile:2: COPY: circular dependency detected on stage: a"},
 		{"FROM alpine", "nope", `Dockerfile: target stage "nope" could not be found`},
+		{"FROM alpine AS build\nFROM alpine AS final", "biuld", `Dockerfile: target stage "biuld" could not be found (did you mean build?); the stages are build, final`},
+		{"FROM alpine AS build\nFROM alpine AS final", "test", `Dockerfile: target stage "test" could not be found; the stages are build, final`},
 		{"FROM Alpine", "", `Dockerfile:1: FROM: invalid reference "Alpine": could not parse reference: Alpine`},
 		{"ARG V\nFROM alpine:$V", "", `Dockerfile:2: FROM: invalid reference "alpine:": could not parse reference: alpine:`},
 		{"FROM ${NOPE}", "", "Dockerfile:1: FROM: base name (${NOPE}) should not be blank"},

@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/moby/buildkit/util/suggest"
+
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/moby/buildkit/frontend/dockerfile/instructions"
 	"github.com/moby/buildkit/frontend/dockerfile/parser"
@@ -224,7 +226,20 @@ func (b *build) targetStage() (*stage, error) {
 	if s, ok := b.byName[strings.ToLower(b.opt.Target)]; ok {
 		return s, nil
 	}
-	return nil, &Error{File: b.opt.Filename, Err: fmt.Errorf("target stage %q could not be found", b.opt.Target)}
+	var names []string
+	for _, s := range b.stages {
+		if s.name != "" {
+			names = append(names, s.name)
+		}
+	}
+	msg := fmt.Sprintf("target stage %q could not be found", b.opt.Target)
+	if m, ok := suggest.Search(b.opt.Target, names, false); ok {
+		msg += fmt.Sprintf(" (did you mean %s?)", m)
+	}
+	if len(names) > 0 {
+		msg += "; the stages are " + strings.Join(names, ", ")
+	}
+	return nil, &Error{File: b.opt.Filename, Err: errors.New(msg)}
 }
 
 // pseudoStage returns the stage for an image named by a COPY --from or

@@ -47,6 +47,9 @@ type buildOptions struct {
 	cacheTo       []string
 	limits        []string
 	allow         []string
+	quiet         bool
+	builder       string
+	annotations   []string
 	context       string
 }
 
@@ -58,6 +61,12 @@ func newBuildCmd(g *globalOptions) *cobra.Command {
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			o.context = args[0]
+			if o.quiet {
+				o.progress = "quiet"
+			}
+			if o.builder != "" {
+				fmt.Fprintf(cmd.ErrOrStderr(), "bld: --builder %s ignored: bld runs builds itself, with no builder instances\n", o.builder)
+			}
 			return runBuild(cmd.Context(), g, o, cmd.InOrStdin(), cmd.OutOrStdout(), cmd.ErrOrStderr())
 		},
 	}
@@ -88,6 +97,9 @@ func newBuildCmd(g *globalOptions) *cobra.Command {
 	f.StringArrayVar(&o.cacheFrom, "cache-from", nil, "import build cache (type=registry,ref=REF | type=local,src=DIR | REF)")
 	f.StringArrayVar(&o.cacheTo, "cache-to", nil, "export build cache (type=registry,ref=REF[,mode=min|max][,cache-mounts=true] | type=local,dest=DIR | type=inline)")
 	f.StringArrayVar(&o.limits, "limit", nil, "raise or lower a bound on the build's input (KEY=VALUE; keys: "+strings.Join(build.LimitKeys(), ", ")+")")
+	f.BoolVarP(&o.quiet, "quiet", "q", false, "print only the image digest (as --progress quiet)")
+	f.StringVar(&o.builder, "builder", "", "accepted for buildx scripts and ignored: bld has no builder instances")
+	f.StringArrayVar(&o.annotations, "annotation", nil, "add an annotation to the image manifest ([manifest:]KEY=VALUE)")
 	f.StringSliceVar(&o.checkSkip, "check-skip", nil, "build checks to skip (all for every check)")
 	return cmd
 }
@@ -152,7 +164,7 @@ func buildOpts(g *globalOptions, o buildOptions, stdin io.Reader, stdout io.Writ
 	opts := build.Options{
 		ContextDir: o.context, DockerfilePath: o.file, Target: o.target, Tags: o.tags,
 		Outputs: o.outputs, Push: o.push, Stdout: stdout, Pull: o.pull, NoCache: o.noCache,
-		NoCacheFilter: o.noCacheFilter, FailOnMiss: o.failOnMiss, Network: o.network, Allow: o.allow, Jobs: o.jobs,
+		NoCacheFilter: o.noCacheFilter, FailOnMiss: o.failOnMiss, Network: o.network, Allow: o.allow, Jobs: o.jobs, Annotations: o.annotations,
 		CacheFrom: o.cacheFrom, CacheTo: o.cacheTo, Insecure: g.insecure,
 	}
 	var err error

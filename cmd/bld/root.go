@@ -27,7 +27,9 @@ func newRootCmd() *cobra.Command {
 		Short:         "Build container images from Dockerfiles, without a daemon",
 		SilenceUsage:  true,
 		SilenceErrors: true,
+		Version:       versionString(),
 	}
+	cmd.SetVersionTemplate("bld {{.Version}}\n")
 	cmd.PersistentFlags().StringVar(&g.root, "root", state.DefaultDir(), "state directory (env BLD_ROOT)")
 	cmd.PersistentFlags().StringSliceVar(&g.insecure, "insecure-registry", nil, "registry reached over plain HTTP: NAME (any port) or NAME:PORT (that port only); loopback hosts always are")
 	cmd.AddCommand(
@@ -39,6 +41,8 @@ func newRootCmd() *cobra.Command {
 		newRmCmd(g),
 		newPushCmd(g),
 		newVersionCmd(g),
+		newSaveCmd(g),
+		newLoadCmd(g),
 		newDuCmd(g),
 		newPruneCmd(g),
 		newHistoryCmd(g),

@@ -11,6 +11,15 @@ import (
 // version is set at link time (-ldflags "-X main.version=...").
 var version = "dev"
 
+// versionString is bld's version, Go version and platform.
+func versionString() string {
+	v := version
+	if bi, ok := debug.ReadBuildInfo(); ok && v == "dev" && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+		v = bi.Main.Version
+	}
+	return fmt.Sprintf("%s %s %s/%s", v, runtime.Version(), runtime.GOOS, runtime.GOARCH)
+}
+
 func newVersionCmd(g *globalOptions) *cobra.Command {
 	return &cobra.Command{
 		Use:     "version",
@@ -18,12 +27,8 @@ func newVersionCmd(g *globalOptions) *cobra.Command {
 		Short:   "Print version and environment information",
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			v := version
-			if bi, ok := debug.ReadBuildInfo(); ok && v == "dev" && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
-				v = bi.Main.Version
-			}
 			w := cmd.OutOrStdout()
-			fmt.Fprintf(w, "bld %s %s %s/%s\n", v, runtime.Version(), runtime.GOOS, runtime.GOARCH)
+			fmt.Fprintf(w, "bld %s\n", versionString())
 			fmt.Fprintf(w, "root: %s\n", g.root)
 			st, err := g.openRoot(cmd.Context(), true)
 			if err != nil {
