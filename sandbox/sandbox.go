@@ -9,7 +9,6 @@ import (
 	"math"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"syscall"
 	"time"
@@ -53,6 +52,10 @@ type Spec struct {
 	// of the host's. They, and /etc/hostname, are bind-mounted from copies:
 	// writes to them are discarded and they never land in the root.
 	Hosts, Resolv []byte
+	// ScratchDir is where Run makes the step's scratch directory (the
+	// mount point of its root, its /etc files); os.TempDir() when empty.
+	// A build passes a directory under its state root's tmp/.
+	ScratchDir string
 	// Limits are the step's cgroup limits.
 	Limits Limits
 	// Stdin, Stdout and Stderr are the command's standard streams; nil is
@@ -123,12 +126,16 @@ func Run(ctx context.Context, spec Spec) (err error) {
 	if err := validate(spec); err != nil {
 		return fmt.Errorf("sandbox: %w", err)
 	}
-	state, err := os.MkdirTemp("", "bld-sandbox-")
+	// The scratch directory stays empty on the host: stage 1 mounts a
+	// tmpfs on it in its own mount namespace, gone with it.
+	state, err := os.MkdirTemp(spec.ScratchDir, "bld-sandbox-")
 	if err != nil {
 		return fmt.Errorf("sandbox: %w", err)
 	}
 	defer func() {
-		err = errors.Join(err, removeState(state))
+		if rerr := os.Remove(state); rerr != nil {
+			err = errors.Join(err, fmt.Errorf("sandbox: %w", rerr))
+		}
 	}()
 	cfg, err := newConfig(spec, state)
 	if err != nil {
@@ -143,7 +150,7 @@ func Run(ctx context.Context, spec Spec) (err error) {
 			err = errors.Join(err, fmt.Errorf("sandbox: remove cgroup: %w", rerr))
 		}
 	}()
-	cfg.CgroupProcs, cfg.HomeProcs = cg.procs()
+	cfg.CgroupProcs, _ = cg.procs()
 	return run(ctx, spec, cfg, cg)
 }
 
@@ -176,35 +183,49 @@ func validate(spec Spec) error {
 	return nil
 }
 
-// config is what Run sends to the init, as JSON.
+// config is what Run sends to the init, as JSON, and stage 1 to stage 2.
 type config struct {
 	Root     []mount.Mount
-	Mounts   []mount.Mount // spec.Mounts, then the /etc files
+	Mounts   []mount.Mount
+	Files    map[string][]byte // etcFiles' contents
 	Args     []string
 	Env      []string
 	Dir      string
 	User     string
 	Hostname string
 	NewNet   bool
-	RootDir  string // where the init mounts the root before pivot_root
-	// CgroupProcs are the cgroup.procs files of the step's cgroups; the init
-	// moves itself there to start the command, then back to HomeProcs.
-	CgroupProcs, HomeProcs []string
+	// NetNS is a network namespace (a path such as /run/netns/NAME or
+	// /proc/PID/ns/net) stage 2 joins; "" keeps the one it was started in.
+	NetNS string
+	// State is Run's scratch directory: stage 1 mounts a tmpfs on it (in
+	// its own mount namespace), holding the /etc files and the directory
+	// the root is mounted on.
+	State string
+	// CgroupProcs are the cgroup.procs files of the step's cgroups; stage 2
+	// moves itself there before execve'ing the command.
+	CgroupProcs []string
 }
 
-// newConfig fills in the defaults of spec and writes the /etc files into
-// the scratch directory state.
+// etcFiles are the files of /etc the sandbox provides, from config.Files.
+var etcFiles = []string{"hosts", "resolv.conf", "hostname"}
+
+// bindFile is a read-write bind mount of file src at target.
+func bindFile(src, target string) mount.Mount {
+	return mount.Mount{Type: "bind", Source: src, Target: target, Options: []string{"bind"}}
+}
+
+// newConfig fills in the defaults of spec.
 func newConfig(spec Spec, state string) (*config, error) {
 	cfg := &config{
 		Root:     spec.Root,
-		Mounts:   append([]mount.Mount(nil), spec.Mounts...),
+		Mounts:   spec.Mounts,
 		Args:     spec.Args,
 		Env:      spec.Env,
 		Dir:      spec.Dir,
 		User:     spec.User,
 		Hostname: spec.Hostname,
 		NewNet:   spec.Network == "none",
-		RootDir:  filepath.Join(state, "root"),
+		State:    state,
 	}
 	if cfg.Hostname == "" {
 		cfg.Hostname = "bld"
@@ -214,9 +235,6 @@ func newConfig(spec Spec, state string) (*config, error) {
 	}
 	if !hasEnv(cfg.Env, "PATH") {
 		cfg.Env = append(append([]string(nil), cfg.Env...), defaultPath)
-	}
-	if err := os.Mkdir(cfg.RootDir, 0o700); err != nil {
-		return nil, err
 	}
 	hosts := spec.Hosts
 	if hosts == nil {
@@ -230,20 +248,10 @@ func newConfig(spec Spec, state string) (*config, error) {
 		}
 		resolv = b
 	}
-	files := []struct {
-		name string
-		data []byte
-	}{
-		{"hosts", hosts},
-		{"resolv.conf", resolv},
-		{"hostname", []byte(cfg.Hostname + "\n")},
-	}
-	for _, f := range files {
-		p := filepath.Join(state, f.name)
-		if err := os.WriteFile(p, f.data, 0o644); err != nil {
-			return nil, err
-		}
-		cfg.Mounts = append(cfg.Mounts, mount.Mount{Type: "bind", Source: p, Target: "/etc/" + f.name, Options: []string{"bind"}})
+	cfg.Files = map[string][]byte{
+		"hosts":       hosts,
+		"resolv.conf": resolv,
+		"hostname":    []byte(cfg.Hostname + "\n"),
 	}
 	return cfg, nil
 }
@@ -255,22 +263,6 @@ func hasEnv(env []string, key string) bool {
 		}
 	}
 	return false
-}
-
-// removeState removes Run's scratch directory. It removes the known entries
-// one by one rather than with RemoveAll, so a mount that somehow stayed on
-// the root directory is never walked into.
-func removeState(state string) error {
-	var errs []error
-	for _, name := range []string{"hosts", "resolv.conf", "hostname", "root"} {
-		if err := os.Remove(filepath.Join(state, name)); err != nil && !errors.Is(err, os.ErrNotExist) {
-			errs = append(errs, err)
-		}
-	}
-	if err := os.Remove(state); err != nil {
-		errs = append(errs, err)
-	}
-	return errors.Join(errs...)
 }
 
 // message is one JSON message between Run and the init, in either direction.
@@ -296,12 +288,9 @@ func run(ctx context.Context, spec Spec, cfg *config, cg *cgroup) error {
 	child := os.NewFile(uintptr(fds[1]), "sandbox-init")
 	defer sock.Close()
 
-	flags := unix.CLONE_NEWNS | unix.CLONE_NEWPID | unix.CLONE_NEWUTS | unix.CLONE_NEWIPC
-	if cfg.NewNet {
-		flags |= unix.CLONE_NEWNET
-	}
-	// The cgroup namespace is made by the init for the command, once the
-	// command is in the step's cgroups, so that they are its root.
+	// Stage 1 of the init gets a mount namespace of its own; it makes the
+	// step's other namespaces for stage 2 (see Init).
+	flags := unix.CLONE_NEWNS
 	cmd := &exec.Cmd{
 		Path:       "/proc/self/exe",
 		Args:       []string{"bld-sandbox-init"},
