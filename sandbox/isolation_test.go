@@ -1,18 +1,13 @@
 package sandbox
 
 import (
-	"bufio"
-	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"runtime"
-	"strconv"
 	"strings"
 	"testing"
-	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -217,21 +212,3 @@ func BenchmarkRunTrue(b *testing.B) {
 		}
 	}
 }
-
-// mountinfoTargets lists the mount points in a mountinfo text.
-func mountinfoTargets(s string) []string {
-	var out []string
-	sc := bufio.NewScanner(strings.NewReader(s))
-	for sc.Scan() {
-		f := strings.Fields(sc.Text())
-		if len(f) > 4 {
-			out = append(out, f[4])
-		}
-	}
-	return out
-}
-
-var _ = bytes.NewBuffer
-var _ = errors.New
-var _ = strconv.Itoa
-var _ = time.Second

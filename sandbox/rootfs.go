@@ -168,6 +168,10 @@ func (r *rootfs) ensure(p string, dir bool) (int, error) {
 			return fail(&os.PathError{Op: "lstat", Path: next, Err: err})
 		case st.Mode&unix.S_IFMT == unix.S_IFLNK:
 			target, err := readlinkat(cur, part)
+			if err == unix.EINVAL || err == unix.ENOENT {
+				rest = part + "/" + rest // no longer a symlink: look again
+				continue
+			}
 			if err != nil {
 				return fail(&os.PathError{Op: "readlink", Path: next, Err: err})
 			}
@@ -286,6 +290,8 @@ func (ph placeholder) remove() error {
 	switch err := unix.Unlinkat(ph.parent, ph.name, flags); {
 	case err == unix.ENOTEMPTY || err == unix.EEXIST:
 		return nil // the step wrote into it: it is the step's now
+	case err == unix.EBUSY:
+		return nil // in a shared directory, a mount point of another step
 	case err != nil:
 		return &os.PathError{Op: "remove", Path: ph.path, Err: err}
 	}
