@@ -125,11 +125,21 @@ func initMain() (code int) {
 }
 
 // prepare builds the root (see rootfs) and starts stage 2 in it.
+//
+// Stage 2 is started first, so that its start-up (a Go runtime) overlaps
+// the mounting: the scratch tmpfs is a shared mount when stage 2's mount
+// namespace is copied from this one, so every mount made below it later
+// propagates to stage 2's copy. Stage 2 makes its tree private before
+// mounting anything of its own, so nothing propagates back.
 func prepare(cfg *config, r *rootfs) (s2 *stage, err error) {
 	defer func() {
 		// A bug in setup must reach Run as an error, not as a dead init.
 		if p := recover(); p != nil {
 			err = fmt.Errorf("init panic: %v", p)
+		}
+		if err != nil && s2 != nil {
+			s2.kill()
+			s2 = nil
 		}
 	}()
 	// Nothing done here may propagate to the host.
@@ -142,26 +152,35 @@ func prepare(cfg *config, r *rootfs) (s2 *stage, err error) {
 	if err := unix.Mount("tmpfs", cfg.State, "tmpfs", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, "mode=755,size=1m"); err != nil {
 		return nil, &os.PathError{Op: "mount tmpfs", Path: cfg.State, Err: err}
 	}
-	if err := os.Mkdir(r.dir, 0o755); err != nil {
+	if err := unix.Mount("", cfg.State, "", unix.MS_SHARED, ""); err != nil {
+		return nil, &os.PathError{Op: "make shared", Path: cfg.State, Err: err}
+	}
+	if s2, err = startStage2(cfg); err != nil {
 		return nil, err
+	}
+	if err := os.Mkdir(r.dir, 0o755); err != nil {
+		return s2, err
 	}
 	for name, data := range cfg.Files {
 		if err := os.WriteFile(filepath.Join(cfg.State, name), data, 0o644); err != nil {
-			return nil, err
+			return s2, err
 		}
 	}
 	unix.Umask(0)
 	if err := r.mountAll(cfg); err != nil {
-		return nil, err
+		return s2, err
 	}
 	for _, name := range etcFiles {
 		m := bindFile(filepath.Join(cfg.State, name), "/etc/"+name)
 		if err := r.mount(m); err != nil {
-			return nil, fmt.Errorf("mount %s: %w", m.Target, err)
+			return s2, fmt.Errorf("mount %s: %w", m.Target, err)
 		}
 	}
 	unix.Umask(0o022)
-	return startStage2(cfg)
+	if err := json.NewEncoder(s2.sock).Encode(cfg); err != nil {
+		return s2, fmt.Errorf("send config: %w", err)
+	}
+	return s2, nil
 }
 
 // stage is stage 2 as stage 1 sees it.
@@ -170,7 +189,8 @@ type stage struct {
 	sock *os.File // reports setup errors; EOF once the command runs
 }
 
-// startStage2 starts stage 2 in the step's new namespaces and sends it cfg.
+// startStage2 starts stage 2 in the step's new namespaces; it waits for
+// its config on the socket.
 func startStage2(cfg *config) (*stage, error) {
 	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
@@ -200,13 +220,14 @@ func startStage2(cfg *config) (*stage, error) {
 		sock.Close()
 		return nil, fmt.Errorf("start init stage 2: %w", err)
 	}
-	if err := json.NewEncoder(sock).Encode(cfg); err != nil {
-		cmd.Process.Kill()
-		cmd.Wait()
-		sock.Close()
-		return nil, fmt.Errorf("send config: %w", err)
-	}
 	return &stage{cmd: cmd, sock: sock}, nil
+}
+
+// kill ends stage 2 before it was given its config.
+func (s *stage) kill() {
+	s.cmd.Process.Kill()
+	s.cmd.Wait()
+	s.sock.Close()
 }
 
 // supervise forwards signals to stage 2 (then the command) until it has
@@ -266,6 +287,11 @@ func execCommand(cfg *config) (err error) {
 			err = fmt.Errorf("init panic: %v", p)
 		}
 	}()
+	// Stage 1's mounts reached this namespace by propagation, all of them
+	// by now (it sent the config last); none of this stage's may go back.
+	if err := unix.Mount("", "/", "", unix.MS_REC|unix.MS_PRIVATE, ""); err != nil {
+		return &os.PathError{Op: "make rprivate", Path: "/", Err: err}
+	}
 	// The paths of the cgroups are outside the root: open them now.
 	join, err := openProcs(cfg.CgroupProcs)
 	if err != nil {

@@ -180,18 +180,37 @@ func TestIsolationMaskedPaths(t *testing.T) {
 	}
 }
 
-// /proc/self/mountinfo in the step shows no scratch path of the caller.
-// Reproduced on the code before this test: /etc/hosts, /etc/resolv.conf
-// and /etc/hostname were binds of /tmp/bld-sandbox-N/... files.
+// /proc/self/mountinfo in the step shows no scratch path of the caller,
+// nor where an overlay root's layers live. Reproduced on the code before
+// this test: /etc/hosts, /etc/resolv.conf and /etc/hostname were binds of
+// /tmp/bld-sandbox-N/... files, and the overlay's options named the
+// layers' host paths.
+//
+// What stays visible, as under Docker: a bind root's own path (Docker
+// roots are overlays), the host paths of bind and cache mounts' sources
+// (the "root" field of their lines), device numbers and filesystem types.
 func TestIsolationMountinfo(t *testing.T) {
-	root := newRoot(t)
+	lower := newRoot(t)
+	dir := t.TempDir()
+	upper, work := filepath.Join(dir, "upper"), filepath.Join(dir, "work")
+	os.Mkdir(upper, 0o755)
+	os.Mkdir(work, 0o755)
 	scratch := t.TempDir()
-	spec := Spec{ScratchDir: scratch}
-	out := mustRun(t, root, spec, "cat", "/proc/self/mountinfo")
-	for _, bad := range []string{"bld-sandbox-", scratch} {
+	spec := Spec{
+		ScratchDir: scratch,
+		Root: []mount.Mount{{
+			Type: "overlay", Source: "overlay",
+			Options: []string{"lowerdir=" + lower, "upperdir=" + upper, "workdir=" + work},
+		}},
+	}
+	out := mustRun(t, "", spec, "cat", "/proc/self/mountinfo")
+	for _, bad := range []string{"bld-sandbox-", scratch, lower, upper, work} {
 		if strings.Contains(out, bad) {
 			t.Errorf("mountinfo shows %q:\n%s", bad, out)
 		}
+	}
+	if !strings.Contains(out, " /etc/hosts ") || strings.Contains(out, "upperdir=/") || !strings.Contains(out, "upperdir=") {
+		t.Errorf("mountinfo lacks /etc/hosts or a relative upperdir:\n%s", out)
 	}
 	// Run's scratch lives under ScratchDir and is gone afterwards.
 	if entries, err := os.ReadDir(scratch); err != nil || len(entries) != 0 {

@@ -43,11 +43,25 @@ type placeholder struct {
 // mountRoot mounts the root mounts of cfg on r.dir and opens it.
 func (r *rootfs) mountRoot(cfg *config) error {
 	root := make([]mount.Mount, len(cfg.Root))
+	cwd := "/"
 	for i, m := range cfg.Root {
 		m.Target = ""
+		if m.Type == "overlay" && len(cfg.Root) == 1 {
+			// Layer directories relative to their common parent, the
+			// working directory while mounting: the step's mountinfo
+			// shows "lowerdir=ID/fs", not the state root.
+			if dir, rel, err := mount.RelativeOverlay(m); err == nil {
+				cwd, m = dir, rel
+			}
+		}
 		root[i] = m
 	}
-	if err := mount.All(root, r.dir); err != nil {
+	if err := unix.Chdir(cwd); err != nil {
+		return &os.PathError{Op: "chdir", Path: cwd, Err: err}
+	}
+	err := mount.All(root, r.dir)
+	unix.Chdir("/")
+	if err != nil {
 		return fmt.Errorf("mount root: %w", err)
 	}
 	fd, err := unix.Open(r.dir, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)

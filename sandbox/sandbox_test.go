@@ -21,22 +21,35 @@ import (
 func TestMain(m *testing.M) {
 	Init()
 	runHelper()
-	code := m.Run()
-	if err := leftovers(); err != nil {
+	// Run's scratch directories go to $TMPDIR unless a spec says
+	// otherwise: a private one tells this process's from other
+	// processes' on the machine.
+	tmp, err := os.MkdirTemp("", "bld-sandbox-test-")
+	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	os.Setenv("TMPDIR", tmp)
+	code := m.Run()
+	if err := leftovers(tmp); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		code = 1
+	}
+	if err := os.Remove(tmp); err != nil {
+		fmt.Fprintln(os.Stderr, "scratch left:", err)
 		code = 1
 	}
 	os.Exit(code)
 }
 
-// leftovers finds mounts of Run's scratch directories and cgroups of this
-// process that outlived their step.
-func leftovers() error {
+// leftovers finds mounts of Run's scratch directories under tmp and
+// cgroups of this process that outlived their step.
+func leftovers(tmp string) error {
 	b, err := os.ReadFile("/proc/self/mountinfo")
 	if err != nil {
 		return err
 	}
-	if strings.Contains(string(b), "bld-sandbox-") {
+	if strings.Contains(string(b), tmp) {
 		return fmt.Errorf("sandbox mounts left in mountinfo:\n%s", b)
 	}
 	prefix := fmt.Sprintf("bld-%d-", os.Getpid())
