@@ -109,16 +109,20 @@ const defaultPath = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbi
 // cancellation, before it kills the init itself.
 const killGrace = 3 * time.Second
 
-// Run runs spec.Args in a new sandbox and waits for it to end, with every
-// process it started. A command that exits non-zero or is killed gives an
+// Run runs spec.Args in a new sandbox, as its PID 1, and waits for it to
+// end, with every process it started (the kernel kills the rest of the PID
+// namespace when PID 1 exits). A command that exits non-zero or is killed gives an
 // *ExitError; a failure to set the sandbox up (a mount, an unknown user, a
 // command not found) gives an error saying what failed. When ctx is done,
 // the step is killed and cleaned up, and Run returns ctx's error.
 //
 // Run needs root. It is safe for concurrent use: each call has its own
-// namespaces, cgroup and scratch directory. Concurrent calls must not share
-// a root directory, though (as two bind roots of one directory would): the
-// mount targets one creates there and removes would vanish under the other.
+// namespaces, cgroup and scratch directory. Concurrent calls may share a
+// directory through bind mounts (a cache mount): mount targets are created
+// and mounted through descriptors, so a symlink swapped in by one never
+// sends another's mounts outside its root. They must not share a root
+// directory, though (as two bind roots of one directory would): the mount
+// targets one creates there and removes could vanish under the other.
 func Run(ctx context.Context, spec Spec) (err error) {
 	if err := ctx.Err(); err != nil {
 		return err
