@@ -361,6 +361,16 @@ func execCommand(cfg *config) (err error) {
 	if err := dropBoundingSet(); err != nil {
 		return err
 	}
+	if err := applyDevices(cfg); err != nil {
+		return err
+	}
+	// Seccomp goes on while this thread still has CAP_SYS_ADMIN, as runc
+	// does when no_new_privs is off (Docker's default): the filter must
+	// let through what follows (setgroups, setresuid, prctl, close_range,
+	// execve), which Docker's profile does.
+	if err := applySeccomp(cfg); err != nil {
+		return err
+	}
 	if err := setCredentials(u); err != nil {
 		return err
 	}
@@ -368,12 +378,6 @@ func execCommand(cfg *config) (err error) {
 	// so a killed stage 1 still kills the step.
 	if err := unix.Prctl(unix.PR_SET_PDEATHSIG, uintptr(unix.SIGKILL), 0, 0, 0); err != nil {
 		return os.NewSyscallError("prctl PR_SET_PDEATHSIG", err)
-	}
-	if err := applyDevices(cfg); err != nil {
-		return err
-	}
-	if err := applySeccomp(cfg); err != nil {
-		return err
 	}
 	// No descriptor but 0, 1 and 2 survives execve: not the report socket,
 	// not anything bld inherited without O_CLOEXEC.
