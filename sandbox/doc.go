@@ -6,16 +6,18 @@
 // Run (sandbox.go) takes a Spec and reports an *ExitError for a command that
 // failed. It re-executes the current binary with a marker in its
 // environment, so a program using this package must call Init first in main
-// (and a test binary first in TestMain). The init has two stages (init.go):
-// stage 1, in a mount namespace of its own, builds the root (rootfs.go:
-// the root mounts, /dev, the extra mounts and the /etc files, every target
-// opened and created through descriptors with openat2 RESOLVE_IN_ROOT and
-// mounted with open_tree/fsmount and move_mount, see internal/mount's
-// OpenIn, Detached and Attach), then waits for stage 2, cleans up and
-// reports; stage 2 mounts /proc and /sys and masks paths (pseudofs.go),
-// pivot_roots, joins the cgroups, drops capabilities (caps.go), switches
-// user (user.go) and execve's the command. hooks.go holds the points where
-// seccomp and device rules plug in.
+// (and a test binary first in TestMain). That init (init.go) starts as PID 1
+// of the new namespaces, builds the root (rootfs.go: the root mounts, /dev,
+// the extra mounts and the /etc files, every target opened and created
+// through descriptors with openat2 RESOLVE_IN_ROOT and mounted with
+// open_tree/fsmount and move_mount, see internal/mount's OpenIn, Detached
+// and Attach; pseudofs.go: /proc, /sys, Docker's masked and read-only
+// paths), pivot_roots, hands the mount targets it created to Run (their
+// parents' descriptors over SCM_RIGHTS), joins the cgroups, drops
+// capabilities (caps.go), switches user (user.go) and execve's the command,
+// which so is PID 1. Run waits for it and then removes those mount targets
+// through the descriptors. hooks.go holds the points where seccomp and
+// device rules plug in.
 //
 // Hand-written rather than taken from runc's libcontainer: libcontainer
 // needs its own C init (nsexec) linked into the binary and a state

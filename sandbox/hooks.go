@@ -1,7 +1,7 @@
 package sandbox
 
-// Hook points of the init's second stage (execCommand in init.go). They
-// run on the thread that execve's the command, after pivot_root, the
+// Hook points of the init (execCommand in init.go). They run on the
+// thread that execve's the command, after pivot_root, the
 // cgroup join, the new session keyring and the bounding-set drop, still as
 // root with every capability in the effective set, in this order:
 // applyDevices, applySeccomp; then the credentials are set, the inherited
@@ -10,7 +10,7 @@ package sandbox
 // init function without editing this file; the defaults do nothing.
 //
 // The network namespace is not a hook: a config.NetNS path is joined
-// (setns) at the start of stage 2, before /sys is mounted, so that /sys
+// (setns) by the init before anything is mounted, so that /sys
 // shows the step's interfaces.
 var (
 	// applyDevices applies the step's device rules that must be set from

@@ -6,299 +6,86 @@ import (
 	"fmt"
 	"math"
 	"os"
-	"os/exec"
-	"os/signal"
 	"path/filepath"
 	"runtime"
-	"syscall"
 
 	"golang.org/x/sys/unix"
 )
 
 // Init must be the first call in main, and in TestMain of tests that call
 // Run. In a process started by Run (it checks an environment variable, not
-// argv) it becomes one of the sandbox's two init stages and never returns;
-// in any other process it returns at once.
+// argv) it becomes the sandbox's init and never returns; in any other
+// process it returns at once.
 //
-// Stage 1 runs in a new mount namespace: it mounts the root, /dev, the
-// extra mounts and the /etc files, starts stage 2, waits for it, forwards
-// signals, then unmounts, removes the mount targets it created and reports
-// to Run. Stage 2 is PID 1 of the step's new PID namespace (with new mount,
-// UTS, IPC and, per network mode, network namespaces): it mounts /proc and
-// /sys, masks paths, pivot_roots, joins the step's cgroups and a new cgroup
-// namespace, sets the hostname, a new session keyring, the capability
-// bounding set and the credentials, closes every inherited descriptor and
-// execve's the command, which so becomes PID 1. When it exits the kernel
-// kills whatever else is left in the namespace.
+// The init starts as PID 1 of the step's new PID namespace, with new mount,
+// UTS, IPC and (per network mode) network namespaces. It builds the root
+// (the root mounts, /dev, the extra mounts, the /etc files, /proc, /sys
+// and the masked paths), pivot_roots, hands the mount targets it created
+// to Run, joins the step's cgroups and a new cgroup namespace, sets the
+// hostname, a new session keyring, the capability bounding set and the
+// credentials, closes every inherited descriptor and execve's the command,
+// which so becomes PID 1 (the init's Go threads end at execve). When it
+// exits, the kernel kills whatever is left of the step, the mount
+// namespace goes with it, and Run removes the mount targets.
 func Init() {
-	stage := os.Getenv(initEnv)
-	if stage == "" {
+	if os.Getenv(initEnv) == "" {
 		return
 	}
 	// The bounding set, credentials, keyring and namespaces joined are per
-	// thread: keep all of it on the thread that forks or execs.
+	// thread: keep all of it on the thread that execs.
 	runtime.LockOSThread()
-	if stage == "2" {
-		os.Exit(stage2())
-	}
 	os.Exit(initMain())
 }
 
-// forwarded are the signals stage 1 passes on to the command.
-var forwarded = map[syscall.Signal]bool{
-	unix.SIGINT: true, unix.SIGTERM: true, unix.SIGHUP: true,
-	unix.SIGQUIT: true, unix.SIGUSR1: true, unix.SIGUSR2: true,
-}
-
-// initMain is stage 1: it returns its exit code.
-func initMain() (code int) {
-	// fd 3 is the socket to Run; stage 2 must not inherit it.
+// initMain is the init: it returns only when the command could not be
+// started, with its exit code.
+func initMain() int {
+	// fd 3 is the socket to Run, fd 4 the pipe with the config; the
+	// command inherits neither.
 	unix.CloseOnExec(3)
-	if err := unix.SetNonblock(3, true); err != nil {
-		return 1
-	}
-	sock := os.NewFile(3, "sandbox")
-	enc := json.NewEncoder(sock)
-	dec := json.NewDecoder(sock)
-
-	// Nothing may look into the init (CVE-2019-5736: /proc/PID/exe is the
-	// bld binary). Stage 1 is outside the step's PID namespace anyway.
+	unix.CloseOnExec(4)
+	// Until execve, nothing may look into the init (CVE-2019-5736:
+	// /proc/1/exe is the bld binary); execve resets the flag.
 	unix.Prctl(unix.PR_SET_DUMPABLE, 0, 0, 0, 0)
-	// Catch every signal: Go's default for SIGHUP, SIGTERM... is to exit,
-	// which would skip the cleanup.
-	sigs := make(chan os.Signal, 128)
-	signal.Notify(sigs)
-
 	var cfg config
-	if err := dec.Decode(&cfg); err != nil {
-		enc.Encode(message{Error: fmt.Sprintf("read config: %v", err)})
-		return 1
-	}
-	r := &rootfs{dir: filepath.Join(cfg.State, "root"), fd: -1}
-	s2, err := prepare(&cfg, r)
+	in := os.NewFile(4, "config")
+	err := json.NewDecoder(in).Decode(&cfg)
+	in.Close()
 	if err != nil {
-		if cerr := r.cleanup(); cerr != nil {
-			err = errors.Join(err, cerr)
-		}
-		enc.Encode(message{Error: err.Error()})
-		return 1
-	}
-
-	kill := make(chan struct{}, 1)
-	go func() {
-		for {
-			var m message
-			if err := dec.Decode(&m); err != nil {
-				// Run is gone: nobody will collect the result.
-				kill <- struct{}{}
-				return
-			}
-			if m.Kill {
-				kill <- struct{}{}
-			}
-		}
-	}()
-	ws, setupErr := s2.supervise(sigs, kill)
-
-	m := message{Exited: true}
-	switch {
-	case setupErr != "":
-		m = message{Error: setupErr}
-	case ws.Signaled():
-		m.Signal = int(ws.Signal())
-		m.Code = 128 + m.Signal
-	default:
-		m.Code = ws.ExitStatus()
-	}
-	if err := r.cleanup(); err != nil {
-		if m.Error != "" {
-			m.Error += "; cleanup: " + err.Error()
-		} else {
-			m.Cleanup = err.Error()
+		err = fmt.Errorf("read config: %w", err)
+	} else {
+		r := &rootfs{dir: filepath.Join(cfg.State, "root"), fd: -1, proc: -1, sys: -1, null: -1}
+		err = execCommand(&cfg, r)
+		if herr := r.handOver(3); herr != nil {
+			err = errors.Join(err, herr)
 		}
 	}
-	enc.Encode(m)
-	if m.Error != "" {
-		return 1
-	}
-	return m.Code
+	b, _ := json.Marshal(message{Error: err.Error()})
+	unix.Sendmsg(3, b, nil, nil, 0)
+	return 1
 }
 
-// prepare builds the root (see rootfs) and starts stage 2 in it.
-//
-// Stage 2 is started first, so that its start-up (a Go runtime) overlaps
-// the mounting: the scratch tmpfs is a shared mount when stage 2's mount
-// namespace is copied from this one, so every mount made below it later
-// propagates to stage 2's copy. Stage 2 makes its tree private before
-// mounting anything of its own, so nothing propagates back.
-func prepare(cfg *config, r *rootfs) (s2 *stage, err error) {
+// execCommand sets up the step and execve's the command. It returns only
+// on error.
+func execCommand(cfg *config, r *rootfs) (err error) {
 	defer func() {
 		// A bug in setup must reach Run as an error, not as a dead init.
 		if p := recover(); p != nil {
 			err = fmt.Errorf("init panic: %v", p)
 		}
-		if err != nil && s2 != nil {
-			s2.kill()
-			s2 = nil
-		}
 	}()
-	// Nothing done here may propagate to the host.
-	if err := unix.Mount("", "/", "", unix.MS_REC|unix.MS_PRIVATE, ""); err != nil {
-		return nil, &os.PathError{Op: "make rprivate", Path: "/", Err: err}
-	}
-	// The scratch directory gets a tmpfs of this namespace: the /etc files
-	// come from it, so the step's mountinfo shows "tmpfs /hosts", not a
-	// host path, and nothing of them is ever on the host's disk.
-	if err := unix.Mount("tmpfs", cfg.State, "tmpfs", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, "mode=755,size=1m"); err != nil {
-		return nil, &os.PathError{Op: "mount tmpfs", Path: cfg.State, Err: err}
-	}
-	if err := unix.Mount("", cfg.State, "", unix.MS_SHARED, ""); err != nil {
-		return nil, &os.PathError{Op: "make shared", Path: cfg.State, Err: err}
-	}
-	if s2, err = startStage2(cfg); err != nil {
-		return nil, err
-	}
-	if err := os.Mkdir(r.dir, 0o755); err != nil {
-		return s2, err
-	}
-	for name, data := range cfg.Files {
-		if err := os.WriteFile(filepath.Join(cfg.State, name), data, 0o644); err != nil {
-			return s2, err
-		}
-	}
-	unix.Umask(0)
-	if err := r.mountAll(cfg); err != nil {
-		return s2, err
-	}
-	for _, name := range etcFiles {
-		m := bindFile(filepath.Join(cfg.State, name), "/etc/"+name)
-		if err := r.mount(m); err != nil {
-			return s2, fmt.Errorf("mount %s: %w", m.Target, err)
-		}
-	}
-	unix.Umask(0o022)
-	if err := json.NewEncoder(s2.sock).Encode(cfg); err != nil {
-		return s2, fmt.Errorf("send config: %w", err)
-	}
-	return s2, nil
-}
-
-// stage is stage 2 as stage 1 sees it.
-type stage struct {
-	cmd  *exec.Cmd
-	sock *os.File // reports setup errors; EOF once the command runs
-}
-
-// startStage2 starts stage 2 in the step's new namespaces; it waits for
-// its config on the socket.
-func startStage2(cfg *config) (*stage, error) {
-	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
-	if err != nil {
-		return nil, os.NewSyscallError("socketpair", err)
-	}
-	sock := os.NewFile(uintptr(fds[0]), "stage2")
-	child := os.NewFile(uintptr(fds[1]), "stage2-child")
-	defer child.Close()
-	flags := unix.CLONE_NEWPID | unix.CLONE_NEWNS | unix.CLONE_NEWUTS | unix.CLONE_NEWIPC
-	if cfg.NewNet {
-		flags |= unix.CLONE_NEWNET
-	}
-	cmd := &exec.Cmd{
-		Path:       "/proc/self/exe",
-		Args:       []string{"bld-sandbox-init"},
-		Env:        []string{initEnv + "=2"},
-		Stdin:      os.Stdin,
-		Stdout:     os.Stdout,
-		Stderr:     os.Stderr,
-		ExtraFiles: []*os.File{child}, // fd 3
-		SysProcAttr: &syscall.SysProcAttr{
-			Cloneflags: uintptr(flags),
-			Pdeathsig:  syscall.SIGKILL,
-		},
-	}
-	if err := cmd.Start(); err != nil {
-		sock.Close()
-		return nil, fmt.Errorf("start init stage 2: %w", err)
-	}
-	return &stage{cmd: cmd, sock: sock}, nil
-}
-
-// kill ends stage 2 before it was given its config.
-func (s *stage) kill() {
-	s.cmd.Process.Kill()
-	s.cmd.Wait()
-	s.sock.Close()
-}
-
-// supervise forwards signals to stage 2 (then the command) until it has
-// exited, and returns its status, or the error stage 2 reported if it
-// failed before starting the command. A value on kill kills it, and with
-// it the whole step.
-func (s *stage) supervise(sigs <-chan os.Signal, kill <-chan struct{}) (unix.WaitStatus, string) {
-	report := make(chan string, 1)
-	go func() {
-		var m message
-		if json.NewDecoder(s.sock).Decode(&m) != nil {
-			m.Error = "" // EOF: the command started
-		}
-		s.sock.Close()
-		report <- m.Error
-	}()
-	waited := make(chan struct{})
-	go func() {
-		s.cmd.Wait() // its status is in ProcessState
-		close(waited)
-	}()
-	for {
-		select {
-		case sig := <-sigs:
-			if sig, ok := sig.(syscall.Signal); ok && forwarded[sig] {
-				s.cmd.Process.Signal(sig)
-			}
-		case <-kill:
-			s.cmd.Process.Kill()
-		case <-waited:
-			// Stage 2 and its socket are gone: the report is ready.
-			ws, _ := s.cmd.ProcessState.Sys().(syscall.WaitStatus)
-			return unix.WaitStatus(ws), <-report
-		}
-	}
-}
-
-// stage2 is the second stage of the init: it returns only when the
-// command could not be started, with its exit code.
-func stage2() int {
-	unix.CloseOnExec(3)
-	sock := os.NewFile(3, "stage2")
-	var cfg config
-	err := json.NewDecoder(sock).Decode(&cfg)
-	if err == nil {
-		err = execCommand(&cfg)
-	}
-	json.NewEncoder(sock).Encode(message{Error: err.Error()})
-	return 1
-}
-
-// execCommand sets up the step's namespaces and execve's the command. It
-// returns only on error.
-func execCommand(cfg *config) (err error) {
-	defer func() {
-		if p := recover(); p != nil {
-			err = fmt.Errorf("init panic: %v", p)
-		}
-	}()
-	// Stage 1's mounts reached this namespace by propagation, all of them
-	// by now (it sent the config last); none of this stage's may go back.
-	if err := unix.Mount("", "/", "", unix.MS_REC|unix.MS_PRIVATE, ""); err != nil {
-		return &os.PathError{Op: "make rprivate", Path: "/", Err: err}
-	}
 	// The paths of the cgroups are outside the root: open them now.
 	join, err := openProcs(cfg.CgroupProcs)
 	if err != nil {
 		return err
 	}
 	defer closeAll(join)
+	// Nothing done here may propagate to the host.
+	if err := unix.Mount("", "/", "", unix.MS_REC|unix.MS_PRIVATE, ""); err != nil {
+		return &os.PathError{Op: "make rprivate", Path: "/", Err: err}
+	}
 	if cfg.NetNS != "" {
+		// Before /sys is mounted, so that it shows this namespace.
 		if err := joinNetNS(cfg.NetNS); err != nil {
 			return err
 		}
@@ -308,20 +95,37 @@ func execCommand(cfg *config) (err error) {
 			return err
 		}
 	}
-	dir := filepath.Join(cfg.State, "root")
-	root, err := unix.Open(dir, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
-	if err != nil {
-		return &os.PathError{Op: "open", Path: "root", Err: err}
+	// The scratch directory gets a tmpfs of this namespace: the /etc files
+	// come from it, so the step's mountinfo shows "tmpfs /hosts", not a
+	// host path, and nothing of them is ever on the host's disk.
+	if err := unix.Mount("tmpfs", cfg.State, "tmpfs", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, "mode=755,size=1m"); err != nil {
+		return &os.PathError{Op: "mount tmpfs", Path: cfg.State, Err: err}
 	}
-	defer unix.Close(root)
+	if err := os.Mkdir(r.dir, 0o755); err != nil {
+		return err
+	}
+	for name, data := range cfg.Files {
+		if err := os.WriteFile(filepath.Join(cfg.State, name), data, 0o644); err != nil {
+			return err
+		}
+	}
 	unix.Umask(0)
-	if err := mountKernelFS(root); err != nil {
+	if err := r.mountAll(cfg); err != nil {
+		return err
+	}
+	for _, name := range etcFiles {
+		m := bindFile(filepath.Join(cfg.State, name), "/etc/"+name)
+		if err := r.mount(m); err != nil {
+			return fmt.Errorf("mount %s: %w", m.Target, err)
+		}
+	}
+	if err := r.mountKernelFS(); err != nil {
 		return err
 	}
 	if err := unix.Sethostname([]byte(cfg.Hostname)); err != nil {
 		return os.NewSyscallError("sethostname", err)
 	}
-	if err := pivotRoot(root); err != nil {
+	if err := pivotRoot(r.fd); err != nil {
 		return err
 	}
 
@@ -346,9 +150,12 @@ func execCommand(cfg *config) (err error) {
 		return err
 	}
 	unix.Umask(0o022)
+	if err := r.handOver(3); err != nil {
+		return err
+	}
 
-	// The step's cgroups, and a cgroup namespace rooted there. This
-	// process's Go runtime counts against the limits only until execve.
+	// The step's cgroups, and a cgroup namespace rooted there. The init's
+	// Go runtime counts against the limits only until execve.
 	if err := writeAll(join, "0"); err != nil {
 		return fmt.Errorf("join cgroup: %w", err)
 	}
@@ -375,11 +182,11 @@ func execCommand(cfg *config) (err error) {
 		return err
 	}
 	// Changing credentials clears the parent-death signal: set it again,
-	// so a killed stage 1 still kills the step.
+	// so a killed bld still kills the step.
 	if err := unix.Prctl(unix.PR_SET_PDEATHSIG, uintptr(unix.SIGKILL), 0, 0, 0); err != nil {
 		return os.NewSyscallError("prctl PR_SET_PDEATHSIG", err)
 	}
-	// No descriptor but 0, 1 and 2 survives execve: not the report socket,
+	// No descriptor but 0, 1 and 2 survives execve: not the socket to Run,
 	// not anything bld inherited without O_CLOEXEC.
 	if err := unix.CloseRange(3, math.MaxUint32, unix.CLOSE_RANGE_CLOEXEC); err != nil {
 		return os.NewSyscallError("close_range", err)

@@ -3,6 +3,7 @@ package sandbox
 import (
 	"fmt"
 	"os"
+	"strings"
 
 	"golang.org/x/sys/unix"
 
@@ -74,6 +75,9 @@ func (r *rootfs) mountDev() error {
 			return fmt.Errorf("/dev/%s: %w", s.name, err)
 		}
 	}
+	if r.null, err = openBeneath(dev, "null"); err != nil {
+		return &os.PathError{Op: "open", Path: "/dev/null", Err: err}
+	}
 	links := [][2]string{
 		{"pts/ptmx", "ptmx"}, {"/proc/self/fd", "fd"}, {"/proc/self/fd/0", "stdin"},
 		{"/proc/self/fd/1", "stdout"}, {"/proc/self/fd/2", "stderr"},
@@ -108,32 +112,47 @@ func bindHostDevice(dev int, name string) error {
 }
 
 // mountKernelFS mounts /proc for the step's PID namespace and /sys for its
-// network namespace, then makes Docker's read-only paths read-only and
-// hides its masked paths. It runs in the second stage of the init, before
-// pivot_root; root is the root's directory.
-func mountKernelFS(root int) error {
-	procfs := mount.Mount{Type: "proc", Source: "proc", Options: []string{"nosuid", "nodev", "noexec"}}
-	if err := attachIn(root, "proc", procfs); err != nil {
+// network namespace on the targets mountAll opened, then makes Docker's
+// read-only paths read-only and hides its masked paths, each opened
+// beneath the new mount's own descriptor.
+func (r *rootfs) mountKernelFS() error {
+	proc, err := mount.Detached(mount.Mount{Type: "proc", Source: "proc", Options: []string{"nosuid", "nodev", "noexec"}})
+	if err != nil {
 		return fmt.Errorf("mount /proc: %w", err)
 	}
-	if err := mountSys(root); err != nil {
+	defer unix.Close(proc)
+	if err := mount.Attach(proc, r.proc); err != nil {
+		return fmt.Errorf("mount /proc: %w", err)
+	}
+	sys, err := mountSys(r.sys)
+	if err != nil {
 		return fmt.Errorf("mount /sys: %w", err)
 	}
+	defer unix.Close(sys)
 	for _, p := range readonlyPaths {
-		src, err := unix.Openat2(root, p[1:], &unix.OpenHow{Flags: unix.O_PATH | unix.O_CLOEXEC, Resolve: unix.RESOLVE_NO_SYMLINKS | unix.RESOLVE_BENEATH})
+		fd, err := openBeneath(proc, strings.TrimPrefix(p, "/proc/"))
 		if err == unix.ENOENT {
 			continue
 		}
 		if err != nil {
 			return &os.PathError{Op: "open", Path: p, Err: err}
 		}
-		err = readonlyBind(src)
-		unix.Close(src)
+		err = readonlyBind(fd)
+		unix.Close(fd)
 		if err != nil {
 			return fmt.Errorf("make %s read-only: %w", p, err)
 		}
 	}
-	return mask(root)
+	return r.mask(proc, sys)
+}
+
+// openBeneath opens name below the directory open at dir as O_PATH,
+// following no symlink.
+func openBeneath(dir int, name string) (int, error) {
+	return unix.Openat2(dir, name, &unix.OpenHow{
+		Flags:   unix.O_PATH | unix.O_CLOEXEC,
+		Resolve: unix.RESOLVE_NO_SYMLINKS | unix.RESOLVE_BENEATH,
+	})
 }
 
 // readonlyBind covers the directory or file open at fd with a read-only
@@ -151,44 +170,37 @@ func readonlyBind(fd int) error {
 	return mount.Attach(tree, fd)
 }
 
-// mountSys mounts a read-only sysfs, or, where sysfs cannot be mounted, a
-// recursive read-only bind of the host's.
-func mountSys(root int) error {
-	sysfs := mount.Mount{Type: "sysfs", Source: "sysfs", Options: []string{"ro", "nosuid", "nodev", "noexec"}}
-	if err := attachIn(root, "sys", sysfs); err == nil {
-		return nil
-	}
-	host, err := unix.Open("/sys", unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+// mountSys mounts a read-only sysfs on target, or, where sysfs cannot be
+// mounted, a recursive read-only bind of the host's; it returns the new
+// mount's descriptor.
+func mountSys(target int) (int, error) {
+	sys, err := mount.Detached(mount.Mount{Type: "sysfs", Source: "sysfs", Options: []string{"ro", "nosuid", "nodev", "noexec"}})
 	if err != nil {
-		return &os.PathError{Op: "open", Path: "/sys", Err: err}
+		sys, err = unix.OpenTree(unix.AT_FDCWD, "/sys", unix.OPEN_TREE_CLONE|unix.OPEN_TREE_CLOEXEC|unix.AT_RECURSIVE)
+		if err != nil {
+			return -1, os.NewSyscallError("open_tree /sys", err)
+		}
+		attr := &unix.MountAttr{Attr_set: unix.MOUNT_ATTR_RDONLY | unix.MOUNT_ATTR_NOSUID | unix.MOUNT_ATTR_NODEV | unix.MOUNT_ATTR_NOEXEC}
+		if err := unix.MountSetattr(sys, "", unix.AT_EMPTY_PATH|unix.AT_RECURSIVE, attr); err != nil {
+			unix.Close(sys)
+			return -1, os.NewSyscallError("mount_setattr /sys", err)
+		}
 	}
-	defer unix.Close(host)
-	target, err := unix.Openat2(root, "sys", &unix.OpenHow{Flags: unix.O_PATH | unix.O_CLOEXEC, Resolve: unix.RESOLVE_NO_SYMLINKS | unix.RESOLVE_BENEATH})
-	if err != nil {
-		return &os.PathError{Op: "open", Path: "/sys", Err: err}
+	if err := mount.Attach(sys, target); err != nil {
+		unix.Close(sys)
+		return -1, err
 	}
-	defer unix.Close(target)
-	tree, err := unix.OpenTree(host, "", unix.OPEN_TREE_CLONE|unix.OPEN_TREE_CLOEXEC|unix.AT_EMPTY_PATH|unix.AT_RECURSIVE)
-	if err != nil {
-		return os.NewSyscallError("open_tree /sys", err)
-	}
-	defer unix.Close(tree)
-	attr := &unix.MountAttr{Attr_set: unix.MOUNT_ATTR_RDONLY | unix.MOUNT_ATTR_NOSUID | unix.MOUNT_ATTR_NODEV | unix.MOUNT_ATTR_NOEXEC}
-	if err := unix.MountSetattr(tree, "", unix.AT_EMPTY_PATH|unix.AT_RECURSIVE, attr); err != nil {
-		return os.NewSyscallError("mount_setattr /sys", err)
-	}
-	return mount.Attach(tree, target)
+	return sys, nil
 }
 
-// mask hides the masked paths that exist.
-func mask(root int) error {
-	null, err := unix.Openat2(root, "dev/null", &unix.OpenHow{Flags: unix.O_PATH | unix.O_CLOEXEC, Resolve: unix.RESOLVE_NO_SYMLINKS | unix.RESOLVE_BENEATH})
-	if err != nil {
-		return &os.PathError{Op: "open", Path: "/dev/null", Err: err}
-	}
-	defer unix.Close(null)
+// mask hides the masked paths that exist, below the new /proc and /sys.
+func (r *rootfs) mask(proc, sys int) error {
 	for _, p := range maskedPaths {
-		target, err := unix.Openat2(root, p[1:], &unix.OpenHow{Flags: unix.O_PATH | unix.O_CLOEXEC, Resolve: unix.RESOLVE_NO_SYMLINKS | unix.RESOLVE_BENEATH})
+		dir, name := proc, strings.TrimPrefix(p, "/proc/")
+		if rest, ok := strings.CutPrefix(p, "/sys/"); ok {
+			dir, name = sys, rest
+		}
+		target, err := openBeneath(dir, name)
 		if err == unix.ENOENT {
 			continue
 		}
@@ -201,7 +213,7 @@ func mask(root int) error {
 			if st.Mode&unix.S_IFMT == unix.S_IFDIR {
 				err = mount.At(mount.Mount{Type: "tmpfs", Source: "tmpfs", Options: []string{"ro", "nosuid", "nodev", "noexec"}}, target)
 			} else {
-				err = bindFD(null, target)
+				err = bindFD(r.null, target)
 			}
 		}
 		unix.Close(target)

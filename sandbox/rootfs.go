@@ -1,7 +1,7 @@
 package sandbox
 
 import (
-	"errors"
+	"encoding/json"
 	"fmt"
 	"os"
 	"path"
@@ -12,7 +12,7 @@ import (
 	"github.com/bldbuild/bld/internal/mount"
 )
 
-// rootfs is the step's root as the first stage of the init builds it. It
+// rootfs is the step's root as the init builds it. It
 // records the mount targets it had to create, so they can be removed after
 // the step and never land in its layer.
 //
@@ -23,21 +23,26 @@ import (
 // cache mount) can redirect a mount only to somewhere inside this root,
 // never onto the host.
 type rootfs struct {
-	dir     string        // where the root is mounted, in the init's mount namespace
-	fd      int           // O_PATH descriptor of dir, once the root is mounted; -1 before
-	created []placeholder // in creation order
+	dir string // where the root is mounted before pivot_root
+	fd  int    // O_PATH descriptor of dir, once the root is mounted; -1 before
+	// O_PATH descriptors of the /proc and /sys targets and of /dev/null,
+	// for mountKernelFS.
+	proc, sys, null int
+	created         []placeholder // in creation order
 }
 
-// placeholder is a file or directory the sandbox created in the root.
+// placeholder is a file or directory the sandbox created in the root. The
+// init hands placeholders to Run, with their parents' descriptors, and Run
+// removes them after the step.
 type placeholder struct {
 	parent   int    // O_PATH descriptor of the directory it was made in
-	name     string // its name there
-	path     string // inside the root, for messages
-	dir      bool
-	dev, ino uint64 // to remove only what was created, even if renamed over
+	Name     string // its name there
+	Path     string // inside the root, for messages
+	Dir      bool
+	Dev, Ino uint64 // to remove only what was created, even if renamed over
 	// parent's times before and after the creation; the parent's times are
 	// put back after removal when the step did not change it meanwhile.
-	before, after *[2]unix.Timespec
+	Before, After *[2]unix.Timespec
 }
 
 // mountRoot mounts the root mounts of cfg on r.dir and opens it.
@@ -73,19 +78,18 @@ func (r *rootfs) mountRoot(cfg *config) error {
 }
 
 // mountAll mounts the root, /dev and the extra mounts, in the order runc
-// does (extra mounts last, so they may cover /dev), and makes sure /proc
-// and /sys exist for the second stage, which mounts them in the step's
-// PID and network namespaces.
+// does (extra mounts last, so they may cover /dev), and opens the targets
+// of /proc and /sys, which mountKernelFS mounts.
 func (r *rootfs) mountAll(cfg *config) error {
 	if err := r.mountRoot(cfg); err != nil {
 		return err
 	}
-	for _, p := range []string{"/proc", "/sys"} {
-		fd, err := r.ensure(p, true)
-		if err != nil {
-			return fmt.Errorf("mount %s: %w", p, err)
-		}
-		unix.Close(fd)
+	var err error
+	if r.proc, err = r.ensure("/proc", true); err != nil {
+		return fmt.Errorf("mount /proc: %w", err)
+	}
+	if r.sys, err = r.ensure("/sys", true); err != nil {
+		return fmt.Errorf("mount /sys: %w", err)
 	}
 	if err := r.mountDev(); err != nil {
 		return fmt.Errorf("mount /dev: %w", err)
@@ -229,7 +233,7 @@ func readlinkat(dir int, name string) (string, error) {
 // create makes name in the directory open at parent and records it.
 // EEXIST (a racing step made it first) is not an error: the caller opens it.
 func (r *rootfs) create(parent int, name, inRoot string, dir bool) error {
-	ph := placeholder{name: name, path: inRoot, dir: dir, before: fdTimes(parent)}
+	ph := placeholder{Name: name, Path: inRoot, Dir: dir, Before: fdTimes(parent)}
 	var err error
 	if dir {
 		err = unix.Mkdirat(parent, name, 0o755)
@@ -246,8 +250,8 @@ func (r *rootfs) create(parent int, name, inRoot string, dir bool) error {
 	if err := unix.Fstatat(parent, name, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
 		return &os.PathError{Op: "lstat", Path: inRoot, Err: err}
 	}
-	ph.dev, ph.ino = st.Dev, st.Ino
-	ph.after = fdTimes(parent)
+	ph.Dev, ph.Ino = st.Dev, st.Ino
+	ph.After = fdTimes(parent)
 	if ph.parent, err = unix.FcntlInt(uintptr(parent), unix.F_DUPFD_CLOEXEC, 0); err != nil {
 		return os.NewSyscallError("dup", err)
 	}
@@ -265,53 +269,55 @@ func fdTimes(fd int) *[2]unix.Timespec {
 	return &[2]unix.Timespec{st.Atim, st.Mtim}
 }
 
-// cleanup detaches everything mounted on the root and removes the
-// placeholders, newest first, through their parents' descriptors (which
-// keep the detached trees reachable). A placeholder the step put files
-// into stays.
-func (r *rootfs) cleanup() error {
-	var errs []error
-	if r.fd >= 0 {
-		// MNT_DETACH takes every mount below along; mount points are
-		// plain directories again.
-		if err := unix.Unmount(r.dir, unix.MNT_DETACH); err != nil && err != unix.EINVAL {
-			errs = append(errs, &os.PathError{Op: "unmount", Path: "root", Err: err})
+// handOver sends the placeholders, with their parents' descriptors, to
+// Run on sock, which removes them once the step is over (its mount
+// namespace gone, and with it every mount on them).
+func (r *rootfs) handOver(sock int) error {
+	for len(r.created) > 0 {
+		n := min(len(r.created), maxFDs)
+		batch := r.created[:n]
+		b, err := json.Marshal(message{Placeholders: batch})
+		if err != nil {
+			return err
 		}
-		unix.Close(r.fd)
-		r.fd = -1
-	}
-	for i := len(r.created) - 1; i >= 0; i-- {
-		ph := r.created[i]
-		if err := ph.remove(); err != nil {
-			errs = append(errs, err)
+		fds := make([]int, n)
+		for i, ph := range batch {
+			fds[i] = ph.parent
 		}
-		unix.Close(ph.parent)
+		if err := unix.Sendmsg(sock, b, unix.UnixRights(fds...), nil, 0); err != nil {
+			return os.NewSyscallError("sendmsg", err)
+		}
+		for _, ph := range batch {
+			unix.Close(ph.parent)
+		}
+		r.created = r.created[n:]
 	}
-	r.created = nil
-	return errors.Join(errs...)
+	return nil
 }
 
+// remove removes ph through its parent's descriptor, unless it is not the
+// one created any more or the step put something in it.
 func (ph placeholder) remove() error {
 	var st unix.Stat_t
-	if unix.Fstatat(ph.parent, ph.name, &st, unix.AT_SYMLINK_NOFOLLOW) != nil || st.Dev != ph.dev || st.Ino != ph.ino {
+	if unix.Fstatat(ph.parent, ph.Name, &st, unix.AT_SYMLINK_NOFOLLOW) != nil || st.Dev != ph.Dev || st.Ino != ph.Ino {
 		return nil
 	}
-	changed := ph.after == nil || !sameTimes(fdTimes(ph.parent), ph.after)
+	changed := ph.After == nil || !sameTimes(fdTimes(ph.parent), ph.After)
 	flags := 0
-	if ph.dir {
+	if ph.Dir {
 		flags = unix.AT_REMOVEDIR
 	}
-	switch err := unix.Unlinkat(ph.parent, ph.name, flags); {
+	switch err := unix.Unlinkat(ph.parent, ph.Name, flags); {
 	case err == unix.ENOTEMPTY || err == unix.EEXIST:
 		return nil // the step wrote into it: it is the step's now
 	case err == unix.EBUSY:
 		return nil // in a shared directory, a mount point of another step
 	case err != nil:
-		return &os.PathError{Op: "remove", Path: ph.path, Err: err}
+		return &os.PathError{Op: "remove", Path: ph.Path, Err: err}
 	}
-	if !changed && ph.before != nil {
+	if !changed && ph.Before != nil {
 		// utimensat on an O_PATH descriptor goes through its /proc link.
-		unix.UtimesNanoAt(unix.AT_FDCWD, fmt.Sprintf("/proc/self/fd/%d", ph.parent), ph.before[:], 0)
+		unix.UtimesNanoAt(unix.AT_FDCWD, fmt.Sprintf("/proc/self/fd/%d", ph.parent), ph.Before[:], 0)
 	}
 	return nil
 }

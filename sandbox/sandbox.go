@@ -105,10 +105,6 @@ func formatBytes(n int64) string {
 // defaultPath is Docker's PATH for containers whose image sets none.
 const defaultPath = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
-// killGrace is how long Run waits, after asking the init to kill the step on
-// cancellation, before it kills the init itself.
-const killGrace = 3 * time.Second
-
 // Run runs spec.Args in a new sandbox, as its PID 1, and waits for it to
 // end, with every process it started (the kernel kills the rest of the PID
 // namespace when PID 1 exits). A command that exits non-zero or is killed gives an
@@ -130,8 +126,8 @@ func Run(ctx context.Context, spec Spec) (err error) {
 	if err := validate(spec); err != nil {
 		return fmt.Errorf("sandbox: %w", err)
 	}
-	// The scratch directory stays empty on the host: stage 1 mounts a
-	// tmpfs on it in its own mount namespace, gone with it.
+	// The scratch directory stays empty on the host: the init mounts a
+	// tmpfs on it in the step's mount namespace, gone with it.
 	state, err := os.MkdirTemp(spec.ScratchDir, "bld-sandbox-")
 	if err != nil {
 		return fmt.Errorf("sandbox: %w", err)
@@ -187,7 +183,7 @@ func validate(spec Spec) error {
 	return nil
 }
 
-// config is what Run sends to the init, as JSON, and stage 1 to stage 2.
+// config is what Run sends to the init, as JSON.
 type config struct {
 	Root     []mount.Mount
 	Mounts   []mount.Mount
@@ -201,12 +197,12 @@ type config struct {
 	// NetNS is a network namespace (a path such as /run/netns/NAME or
 	// /proc/PID/ns/net) stage 2 joins; "" keeps the one it was started in.
 	NetNS string
-	// State is Run's scratch directory: stage 1 mounts a tmpfs on it (in
-	// its own mount namespace), holding the /etc files and the directory
-	// the root is mounted on.
+	// State is Run's scratch directory: the init mounts a tmpfs on it (in
+	// the step's mount namespace), holding the /etc files and the
+	// directory the root is mounted on.
 	State string
-	// CgroupProcs are the cgroup.procs files of the step's cgroups; stage 2
-	// moves itself there before execve'ing the command.
+	// CgroupProcs are the cgroup.procs files of the step's cgroups; the
+	// init moves itself there before execve'ing the command.
 	CgroupProcs []string
 }
 
@@ -269,32 +265,45 @@ func hasEnv(env []string, key string) bool {
 	return false
 }
 
-// message is one JSON message between Run and the init, in either direction.
+// message is what the init reports to Run on its socket (a SOCK_SEQPACKET:
+// one message per send): the mount targets it created, with their
+// parents' descriptors as SCM_RIGHTS, and, if it could not start the
+// command, why.
 type message struct {
-	Kill    bool   `json:"kill,omitempty"`    // Run → init: kill the step now
-	Error   string `json:"error,omitempty"`   // init → Run: setup failed
-	Exited  bool   `json:"exited,omitempty"`  // init → Run: the command ended
-	Code    int    `json:"code,omitempty"`    // exit status, or 128+signal
-	Signal  int    `json:"signal,omitempty"`  // the signal that killed it
-	Cleanup string `json:"cleanup,omitempty"` // cleanup after the command failed
+	Error        string        `json:"error,omitempty"`
+	Placeholders []placeholder `json:"placeholders,omitempty"`
 }
+
+// maxFDs is how many descriptors one message carries (the kernel's
+// SCM_MAX_FD is 253).
+const maxFDs = 200
 
 // initEnv marks a process started by Run as a sandbox init.
 const initEnv = "_BLD_SANDBOX_INIT"
 
-// run starts the init, gives it cfg and waits for it to end.
+// run starts the init, gives it cfg and waits for it (the command, once it
+// execve's) to end, then removes the mount targets the init created.
 func run(ctx context.Context, spec Spec, cfg *config, cg *cgroup) error {
-	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC|unix.SOCK_NONBLOCK, 0)
+	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
 		return fmt.Errorf("sandbox: %w", os.NewSyscallError("socketpair", err))
 	}
 	sock := os.NewFile(uintptr(fds[0]), "sandbox")
 	child := os.NewFile(uintptr(fds[1]), "sandbox-init")
 	defer sock.Close()
+	cfgR, cfgW, err := os.Pipe()
+	if err != nil {
+		child.Close()
+		return fmt.Errorf("sandbox: %w", err)
+	}
+	defer cfgW.Close()
 
-	// Stage 1 of the init gets a mount namespace of its own; it makes the
-	// step's other namespaces for stage 2 (see Init).
-	flags := unix.CLONE_NEWNS
+	flags := unix.CLONE_NEWNS | unix.CLONE_NEWPID | unix.CLONE_NEWUTS | unix.CLONE_NEWIPC
+	if cfg.NewNet {
+		flags |= unix.CLONE_NEWNET
+	}
+	// The cgroup namespace is made by the init once it is in the step's
+	// cgroups, so that they are its root.
 	cmd := &exec.Cmd{
 		Path:       "/proc/self/exe",
 		Args:       []string{"bld-sandbox-init"},
@@ -302,7 +311,7 @@ func run(ctx context.Context, spec Spec, cfg *config, cg *cgroup) error {
 		Stdin:      spec.Stdin,
 		Stdout:     spec.Stdout,
 		Stderr:     spec.Stderr,
-		ExtraFiles: []*os.File{child}, // fd 3
+		ExtraFiles: []*os.File{child, cfgR}, // fds 3 and 4
 		SysProcAttr: &syscall.SysProcAttr{
 			Cloneflags: uintptr(flags),
 			Pdeathsig:  syscall.SIGKILL,
@@ -311,94 +320,120 @@ func run(ctx context.Context, spec Spec, cfg *config, cg *cgroup) error {
 	}
 	err = cmd.Start()
 	child.Close()
+	cfgR.Close()
 	if err != nil {
 		return fmt.Errorf("sandbox: start init: %w", err)
 	}
 	waited := make(chan struct{})
 	go func() {
-		cmd.Wait() // how the init ended is in its last message
+		cmd.Wait() // its status is in ProcessState
 		close(waited)
 	}()
-
-	var got []message
-	read := make(chan struct{})
-	go func() {
-		defer close(read)
-		dec := json.NewDecoder(sock)
-		for {
-			var m message
-			if dec.Decode(&m) != nil {
-				return
-			}
-			got = append(got, m)
-		}
-	}()
-
-	enc := json.NewEncoder(sock)
-	if err := enc.Encode(cfg); err != nil {
+	sendErr := json.NewEncoder(cfgW).Encode(cfg)
+	cfgW.Close()
+	if sendErr != nil {
 		cmd.Process.Kill()
-		<-waited
-		return fmt.Errorf("sandbox: send config: %w", err)
 	}
 	cancelled := false
 	select {
 	case <-waited:
 	case <-ctx.Done():
+		// SIGKILL to PID 1 from outside its namespace: the kernel kills
+		// every process of the step.
 		cancelled = true
-		enc.Encode(message{Kill: true}) // fails only if the init is gone
-		t := time.NewTimer(killGrace)
-		select {
-		case <-waited:
-		case <-t.C:
-			cmd.Process.Kill()
-			<-waited
-		}
-		t.Stop()
+		cmd.Process.Kill()
+		<-waited
 	}
-	// Everything holding the socket is dead; the reader sees EOF soon.
-	sock.SetReadDeadline(time.Now().Add(time.Second))
-	<-read
-	return result(ctx, cancelled, got, cmd.ProcessState, cg)
+	got, cleanup := collect(sock)
+	if sendErr != nil && len(got) == 0 {
+		return errors.Join(fmt.Errorf("sandbox: send config: %w", sendErr), cleanup)
+	}
+	return result(ctx, cancelled, got, cleanup, cmd.ProcessState, cg)
+}
+
+// collect reads the init's messages, all sent by now, and removes the
+// placeholders they list (the step is over: its mount namespace, and every
+// mount on them, is gone).
+func collect(sock *os.File) ([]message, error) {
+	var got []message
+	var errs []error
+	buf := make([]byte, 1<<20)
+	oob := make([]byte, unix.CmsgSpace(maxFDs*4))
+	for {
+		n, oobn, _, _, err := unix.Recvmsg(int(sock.Fd()), buf, oob, unix.MSG_DONTWAIT|unix.MSG_CMSG_CLOEXEC)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil || n == 0 {
+			break // EAGAIN: nothing more
+		}
+		var fds []int
+		if cmsgs, err := unix.ParseSocketControlMessage(oob[:oobn]); err == nil {
+			for _, c := range cmsgs {
+				if f, err := unix.ParseUnixRights(&c); err == nil {
+					fds = append(fds, f...)
+				}
+			}
+		}
+		var m message
+		if err := json.Unmarshal(buf[:n], &m); err != nil {
+			errs = append(errs, fmt.Errorf("init message: %w", err))
+		}
+		for i := range m.Placeholders {
+			if i < len(fds) {
+				m.Placeholders[i].parent = fds[i]
+			} else {
+				m.Placeholders[i].parent = -1
+			}
+		}
+		for _, fd := range fds[min(len(fds), len(m.Placeholders)):] {
+			unix.Close(fd)
+		}
+		got = append(got, m)
+	}
+	for i := len(got) - 1; i >= 0; i-- {
+		phs := got[i].Placeholders
+		for j := len(phs) - 1; j >= 0; j-- {
+			if phs[j].parent < 0 {
+				continue
+			}
+			if err := phs[j].remove(); err != nil {
+				errs = append(errs, err)
+			}
+			unix.Close(phs[j].parent)
+		}
+	}
+	if len(errs) > 0 {
+		return got, fmt.Errorf("sandbox: cleanup: %w", errors.Join(errs...))
+	}
+	return got, nil
 }
 
 // result turns what the init said, and how it ended, into Run's error.
-func result(ctx context.Context, cancelled bool, got []message, ps *os.ProcessState, cg *cgroup) error {
-	var exit *message
+func result(ctx context.Context, cancelled bool, got []message, cleanup error, ps *os.ProcessState, cg *cgroup) error {
 	var setup []string
-	for i := range got {
-		switch m := &got[i]; {
-		case m.Error != "":
+	for _, m := range got {
+		if m.Error != "" {
 			setup = append(setup, m.Error)
-		case m.Exited:
-			exit = m
 		}
-	}
-	var cleanup error
-	if exit != nil && exit.Cleanup != "" {
-		cleanup = errors.New("sandbox: cleanup: " + exit.Cleanup)
 	}
 	switch {
 	case cancelled:
 		return errors.Join(ctx.Err(), cleanup)
 	case len(setup) > 0:
-		return errors.New("sandbox: " + strings.Join(setup, "; "))
-	case exit != nil && exit.Code == 0:
+		return errors.Join(errors.New("sandbox: "+strings.Join(setup, "; ")), cleanup)
+	case ps == nil:
+		return errors.Join(errors.New("sandbox: init ended without a status"), cleanup)
+	}
+	ws, _ := ps.Sys().(syscall.WaitStatus)
+	switch {
+	case ws.Exited() && ws.ExitStatus() == 0:
 		return cleanup
-	case exit != nil:
-		e := &ExitError{Code: exit.Code, memory: cg.limit}
-		if exit.Signal != 0 {
-			e.Signal = unix.SignalName(syscall.Signal(exit.Signal))
-		}
-		e.OOMKilled = cg.oomKilled()
+	case ws.Exited():
+		return errors.Join(&ExitError{Code: ws.ExitStatus(), memory: cg.limit, OOMKilled: cg.oomKilled()}, cleanup)
+	case ws.Signaled():
+		e := &ExitError{Code: 128 + int(ws.Signal()), Signal: unix.SignalName(ws.Signal()), memory: cg.limit, OOMKilled: cg.oomKilled()}
 		return errors.Join(e, cleanup)
 	}
-	// The init died without a word: killed from outside, or crashed.
-	if cg.oomKilled() {
-		return &ExitError{Code: 128 + int(unix.SIGKILL), Signal: "SIGKILL", OOMKilled: true, memory: cg.limit}
-	}
-	state := "no status"
-	if ps != nil {
-		state = ps.String()
-	}
-	return fmt.Errorf("sandbox: init ended without a status (%s)", state)
+	return errors.Join(fmt.Errorf("sandbox: init ended without a status (%s)", ps), cleanup)
 }
