@@ -3,11 +3,14 @@ package sandbox
 import (
 	"context"
 	"fmt"
+	"io/fs"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"runtime"
 	"strings"
 	"testing"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -24,6 +27,12 @@ func runHelper() {
 	switch os.Getenv(helperEnv) {
 	case "":
 		return
+	case "run-sleep":
+		// Run `sleep 1013` in the root in $ROOT, and wait; the test kills
+		// this process.
+		spec := Spec{Root: bindRoot(os.Getenv("ROOT")), Args: []string{"sleep", "1013"}}
+		fmt.Println(Run(context.Background(), spec))
+		os.Exit(0)
 	case "keyring":
 		// Print the serial of @s, then whether a key of the caller's
 		// session keyring, described by KEY, is found through @s.
@@ -53,8 +62,9 @@ func hostRootSpec(t *testing.T, helper string) Spec {
 	}
 }
 
-// The command is PID 1 of the step, as under BuildKit and Docker: before
-// the two-stage init, `echo $$` printed 2 (bld's init was PID 1).
+// The command is PID 1 of the step, as under BuildKit and Docker.
+// Reproduced on the code before this test: `echo $$` printed 11 or 14, and
+// /proc/1/cmdline was bld's init.
 func TestIsolationCommandIsPID1(t *testing.T) {
 	root := newRoot(t)
 	out := mustRun(t, root, Spec{}, "sh", "-c", "echo $$; cat /proc/1/cmdline; echo; ls -d /proc/[0-9]* | wc -l")
@@ -130,6 +140,58 @@ func TestIsolationKeyring(t *testing.T) {
 	}
 }
 
+// When bld is killed (SIGKILL, no cleanup), its step dies with it
+// (PR_SET_PDEATHSIG, set again after the credentials change).
+func TestIsolationKilledCaller(t *testing.T) {
+	root := newRoot(t)
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(exe)
+	// Its scratch dir stays behind (bld's next start removes it).
+	cmd.Env = append(os.Environ(), helperEnv+"=run-sleep", "ROOT="+root, "TMPDIR="+t.TempDir())
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		// So do the killed caller's cgroups: remove them, empty now.
+		prefix := fmt.Sprintf("bld-%d-", cmd.Process.Pid)
+		filepath.WalkDir("/sys/fs/cgroup", func(p string, d fs.DirEntry, err error) error {
+			if err != nil || !d.IsDir() {
+				return nil
+			}
+			if strings.HasPrefix(d.Name(), prefix) {
+				if err := os.Remove(p); err != nil {
+					t.Errorf("remove cgroup: %v", err)
+				}
+				return filepath.SkipDir
+			}
+			if strings.Count(p, "/") > 6 {
+				return filepath.SkipDir
+			}
+			return nil
+		})
+	})
+	deadline := time.Now().Add(20 * time.Second)
+	for len(processes("1013")) == 0 {
+		if time.Now().After(deadline) {
+			cmd.Process.Kill()
+			t.Fatal("the step did not start")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	cmd.Process.Kill()
+	cmd.Wait()
+	deadline = time.Now().Add(5 * time.Second)
+	for len(processes("1013")) > 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("the step outlived its killed caller: %q", processes("1013"))
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
 // maskedPaths and readonlyPaths are Docker's defaults (moby's
 // oci/defaults.go, MaskedPaths and ReadonlyPaths).
 var (
@@ -142,7 +204,8 @@ var (
 )
 
 // Each of Docker's masked paths is empty in the step, each read-only one
-// cannot be written.
+// cannot be written. Reproduced on the code before this test: the step
+// read /proc/interrupts (missing from its list).
 func TestIsolationMaskedPaths(t *testing.T) {
 	root := newRoot(t)
 	var script strings.Builder

@@ -520,7 +520,8 @@ func TestSandboxCancel(t *testing.T) {
 	if !errors.Is(err, context.Canceled) {
 		t.Errorf("Run = %v, want context.Canceled", err)
 	}
-	if d := time.Since(start); d > 5*time.Second {
+	// Cancelled after 500ms, the step is gone within a second of that.
+	if d := time.Since(start); d > 1500*time.Millisecond {
 		t.Errorf("cancel took %v", d)
 	}
 	if p := processes("1003"); len(p) > 0 {
