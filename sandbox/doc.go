@@ -19,6 +19,13 @@
 // through the descriptors. hooks.go holds the points where seccomp and
 // device rules plug in.
 //
+// What the step's /proc/self/mountinfo shows of the host, as Docker's
+// does: device numbers and filesystem types; for an overlay root, the layer
+// directories relative to their common parent (the snapshot IDs, not the
+// state root); for a bind root or a bind or cache mount, the source's path
+// within its filesystem. The /etc files come from a tmpfs ("/hosts"), and
+// no scratch path of Run appears.
+//
 // Hand-written rather than taken from runc's libcontainer: libcontainer
 // needs its own C init (nsexec) linked into the binary and a state
 // directory per container; this package is one Go binary's re-exec, a few

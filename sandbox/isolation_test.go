@@ -294,3 +294,24 @@ func BenchmarkRunTrue(b *testing.B) {
 		}
 	}
 }
+
+// Symlinks in the image on the way to a mount target are followed inside
+// the root, absolute ones from the root (as an image's /var/run -> /run),
+// and what had to be created for them is gone after the step.
+func TestIsolationSymlinkedTargets(t *testing.T) {
+	root := newRoot(t)
+	os.MkdirAll(filepath.Join(root, "var"), 0o755)
+	if err := os.Symlink("/run", filepath.Join(root, "var/run")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink("/kernel/proc", filepath.Join(root, "proc")); err != nil {
+		t.Fatal(err)
+	}
+	before := tree(t, root)
+	spec := Spec{Mounts: []mount.Mount{{Type: "tmpfs", Source: "tmpfs", Target: "/var/run/secrets/x"}}}
+	out := mustRun(t, root, spec, "sh", "-c", "grep -c ' /run/secrets/x ' /proc/self/mountinfo; grep -c ' /kernel/proc .* - proc ' /proc/self/mountinfo; cat /proc/1/comm")
+	if want := "1\n1\ncat\n"; out != want {
+		t.Errorf("output %q, want %q", out, want)
+	}
+	checkTree(t, root, before)
+}
