@@ -2,7 +2,6 @@ package sandbox
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
 	"math"
 	"os"
@@ -54,11 +53,8 @@ func initMain() int {
 	if err != nil {
 		err = fmt.Errorf("read config: %w", err)
 	} else {
-		r := &rootfs{dir: filepath.Join(cfg.State, "root"), fd: -1, proc: -1, sys: -1, null: -1}
+		r := &rootfs{dir: filepath.Join(cfg.State, "root"), fd: -1, proc: -1, sys: -1, null: -1, sock: 3}
 		err = execCommand(&cfg, r)
-		if herr := r.handOver(3); herr != nil {
-			err = errors.Join(err, herr)
-		}
 	}
 	b, _ := json.Marshal(message{Error: err.Error()})
 	unix.Sendmsg(3, b, nil, nil, 0)
@@ -150,9 +146,6 @@ func execCommand(cfg *config, r *rootfs) (err error) {
 		return err
 	}
 	unix.Umask(0o022)
-	if err := r.handOver(3); err != nil {
-		return err
-	}
 
 	// The step's cgroups, and a cgroup namespace rooted there. The init's
 	// Go runtime counts against the limits only until execve.

@@ -28,6 +28,7 @@ type rootfs struct {
 	// O_PATH descriptors of the /proc and /sys targets and of /dev/null,
 	// for mountKernelFS.
 	proc, sys, null int
+	sock            int           // the socket to Run placeholders are handed over on, or -1
 	created         []placeholder // in creation order
 }
 
@@ -256,6 +257,10 @@ func (r *rootfs) create(parent int, name, inRoot string, dir bool) error {
 		return os.NewSyscallError("dup", err)
 	}
 	r.created = append(r.created, ph)
+	if r.sock >= 0 {
+		// To Run at once: if the init is killed now, Run still removes it.
+		return r.handOver(r.sock)
+	}
 	return nil
 }
 

@@ -324,6 +324,11 @@ func run(ctx context.Context, spec Spec, cfg *config, cg *cgroup) error {
 	if err != nil {
 		return fmt.Errorf("sandbox: start init: %w", err)
 	}
+	// The init reports as it goes (placeholders as soon as it creates
+	// them, so a kill during setup loses none); the socket ends when it
+	// execve's or dies.
+	reports := make(chan []message, 1)
+	go func() { reports <- receive(int(sock.Fd())) }()
 	waited := make(chan struct{})
 	go func() {
 		cmd.Wait() // its status is in ProcessState
@@ -344,28 +349,29 @@ func run(ctx context.Context, spec Spec, cfg *config, cg *cgroup) error {
 		cmd.Process.Kill()
 		<-waited
 	}
-	got, cleanup := collect(sock)
+	got := <-reports
+	// The step is over: its mount namespace, and every mount on the
+	// placeholders, is gone.
+	cleanup := removePlaceholders(got)
 	if sendErr != nil && len(got) == 0 {
 		return errors.Join(fmt.Errorf("sandbox: send config: %w", sendErr), cleanup)
 	}
 	return result(ctx, cancelled, got, cleanup, cmd.ProcessState, cg)
 }
 
-// collect reads the init's messages, all sent by now, and removes the
-// placeholders they list (the step is over: its mount namespace, and every
-// mount on them, is gone).
-func collect(sock *os.File) ([]message, error) {
+// receive reads the init's messages until it closes its end, pairing each
+// placeholder with the parent descriptor sent along.
+func receive(sock int) []message {
 	var got []message
-	var errs []error
 	buf := make([]byte, 1<<20)
 	oob := make([]byte, unix.CmsgSpace(maxFDs*4))
 	for {
-		n, oobn, _, _, err := unix.Recvmsg(int(sock.Fd()), buf, oob, unix.MSG_DONTWAIT|unix.MSG_CMSG_CLOEXEC)
+		n, oobn, _, _, err := unix.Recvmsg(sock, buf, oob, unix.MSG_CMSG_CLOEXEC)
 		if err == unix.EINTR {
 			continue
 		}
 		if err != nil || n == 0 {
-			break // EAGAIN: nothing more
+			return got
 		}
 		var fds []int
 		if cmsgs, err := unix.ParseSocketControlMessage(oob[:oobn]); err == nil {
@@ -377,13 +383,12 @@ func collect(sock *os.File) ([]message, error) {
 		}
 		var m message
 		if err := json.Unmarshal(buf[:n], &m); err != nil {
-			errs = append(errs, fmt.Errorf("init message: %w", err))
+			m = message{Error: fmt.Sprintf("init message: %v", err)}
 		}
 		for i := range m.Placeholders {
+			m.Placeholders[i].parent = -1
 			if i < len(fds) {
 				m.Placeholders[i].parent = fds[i]
-			} else {
-				m.Placeholders[i].parent = -1
 			}
 		}
 		for _, fd := range fds[min(len(fds), len(m.Placeholders)):] {
@@ -391,6 +396,12 @@ func collect(sock *os.File) ([]message, error) {
 		}
 		got = append(got, m)
 	}
+}
+
+// removePlaceholders removes the placeholders in got, newest first, and
+// closes their descriptors.
+func removePlaceholders(got []message) error {
+	var errs []error
 	for i := len(got) - 1; i >= 0; i-- {
 		phs := got[i].Placeholders
 		for j := len(phs) - 1; j >= 0; j-- {
@@ -404,9 +415,9 @@ func collect(sock *os.File) ([]message, error) {
 		}
 	}
 	if len(errs) > 0 {
-		return got, fmt.Errorf("sandbox: cleanup: %w", errors.Join(errs...))
+		return fmt.Errorf("sandbox: cleanup: %w", errors.Join(errs...))
 	}
-	return got, nil
+	return nil
 }
 
 // result turns what the init said, and how it ended, into Run's error.
