@@ -741,3 +741,30 @@ func TestProxyEnvNotInKey(t *testing.T) {
 		t.Errorf("step env %q, want HTTP_PROXY", got)
 	}
 }
+
+// TestNoCacheParallelNoop: with NoCache, identical no-op RUN steps in
+// parallel stages all run and all succeed. Before the fix, the first to
+// commit removed the shared step snapshot (its diff was empty) while
+// another still read it: `diff snapshot "step-…": snapshot not found`.
+func TestNoCacheParallelNoop(t *testing.T) {
+	for i := range 20 {
+		e := newEnv(t, nil)
+		g := &graph{}
+		common := g.run(g.from("base"), "write /c c")
+		target := g.from("final")
+		for s := range 4 {
+			v := g.run(common, "true")
+			v.Stage = fmt.Sprintf("s%d", s)
+			target = g.copyFrom(target, v, "/c", fmt.Sprintf("/c%d", s))
+		}
+		_, _, n, err := e.build(target, jobs(8), func(b *builder.Builder) {
+			b.NoCache = func(*dag.Vertex) bool { return true }
+		})
+		if err != nil {
+			t.Fatalf("build %d: %v", i, err)
+		}
+		if n != 5 {
+			t.Errorf("build %d: %d runs, want 5", i, n)
+		}
+	}
+}

@@ -191,6 +191,12 @@ func (s *solve) withView(ctx context.Context, n *node, fn func(dir string) error
 // snapshot and has no layer.
 func (s *solve) commit(ctx context.Context, v *dag.Vertex, key string, parent string) (cache.Record, error) {
 	name := snapshot.StepName(s.nodes[v].key.String())
+	// Steps with one key (identical steps run again under NoCache, in
+	// parallel stages) share the snapshot name: one commits, the others
+	// find it there and diff it. The one that removes it for an empty diff
+	// must not do so while another still reads it.
+	unlock := commitLocks.lock(name)
+	defer unlock()
 	if err := s.b.Snapshots.Commit(ctx, name, key); err != nil {
 		if !errors.Is(err, snapshot.ErrExists) {
 			_ = s.b.Snapshots.Remove(context.WithoutCancel(ctx), key)
@@ -207,6 +213,44 @@ func (s *solve) commit(ctx context.Context, v *dag.Vertex, key string, parent st
 		return cache.Record{Snapshot: parent}, nil
 	}
 	return cache.Record{Snapshot: name, Layer: desc, DiffID: diffID}, nil
+}
+
+// commitLocks serialises the commits of one snapshot name in this process.
+var commitLocks keyedMutex
+
+// keyedMutex is a set of mutexes by name, each alive while it is used.
+type keyedMutex struct {
+	mu    sync.Mutex
+	locks map[string]*keyedLock
+}
+
+type keyedLock struct {
+	sync.Mutex
+	users int
+}
+
+// lock locks name and returns its unlock.
+func (k *keyedMutex) lock(name string) (unlock func()) {
+	k.mu.Lock()
+	if k.locks == nil {
+		k.locks = map[string]*keyedLock{}
+	}
+	l := k.locks[name]
+	if l == nil {
+		l = &keyedLock{}
+		k.locks[name] = l
+	}
+	l.users++
+	k.mu.Unlock()
+	l.Lock()
+	return func() {
+		l.Unlock()
+		k.mu.Lock()
+		if l.users--; l.users == 0 {
+			delete(k.locks, name)
+		}
+		k.mu.Unlock()
+	}
 }
 
 // emptyTar is the size of a tar archive with no entries.

@@ -48,8 +48,11 @@ func (s *solve) run(ctx context.Context, v *dag.Vertex, op *dag.Run, inputs []*n
 		Network: network,
 		Limits:  s.b.Limits,
 		Hosts:   s.b.Hosts,
-		Stdout:  out.stream(1),
-		Stderr:  out.stream(2),
+		// The sandbox's scratch (its root's mount point) is under the
+		// build's WorkDir, in the state root, never in $TMPDIR.
+		ScratchDir: tmp,
+		Stdout:     out.stream(1),
+		Stderr:     out.stream(2),
 	}
 	for i, m := range op.Mounts {
 		if err := s.runMount(ctx, &spec, m, inputs, filepath.Join(tmp, strconv.Itoa(i)), &undo); err != nil {

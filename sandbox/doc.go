@@ -1,11 +1,38 @@
-// Package sandbox runs one command (a RUN step) in new mount, PID, UTS, IPC and
-// cgroup namespaces over a root made of mounts, with cgroup limits and a PID-1 reaper.
+// Package sandbox runs one command (a RUN step) as PID 1 of new mount, PID,
+// UTS, IPC, cgroup and (per network mode) network namespaces, over a root
+// made of mounts, with cgroup limits, Docker's default capabilities and
+// masked paths, a new session keyring and no inherited file descriptors.
 //
 // By default a step gets a network namespace of its own, served by
 // slirp4netns (network.go: userNet, hand-written, as no Go library starts
 // it on a namespace path); "host" and "none" are the other modes.
 //
-// Run re-executes the current binary with a marker in its environment, so a
-// program using this package must call Init first in main (and a test binary
-// first in TestMain).
+// Run (sandbox.go) takes a Spec and reports an *ExitError for a command that
+// failed. It re-executes the current binary with a marker in its
+// environment, so a program using this package must call Init first in main
+// (and a test binary first in TestMain). That init (init.go) starts as PID 1
+// of the new namespaces, builds the root (rootfs.go: the root mounts, /dev,
+// the extra mounts and the /etc files, every target opened and created
+// through descriptors with openat2 RESOLVE_IN_ROOT and mounted with
+// open_tree/fsmount and move_mount, see internal/mount's OpenIn, Detached
+// and Attach; pseudofs.go: /proc, /sys, Docker's masked and read-only
+// paths), pivot_roots, hands the mount targets it created to Run (their
+// parents' descriptors over SCM_RIGHTS), joins the cgroups, drops
+// capabilities (caps.go), switches user (user.go) and execve's the command,
+// which so is PID 1. Run waits for it and then removes those mount targets
+// through the descriptors. hooks.go holds the points where seccomp and
+// device rules plug in.
+//
+// What the step's /proc/self/mountinfo shows of the host, as Docker's
+// does: device numbers and filesystem types; for an overlay root, the layer
+// directories relative to their common parent (the snapshot IDs, not the
+// state root); for a bind root or a bind or cache mount, the source's path
+// within its filesystem. The /etc files come from a tmpfs ("/hosts"), and
+// no scratch path of Run appears.
+//
+// Hand-written rather than taken from runc's libcontainer: libcontainer
+// needs its own C init (nsexec) linked into the binary and a state
+// directory per container; this package is one Go binary's re-exec, a few
+// hundred lines, with the kernel's descriptor-based mount API doing the
+// part that must not race.
 package sandbox

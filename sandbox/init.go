@@ -2,114 +2,68 @@ package sandbox
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
+	"math"
 	"os"
-	"os/signal"
+	"path/filepath"
 	"runtime"
-	"syscall"
 
 	"golang.org/x/sys/unix"
 )
 
 // Init must be the first call in main, and in TestMain of tests that call
 // Run. In a process started by Run (it checks an environment variable, not
-// argv) it becomes the sandbox's init and never returns: it sets up the
-// root, starts the command as its child, reaps orphans and forwards
-// signals while the command runs, then kills what is left of the step,
-// cleans up, and exits with the command's status. In any other process it
-// returns at once.
+// argv) it becomes the sandbox's init and never returns; in any other
+// process it returns at once.
+//
+// The init starts as PID 1 of the step's new PID namespace, with new mount,
+// UTS, IPC and (per network mode) network namespaces. It builds the root
+// (the root mounts, /dev, the extra mounts, the /etc files, /proc, /sys
+// and the masked paths), pivot_roots, hands the mount targets it created
+// to Run, joins the step's cgroups and a new cgroup namespace, sets the
+// hostname, a new session keyring, the capability bounding set and the
+// credentials, closes every inherited descriptor and execve's the command,
+// which so becomes PID 1 (the init's Go threads end at execve). When it
+// exits, the kernel kills whatever is left of the step, the mount
+// namespace goes with it, and Run removes the mount targets.
 func Init() {
 	if os.Getenv(initEnv) == "" {
 		return
 	}
-	// The capability bounding set is per thread and the command inherits
-	// the one of the thread that forks it: keep all of setup on one thread.
+	// The bounding set, credentials, keyring and namespaces joined are per
+	// thread: keep all of it on the thread that execs.
 	runtime.LockOSThread()
 	os.Exit(initMain())
 }
 
-// forwarded are the signals the init passes on to the command.
-var forwarded = map[syscall.Signal]bool{
-	unix.SIGINT: true, unix.SIGTERM: true, unix.SIGHUP: true,
-	unix.SIGQUIT: true, unix.SIGUSR1: true, unix.SIGUSR2: true,
-}
-
-// initMain is the init: it returns its exit code.
-func initMain() (code int) {
-	// fd 3 is the socket to Run; the command must not inherit it.
+// initMain is the init: it returns only when the command could not be
+// started, with its exit code.
+func initMain() int {
+	// fd 3 is the socket to Run, fd 4 the pipe with the config; the
+	// command inherits neither.
 	unix.CloseOnExec(3)
-	if err := unix.SetNonblock(3, true); err != nil {
-		return 1
-	}
-	sock := os.NewFile(3, "sandbox")
-	enc := json.NewEncoder(sock)
-	dec := json.NewDecoder(sock)
-
-	// Nothing in the step may look into the init: with the dumpable flag
-	// off, /proc/1/{exe,fd,mem,root} need CAP_SYS_PTRACE, which the command
-	// lacks (CVE-2019-5736: /proc/1/exe is the bld binary).
+	unix.CloseOnExec(4)
+	// Until execve, nothing may look into the init (CVE-2019-5736:
+	// /proc/1/exe is the bld binary); execve resets the flag.
 	unix.Prctl(unix.PR_SET_DUMPABLE, 0, 0, 0, 0)
-	// Catch every signal: Go's default for SIGHUP, SIGTERM... is to exit,
-	// which would skip the cleanup.
-	sigs := make(chan os.Signal, 128)
-	signal.Notify(sigs)
-
 	var cfg config
-	if err := dec.Decode(&cfg); err != nil {
-		enc.Encode(message{Error: fmt.Sprintf("read config: %v", err)})
-		return 1
-	}
-	r := &rootfs{dir: cfg.RootDir}
-	pid, err := setup(&cfg, r)
+	in := os.NewFile(4, "config")
+	err := json.NewDecoder(in).Decode(&cfg)
+	in.Close()
 	if err != nil {
-		if cerr := r.cleanup(); cerr != nil {
-			err = errors.Join(err, cerr)
-		}
-		enc.Encode(message{Error: err.Error()})
-		return 1
+		err = fmt.Errorf("read config: %w", err)
+	} else {
+		r := &rootfs{dir: filepath.Join(cfg.State, "root"), fd: -1, proc: -1, sys: -1, null: -1, sock: 3}
+		err = execCommand(&cfg, r)
 	}
-
-	kill := make(chan struct{}, 1)
-	go func() {
-		for {
-			var m message
-			if err := dec.Decode(&m); err != nil {
-				// Run is gone: nobody will collect the result.
-				kill <- struct{}{}
-				return
-			}
-			if m.Kill {
-				kill <- struct{}{}
-			}
-		}
-	}()
-	ws := supervise(pid, sigs, kill)
-
-	// The command is done: end the rest of the step. kill(-1) reaches every
-	// process of this PID namespace but the init.
-	unix.Kill(-1, unix.SIGKILL)
-	reapAll()
-
-	m := message{Exited: true}
-	switch {
-	case ws.Signaled():
-		m.Signal = int(ws.Signal())
-		m.Code = 128 + m.Signal
-	default:
-		m.Code = ws.ExitStatus()
-	}
-	unix.Chdir("/")
-	if err := r.cleanup(); err != nil {
-		m.Cleanup = err.Error()
-	}
-	enc.Encode(m)
-	return m.Code
+	b, _ := json.Marshal(message{Error: err.Error()})
+	unix.Sendmsg(3, b, nil, nil, 0)
+	return 1
 }
 
-// setup prepares the root and starts the command in it; it returns the
-// command's PID. What it mounts and creates is recorded in r for cleanup.
-func setup(cfg *config, r *rootfs) (pid int, err error) {
+// execCommand sets up the step and execve's the command. It returns only
+// on error.
+func execCommand(cfg *config, r *rootfs) (err error) {
 	defer func() {
 		// A bug in setup must reach Run as an error, not as a dead init.
 		if p := recover(); p != nil {
@@ -119,144 +73,153 @@ func setup(cfg *config, r *rootfs) (pid int, err error) {
 	// The paths of the cgroups are outside the root: open them now.
 	join, err := openProcs(cfg.CgroupProcs)
 	if err != nil {
-		return 0, err
+		return err
 	}
 	defer closeAll(join)
-	home, err := openProcs(cfg.HomeProcs)
-	if err != nil {
-		return 0, err
+	// Nothing done here may propagate to the host.
+	if err := unix.Mount("", "/", "", unix.MS_REC|unix.MS_PRIVATE, ""); err != nil {
+		return &os.PathError{Op: "make rprivate", Path: "/", Err: err}
 	}
-	defer closeAll(home)
-
-	if cfg.NetNS != "" { // network: join the step's namespace while its path is visible
+	if cfg.NetNS != "" {
+		// Before /sys is mounted, so that it shows this namespace.
 		if err := joinNetNS(cfg.NetNS); err != nil {
-			return 0, err
+			return err
+		}
+	}
+	if cfg.NewNet {
+		if err := loopbackUp(); err != nil {
+			return err
+		}
+	}
+	// The scratch directory gets a tmpfs of this namespace: the /etc files
+	// come from it, so the step's mountinfo shows "tmpfs /hosts", not a
+	// host path, and nothing of them is ever on the host's disk.
+	if err := unix.Mount("tmpfs", cfg.State, "tmpfs", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, "mode=755,size=1m"); err != nil {
+		return &os.PathError{Op: "mount tmpfs", Path: cfg.State, Err: err}
+	}
+	if err := os.Mkdir(r.dir, 0o755); err != nil {
+		return err
+	}
+	for name, data := range cfg.Files {
+		if err := os.WriteFile(filepath.Join(cfg.State, name), data, 0o644); err != nil {
+			return err
 		}
 	}
 	unix.Umask(0)
 	if err := r.mountAll(cfg); err != nil {
-		return 0, err
+		return err
+	}
+	for _, name := range etcFiles {
+		m := bindFile(filepath.Join(cfg.State, name), "/etc/"+name)
+		if err := r.mount(m); err != nil {
+			return fmt.Errorf("mount %s: %w", m.Target, err)
+		}
+	}
+	if err := r.mountKernelFS(); err != nil {
+		return err
 	}
 	if err := unix.Sethostname([]byte(cfg.Hostname)); err != nil {
-		return 0, os.NewSyscallError("sethostname", err)
+		return os.NewSyscallError("sethostname", err)
 	}
-	if err := pivotRoot(r.dir); err != nil {
-		return 0, err
-	}
-	r.dir = "/"
-	if cfg.NewNet {
-		if err := loopbackUp(); err != nil {
-			return 0, err
-		}
+	if err := pivotRoot(r.fd); err != nil {
+		return err
 	}
 
 	u, err := lookupUser("/", cfg.User)
 	if err != nil {
-		return 0, err
+		return err
 	}
 	env := cfg.Env
 	if !hasEnv(env, "HOME") {
 		env = append(append([]string(nil), env...), "HOME="+u.home)
 	}
 	if err := mkdirOwned(cfg.Dir, int(u.uid), int(u.gid)); err != nil {
-		return 0, err
+		return err
 	}
-	// The init enters the directory, as root, and the command inherits it:
-	// like runc, a directory the user cannot search still works.
+	// Enter the directory as root: like runc, a directory the user cannot
+	// search still works.
 	if err := os.Chdir(cfg.Dir); err != nil {
-		return 0, err
+		return err
 	}
 	path, err := lookPath(cfg.Args[0], env)
 	if err != nil {
-		return 0, err
-	}
-	if err := dropBoundingSet(); err != nil {
-		return 0, err
+		return err
 	}
 	unix.Umask(0o022)
 
-	// The command starts in the step's cgroups, inherited from the init,
-	// which leaves them as soon as the command has been started, so its own
-	// threads and memory never count against the limits.
+	// The step's cgroups, and a cgroup namespace rooted there. The init's
+	// Go runtime counts against the limits only until execve.
 	if err := writeAll(join, "0"); err != nil {
-		return 0, fmt.Errorf("join cgroup: %w", err)
+		return fmt.Errorf("join cgroup: %w", err)
 	}
-	proc, err := os.StartProcess(path, cfg.Args, &os.ProcAttr{
-		Env:   env,
-		Files: []*os.File{os.Stdin, os.Stdout, os.Stderr},
-		Sys: &syscall.SysProcAttr{
-			Setsid:     true,
-			Cloneflags: unix.CLONE_NEWCGROUP,
-			Credential: &syscall.Credential{Uid: u.uid, Gid: u.gid, Groups: u.groups},
-		},
-	})
-	if lerr := writeAll(home, "0"); lerr != nil && err == nil {
-		// Still in the step's cgroups: the command must not run there
-		// alone with the init counted.
-		proc.Kill()
-		return 0, fmt.Errorf("leave cgroup: %w", lerr)
+	if err := unix.Unshare(unix.CLONE_NEWCGROUP); err != nil {
+		return os.NewSyscallError("unshare cgroup namespace", err)
 	}
-	if err != nil {
-		return 0, err
+	if err := newSessionKeyring(); err != nil {
+		return err
 	}
-	pid = proc.Pid
-	proc.Release() // the init reaps with wait4(-1)
-	return pid, nil
+	if err := dropBoundingSet(); err != nil {
+		return err
+	}
+	if err := applyDevices(cfg); err != nil {
+		return err
+	}
+	// Seccomp goes on while this thread still has CAP_SYS_ADMIN, as runc
+	// does when no_new_privs is off (Docker's default): the filter must
+	// let through what follows (setgroups, setresuid, prctl, close_range,
+	// execve), which Docker's profile does.
+	if err := applySeccomp(cfg); err != nil {
+		return err
+	}
+	if err := setCredentials(u); err != nil {
+		return err
+	}
+	// Changing credentials clears the parent-death signal: set it again,
+	// so a killed bld still kills the step.
+	if err := unix.Prctl(unix.PR_SET_PDEATHSIG, uintptr(unix.SIGKILL), 0, 0, 0); err != nil {
+		return os.NewSyscallError("prctl PR_SET_PDEATHSIG", err)
+	}
+	// No descriptor but 0, 1 and 2 survives execve: not the socket to Run,
+	// not anything bld inherited without O_CLOEXEC.
+	if err := unix.CloseRange(3, math.MaxUint32, unix.CLOSE_RANGE_CLOEXEC); err != nil {
+		return os.NewSyscallError("close_range", err)
+	}
+	err = unix.Exec(path, cfg.Args, env)
+	return &os.PathError{Op: "exec", Path: cfg.Args[0], Err: err}
 }
 
-// supervise forwards signals to the command and reaps children until the
-// command has exited, and returns its status. A value on kill kills every
-// process of the step.
-func supervise(pid int, sigs <-chan os.Signal, kill <-chan struct{}) unix.WaitStatus {
-	for {
-		select {
-		case s := <-sigs:
-			sig, _ := s.(syscall.Signal)
-			if sig == unix.SIGCHLD {
-				if ws, ok := reap(pid); ok {
-					return ws
-				}
-			} else if forwarded[sig] {
-				unix.Kill(pid, sig)
-			}
-		case <-kill:
-			unix.Kill(-1, unix.SIGKILL)
-		}
+// newSessionKeyring gives the calling thread (and so the command) a new,
+// anonymous session keyring, as runc does: the caller's session keyring,
+// and keys reachable from it, are not reachable through @s.
+func newSessionKeyring() error {
+	// KEYCTL_JOIN_SESSION_KEYRING with a NULL name makes an anonymous
+	// keyring; a name would join an existing keyring of that name.
+	_, _, errno := unix.Syscall(unix.SYS_KEYCTL, unix.KEYCTL_JOIN_SESSION_KEYRING, 0, 0)
+	if errno != 0 && errno != unix.ENOSYS {
+		return os.NewSyscallError("keyctl join session keyring", errno)
 	}
+	return nil
 }
 
-// reap collects every exited child without blocking; it reports the status
-// of pid if pid was among them.
-func reap(pid int) (status unix.WaitStatus, exited bool) {
-	for {
-		var ws unix.WaitStatus
-		p, err := unix.Wait4(-1, &ws, unix.WNOHANG, nil)
-		if err == unix.EINTR {
-			continue
-		}
-		if err != nil || p <= 0 {
-			return status, exited
-		}
-		if p == pid {
-			status, exited = ws, true
-		}
+// setCredentials switches the calling thread to u. Supplementary groups
+// first, then the gid, then the uid (which drops the capabilities).
+func setCredentials(u user) error {
+	groups := make([]int, len(u.groups))
+	for i, g := range u.groups {
+		groups[i] = int(g)
 	}
+	if err := unix.Setgroups(groups); err != nil {
+		return os.NewSyscallError("setgroups", err)
+	}
+	if err := unix.Setresgid(int(u.gid), int(u.gid), int(u.gid)); err != nil {
+		return os.NewSyscallError("setresgid", err)
+	}
+	if err := unix.Setresuid(int(u.uid), int(u.uid), int(u.uid)); err != nil {
+		return os.NewSyscallError("setresuid", err)
+	}
+	return nil
 }
 
-// reapAll waits until the init has no children left. Every process of the
-// namespace descends from the init, so none is left when it returns.
-func reapAll() {
-	for {
-		var ws unix.WaitStatus
-		_, err := unix.Wait4(-1, &ws, 0, nil)
-		if err == unix.EINTR {
-			continue
-		}
-		if err != nil {
-			return
-		}
-	}
-}
 
 func openProcs(paths []string) ([]*os.File, error) {
 	var files []*os.File

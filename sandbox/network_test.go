@@ -24,12 +24,12 @@ import (
 	"github.com/bldbuild/bld/internal/testutil"
 )
 
-// helperEnv makes the test binary a helper instead of a test run: in a
+// netHelperEnv makes the test binary a helper instead of a test run: in a
 // step ("capture") or in a test-made network namespace ("outbound").
-const helperEnv = "_BLD_TEST_NET_HELPER"
+const netHelperEnv = "_BLD_TEST_NET_HELPER"
 
 func init() {
-	switch os.Getenv(helperEnv) {
+	switch os.Getenv(netHelperEnv) {
 	case "":
 		return
 	case "capture":
@@ -131,7 +131,7 @@ func captureInStep(t *testing.T, root string, spec Spec) int {
 	}
 	spec.Root = bindRoot(root)
 	spec.Args = []string{"/capture"}
-	spec.Env = []string{helperEnv + "=capture"}
+	spec.Env = []string{netHelperEnv + "=capture"}
 	pr, pw := io.Pipe()
 	spec.Stdout = pw
 	var stderr bytes.Buffer
@@ -234,7 +234,7 @@ func TestNetworkOutbound(t *testing.T) {
 	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
 	defer cancel()
 	srv := exec.CommandContext(ctx, "nsenter", "--net="+server, exe)
-	srv.Env = append(os.Environ(), helperEnv+"=serve")
+	srv.Env = append(os.Environ(), netHelperEnv+"=serve")
 	srvOut, err := srv.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -257,7 +257,7 @@ func TestNetworkOutbound(t *testing.T) {
 	in(server, "ip", "link", "set", "lo", "up")
 
 	cmd := exec.CommandContext(ctx, "nsenter", "--net="+client, exe)
-	cmd.Env = append(os.Environ(), helperEnv+"=outbound", "_BLD_TEST_ROOT="+root)
+	cmd.Env = append(os.Environ(), netHelperEnv+"=outbound", "_BLD_TEST_ROOT="+root)
 	out, err := cmd.CombinedOutput()
 	if err != nil {
 		t.Fatalf("step in the client namespace: %v\n%s", err, out)

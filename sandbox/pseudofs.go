@@ -1,27 +1,28 @@
 package sandbox
 
 import (
-	"errors"
 	"fmt"
-	"io/fs"
 	"os"
-	"path/filepath"
+	"strings"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/bldbuild/bld/internal/mount"
 )
 
-// procReadonly are the parts of /proc that stay visible but read-only, as
-// in runc's default spec.
-var procReadonly = []string{"sys", "sysrq-trigger", "irq", "bus", "fs"}
-
-// masked are paths hidden from the step: files under /dev/null, directories
-// under an empty read-only tmpfs (runc's default masked paths).
-var masked = []string{
-	"/proc/acpi", "/proc/asound", "/proc/kcore", "/proc/keys",
-	"/proc/latency_stats", "/proc/timer_list", "/proc/timer_stats",
-	"/proc/sched_debug", "/proc/scsi",
-	"/sys/firmware", "/sys/devices/virtual/powercap",
-}
+// readonlyPaths stay visible but read-only, and maskedPaths are hidden
+// from the step (files under /dev/null, directories under an empty
+// read-only tmpfs): Docker's defaults (moby's oci/defaults.go, ReadonlyPaths
+// and MaskedPaths).
+var (
+	readonlyPaths = []string{"/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"}
+	maskedPaths   = []string{
+		"/proc/asound", "/proc/acpi", "/proc/interrupts", "/proc/kcore", "/proc/keys",
+		"/proc/latency_stats", "/proc/timer_list", "/proc/timer_stats",
+		"/proc/sched_debug", "/proc/scsi",
+		"/sys/firmware", "/sys/devices/virtual/powercap",
+	}
+)
 
 // devices are the nodes of the minimal /dev.
 var devices = []struct {
@@ -32,129 +33,203 @@ var devices = []struct {
 	{"random", 1, 8}, {"urandom", 1, 9}, {"tty", 5, 0},
 }
 
-// mountProc mounts a proc for the step's PID namespace, with /proc/sys and
-// the other kernel knobs read-only.
-func (r *rootfs) mountProc() error {
-	target, err := r.ensure("/proc", true)
-	if err != nil {
-		return err
-	}
-	if err := unix.Mount("proc", target, "proc", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, ""); err != nil {
-		return err
-	}
-	for _, name := range procReadonly {
-		p := filepath.Join(target, name)
-		if err := unix.Mount(p, p, "", unix.MS_BIND|unix.MS_REC, ""); err != nil {
-			if err == unix.ENOENT {
-				continue
-			}
-			return &os.PathError{Op: "bind", Path: p, Err: err}
-		}
-		flags := uintptr(unix.MS_BIND | unix.MS_REMOUNT | unix.MS_RDONLY | unix.MS_NOSUID | unix.MS_NODEV | unix.MS_NOEXEC)
-		if err := unix.Mount(p, p, "", flags, ""); err != nil {
-			return &os.PathError{Op: "remount read-only", Path: p, Err: err}
-		}
-	}
-	return nil
-}
-
 // mountDev mounts a tmpfs with the few devices a build needs, its own
-// devpts, a /dev/shm and the usual symlinks.
+// devpts, a /dev/shm and the usual symlinks. Everything below /dev is made
+// through the new mount's descriptor.
 func (r *rootfs) mountDev() error {
 	target, err := r.ensure("/dev", true)
 	if err != nil {
 		return err
 	}
-	if err := unix.Mount("tmpfs", target, "tmpfs", unix.MS_NOSUID|unix.MS_STRICTATIME, "mode=755,size=65536k"); err != nil {
+	defer unix.Close(target)
+	dev, err := mount.Detached(mount.Mount{Type: "tmpfs", Source: "tmpfs", Options: []string{"nosuid", "strictatime", "mode=755", "size=65536k"}})
+	if err != nil {
+		return err
+	}
+	defer unix.Close(dev)
+	if err := mount.Attach(dev, target); err != nil {
 		return err
 	}
 	for _, d := range devices {
-		p := filepath.Join(target, d.name)
-		err := unix.Mknod(p, unix.S_IFCHR|0o666, int(unix.Mkdev(d.major, d.minor)))
+		err := unix.Mknodat(dev, d.name, unix.S_IFCHR|0o666, int(unix.Mkdev(d.major, d.minor)))
 		if err == unix.EPERM {
 			// No mknod here (a restricted host): bind the host's node.
-			err = bindHostDevice(p, "/dev/"+d.name)
+			err = bindHostDevice(dev, d.name)
 		}
 		if err != nil {
-			return &os.PathError{Op: "mknod", Path: p, Err: err}
+			return &os.PathError{Op: "mknod", Path: "/dev/" + d.name, Err: err}
 		}
 	}
-	pts := filepath.Join(target, "pts")
-	if err := os.Mkdir(pts, 0o755); err != nil {
-		return err
+	subs := []struct {
+		name string
+		m    mount.Mount
+	}{
+		{"pts", mount.Mount{Type: "devpts", Source: "devpts", Options: []string{"nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"}}},
+		{"shm", mount.Mount{Type: "tmpfs", Source: "shm", Options: []string{"nosuid", "nodev", "noexec", "mode=1777", "size=65536k"}}},
 	}
-	if err := unix.Mount("devpts", pts, "devpts", unix.MS_NOSUID|unix.MS_NOEXEC, "newinstance,ptmxmode=0666,mode=0620,gid=5"); err != nil {
-		return &os.PathError{Op: "mount devpts", Path: pts, Err: err}
+	for _, s := range subs {
+		if err := unix.Mkdirat(dev, s.name, 0o755); err != nil {
+			return &os.PathError{Op: "mkdir", Path: "/dev/" + s.name, Err: err}
+		}
+		if err := attachIn(dev, s.name, s.m); err != nil {
+			return fmt.Errorf("/dev/%s: %w", s.name, err)
+		}
 	}
-	shm := filepath.Join(target, "shm")
-	if err := os.Mkdir(shm, 0o755); err != nil {
-		return err
-	}
-	if err := unix.Mount("shm", shm, "tmpfs", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, "mode=1777,size=65536k"); err != nil {
-		return &os.PathError{Op: "mount tmpfs", Path: shm, Err: err}
+	if r.null, err = openBeneath(dev, "null"); err != nil {
+		return &os.PathError{Op: "open", Path: "/dev/null", Err: err}
 	}
 	links := [][2]string{
 		{"pts/ptmx", "ptmx"}, {"/proc/self/fd", "fd"}, {"/proc/self/fd/0", "stdin"},
 		{"/proc/self/fd/1", "stdout"}, {"/proc/self/fd/2", "stderr"},
 	}
 	for _, l := range links {
-		if err := os.Symlink(l[0], filepath.Join(target, l[1])); err != nil {
-			return err
+		if err := unix.Symlinkat(l[0], dev, l[1]); err != nil {
+			return &os.PathError{Op: "symlink", Path: "/dev/" + l[1], Err: err}
 		}
 	}
 	return nil
 }
 
-func bindHostDevice(p, host string) error {
-	f, err := os.OpenFile(p, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o666)
+// attachIn mounts m on name, a directory or file inside the directory open
+// at dir (which the step cannot touch yet).
+func attachIn(dir int, name string, m mount.Mount) error {
+	target, err := unix.Openat2(dir, name, &unix.OpenHow{
+		Flags:   unix.O_PATH | unix.O_CLOEXEC,
+		Resolve: unix.RESOLVE_NO_SYMLINKS | unix.RESOLVE_BENEATH,
+	})
 	if err != nil {
-		return err
+		return &os.PathError{Op: "open", Path: name, Err: err}
 	}
-	f.Close()
-	return unix.Mount(host, p, "", unix.MS_BIND, "")
+	defer unix.Close(target)
+	return mount.At(m, target)
 }
 
-// mountSys mounts a read-only sysfs, or, where sysfs cannot be mounted, a
-// recursive read-only bind of the host's.
-func (r *rootfs) mountSys() error {
-	target, err := r.ensure("/sys", true)
-	if err != nil {
+func bindHostDevice(dev int, name string) error {
+	if err := unix.Mknodat(dev, name, unix.S_IFREG|0o666, 0); err != nil {
 		return err
 	}
-	flags := uintptr(unix.MS_RDONLY | unix.MS_NOSUID | unix.MS_NODEV | unix.MS_NOEXEC)
-	if err := unix.Mount("sysfs", target, "sysfs", flags, ""); err == nil {
-		return nil
-	}
-	if err := unix.Mount("/sys", target, "", unix.MS_BIND|unix.MS_REC, ""); err != nil {
-		return &os.PathError{Op: "bind", Path: "/sys", Err: err}
-	}
-	attr := &unix.MountAttr{Attr_set: unix.MOUNT_ATTR_RDONLY | unix.MOUNT_ATTR_NOSUID | unix.MOUNT_ATTR_NODEV | unix.MOUNT_ATTR_NOEXEC}
-	if err := unix.MountSetattr(unix.AT_FDCWD, target, unix.AT_RECURSIVE, attr); err != nil {
-		return &os.PathError{Op: "make read-only", Path: target, Err: err}
-	}
-	return nil
+	return attachIn(dev, name, mount.Mount{Type: "bind", Source: "/dev/" + name})
 }
 
-// mask hides the masked paths that exist.
-func (r *rootfs) mask() error {
-	null := r.host("/dev/null")
-	for _, p := range masked {
-		target := r.host(p)
-		fi, err := os.Lstat(target)
-		if errors.Is(err, fs.ErrNotExist) {
+// mountKernelFS mounts /proc for the step's PID namespace and /sys for its
+// network namespace on the targets mountAll opened, then makes Docker's
+// read-only paths read-only and hides its masked paths, each opened
+// beneath the new mount's own descriptor.
+func (r *rootfs) mountKernelFS() error {
+	proc, err := mount.Detached(mount.Mount{Type: "proc", Source: "proc", Options: []string{"nosuid", "nodev", "noexec"}})
+	if err != nil {
+		return fmt.Errorf("mount /proc: %w", err)
+	}
+	defer unix.Close(proc)
+	if err := mount.Attach(proc, r.proc); err != nil {
+		return fmt.Errorf("mount /proc: %w", err)
+	}
+	sys, err := mountSys(r.sys)
+	if err != nil {
+		return fmt.Errorf("mount /sys: %w", err)
+	}
+	defer unix.Close(sys)
+	for _, p := range readonlyPaths {
+		fd, err := openBeneath(proc, strings.TrimPrefix(p, "/proc/"))
+		if err == unix.ENOENT {
 			continue
 		}
 		if err != nil {
-			return fmt.Errorf("mask %s: %w", p, err)
+			return &os.PathError{Op: "open", Path: p, Err: err}
 		}
-		if fi.IsDir() {
-			err = unix.Mount("tmpfs", target, "tmpfs", unix.MS_RDONLY, "")
-		} else {
-			err = unix.Mount(null, target, "", unix.MS_BIND, "")
+		err = readonlyBind(fd)
+		unix.Close(fd)
+		if err != nil {
+			return fmt.Errorf("make %s read-only: %w", p, err)
 		}
+	}
+	return r.mask(proc, sys)
+}
+
+// openBeneath opens name below the directory open at dir as O_PATH,
+// following no symlink.
+func openBeneath(dir int, name string) (int, error) {
+	return unix.Openat2(dir, name, &unix.OpenHow{
+		Flags:   unix.O_PATH | unix.O_CLOEXEC,
+		Resolve: unix.RESOLVE_NO_SYMLINKS | unix.RESOLVE_BENEATH,
+	})
+}
+
+// readonlyBind covers the directory or file open at fd with a read-only
+// bind of itself.
+func readonlyBind(fd int) error {
+	tree, err := unix.OpenTree(fd, "", unix.OPEN_TREE_CLONE|unix.OPEN_TREE_CLOEXEC|unix.AT_EMPTY_PATH|unix.AT_RECURSIVE)
+	if err != nil {
+		return os.NewSyscallError("open_tree", err)
+	}
+	defer unix.Close(tree)
+	attr := &unix.MountAttr{Attr_set: unix.MOUNT_ATTR_RDONLY | unix.MOUNT_ATTR_NOSUID | unix.MOUNT_ATTR_NODEV | unix.MOUNT_ATTR_NOEXEC}
+	if err := unix.MountSetattr(tree, "", unix.AT_EMPTY_PATH|unix.AT_RECURSIVE, attr); err != nil {
+		return os.NewSyscallError("mount_setattr", err)
+	}
+	return mount.Attach(tree, fd)
+}
+
+// mountSys mounts a read-only sysfs on target, or, where sysfs cannot be
+// mounted, a recursive read-only bind of the host's; it returns the new
+// mount's descriptor.
+func mountSys(target int) (int, error) {
+	sys, err := mount.Detached(mount.Mount{Type: "sysfs", Source: "sysfs", Options: []string{"ro", "nosuid", "nodev", "noexec"}})
+	if err != nil {
+		sys, err = unix.OpenTree(unix.AT_FDCWD, "/sys", unix.OPEN_TREE_CLONE|unix.OPEN_TREE_CLOEXEC|unix.AT_RECURSIVE)
+		if err != nil {
+			return -1, os.NewSyscallError("open_tree /sys", err)
+		}
+		attr := &unix.MountAttr{Attr_set: unix.MOUNT_ATTR_RDONLY | unix.MOUNT_ATTR_NOSUID | unix.MOUNT_ATTR_NODEV | unix.MOUNT_ATTR_NOEXEC}
+		if err := unix.MountSetattr(sys, "", unix.AT_EMPTY_PATH|unix.AT_RECURSIVE, attr); err != nil {
+			unix.Close(sys)
+			return -1, os.NewSyscallError("mount_setattr /sys", err)
+		}
+	}
+	if err := mount.Attach(sys, target); err != nil {
+		unix.Close(sys)
+		return -1, err
+	}
+	return sys, nil
+}
+
+// mask hides the masked paths that exist, below the new /proc and /sys.
+func (r *rootfs) mask(proc, sys int) error {
+	for _, p := range maskedPaths {
+		dir, name := proc, strings.TrimPrefix(p, "/proc/")
+		if rest, ok := strings.CutPrefix(p, "/sys/"); ok {
+			dir, name = sys, rest
+		}
+		target, err := openBeneath(dir, name)
+		if err == unix.ENOENT {
+			continue
+		}
+		if err != nil {
+			return &os.PathError{Op: "mask", Path: p, Err: err}
+		}
+		var st unix.Stat_t
+		err = unix.Fstat(target, &st)
+		if err == nil {
+			if st.Mode&unix.S_IFMT == unix.S_IFDIR {
+				err = mount.At(mount.Mount{Type: "tmpfs", Source: "tmpfs", Options: []string{"ro", "nosuid", "nodev", "noexec"}}, target)
+			} else {
+				err = bindFD(r.null, target)
+			}
+		}
+		unix.Close(target)
 		if err != nil {
 			return fmt.Errorf("mask %s: %w", p, err)
 		}
 	}
 	return nil
+}
+
+// bindFD binds the file open at src on the one open at target.
+func bindFD(src, target int) error {
+	tree, err := unix.OpenTree(src, "", unix.OPEN_TREE_CLONE|unix.OPEN_TREE_CLOEXEC|unix.AT_EMPTY_PATH)
+	if err != nil {
+		return os.NewSyscallError("open_tree", err)
+	}
+	defer unix.Close(tree)
+	return mount.Attach(tree, target)
 }

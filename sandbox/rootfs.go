@@ -1,12 +1,10 @@
 package sandbox
 
 import (
-	"errors"
+	"encoding/json"
 	"fmt"
-	"io/fs"
 	"os"
 	"path"
-	"path/filepath"
 	"strings"
 
 	"golang.org/x/sys/unix"
@@ -14,53 +12,88 @@ import (
 	"github.com/bldbuild/bld/internal/mount"
 )
 
-// rootfs is the step's root as the init builds it. It records the mount
-// targets it had to create, so they can be removed after the step and
-// never land in its layer.
+// rootfs is the step's root as the init builds it. It
+// records the mount targets it had to create, so they can be removed after
+// the step and never land in its layer.
+//
+// Every target is opened and created through descriptors, starting from fd
+// (openat2 RESOLVE_IN_ROOT, mkdirat and mknodat on the parent's
+// descriptor), and mounts are attached to the target's descriptor: a
+// directory another step swaps for a symlink meanwhile (two steps share a
+// cache mount) can redirect a mount only to somewhere inside this root,
+// never onto the host.
 type rootfs struct {
-	dir     string        // where the root is: the mount point before pivot_root, "/" after
-	created []placeholder // in creation order
+	dir string // where the root is mounted before pivot_root
+	fd  int    // O_PATH descriptor of dir, once the root is mounted; -1 before
+	// O_PATH descriptors of the /proc and /sys targets and of /dev/null,
+	// for mountKernelFS.
+	proc, sys, null int
+	sock            int           // the socket to Run placeholders are handed over on, or -1
+	created         []placeholder // in creation order
 }
 
-// placeholder is a file or directory the sandbox created in the root.
+// placeholder is a file or directory the sandbox created in the root. The
+// init hands placeholders to Run, with their parents' descriptors, and Run
+// removes them after the step.
 type placeholder struct {
-	path     string // inside the root
-	dir      bool
-	dev, ino uint64 // to remove only what was created, even if renamed over
+	parent   int    // O_PATH descriptor of the directory it was made in
+	Name     string // its name there
+	Path     string // inside the root, for messages
+	Dir      bool
+	Dev, Ino uint64 // to remove only what was created, even if renamed over
 	// parent's times before and after the creation; the parent's times are
 	// put back after removal when the step did not change it meanwhile.
-	before, after *[2]unix.Timespec
+	Before, After *[2]unix.Timespec
 }
 
-// host returns the path, as the init sees it, of p inside the root.
-func (r *rootfs) host(p string) string { return filepath.Join(r.dir, p) }
-
-// mountAll mounts the root, /proc, /dev, /sys and the extra mounts, in the
-// order runc does (extra mounts last, so they may cover the defaults).
-func (r *rootfs) mountAll(cfg *config) error {
-	// Nothing done here may propagate to the host.
-	if err := unix.Mount("", "/", "", unix.MS_REC|unix.MS_PRIVATE, ""); err != nil {
-		return &os.PathError{Op: "make rprivate", Path: "/", Err: err}
-	}
+// mountRoot mounts the root mounts of cfg on r.dir and opens it.
+func (r *rootfs) mountRoot(cfg *config) error {
 	root := make([]mount.Mount, len(cfg.Root))
+	cwd := "/"
 	for i, m := range cfg.Root {
 		m.Target = ""
+		if m.Type == "overlay" && len(cfg.Root) == 1 {
+			// Layer directories relative to their common parent, the
+			// working directory while mounting: the step's mountinfo
+			// shows "lowerdir=ID/fs", not the state root.
+			if dir, rel, err := mount.RelativeOverlay(m); err == nil {
+				cwd, m = dir, rel
+			}
+		}
 		root[i] = m
 	}
-	if err := mount.All(root, r.dir); err != nil {
+	if err := unix.Chdir(cwd); err != nil {
+		return &os.PathError{Op: "chdir", Path: cwd, Err: err}
+	}
+	err := mount.All(root, r.dir)
+	unix.Chdir("/")
+	if err != nil {
 		return fmt.Errorf("mount root: %w", err)
 	}
-	if err := r.mountProc(); err != nil {
+	fd, err := unix.Open(r.dir, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return &os.PathError{Op: "open", Path: r.dir, Err: err}
+	}
+	r.fd = fd
+	return nil
+}
+
+// mountAll mounts the root, /dev and the extra mounts, in the order runc
+// does (extra mounts last, so they may cover /dev), and opens the targets
+// of /proc and /sys, which mountKernelFS mounts.
+func (r *rootfs) mountAll(cfg *config) error {
+	if err := r.mountRoot(cfg); err != nil {
+		return err
+	}
+	var err error
+	if r.proc, err = r.ensure("/proc", true); err != nil {
 		return fmt.Errorf("mount /proc: %w", err)
+	}
+	if r.sys, err = r.ensure("/sys", true); err != nil {
+		return fmt.Errorf("mount /sys: %w", err)
 	}
 	if err := r.mountDev(); err != nil {
 		return fmt.Errorf("mount /dev: %w", err)
-	}
-	if err := r.mountSys(); err != nil {
-		return fmt.Errorf("mount /sys: %w", err)
-	}
-	if err := r.mask(); err != nil {
-		return err
 	}
 	for _, m := range cfg.Mounts {
 		if err := r.mount(m); err != nil {
@@ -81,200 +114,239 @@ func (r *rootfs) mount(m mount.Mount) error {
 		}
 		file = !fi.IsDir()
 	}
-	// mount.All resolves the target as ensure did and finds it there.
-	if _, err := r.ensure(m.Target, !file); err != nil {
+	// The new mount is made before its target is opened: a bind of a
+	// directory above the target must not see a half-made step.
+	mfd, err := mount.Detached(m)
+	if err != nil {
 		return err
 	}
-	return mount.All([]mount.Mount{m}, r.dir)
+	defer unix.Close(mfd)
+	target, err := r.ensure(m.Target, !file)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(target)
+	return mount.Attach(mfd, target)
 }
 
-// ensure returns the path, as the init sees it, of p resolved inside the
-// root, after creating its missing components: directories, and an empty
-// file last unless dir.
-func (r *rootfs) ensure(p string, dir bool) (string, error) {
-	rel, err := resolveIn(r.dir, p)
+// ensure opens p inside the root (an O_PATH descriptor the caller closes),
+// after creating its missing components: directories, and an empty file
+// last unless dir. Symlinks are followed as if the root were "/".
+//
+// It walks one component at a time from the descriptor of the directory
+// before it, never by a path from the host's root: symlinks are read and
+// resolved here, and each step down is an openat2 that refuses symlinks
+// (RESOLVE_NO_SYMLINKS|RESOLVE_BENEATH), so a component swapped for a
+// symlink meanwhile is read again rather than followed by the kernel.
+func (r *rootfs) ensure(p string, dir bool) (int, error) {
+	const maxSteps = 255 // symlinks followed and races retried
+	cur, err := mount.OpenIn(r.fd, "/")
+	if err != nil {
+		return -1, err
+	}
+	fail := func(err error) (int, error) {
+		unix.Close(cur)
+		return -1, err
+	}
+	curPath, rest := "/", p
+	for steps := 0; ; steps++ {
+		if steps > maxSteps {
+			return fail(&os.PathError{Op: "resolve", Path: p, Err: unix.ELOOP})
+		}
+		rest = strings.TrimLeft(rest, "/")
+		if rest == "" {
+			return cur, nil
+		}
+		var part string
+		part, rest, _ = strings.Cut(rest, "/")
+		if part == "." {
+			continue
+		}
+		if part == ".." {
+			curPath = path.Dir(curPath)
+			fd, err := mount.OpenIn(r.fd, curPath)
+			if err != nil {
+				return fail(err)
+			}
+			unix.Close(cur)
+			cur = fd
+			continue
+		}
+		next := path.Join(curPath, part)
+		var st unix.Stat_t
+		err := unix.Fstatat(cur, part, &st, unix.AT_SYMLINK_NOFOLLOW)
+		switch {
+		case err == unix.ENOENT:
+			last := strings.Trim(rest, "/") == ""
+			if err := r.create(cur, part, next, dir || !last); err != nil {
+				return fail(err)
+			}
+			rest = part + "/" + rest // now open it
+			continue
+		case err != nil:
+			return fail(&os.PathError{Op: "lstat", Path: next, Err: err})
+		case st.Mode&unix.S_IFMT == unix.S_IFLNK:
+			target, err := readlinkat(cur, part)
+			if err == unix.EINVAL || err == unix.ENOENT {
+				rest = part + "/" + rest // no longer a symlink: look again
+				continue
+			}
+			if err != nil {
+				return fail(&os.PathError{Op: "readlink", Path: next, Err: err})
+			}
+			if path.IsAbs(target) {
+				fd, err := mount.OpenIn(r.fd, "/")
+				if err != nil {
+					return fail(err)
+				}
+				unix.Close(cur)
+				cur, curPath = fd, "/"
+			}
+			rest = target + "/" + rest
+			continue
+		}
+		fd, err := unix.Openat2(cur, part, &unix.OpenHow{
+			Flags:   unix.O_PATH | unix.O_CLOEXEC,
+			Resolve: unix.RESOLVE_NO_SYMLINKS | unix.RESOLVE_NO_MAGICLINKS | unix.RESOLVE_BENEATH,
+		})
+		switch {
+		case err == unix.ELOOP || err == unix.ENOENT || err == unix.EAGAIN:
+			rest = part + "/" + rest // changed since the lstat: look again
+			continue
+		case err != nil:
+			return fail(&os.PathError{Op: "open", Path: next, Err: err})
+		}
+		unix.Close(cur)
+		cur, curPath = fd, next
+	}
+}
+
+// readlinkat reads the symlink name in the directory open at dir.
+func readlinkat(dir int, name string) (string, error) {
+	buf := make([]byte, unix.PathMax)
+	n, err := unix.Readlinkat(dir, name, buf)
 	if err != nil {
 		return "", err
 	}
-	cur := "/"
-	parts := strings.Split(strings.TrimPrefix(rel, "/"), "/")
-	for i, part := range parts {
-		if part == "" {
-			continue
-		}
-		parent := cur
-		cur = path.Join(cur, part)
-		if _, err := os.Lstat(r.host(cur)); err == nil {
-			continue
-		} else if !errors.Is(err, fs.ErrNotExist) {
-			return "", err
-		}
-		ph := placeholder{path: cur, dir: dir || i < len(parts)-1}
-		if len(r.created) == 0 || path.Dir(cur) != r.created[len(r.created)-1].path {
-			ph.before = times(r.host(parent))
-		}
-		if ph.dir {
-			err = os.Mkdir(r.host(cur), 0o755)
-		} else {
-			var f *os.File
-			f, err = os.OpenFile(r.host(cur), os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
-			if err == nil {
-				err = f.Close()
-			}
-		}
-		if err != nil {
-			return "", err
-		}
-		var st unix.Stat_t
-		if err := unix.Lstat(r.host(cur), &st); err != nil {
-			return "", &os.PathError{Op: "lstat", Path: r.host(cur), Err: err}
-		}
-		ph.dev, ph.ino = st.Dev, st.Ino
-		if ph.before != nil {
-			ph.after = times(r.host(parent))
-		}
-		r.created = append(r.created, ph)
-	}
-	return r.host(cur), nil
+	return string(buf[:n]), nil
 }
 
-// times returns the access and modification times of p, or nil.
-func times(p string) *[2]unix.Timespec {
+// create makes name in the directory open at parent and records it.
+// EEXIST (a racing step made it first) is not an error: the caller opens it.
+func (r *rootfs) create(parent int, name, inRoot string, dir bool) error {
+	ph := placeholder{Name: name, Path: inRoot, Dir: dir, Before: fdTimes(parent)}
+	var err error
+	if dir {
+		err = unix.Mkdirat(parent, name, 0o755)
+	} else {
+		err = unix.Mknodat(parent, name, unix.S_IFREG|0o644, 0)
+	}
+	if err == unix.EEXIST {
+		return nil
+	}
+	if err != nil {
+		return &os.PathError{Op: "create", Path: inRoot, Err: err}
+	}
 	var st unix.Stat_t
-	if unix.Lstat(p, &st) != nil {
+	if err := unix.Fstatat(parent, name, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+		return &os.PathError{Op: "lstat", Path: inRoot, Err: err}
+	}
+	ph.Dev, ph.Ino = st.Dev, st.Ino
+	ph.After = fdTimes(parent)
+	if ph.parent, err = unix.FcntlInt(uintptr(parent), unix.F_DUPFD_CLOEXEC, 0); err != nil {
+		return os.NewSyscallError("dup", err)
+	}
+	r.created = append(r.created, ph)
+	if r.sock >= 0 {
+		// To Run at once: if the init is killed now, Run still removes it.
+		return r.handOver(r.sock)
+	}
+	return nil
+}
+
+// fdTimes returns the access and modification times of the file open at
+// fd, or nil.
+func fdTimes(fd int) *[2]unix.Timespec {
+	var st unix.Stat_t
+	if unix.Fstat(fd, &st) != nil {
 		return nil
 	}
 	return &[2]unix.Timespec{st.Atim, st.Mtim}
 }
 
-// cleanup unmounts everything mounted inside the root and removes the
-// placeholders, newest first. A placeholder the step put files into stays.
-func (r *rootfs) cleanup() error {
-	var errs []error
-	if err := unmountUnder(r.dir); err != nil {
-		errs = append(errs, err)
+// handOver sends the placeholders, with their parents' descriptors, to
+// Run on sock, which removes them once the step is over (its mount
+// namespace gone, and with it every mount on them).
+func (r *rootfs) handOver(sock int) error {
+	for len(r.created) > 0 {
+		n := min(len(r.created), maxFDs)
+		batch := r.created[:n]
+		b, err := json.Marshal(message{Placeholders: batch})
+		if err != nil {
+			return err
+		}
+		fds := make([]int, n)
+		for i, ph := range batch {
+			fds[i] = ph.parent
+		}
+		if err := unix.Sendmsg(sock, b, unix.UnixRights(fds...), nil, 0); err != nil {
+			return os.NewSyscallError("sendmsg", err)
+		}
+		for _, ph := range batch {
+			unix.Close(ph.parent)
+		}
+		r.created = r.created[n:]
 	}
-	for i := len(r.created) - 1; i >= 0; i-- {
-		ph := r.created[i]
-		p := r.host(ph.path)
-		var st unix.Stat_t
-		if unix.Lstat(p, &st) != nil || st.Dev != ph.dev || st.Ino != ph.ino {
-			continue
-		}
-		parent := filepath.Dir(p)
-		changed := ph.after == nil || !sameTimes(times(parent), ph.after)
-		var err error
-		if ph.dir {
-			err = unix.Rmdir(p)
-		} else {
-			err = unix.Unlink(p)
-		}
-		switch {
-		case err == unix.ENOTEMPTY || err == unix.EEXIST:
-			continue // the step wrote into it: it is the step's now
-		case err != nil:
-			errs = append(errs, &os.PathError{Op: "remove", Path: ph.path, Err: err})
-			continue
-		}
-		if !changed && ph.before != nil {
-			unix.UtimesNanoAt(unix.AT_FDCWD, parent, ph.before[:], unix.AT_SYMLINK_NOFOLLOW)
-		}
+	return nil
+}
+
+// remove removes ph through its parent's descriptor, unless it is not the
+// one created any more or the step put something in it.
+func (ph placeholder) remove() error {
+	var st unix.Stat_t
+	if unix.Fstatat(ph.parent, ph.Name, &st, unix.AT_SYMLINK_NOFOLLOW) != nil || st.Dev != ph.Dev || st.Ino != ph.Ino {
+		return nil
 	}
-	return errors.Join(errs...)
+	changed := ph.After == nil || !sameTimes(fdTimes(ph.parent), ph.After)
+	flags := 0
+	if ph.Dir {
+		flags = unix.AT_REMOVEDIR
+	}
+	switch err := unix.Unlinkat(ph.parent, ph.Name, flags); {
+	case err == unix.ENOTEMPTY || err == unix.EEXIST:
+		return nil // the step wrote into it: it is the step's now
+	case err == unix.EBUSY:
+		return nil // in a shared directory, a mount point of another step
+	case err != nil:
+		return &os.PathError{Op: "remove", Path: ph.Path, Err: err}
+	}
+	if !changed && ph.Before != nil {
+		// utimensat on an O_PATH descriptor goes through its /proc link.
+		unix.UtimesNanoAt(unix.AT_FDCWD, fmt.Sprintf("/proc/self/fd/%d", ph.parent), ph.Before[:], 0)
+	}
+	return nil
 }
 
 func sameTimes(a, b *[2]unix.Timespec) bool {
 	return a != nil && b != nil && a[1] == b[1]
 }
 
-// unmountUnder unmounts every mount below dir (not dir itself), newest
-// first. It reads the mount table rather than a list of its own, so a mount
-// point the step renamed is still found.
-func unmountUnder(dir string) error {
-	all, err := mount.Points(strings.TrimSuffix(dir, "/"))
-	if err != nil {
-		return err
-	}
-	var points []string
-	for _, p := range all {
-		if p != strings.TrimSuffix(dir, "/") {
-			points = append(points, p)
-		}
-	}
-	var errs []error
-	for i := len(points) - 1; i >= 0; i-- {
-		err := unix.Unmount(points[i], unix.MNT_DETACH|unix.UMOUNT_NOFOLLOW)
-		// EINVAL: gone with a mount above it, detached before.
-		if err != nil && err != unix.EINVAL && err != unix.ENOENT {
-			errs = append(errs, &os.PathError{Op: "unmount", Path: points[i], Err: err})
-		}
-	}
-	return errors.Join(errs...)
-}
-
-// resolveIn resolves p inside root as if root were "/": symlinks are
-// followed, absolute ones from root, and ".." stops at root. Components that
-// do not exist are taken as they are. It returns a clean absolute path
-// relative to root. Nothing runs in the root yet, so nothing races it.
-func resolveIn(root, p string) (string, error) {
-	const maxLinks = 40
-	resolved, rest, links := "/", p, 0
-	for {
-		rest = strings.TrimLeft(rest, "/")
-		if rest == "" {
-			return resolved, nil
-		}
-		var part string
-		part, rest, _ = strings.Cut(rest, "/")
-		switch part {
-		case ".":
-			continue
-		case "..":
-			resolved = path.Dir(resolved)
-			continue
-		}
-		next := path.Join(resolved, part)
-		fi, err := os.Lstat(filepath.Join(root, next))
-		switch {
-		case errors.Is(err, fs.ErrNotExist):
-			resolved = next
-			continue
-		case err != nil:
-			return "", err
-		case fi.Mode()&fs.ModeSymlink == 0:
-			resolved = next
-			continue
-		}
-		if links++; links > maxLinks {
-			return "", &os.PathError{Op: "resolve", Path: p, Err: unix.ELOOP}
-		}
-		target, err := os.Readlink(filepath.Join(root, next))
-		if err != nil {
-			return "", err
-		}
-		if path.IsAbs(target) {
-			resolved = "/"
-		}
-		rest = target + "/" + rest
-	}
-}
-
-// pivotRoot makes dir the root of the mount namespace and lets go of the
-// old one.
-func pivotRoot(dir string) error {
+// pivotRoot makes the directory open at dir the root of the mount
+// namespace and lets go of the old one.
+func pivotRoot(dir int) error {
 	oldRoot, err := unix.Open("/", unix.O_DIRECTORY|unix.O_RDONLY|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return &os.PathError{Op: "open", Path: "/", Err: err}
 	}
 	defer unix.Close(oldRoot)
-	if err := unix.Chdir(dir); err != nil {
-		return &os.PathError{Op: "chdir", Path: dir, Err: err}
+	if err := unix.Fchdir(dir); err != nil {
+		return &os.PathError{Op: "fchdir", Path: "root", Err: err}
 	}
 	// pivot_root(".", ".") stacks the old root on top of the new one, so
 	// no directory for it is needed in the new root (that would show in
 	// the layer).
 	if err := unix.PivotRoot(".", "."); err != nil {
-		return &os.PathError{Op: "pivot_root", Path: dir, Err: err}
+		return &os.PathError{Op: "pivot_root", Path: "root", Err: err}
 	}
 	// Back in the old root, make it a slave so that the unmount below
 	// cannot propagate anywhere, then detach it, uncovering the new root.

@@ -9,7 +9,6 @@ import (
 	"math"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"syscall"
 	"time"
@@ -55,6 +54,10 @@ type Spec struct {
 	// of the host's. They, and /etc/hostname, are bind-mounted from copies:
 	// writes to them are discarded and they never land in the root.
 	Hosts, Resolv []byte
+	// ScratchDir is where Run makes the step's scratch directory (the
+	// mount point of its root, its /etc files); os.TempDir() when empty.
+	// A build passes a directory under its state root's tmp/.
+	ScratchDir string
 	// Limits are the step's cgroup limits.
 	Limits Limits
 	// Stdin, Stdout and Stderr are the command's standard streams; nil is
@@ -104,20 +107,20 @@ func formatBytes(n int64) string {
 // defaultPath is Docker's PATH for containers whose image sets none.
 const defaultPath = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
-// killGrace is how long Run waits, after asking the init to kill the step on
-// cancellation, before it kills the init itself.
-const killGrace = 3 * time.Second
-
-// Run runs spec.Args in a new sandbox and waits for it to end, with every
-// process it started. A command that exits non-zero or is killed gives an
+// Run runs spec.Args in a new sandbox, as its PID 1, and waits for it to
+// end, with every process it started (the kernel kills the rest of the PID
+// namespace when PID 1 exits). A command that exits non-zero or is killed gives an
 // *ExitError; a failure to set the sandbox up (a mount, an unknown user, a
 // command not found) gives an error saying what failed. When ctx is done,
 // the step is killed and cleaned up, and Run returns ctx's error.
 //
 // Run needs root. It is safe for concurrent use: each call has its own
-// namespaces, cgroup and scratch directory. Concurrent calls must not share
-// a root directory, though (as two bind roots of one directory would): the
-// mount targets one creates there and removes would vanish under the other.
+// namespaces, cgroup and scratch directory. Concurrent calls may share a
+// directory through bind mounts (a cache mount): mount targets are created
+// and mounted through descriptors, so a symlink swapped in by one never
+// sends another's mounts outside its root. They must not share a root
+// directory, though (as two bind roots of one directory would): the mount
+// targets one creates there and removes could vanish under the other.
 func Run(ctx context.Context, spec Spec) (err error) {
 	if err := ctx.Err(); err != nil {
 		return err
@@ -125,12 +128,16 @@ func Run(ctx context.Context, spec Spec) (err error) {
 	if err := validate(spec); err != nil {
 		return fmt.Errorf("sandbox: %w", err)
 	}
-	state, err := os.MkdirTemp("", "bld-sandbox-")
+	// The scratch directory stays empty on the host: the init mounts a
+	// tmpfs on it in the step's mount namespace, gone with it.
+	state, err := os.MkdirTemp(spec.ScratchDir, "bld-sandbox-")
 	if err != nil {
 		return fmt.Errorf("sandbox: %w", err)
 	}
 	defer func() {
-		err = errors.Join(err, removeState(state))
+		if rerr := os.Remove(state); rerr != nil {
+			err = errors.Join(err, fmt.Errorf("sandbox: %w", rerr))
+		}
 	}()
 	cfg, err := newConfig(spec, state)
 	if err != nil {
@@ -145,12 +152,22 @@ func Run(ctx context.Context, spec Spec) (err error) {
 			err = errors.Join(err, fmt.Errorf("sandbox: remove cgroup: %w", rerr))
 		}
 	}()
-	cfg.CgroupProcs, cfg.HomeProcs = cg.procs()
+	cfg.CgroupProcs, _ = cg.procs()
 	// network: the step's own namespace, served by slirp4netns from now
-	// until the step ends; run waits for it before the command starts.
+	// until the step ends; run waits for it before the init gets its
+	// config. Its file lives beside the scratch dir, which must stay empty.
 	var unet *userNet
 	if isUserNet(spec.Network) {
-		if unet, err = startUserNet(state); err != nil {
+		var netDir string
+		if netDir, err = os.MkdirTemp(spec.ScratchDir, "bld-net-"); err != nil {
+			return fmt.Errorf("sandbox: %w", err)
+		}
+		defer func() {
+			if rerr := os.Remove(netDir); rerr != nil && !errors.Is(rerr, os.ErrNotExist) {
+				err = errors.Join(err, fmt.Errorf("sandbox: %w", rerr))
+			}
+		}()
+		if unet, err = startUserNet(netDir); err != nil {
 			return fmt.Errorf("sandbox: %w", err)
 		}
 		defer func() {
@@ -195,33 +212,46 @@ func validate(spec Spec) error {
 // config is what Run sends to the init, as JSON.
 type config struct {
 	Root     []mount.Mount
-	Mounts   []mount.Mount // spec.Mounts, then the /etc files
+	Mounts   []mount.Mount
+	Files    map[string][]byte // etcFiles' contents
 	Args     []string
 	Env      []string
 	Dir      string
 	User     string
 	Hostname string
 	NewNet   bool
-	NetNS    string // network: the namespace file the init joins, or ""
-	RootDir  string // where the init mounts the root before pivot_root
-	// CgroupProcs are the cgroup.procs files of the step's cgroups; the init
-	// moves itself there to start the command, then back to HomeProcs.
-	CgroupProcs, HomeProcs []string
+	// NetNS is a network namespace (a path such as /run/netns/NAME or
+	// /proc/PID/ns/net) stage 2 joins; "" keeps the one it was started in.
+	NetNS string
+	// State is Run's scratch directory: the init mounts a tmpfs on it (in
+	// the step's mount namespace), holding the /etc files and the
+	// directory the root is mounted on.
+	State string
+	// CgroupProcs are the cgroup.procs files of the step's cgroups; the
+	// init moves itself there before execve'ing the command.
+	CgroupProcs []string
 }
 
-// newConfig fills in the defaults of spec and writes the /etc files into
-// the scratch directory state.
+// etcFiles are the files of /etc the sandbox provides, from config.Files.
+var etcFiles = []string{"hosts", "resolv.conf", "hostname"}
+
+// bindFile is a read-write bind mount of file src at target.
+func bindFile(src, target string) mount.Mount {
+	return mount.Mount{Type: "bind", Source: src, Target: target, Options: []string{"bind"}}
+}
+
+// newConfig fills in the defaults of spec.
 func newConfig(spec Spec, state string) (*config, error) {
 	cfg := &config{
 		Root:     spec.Root,
-		Mounts:   append([]mount.Mount(nil), spec.Mounts...),
+		Mounts:   spec.Mounts,
 		Args:     spec.Args,
 		Env:      spec.Env,
 		Dir:      spec.Dir,
 		User:     spec.User,
 		Hostname: spec.Hostname,
 		NewNet:   spec.Network == "none",
-		RootDir:  filepath.Join(state, "root"),
+		State:    state,
 	}
 	if cfg.Hostname == "" {
 		cfg.Hostname = "bld"
@@ -231,9 +261,6 @@ func newConfig(spec Spec, state string) (*config, error) {
 	}
 	if !hasEnv(cfg.Env, "PATH") {
 		cfg.Env = append(append([]string(nil), cfg.Env...), defaultPath)
-	}
-	if err := os.Mkdir(cfg.RootDir, 0o700); err != nil {
-		return nil, err
 	}
 	hosts := spec.Hosts
 	if hosts == nil {
@@ -247,20 +274,10 @@ func newConfig(spec Spec, state string) (*config, error) {
 		}
 		resolv = resolvConf(spec.Network, b) // network: DNS the step can reach
 	}
-	files := []struct {
-		name string
-		data []byte
-	}{
-		{"hosts", hosts},
-		{"resolv.conf", resolv},
-		{"hostname", []byte(cfg.Hostname + "\n")},
-	}
-	for _, f := range files {
-		p := filepath.Join(state, f.name)
-		if err := os.WriteFile(p, f.data, 0o644); err != nil {
-			return nil, err
-		}
-		cfg.Mounts = append(cfg.Mounts, mount.Mount{Type: "bind", Source: p, Target: "/etc/" + f.name, Options: []string{"bind"}})
+	cfg.Files = map[string][]byte{
+		"hosts":       hosts,
+		"resolv.conf": resolv,
+		"hostname":    []byte(cfg.Hostname + "\n"),
 	}
 	return cfg, nil
 }
@@ -274,51 +291,45 @@ func hasEnv(env []string, key string) bool {
 	return false
 }
 
-// removeState removes Run's scratch directory. It removes the known entries
-// one by one rather than with RemoveAll, so a mount that somehow stayed on
-// the root directory is never walked into.
-func removeState(state string) error {
-	var errs []error
-	for _, name := range []string{"hosts", "resolv.conf", "hostname", "root"} {
-		if err := os.Remove(filepath.Join(state, name)); err != nil && !errors.Is(err, os.ErrNotExist) {
-			errs = append(errs, err)
-		}
-	}
-	if err := os.Remove(state); err != nil {
-		errs = append(errs, err)
-	}
-	return errors.Join(errs...)
+// message is what the init reports to Run on its socket (a SOCK_SEQPACKET:
+// one message per send): the mount targets it created, with their
+// parents' descriptors as SCM_RIGHTS, and, if it could not start the
+// command, why.
+type message struct {
+	Error        string        `json:"error,omitempty"`
+	Placeholders []placeholder `json:"placeholders,omitempty"`
 }
 
-// message is one JSON message between Run and the init, in either direction.
-type message struct {
-	Kill    bool   `json:"kill,omitempty"`    // Run → init: kill the step now
-	Error   string `json:"error,omitempty"`   // init → Run: setup failed
-	Exited  bool   `json:"exited,omitempty"`  // init → Run: the command ended
-	Code    int    `json:"code,omitempty"`    // exit status, or 128+signal
-	Signal  int    `json:"signal,omitempty"`  // the signal that killed it
-	Cleanup string `json:"cleanup,omitempty"` // cleanup after the command failed
-}
+// maxFDs is how many descriptors one message carries (the kernel's
+// SCM_MAX_FD is 253).
+const maxFDs = 200
 
 // initEnv marks a process started by Run as a sandbox init.
 const initEnv = "_BLD_SANDBOX_INIT"
 
-// run starts the init, gives it cfg and waits for it to end.
+// run starts the init, gives it cfg and waits for it (the command, once it
+// execve's) to end, then removes the mount targets the init created.
 func run(ctx context.Context, spec Spec, cfg *config, cg *cgroup, unet *userNet) error {
-	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC|unix.SOCK_NONBLOCK, 0)
+	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
 		return fmt.Errorf("sandbox: %w", os.NewSyscallError("socketpair", err))
 	}
 	sock := os.NewFile(uintptr(fds[0]), "sandbox")
 	child := os.NewFile(uintptr(fds[1]), "sandbox-init")
 	defer sock.Close()
+	cfgR, cfgW, err := os.Pipe()
+	if err != nil {
+		child.Close()
+		return fmt.Errorf("sandbox: %w", err)
+	}
+	defer cfgW.Close()
 
 	flags := unix.CLONE_NEWNS | unix.CLONE_NEWPID | unix.CLONE_NEWUTS | unix.CLONE_NEWIPC
 	if cfg.NewNet {
 		flags |= unix.CLONE_NEWNET
 	}
-	// The cgroup namespace is made by the init for the command, once the
-	// command is in the step's cgroups, so that they are its root.
+	// The cgroup namespace is made by the init once it is in the step's
+	// cgroups, so that they are its root.
 	cmd := &exec.Cmd{
 		Path:       "/proc/self/exe",
 		Args:       []string{"bld-sandbox-init"},
@@ -326,7 +337,7 @@ func run(ctx context.Context, spec Spec, cfg *config, cg *cgroup, unet *userNet)
 		Stdin:      spec.Stdin,
 		Stdout:     spec.Stdout,
 		Stderr:     spec.Stderr,
-		ExtraFiles: []*os.File{child}, // fd 3
+		ExtraFiles: []*os.File{child, cfgR}, // fds 3 and 4
 		SysProcAttr: &syscall.SysProcAttr{
 			Cloneflags: uintptr(flags),
 			Pdeathsig:  syscall.SIGKILL,
@@ -335,101 +346,139 @@ func run(ctx context.Context, spec Spec, cfg *config, cg *cgroup, unet *userNet)
 	}
 	err = cmd.Start()
 	child.Close()
+	cfgR.Close()
 	if err != nil {
 		return fmt.Errorf("sandbox: start init: %w", err)
 	}
+	// The init reports as it goes (placeholders as soon as it creates
+	// them, so a kill during setup loses none); the socket ends when it
+	// execve's or dies.
+	reports := make(chan []message, 1)
+	go func() { reports <- receive(int(sock.Fd())) }()
 	waited := make(chan struct{})
 	go func() {
-		cmd.Wait() // how the init ended is in its last message
+		cmd.Wait() // its status is in ProcessState
 		close(waited)
 	}()
-
-	var got []message
-	read := make(chan struct{})
-	go func() {
-		defer close(read)
-		dec := json.NewDecoder(sock)
-		for {
-			var m message
-			if dec.Decode(&m) != nil {
-				return
-			}
-			got = append(got, m)
-		}
-	}()
-
-	enc := json.NewEncoder(sock)
 	if unet != nil { // network: up before the init gets its config
 		if err := unet.wait(ctx); err != nil {
 			cmd.Process.Kill()
 			<-waited
+			<-reports
 			return fmt.Errorf("sandbox: network: %w", err)
 		}
 	}
-	if err := enc.Encode(cfg); err != nil {
+	sendErr := json.NewEncoder(cfgW).Encode(cfg)
+	cfgW.Close()
+	if sendErr != nil {
 		cmd.Process.Kill()
-		<-waited
-		return fmt.Errorf("sandbox: send config: %w", err)
 	}
 	cancelled := false
 	select {
 	case <-waited:
 	case <-ctx.Done():
+		// SIGKILL to PID 1 from outside its namespace: the kernel kills
+		// every process of the step.
 		cancelled = true
-		enc.Encode(message{Kill: true}) // fails only if the init is gone
-		t := time.NewTimer(killGrace)
-		select {
-		case <-waited:
-		case <-t.C:
-			cmd.Process.Kill()
-			<-waited
-		}
-		t.Stop()
+		cmd.Process.Kill()
+		<-waited
 	}
-	// Everything holding the socket is dead; the reader sees EOF soon.
-	sock.SetReadDeadline(time.Now().Add(time.Second))
-	<-read
-	return result(ctx, cancelled, got, cmd.ProcessState, cg)
+	got := <-reports
+	// The step is over: its mount namespace, and every mount on the
+	// placeholders, is gone.
+	cleanup := removePlaceholders(got)
+	if sendErr != nil && len(got) == 0 {
+		return errors.Join(fmt.Errorf("sandbox: send config: %w", sendErr), cleanup)
+	}
+	return result(ctx, cancelled, got, cleanup, cmd.ProcessState, cg)
+}
+
+// receive reads the init's messages until it closes its end, pairing each
+// placeholder with the parent descriptor sent along.
+func receive(sock int) []message {
+	var got []message
+	buf := make([]byte, 1<<20)
+	oob := make([]byte, unix.CmsgSpace(maxFDs*4))
+	for {
+		n, oobn, _, _, err := unix.Recvmsg(sock, buf, oob, unix.MSG_CMSG_CLOEXEC)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil || n == 0 {
+			return got
+		}
+		var fds []int
+		if cmsgs, err := unix.ParseSocketControlMessage(oob[:oobn]); err == nil {
+			for _, c := range cmsgs {
+				if f, err := unix.ParseUnixRights(&c); err == nil {
+					fds = append(fds, f...)
+				}
+			}
+		}
+		var m message
+		if err := json.Unmarshal(buf[:n], &m); err != nil {
+			m = message{Error: fmt.Sprintf("init message: %v", err)}
+		}
+		for i := range m.Placeholders {
+			m.Placeholders[i].parent = -1
+			if i < len(fds) {
+				m.Placeholders[i].parent = fds[i]
+			}
+		}
+		for _, fd := range fds[min(len(fds), len(m.Placeholders)):] {
+			unix.Close(fd)
+		}
+		got = append(got, m)
+	}
+}
+
+// removePlaceholders removes the placeholders in got, newest first, and
+// closes their descriptors.
+func removePlaceholders(got []message) error {
+	var errs []error
+	for i := len(got) - 1; i >= 0; i-- {
+		phs := got[i].Placeholders
+		for j := len(phs) - 1; j >= 0; j-- {
+			if phs[j].parent < 0 {
+				continue
+			}
+			if err := phs[j].remove(); err != nil {
+				errs = append(errs, err)
+			}
+			unix.Close(phs[j].parent)
+		}
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("sandbox: cleanup: %w", errors.Join(errs...))
+	}
+	return nil
 }
 
 // result turns what the init said, and how it ended, into Run's error.
-func result(ctx context.Context, cancelled bool, got []message, ps *os.ProcessState, cg *cgroup) error {
-	var exit *message
+func result(ctx context.Context, cancelled bool, got []message, cleanup error, ps *os.ProcessState, cg *cgroup) error {
 	var setup []string
-	for i := range got {
-		switch m := &got[i]; {
-		case m.Error != "":
+	for _, m := range got {
+		if m.Error != "" {
 			setup = append(setup, m.Error)
-		case m.Exited:
-			exit = m
 		}
-	}
-	var cleanup error
-	if exit != nil && exit.Cleanup != "" {
-		cleanup = errors.New("sandbox: cleanup: " + exit.Cleanup)
 	}
 	switch {
 	case cancelled:
 		return errors.Join(ctx.Err(), cleanup)
 	case len(setup) > 0:
-		return errors.New("sandbox: " + strings.Join(setup, "; "))
-	case exit != nil && exit.Code == 0:
+		return errors.Join(errors.New("sandbox: "+strings.Join(setup, "; ")), cleanup)
+	case ps == nil:
+		return errors.Join(errors.New("sandbox: init ended without a status"), cleanup)
+	}
+	ws, _ := ps.Sys().(syscall.WaitStatus)
+	switch {
+	case ws.Exited() && ws.ExitStatus() == 0:
 		return cleanup
-	case exit != nil:
-		e := &ExitError{Code: exit.Code, memory: cg.limit}
-		if exit.Signal != 0 {
-			e.Signal = unix.SignalName(syscall.Signal(exit.Signal))
-		}
-		e.OOMKilled = cg.oomKilled()
+	case ws.Exited():
+		return errors.Join(&ExitError{Code: ws.ExitStatus(), memory: cg.limit, OOMKilled: cg.oomKilled()}, cleanup)
+	case ws.Signaled():
+		e := &ExitError{Code: 128 + int(ws.Signal()), Signal: unix.SignalName(ws.Signal()), memory: cg.limit, OOMKilled: cg.oomKilled()}
 		return errors.Join(e, cleanup)
 	}
-	// The init died without a word: killed from outside, or crashed.
-	if cg.oomKilled() {
-		return &ExitError{Code: 128 + int(unix.SIGKILL), Signal: "SIGKILL", OOMKilled: true, memory: cg.limit}
-	}
-	state := "no status"
-	if ps != nil {
-		state = ps.String()
-	}
-	return fmt.Errorf("sandbox: init ended without a status (%s)", state)
+	return errors.Join(fmt.Errorf("sandbox: init ended without a status (%s)", ps), cleanup)
 }

@@ -20,22 +20,36 @@ import (
 
 func TestMain(m *testing.M) {
 	Init()
-	code := m.Run()
-	if err := leftovers(); err != nil {
+	runHelper()
+	// Run's scratch directories go to $TMPDIR unless a spec says
+	// otherwise: a private one tells this process's from other
+	// processes' on the machine.
+	tmp, err := os.MkdirTemp("", "bld-sandbox-test-")
+	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	os.Setenv("TMPDIR", tmp)
+	code := m.Run()
+	if err := leftovers(tmp); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		code = 1
+	}
+	if err := os.Remove(tmp); err != nil {
+		fmt.Fprintln(os.Stderr, "scratch left:", err)
 		code = 1
 	}
 	os.Exit(code)
 }
 
-// leftovers finds mounts of Run's scratch directories and cgroups of this
-// process that outlived their step.
-func leftovers() error {
+// leftovers finds mounts of Run's scratch directories under tmp and
+// cgroups of this process that outlived their step.
+func leftovers(tmp string) error {
 	b, err := os.ReadFile("/proc/self/mountinfo")
 	if err != nil {
 		return err
 	}
-	if strings.Contains(string(b), "bld-sandbox-") {
+	if strings.Contains(string(b), tmp) {
 		return fmt.Errorf("sandbox mounts left in mountinfo:\n%s", b)
 	}
 	prefix := fmt.Sprintf("bld-%d-", os.Getpid())
@@ -160,25 +174,22 @@ func processes(word string) []string {
 
 func TestSandboxPIDNamespace(t *testing.T) {
 	root := newRoot(t)
-	out := mustRun(t, root, Spec{}, "sh", "-c", "echo $$; cat /proc/1/cmdline; echo; ls -d /proc/[0-9]*")
+	out := mustRun(t, root, Spec{}, "sh", "-c", "echo $$; ls -d /proc/[0-9]*")
 	lines := strings.Fields(out)
-	if len(lines) < 3 {
+	if len(lines) < 2 {
 		t.Fatalf("output %q", out)
 	}
-	if lines[0] == "1" {
-		t.Errorf("the command is PID 1, want the init")
+	if lines[0] != "1" {
+		t.Errorf("the command is PID %s, want 1", lines[0])
 	}
-	if lines[1] != "bld-sandbox-init\x00" {
-		t.Errorf("/proc/1/cmdline = %q, want bld-sandbox-init", lines[1])
+	if pids := lines[1:]; len(pids) > 2 || !slices.Contains(pids, "/proc/1") {
+		t.Errorf("processes visible: %q, want the shell and ls", pids)
 	}
-	if pids := lines[2:]; len(pids) > 3 || !slices.Contains(pids, "/proc/1") {
-		t.Errorf("processes visible: %q, want the init, the shell and ls", pids)
-	}
-	// The init runs the bld binary: the step must not reach it
-	// (CVE-2019-5736), nor its root or descriptors.
-	out = mustRun(t, root, Spec{}, "sh", "-c", "readlink /proc/1/exe || echo exe denied; ls /proc/1/root/ || echo root denied; readlink /proc/1/fd/0 || echo fd denied; cut -d: -f3 /proc/self/cgroup | sort -u")
-	if want := "exe denied\nroot denied\nfd denied\n/\n"; out != want {
-		t.Errorf("the step sees into the init or outside its cgroup:\n%s\nwant:\n%s", out, want)
+	// Nothing of bld is in the step: not its binary, root or descriptors,
+	// nor a cgroup outside the step's.
+	out = mustRun(t, root, Spec{}, "sh", "-c", "readlink /proc/1/exe; cut -d: -f3 /proc/self/cgroup | sort -u")
+	if want := "/bin/busybox\n/\n"; out != want {
+		t.Errorf("the step sees outside itself:\n%s", out)
 	}
 }
 
@@ -263,9 +274,11 @@ func TestSandboxExitStatus(t *testing.T) {
 	if !errors.As(err, &ee) || ee.Code != 3 || ee.Signal != "" || ee.OOMKilled || err.Error() != "exit code: 3" {
 		t.Errorf("exit 3: %#v (%v)", err, err)
 	}
-	_, _, err = runIn(t, root, Spec{}, "sh", "-c", "kill -TERM $$")
-	if !errors.As(err, &ee) || ee.Code != 143 || ee.Signal != "SIGTERM" || err.Error() != "killed by SIGTERM" {
-		t.Errorf("kill -TERM: %#v (%v)", err, err)
+	// The command is PID 1: a signal it has no handler for, sent from
+	// inside the step, does nothing (as under Docker). One from outside,
+	// like the OOM killer's SIGKILL, is reported (TestSandboxMemoryLimit).
+	if out, _, err := runIn(t, root, Spec{}, "sh", "-c", "kill -TERM $$; echo alive"); err != nil || out != "alive\n" {
+		t.Errorf("kill -TERM 1 from inside: %v, %q", err, out)
 	}
 	if _, _, err := runIn(t, root, Spec{}, "true"); err != nil {
 		t.Errorf("true: %v", err)
@@ -507,40 +520,14 @@ func TestSandboxCancel(t *testing.T) {
 	if !errors.Is(err, context.Canceled) {
 		t.Errorf("Run = %v, want context.Canceled", err)
 	}
-	if d := time.Since(start); d > 5*time.Second {
+	// Cancelled after 500ms, the step is gone within a second of that.
+	if d := time.Since(start); d > 1500*time.Millisecond {
 		t.Errorf("cancel took %v", d)
 	}
 	if p := processes("1003"); len(p) > 0 {
 		t.Errorf("processes left: %q", p)
 	}
 	checkTree(t, root, before)
-}
-
-func TestResolveIn(t *testing.T) {
-	root := t.TempDir()
-	os.MkdirAll(filepath.Join(root, "a/b"), 0o755)
-	os.Symlink("/a", filepath.Join(root, "abs"))
-	os.Symlink("../../..", filepath.Join(root, "a/b/up"))
-	os.Symlink("b/missing", filepath.Join(root, "a/dangling"))
-	os.Symlink("loop", filepath.Join(root, "loop"))
-	tests := []struct{ in, want string }{
-		{"/", "/"},
-		{"a/b", "/a/b"},
-		{"/abs/b/c", "/a/b/c"},
-		{"/a/b/up/etc", "/etc"},
-		{"/../../etc/hosts", "/etc/hosts"},
-		{"/a/dangling/x", "/a/b/missing/x"},
-		{"/new/./dir/../file", "/new/file"},
-	}
-	for _, tc := range tests {
-		got, err := resolveIn(root, tc.in)
-		if err != nil || got != tc.want {
-			t.Errorf("resolveIn(%q) = %q, %v, want %q", tc.in, got, err, tc.want)
-		}
-	}
-	if _, err := resolveIn(root, "/loop/x"); !errors.Is(err, syscall.ELOOP) {
-		t.Errorf("resolveIn(loop) = %v, want ELOOP", err)
-	}
 }
 
 func TestLookupUser(t *testing.T) {

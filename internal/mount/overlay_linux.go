@@ -132,3 +132,32 @@ func commonDir(paths []string) string {
 	}
 	return dir
 }
+
+// RelativeOverlay returns the overlay mount m with its lowerdir, upperdir
+// and workdir relative to their longest common parent, and that parent.
+// Mounted by a process whose working directory is dir, it is the same
+// mount, and the mount table (the step's /proc/self/mountinfo) shows the
+// short names only, not where the layers live on the host.
+func RelativeOverlay(m Mount) (dir string, rel Mount, err error) {
+	if m.Type != "overlay" {
+		return "", m, fmt.Errorf("mount %s is not an overlay", m.Source)
+	}
+	_, _, data := parseOptions(m.Options)
+	dir, joined, err := relativeOverlayData(data)
+	if err != nil {
+		return "", m, err
+	}
+	rel = m
+	rel.Options = nil
+	for _, o := range m.Options {
+		if k, _, _ := strings.Cut(o, "="); k != "lowerdir" && k != "upperdir" && k != "workdir" {
+			rel.Options = append(rel.Options, o)
+		}
+	}
+	for _, o := range strings.Split(joined, ",") {
+		if k, _, _ := strings.Cut(o, "="); k == "lowerdir" || k == "upperdir" || k == "workdir" {
+			rel.Options = append(rel.Options, o)
+		}
+	}
+	return dir, rel, nil
+}

@@ -1,0 +1,23 @@
+package sandbox
+
+// Hook points of the init (execCommand in init.go). They run on the
+// thread that execve's the command, after pivot_root, the
+// cgroup join, the new session keyring and the bounding-set drop, still as
+// root with every capability in the effective set, in this order:
+// applyDevices, applySeccomp; then the credentials are set, the inherited
+// descriptors closed and the command execve'd. They are variables so that
+// the files owning each concern (seccomp*.go, devices*.go) set them from an
+// init function without editing this file; the defaults do nothing.
+//
+// The network namespace is not a hook: a config.NetNS path is joined
+// (setns) by the init before anything is mounted, so that /sys
+// shows the step's interfaces.
+var (
+	// applyDevices applies the step's device rules that must be set from
+	// inside the step (the device cgroup itself is set up by Run).
+	applyDevices = func(cfg *config) error { return nil }
+	// applySeccomp installs the step's seccomp filter. The filter must let
+	// through what the init does after it: setgroups, setresgid,
+	// setresuid, prctl(PR_SET_PDEATHSIG), close_range and execve.
+	applySeccomp = func(cfg *config) error { return nil }
+)
