@@ -176,14 +176,19 @@ func setup(cfg *config, r *rootfs) (pid int, err error) {
 	if err := writeAll(join, "0"); err != nil {
 		return 0, fmt.Errorf("join cgroup: %w", err)
 	}
-	proc, err := os.StartProcess(path, cfg.Args, &os.ProcAttr{
-		Env:   env,
-		Files: []*os.File{os.Stdin, os.Stdout, os.Stderr},
-		Sys: &syscall.SysProcAttr{
-			Setsid:     true,
-			Cloneflags: unix.CLONE_NEWCGROUP,
-			Credential: &syscall.Credential{Uid: u.uid, Gid: u.gid, Groups: u.groups},
-		},
+	filter, err := decodeSeccomp(cfg.Seccomp)
+	if err != nil {
+		return 0, err
+	}
+	proc, err := startSeccomp(filter, func() (*os.Process, error) {
+		return os.StartProcess(path, cfg.Args, &os.ProcAttr{
+			Env:   env,
+			Files: []*os.File{os.Stdin, os.Stdout, os.Stderr},
+			Sys: &syscall.SysProcAttr{
+				Setsid:     true,
+				Credential: &syscall.Credential{Uid: u.uid, Gid: u.gid, Groups: u.groups},
+			},
+		})
 	})
 	if lerr := writeAll(home, "0"); lerr != nil && err == nil {
 		// Still in the step's cgroups: the command must not run there

@@ -144,6 +144,9 @@ func Run(ctx context.Context, spec Spec) (err error) {
 		}
 	}()
 	cfg.CgroupProcs, cfg.HomeProcs = cg.procs()
+	if cfg.Seccomp, err = stepSeccomp(); err != nil {
+		return fmt.Errorf("sandbox: %w", err)
+	}
 	return run(ctx, spec, cfg, cg)
 }
 
@@ -190,6 +193,7 @@ type config struct {
 	// CgroupProcs are the cgroup.procs files of the step's cgroups; the init
 	// moves itself there to start the command, then back to HomeProcs.
 	CgroupProcs, HomeProcs []string
+	Seccomp                []byte // the command's seccomp filter (encodeSeccomp)
 }
 
 // newConfig fills in the defaults of spec and writes the /etc files into

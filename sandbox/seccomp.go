@@ -159,6 +159,79 @@ func compileDefaultProfile(caps []string) ([]unix.SockFilter, error) {
 	return out, nil
 }
 
+// stepSeccomp returns the filter of a step, with the default
+// capabilities, encoded for the init's config (encodeSeccomp). Run calls
+// it so the profile is compiled once per bld process, not once per init.
+func stepSeccomp() ([]byte, error) {
+	f, err := seccompFilter(defaultCapNames())
+	if err != nil {
+		return nil, err
+	}
+	return encodeSeccomp(f), nil
+}
+
+// encodeSeccomp encodes a filter as bytes, 8 per instruction, as the
+// kernel lays struct sock_filter out.
+func encodeSeccomp(f []unix.SockFilter) []byte {
+	b := make([]byte, 0, 8*len(f))
+	for _, i := range f {
+		b = binary.NativeEndian.AppendUint16(b, i.Code)
+		b = append(b, i.Jt, i.Jf)
+		b = binary.NativeEndian.AppendUint32(b, i.K)
+	}
+	return b
+}
+
+// decodeSeccomp is the inverse of encodeSeccomp.
+func decodeSeccomp(b []byte) ([]unix.SockFilter, error) {
+	if len(b) == 0 || len(b)%8 != 0 || len(b)/8 > unix.BPF_MAXINSNS {
+		return nil, fmt.Errorf("seccomp: bad filter of %d bytes", len(b))
+	}
+	f := make([]unix.SockFilter, len(b)/8)
+	for i := range f {
+		r := b[8*i:]
+		f[i] = unix.SockFilter{Code: binary.NativeEndian.Uint16(r), Jt: r[2], Jf: r[3], K: binary.NativeEndian.Uint32(r[4:])}
+	}
+	return f, nil
+}
+
+// startSeccomp runs start, which forks the command, on a new OS thread
+// that holds filter, and throws the thread away afterwards: the command
+// inherits the filter, the init's other threads stay free to unmount and
+// clean up. On that thread it first drops the capability bounding set
+// (the thread may come from one that kept it) and enters a new cgroup
+// namespace, which the filter forbids the fork to make.
+//
+// It serves today's init, whose command is its child; an init that execs
+// the command calls applySeccomp instead.
+func startSeccomp(filter []unix.SockFilter, start func() (*os.Process, error)) (*os.Process, error) {
+	type result struct {
+		p   *os.Process
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		// Never unlocked: the thread ends with the goroutine.
+		runtime.LockOSThread()
+		if err := dropBoundingSet(); err != nil {
+			done <- result{err: err}
+			return
+		}
+		if err := unix.Unshare(unix.CLONE_NEWCGROUP); err != nil {
+			done <- result{err: os.NewSyscallError("unshare CLONE_NEWCGROUP", err)}
+			return
+		}
+		if err := applySeccompThread(filter); err != nil {
+			done <- result{err: err}
+			return
+		}
+		p, err := start()
+		done <- result{p, err}
+	}()
+	r := <-done
+	return r.p, r.err
+}
+
 // applySeccomp loads filter for every thread of the calling process
 // (SECCOMP_FILTER_FLAG_TSYNC), for the exec that follows: call it last
 // before execve, after mounts and before dropping CAP_SYS_ADMIN (setuid,

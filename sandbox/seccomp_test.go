@@ -2,11 +2,20 @@ package sandbox
 
 import (
 	"encoding/binary"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/elastic/go-seccomp-bpf/arch"
 	"golang.org/x/net/bpf"
 	"golang.org/x/sys/unix"
+
+	"github.com/bldbuild/bld/internal/testutil"
 )
 
 // seccompVM runs a compiled filter on synthetic seccomp_data, with
@@ -205,4 +214,133 @@ func BenchmarkSeccompCompile(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+// buildProbe compiles testdata/seccompprobe, static, into root/probe.
+func buildProbe(t *testing.T, root string) {
+	t.Helper()
+	cmd := exec.Command("go", "build", "-o", filepath.Join(root, "probe"), "./testdata/seccompprobe")
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("build probe: %v\n%s", err, out)
+	}
+}
+
+// A step runs under Docker's default seccomp profile. Reproduced on the code
+// before the profile was wired into the init: the step ran with "Seccomp: 0",
+// read a key host root had in its user keyring, added keys (keyctl, add_key
+// ok) and made a user namespace (clone newuser ok), where each is EPERM now.
+// mount, ptrace of PID 1, kexec_load and open_by_handle_at already failed for
+// want of capabilities; the profile now denies them before the kernel looks.
+func TestSandboxSeccomp(t *testing.T) {
+	root := newRoot(t)
+	buildProbe(t, root)
+	secret := "bld-secret-" + randomHex(4)
+	id, err := unix.AddKey("user", "bld-seccomp-test-"+randomHex(4), []byte(secret), unix.KEY_SPEC_USER_KEYRING)
+	if err != nil {
+		t.Fatalf("add a key to root's user keyring: %v", err)
+	}
+	t.Cleanup(func() {
+		if _, err := unix.KeyctlInt(unix.KEYCTL_INVALIDATE, id, 0, 0, 0); err != nil {
+			t.Errorf("invalidate test key: %v", err)
+		}
+	})
+	out := mustRun(t, root, Spec{}, "/probe", strconv.Itoa(id))
+	if strings.Contains(out, secret) {
+		t.Errorf("the step read root's key:\n%s", out)
+	}
+	for _, want := range []string{
+		"threads: ok",
+		"seccomp mode: 2",
+		"keyctl read: EPERM",
+		"keyctl: EPERM",
+		"add_key: EPERM",
+		"request_key: EPERM",
+		"clone newuser: EPERM",
+		"mount: EPERM",
+		"ptrace attach 1: EPERM",
+		"kexec_load: EPERM",
+		"open_by_handle_at: EPERM",
+	} {
+		if !strings.Contains(out, want+"\n") {
+			t.Errorf("probe output lacks %q:\n%s", want, out)
+		}
+	}
+}
+
+// Everyday work in a step is unaffected: a shell pipeline, files, a fork
+// bomb of a few processes, setuid to another user, /dev/urandom.
+func TestSandboxSeccompNormalWork(t *testing.T) {
+	root := newRoot(t)
+	script := `set -e
+mkdir -p /tmp/a && echo hi > /tmp/a/f && cat /tmp/a/f | tr a-z A-Z
+for i in 1 2 3 4; do (sleep 0.01; echo child$i) & done; wait
+head -c 16 /dev/urandom | wc -c
+ln -s f /tmp/a/l && readlink /tmp/a/l
+chmod 600 /tmp/a/f && chown 1:1 /tmp/a/f && stat -c %u:%g:%a /tmp/a/f
+su -s /bin/sh nobody -c 'id -u' 2>/dev/null || echo nosu
+grep Seccomp: /proc/self/status`
+	out := mustRun(t, root, Spec{}, "sh", "-c", script)
+	for _, want := range []string{"HI", "child4", "16", "f\n", "1:1:600", "Seccomp:\t2"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+}
+
+// applySeccomp, for an init that execs the command, filters every thread
+// of the process (TSYNC), and the filter survives execve. The test runs
+// itself in a child process, which it filters.
+func TestApplySeccompAllThreads(t *testing.T) {
+	if os.Getenv("BLD_SECCOMP_HELPER") == "1" {
+		seccompHelper()
+		return
+	}
+	testutil.RequireRoot(t)
+	cmd := exec.Command(os.Args[0], "-test.run=^TestApplySeccompAllThreads$")
+	cmd.Env = append(os.Environ(), "BLD_SECCOMP_HELPER=1")
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("helper: %v\n%s", err, out)
+	}
+	for _, want := range []string{"thread 0: EPERM", "thread 3: EPERM", "Seccomp:\t2"} {
+		if !strings.Contains(string(out), want) {
+			t.Errorf("helper output lacks %q:\n%s", want, out)
+		}
+	}
+}
+
+// seccompHelper filters this process, tries keyctl from fresh threads,
+// then execs busybox to show the filter is kept.
+func seccompHelper() {
+	f, err := seccompFilter(defaultCapNames())
+	if err == nil {
+		err = applySeccomp(f)
+	}
+	if err != nil {
+		fmt.Println("apply:", err)
+		os.Exit(1)
+	}
+	for i := range 4 {
+		done := make(chan error)
+		go func() {
+			runtime.LockOSThread() // a thread of its own, thrown away
+			_, err := unix.KeyctlGetKeyringID(unix.KEY_SPEC_SESSION_KEYRING, false)
+			done <- err
+		}()
+		err := <-done
+		if errno, ok := err.(unix.Errno); ok {
+			fmt.Printf("thread %d: %s\n", i, unix.ErrnoName(errno))
+		} else {
+			fmt.Printf("thread %d: %v\n", i, err)
+		}
+	}
+	busybox, err := exec.LookPath("busybox")
+	if err != nil {
+		fmt.Println(err)
+		os.Exit(1)
+	}
+	err = unix.Exec(busybox, []string{"busybox", "grep", "Seccomp:", "/proc/self/status"}, nil)
+	fmt.Println("exec:", err)
+	os.Exit(1)
 }
