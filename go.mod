@@ -3,6 +3,7 @@ module github.com/bldbuild/bld
 go 1.26.8
 
 require (
+	github.com/cilium/ebpf v0.22.0
 	github.com/cyphar/filepath-securejoin v0.7.0
 	github.com/docker/cli v29.8.2+incompatible
 	github.com/docker/go-units v0.5.0

@@ -294,7 +294,7 @@ func compileSeccomp(p *specs.LinuxSeccomp) ([]bpf.Instruction, error) {
 		return nil, errors.New("profile lists no architecture for this host")
 	}
 
-	a := &asm{}
+	a := &bpfAsm{}
 	// The shared returns each rule jumps to.
 	rets := map[uint32]label{}
 	retLabel := func(v uint32) label {
@@ -380,7 +380,7 @@ func compileSeccomp(p *specs.LinuxSeccomp) ([]bpf.Instruction, error) {
 
 // compileArch emits the syscall search of one ABI; the syscall number is
 // in the accumulator.
-func compileArch(a *asm, p *specs.LinuxSeccomp, sa seccompArch, defRet uint32, defLabel label, retLabel func(uint32) label) error {
+func compileArch(a *bpfAsm, p *specs.LinuxSeccomp, sa seccompArch, defRet uint32, defLabel label, retLabel func(uint32) label) error {
 	rules := map[uint32][]seccompRule{}
 	for _, sc := range p.Syscalls {
 		ret, err := seccompRet(sc.Action, sc.ErrnoRet)
@@ -441,7 +441,7 @@ func compileArch(a *asm, p *specs.LinuxSeccomp, sa seccompArch, defRet uint32, d
 // accumulator, jumping to its target, or returning def when absent. A
 // leaf has its own copies of the returns it uses, so that its jumps are
 // short.
-func searchSyscalls(a *asm, nums []uint32, targets map[uint32]searchTarget, def uint32) {
+func searchSyscalls(a *bpfAsm, nums []uint32, targets map[uint32]searchTarget, def uint32) {
 	const leaf = 8
 	if len(nums) <= leaf {
 		local := map[uint32]label{}
@@ -545,32 +545,32 @@ type asmItem struct {
 	long   bool
 }
 
-// asm assembles a program with symbolic, forward jumps.
-type asm struct {
+// bpfAsm assembles a program with symbolic, forward jumps.
+type bpfAsm struct {
 	items  []asmItem
 	labels []int // label → index in items of what follows it, -1 until set
 }
 
-func (a *asm) newLabel() label {
+func (a *bpfAsm) newLabel() label {
 	a.labels = append(a.labels, -1)
 	return label(len(a.labels) - 1)
 }
 
-func (a *asm) set(l label) { a.labels[l] = len(a.items) }
+func (a *bpfAsm) set(l label) { a.labels[l] = len(a.items) }
 
-func (a *asm) emit(i bpf.Instruction) { a.items = append(a.items, asmItem{insn: i}) }
+func (a *bpfAsm) emit(i bpf.Instruction) { a.items = append(a.items, asmItem{insn: i}) }
 
 // jump jumps to l.
-func (a *asm) jump(l label) { a.items = append(a.items, asmItem{jump: true, target: l}) }
+func (a *bpfAsm) jump(l label) { a.items = append(a.items, asmItem{jump: true, target: l}) }
 
 // jumpIf jumps to l when the accumulator compares true with val.
-func (a *asm) jumpIf(test bpf.JumpTest, val uint32, l label) {
+func (a *bpfAsm) jumpIf(test bpf.JumpTest, val uint32, l label) {
 	a.items = append(a.items, asmItem{cond: true, test: test, val: val, target: l})
 }
 
 // resolve lays the program out: conditional jumps are made long until
 // every short one reaches its target.
-func (a *asm) resolve() ([]bpf.Instruction, error) {
+func (a *bpfAsm) resolve() ([]bpf.Instruction, error) {
 	for _, at := range a.labels {
 		if at < 0 {
 			return nil, errors.New("label never set")
@@ -618,7 +618,7 @@ func (a *asm) resolve() ([]bpf.Instruction, error) {
 
 // argCond emits a check of c, jumping to fail when it does not hold. On
 // 32-bit ABIs only the low word of an argument counts, as in libseccomp.
-func (a *asm) argCond(c specs.LinuxSeccompArg, bits32 bool, fail label) error {
+func (a *bpfAsm) argCond(c specs.LinuxSeccompArg, bits32 bool, fail label) error {
 	if c.Index > 5 {
 		return fmt.Errorf("argument index %d out of range", c.Index)
 	}
