@@ -289,3 +289,15 @@ func BenchmarkNewCgroup(b *testing.B) {
 		}
 	}
 }
+
+// The step sees its own cgroups as the root of its cgroup namespace (the
+// init makes the namespace on the thread that forks the command).
+func TestSandboxCgroupNamespace(t *testing.T) {
+	root := newRoot(t)
+	out := mustRun(t, root, Spec{}, "cat", "/proc/self/cgroup")
+	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
+		if !strings.HasSuffix(line, ":/") {
+			t.Errorf("step sees a cgroup path outside its namespace: %q\n%s", line, out)
+		}
+	}
+}
