@@ -7,11 +7,14 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/elastic/go-seccomp-bpf/arch"
+	seccompprofile "github.com/moby/profiles/seccomp"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/net/bpf"
 	"golang.org/x/sys/unix"
 
@@ -343,4 +346,109 @@ func seccompHelper() {
 	err = unix.Exec(busybox, []string{"busybox", "grep", "Seccomp:", "/proc/self/status"}, nil)
 	fmt.Println("exec:", err)
 	os.Exit(1)
+}
+
+// Every syscall of the x86_64, i386 and x32 tables gets from the compiled
+// program what a direct reading of the resolved profile gives, for
+// arguments around every value the profile's conditions name; with the
+// default capabilities and with CAP_SYS_ADMIN and CAP_SYS_PTRACE added.
+func TestSeccompMatchesProfile(t *testing.T) {
+	for _, caps := range [][]string{defaultCapNames(), append(defaultCapNames(), "CAP_SYS_ADMIN", "CAP_SYS_PTRACE")} {
+		checkMatchesProfile(t, caps)
+	}
+}
+
+func checkMatchesProfile(t *testing.T, caps []string) {
+	vm := newSeccompVM(t, caps)
+	p, err := seccompprofile.GetDefaultProfile(&specs.Spec{Process: &specs.Process{
+		Capabilities: &specs.LinuxCapabilities{Bounding: caps}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	def, _ := seccompRet(p.DefaultAction, p.DefaultErrnoRet)
+	// Argument values to try: 0, all ones, and each condition's values
+	// and neighbours.
+	probes := []uint64{0, ^uint64(0), 1 << 32}
+	for _, sc := range p.Syscalls {
+		for _, a := range sc.Args {
+			for _, v := range []uint64{a.Value, a.ValueTwo} {
+				probes = append(probes, v, v+1, v-1, v|1<<32)
+			}
+		}
+	}
+	checked := 0
+	for _, ab := range []struct {
+		info   *arch.Info
+		bits32 bool
+		nrBit  uint32
+	}{{arch.X86_64, false, 0}, {arch.I386, true, 0}, {arch.X32, true, x32Bit}} {
+		for name, num := range ab.info.SyscallNames {
+			for _, x := range probes {
+				for idx := range 2 {
+					var args [6]uint64
+					args[idx] = x
+					want, ok := profileVerdict(p, name, args, ab.bits32, def)
+					if !ok {
+						t.Fatalf("%s: rules with different actions match %v", name, args)
+					}
+					got := vm.run(ab.info.ID, uint32(num)|ab.nrBit, args[:]...)
+					if got != want {
+						t.Errorf("%s %s args %#x: %#x, want %#x", ab.info.Name, name, args[:2], got, want)
+					}
+					checked++
+				}
+			}
+		}
+	}
+	t.Logf("%d verdicts checked", checked)
+}
+
+// profileVerdict reads the resolved profile directly: the action of the
+// rules of name that match args (ok is false when matching rules
+// disagree), else def.
+func profileVerdict(p *specs.LinuxSeccomp, name string, args [6]uint64, bits32 bool, def uint32) (uint32, bool) {
+	var verdicts []uint32
+	for _, sc := range p.Syscalls {
+		if !slices.Contains(sc.Names, name) {
+			continue
+		}
+		ret, _ := seccompRet(sc.Action, sc.ErrnoRet)
+		for _, r := range splitArgs(sc.Args, ret) {
+			match := true
+			for _, c := range r.conds {
+				a, v, v2 := args[c.Index], c.Value, c.ValueTwo
+				if bits32 {
+					a, v, v2 = uint64(uint32(a)), uint64(uint32(v)), uint64(uint32(v2))
+				}
+				switch c.Op {
+				case specs.OpEqualTo:
+					match = match && a == v
+				case specs.OpNotEqual:
+					match = match && a != v
+				case specs.OpLessThan:
+					match = match && a < v
+				case specs.OpLessEqual:
+					match = match && a <= v
+				case specs.OpGreaterThan:
+					match = match && a > v
+				case specs.OpGreaterEqual:
+					match = match && a >= v
+				case specs.OpMaskedEqual:
+					match = match && a&v == v2
+				}
+			}
+			if match {
+				verdicts = append(verdicts, r.ret)
+			}
+		}
+	}
+	if len(verdicts) == 0 {
+		return def, true
+	}
+	for _, v := range verdicts[1:] {
+		if v != verdicts[0] {
+			return 0, false
+		}
+	}
+	return verdicts[0], true
 }
