@@ -48,6 +48,9 @@ const x32Bit = 0x40000000
 // process: a half-killed multithreaded process helps nobody).
 const retBadArch = unix.SECCOMP_RET_KILL_PROCESS
 
+// retNewer answers a syscall numbered above every syscall of the profile.
+const retNewer = unix.SECCOMP_RET_ERRNO | uint32(unix.ENOSYS)
+
 // seccompArch is one ABI the filter covers.
 type seccompArch struct {
 	audit   uint32         // AUDIT_ARCH_*
@@ -410,6 +413,12 @@ func compileArch(a *bpfAsm, p *specs.LinuxSeccomp, sa seccompArch, defRet uint32
 		}
 	}
 	slices.Sort(nums)
+	if len(nums) > 0 && defRet != unix.SECCOMP_RET_ALLOW {
+		// As runc does: a syscall newer than any the profile names gets
+		// ENOSYS, not the default EPERM, so that a libc falls back to the
+		// older call it replaces.
+		a.jumpIf(bpf.JumpGreaterThan, nums[len(nums)-1], retLabel(retNewer))
+	}
 	searchSyscalls(a, nums, targets, defRet)
 
 	for _, n := range nums {
