@@ -301,3 +301,77 @@ func TestSandboxCgroupNamespace(t *testing.T) {
 		}
 	}
 }
+
+// Where the device rules go on each kind of host: the v1 devices
+// controller, the v2 hierarchy (a whole mount preferred to a bound part),
+// or both.
+func TestDeviceHierarchies(t *testing.T) {
+	hybrid := `36 31 0:33 / /sys/fs/cgroup/devices rw,relatime - cgroup cgroup rw,devices
+90 23 0:38 /sub /mnt/part rw,relatime - cgroup2 cgroup2 rw
+41 31 0:38 / /sys/fs/cgroup/unified rw,relatime - cgroup2 cgroup2 rw`
+	v1 := `36 31 0:33 / /sys/fs/cgroup/devices rw,relatime - cgroup cgroup rw,devices`
+	v2 := `30 23 0:26 / /sys/fs/cgroup rw,nosuid - cgroup2 cgroup2 rw,nsdelegate`
+	for _, tc := range []struct {
+		name, mountinfo string
+		devices, v2     string
+	}{
+		{"hybrid", hybrid, "/sys/fs/cgroup/devices", "/sys/fs/cgroup/unified"},
+		{"v1", v1, "/sys/fs/cgroup/devices", ""},
+		{"v2", v2, "", "/sys/fs/cgroup"},
+		{"none", "", "", ""},
+	} {
+		hs := parseHierarchies(tc.mountinfo, func(string) ([]string, error) { return []string{"memory"}, nil })
+		devices, unified := "", ""
+		if h := findHierarchy(hs, "devices"); h != nil && !h.v2 {
+			devices = h.mountpoint
+		}
+		if h := findV2(hs); h != nil {
+			unified = h.mountpoint
+		}
+		if devices != tc.devices || unified != tc.v2 {
+			t.Errorf("%s: devices %q, v2 %q; want %q, %q", tc.name, devices, unified, tc.devices, tc.v2)
+		}
+	}
+}
+
+// The step's cgroups include one in each hierarchy that carries device
+// rules, and remove takes them all away, the device program with them.
+func TestNewCgroupDevices(t *testing.T) {
+	testutil.RequireRoot(t)
+	hs, err := hierarchies()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cg, err := newCgroup(Limits{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dirs := append([]string(nil), cg.dirs...)
+	var sawV1, sawV2 bool
+	for _, d := range dirs {
+		if h := findHierarchy(hs, "devices"); h != nil && !h.v2 && strings.HasPrefix(d, h.mountpoint+"/") {
+			sawV1 = true
+			b, err := os.ReadFile(filepath.Join(d, "devices.list"))
+			if err != nil || !strings.Contains(string(b), "c 1:3 rwm") || strings.Contains(string(b), "a *:* rwm") {
+				t.Errorf("devices.list of %s: %v\n%s", d, err, b)
+			}
+		}
+		if h := findV2(hs); h != nil && strings.HasPrefix(d, h.mountpoint+"/") {
+			sawV2 = true
+		}
+	}
+	if findHierarchy(hs, "devices") != nil && !sawV1 {
+		t.Errorf("no v1 devices cgroup among %q", dirs)
+	}
+	if findV2(hs) != nil && (!sawV2 || len(cg.detach) != 1) {
+		t.Errorf("no v2 cgroup with a device program among %q (%d programs)", dirs, len(cg.detach))
+	}
+	if err := cg.remove(); err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range dirs {
+		if _, err := os.Stat(d); err == nil {
+			t.Errorf("%s left", d)
+		}
+	}
+}
