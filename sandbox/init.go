@@ -169,16 +169,16 @@ func setup(cfg *config, r *rootfs) (pid int, err error) {
 		return 0, err
 	}
 	unix.Umask(0o022)
+	filter, err := decodeSeccomp(cfg.Seccomp)
+	if err != nil {
+		return 0, err
+	}
 
 	// The command starts in the step's cgroups, inherited from the init,
 	// which leaves them as soon as the command has been started, so its own
 	// threads and memory never count against the limits.
 	if err := writeAll(join, "0"); err != nil {
 		return 0, fmt.Errorf("join cgroup: %w", err)
-	}
-	filter, err := decodeSeccomp(cfg.Seccomp)
-	if err != nil {
-		return 0, err
 	}
 	proc, err := startSeccomp(filter, func() (*os.Process, error) {
 		return os.StartProcess(path, cfg.Args, &os.ProcAttr{
