@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"math"
 	"os"
 	"path/filepath"
@@ -27,11 +28,12 @@ import (
 // /bld at the root: a v2 cgroup that has processes, like the caller's, may
 // not hand controllers down to children.
 type cgroup struct {
-	dirs   []string // the step's cgroup directories
-	homes  []string // the caller's own cgroup directories, same order
-	memory string   // the directory with the memory controller, or ""
-	v2     bool     // memory is on cgroup v2
-	limit  int64    // the memory limit, for messages
+	dirs   []string    // the step's cgroup directories
+	homes  []string    // the caller's own cgroup directories, same order
+	memory string      // the directory with the memory controller, or ""
+	v2     bool        // memory is on cgroup v2
+	limit  int64       // the memory limit, for messages
+	detach []io.Closer // the device programs attached to dirs
 }
 
 // hierarchy is one mounted cgroup hierarchy.
@@ -42,19 +44,22 @@ type hierarchy struct {
 	controllers []string
 }
 
-// newCgroup creates a step's cgroup and writes limits l into it. Without
-// limits, a cgroup that cannot be made (no cgroupfs, read-only) is not an
-// error: the step then runs in the caller's cgroup. The memory and pids
-// controllers are always used when present, to detect OOM kills.
+// newCgroup creates a step's cgroup, writes limits l into it and applies
+// Docker's default device rules (setDevices). Without limits, a cgroup
+// that cannot be made (no cgroupfs, read-only) is not an error: the step
+// then runs in the caller's cgroup; failing device rules always are. The
+// memory and pids controllers are always used when present, to detect OOM
+// kills.
 func newCgroup(l Limits) (cg *cgroup, err error) {
 	limited := l != Limits{}
+	devices := false // past the limits: an error is in the device rules
 	cg = &cgroup{limit: l.Memory}
 	defer func() {
 		if err == nil {
 			return
 		}
 		cg.remove()
-		if !limited {
+		if !limited && !devices {
 			cg, err = &cgroup{}, nil
 		}
 	}()
@@ -92,7 +97,14 @@ func newCgroup(l Limits) (cg *cgroup, err error) {
 			cg.memory, cg.v2 = dir, h.v2
 		}
 	}
-	return cg, cg.setLimits(l, dirs)
+	if err := cg.setLimits(l, dirs); err != nil {
+		return cg, err
+	}
+	devices = true
+	if err := cg.setDevices(hs, own, name, made); err != nil {
+		return cg, fmt.Errorf("devices: %w", err)
+	}
+	return cg, nil
 }
 
 // create makes the step's directory in hierarchy h, found for controller c.
@@ -119,6 +131,9 @@ func (cg *cgroup) create(h *hierarchy, c string, own map[string]string, name str
 			}
 		}
 		for _, d := range []string{h.mountpoint, parent} {
+			if len(enable) == 0 {
+				break // a hybrid host's v2 hierarchy, for the device program
+			}
 			if err := writeFile(d, "cgroup.subtree_control", strings.Join(enable, " ")); err != nil {
 				return "", err
 			}
@@ -206,6 +221,12 @@ func (cg *cgroup) oomKilled() bool {
 // take a moment to notice the last process has gone.
 func (cg *cgroup) remove() error {
 	var errs []error
+	for _, l := range cg.detach {
+		if err := l.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("detach device program: %w", err))
+		}
+	}
+	cg.detach = nil
 	for i := len(cg.dirs) - 1; i >= 0; i-- {
 		var err error
 		for try := 0; try < 100; try++ {

@@ -35,4 +35,10 @@
 // directory per container; this package is one Go binary's re-exec, a few
 // hundred lines, with the kernel's descriptor-based mount API doing the
 // part that must not race.
+//
+// The command runs under Docker's default seccomp profile (seccomp.go: the
+// profile from moby/profiles/seccomp, compiled to BPF by our own compiler,
+// since go-seccomp-bpf covers one ABI only and has no per-rule errno) and
+// Docker's default device allowlist (devices.go: v1 devices controller
+// files, a BPF_CGROUP_DEVICE program on cgroup v2, both on hybrid hosts).
 package sandbox

@@ -146,6 +146,10 @@ func execCommand(cfg *config, r *rootfs) (err error) {
 		return err
 	}
 	unix.Umask(0o022)
+	filter, err := decodeSeccomp(cfg.Seccomp)
+	if err != nil {
+		return err
+	}
 
 	// The step's cgroups, and a cgroup namespace rooted there. The init's
 	// Go runtime counts against the limits only until execve.
@@ -168,7 +172,7 @@ func execCommand(cfg *config, r *rootfs) (err error) {
 	// does when no_new_privs is off (Docker's default): the filter must
 	// let through what follows (setgroups, setresuid, prctl, close_range,
 	// execve), which Docker's profile does.
-	if err := applySeccomp(cfg); err != nil {
+	if err := applySeccomp(filter); err != nil {
 		return err
 	}
 	if err := setCredentials(u); err != nil {

@@ -153,6 +153,9 @@ func Run(ctx context.Context, spec Spec) (err error) {
 		}
 	}()
 	cfg.CgroupProcs, _ = cg.procs()
+	if cfg.Seccomp, err = stepSeccomp(); err != nil {
+		return fmt.Errorf("sandbox: %w", err)
+	}
 	// network: the step's own namespace, served by slirp4netns from now
 	// until the step ends; run waits for it before the init gets its
 	// config. Its file lives beside the scratch dir, which must stay empty.
@@ -230,6 +233,7 @@ type config struct {
 	// CgroupProcs are the cgroup.procs files of the step's cgroups; the
 	// init moves itself there before execve'ing the command.
 	CgroupProcs []string
+	Seccomp     []byte // the command's seccomp filter (encodeSeccomp)
 }
 
 // etcFiles are the files of /etc the sandbox provides, from config.Files.
