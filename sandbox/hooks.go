@@ -12,9 +12,9 @@ package sandbox
 // the files owning each concern (seccomp*.go, devices*.go) set them from an
 // init function without editing this file; the defaults do nothing.
 //
-// The network namespace is not a hook: a config.NetNS path is joined
-// (setns) by the init before anything is mounted, so that /sys
-// shows the step's interfaces.
+// The network is not a hook: in the default mode the init starts in a new
+// network namespace that Run has slirp4netns serve (network.go) before the
+// init gets its config.
 var (
 	// applyDevices applies the step's device rules that must be set from
 	// inside the step (the device cgroup itself is set up by Run).

@@ -80,12 +80,6 @@ func execCommand(cfg *config, r *rootfs) (err error) {
 	if err := unix.Mount("", "/", "", unix.MS_REC|unix.MS_PRIVATE, ""); err != nil {
 		return &os.PathError{Op: "make rprivate", Path: "/", Err: err}
 	}
-	if cfg.NetNS != "" {
-		// Before /sys is mounted, so that it shows this namespace.
-		if err := joinNetNS(cfg.NetNS); err != nil {
-			return err
-		}
-	}
 	if cfg.NewNet {
 		if err := loopbackUp(); err != nil {
 			return err
@@ -223,7 +217,6 @@ func setCredentials(u user) error {
 	}
 	return nil
 }
-
 
 func openProcs(paths []string) ([]*os.File, error) {
 	var files []*os.File

@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -218,8 +219,8 @@ func TestNetworkOutbound(t *testing.T) {
 	dir := t.TempDir()
 	client, server := filepath.Join(dir, "client"), filepath.Join(dir, "server")
 	for _, ns := range []string{client, server} {
-		err := newNetNS(ns)
-		t.Cleanup(func() { (&userNet{path: ns}).close() })
+		err := testNetNS(ns)
+		t.Cleanup(func() { unix.Unmount(ns, unix.MNT_DETACH); os.Remove(ns) })
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -402,4 +403,38 @@ func BenchmarkNetwork(b *testing.B) {
 			}
 		})
 	}
+}
+
+// testNetNS makes a new network namespace and bind-mounts it on path (a
+// test host), on a locked thread it returns to its namespace.
+func testNetNS(path string) error {
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_RDONLY, 0o400)
+	if err != nil {
+		return err
+	}
+	f.Close()
+	errc := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread()
+		orig, err := unix.Open("/proc/thread-self/ns/net", unix.O_RDONLY|unix.O_CLOEXEC, 0)
+		if err != nil {
+			runtime.UnlockOSThread()
+			errc <- err
+			return
+		}
+		defer unix.Close(orig)
+		if err := unix.Unshare(unix.CLONE_NEWNET); err != nil {
+			runtime.UnlockOSThread()
+			errc <- err
+			return
+		}
+		err = unix.Mount("/proc/thread-self/ns/net", path, "", unix.MS_BIND, "")
+		if serr := unix.Setns(orig, unix.CLONE_NEWNET); serr != nil {
+			errc <- serr // the thread stays locked and dies with the goroutine
+			return
+		}
+		runtime.UnlockOSThread()
+		errc <- err
+	}()
+	return <-errc
 }

@@ -156,31 +156,7 @@ func Run(ctx context.Context, spec Spec) (err error) {
 	if cfg.Seccomp, err = stepSeccomp(); err != nil {
 		return fmt.Errorf("sandbox: %w", err)
 	}
-	// network: the step's own namespace, served by slirp4netns from now
-	// until the step ends; run waits for it before the init gets its
-	// config. Its file lives beside the scratch dir, which must stay empty.
-	var unet *userNet
-	if isUserNet(spec.Network) {
-		var netDir string
-		if netDir, err = os.MkdirTemp(spec.ScratchDir, "bld-net-"); err != nil {
-			return fmt.Errorf("sandbox: %w", err)
-		}
-		defer func() {
-			if rerr := os.Remove(netDir); rerr != nil && !errors.Is(rerr, os.ErrNotExist) {
-				err = errors.Join(err, fmt.Errorf("sandbox: %w", rerr))
-			}
-		}()
-		if unet, err = startUserNet(netDir); err != nil {
-			return fmt.Errorf("sandbox: %w", err)
-		}
-		defer func() {
-			if cerr := unet.close(); cerr != nil {
-				err = errors.Join(err, fmt.Errorf("sandbox: network: %w", cerr))
-			}
-		}()
-		cfg.NetNS = unet.path
-	}
-	return run(ctx, spec, cfg, cg, unet)
+	return run(ctx, spec, cfg, cg)
 }
 
 func validate(spec Spec) error {
@@ -223,9 +199,6 @@ type config struct {
 	User     string
 	Hostname string
 	NewNet   bool
-	// NetNS is a network namespace (a path such as /run/netns/NAME or
-	// /proc/PID/ns/net) stage 2 joins; "" keeps the one it was started in.
-	NetNS string
 	// State is Run's scratch directory: the init mounts a tmpfs on it (in
 	// the step's mount namespace), holding the /etc files and the
 	// directory the root is mounted on.
@@ -254,7 +227,7 @@ func newConfig(spec Spec, state string) (*config, error) {
 		Dir:      spec.Dir,
 		User:     spec.User,
 		Hostname: spec.Hostname,
-		NewNet:   spec.Network == "none",
+		NewNet:   spec.Network == NetworkNone || isUserNet(spec.Network),
 		State:    state,
 	}
 	if cfg.Hostname == "" {
@@ -313,7 +286,7 @@ const initEnv = "_BLD_SANDBOX_INIT"
 
 // run starts the init, gives it cfg and waits for it (the command, once it
 // execve's) to end, then removes the mount targets the init created.
-func run(ctx context.Context, spec Spec, cfg *config, cg *cgroup, unet *userNet) error {
+func run(ctx context.Context, spec Spec, cfg *config, cg *cgroup) (err error) {
 	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
 		return fmt.Errorf("sandbox: %w", os.NewSyscallError("socketpair", err))
@@ -364,8 +337,23 @@ func run(ctx context.Context, spec Spec, cfg *config, cg *cgroup, unet *userNet)
 		cmd.Wait() // its status is in ProcessState
 		close(waited)
 	}()
-	if unet != nil { // network: up before the init gets its config
-		if err := unet.wait(ctx); err != nil {
+	if isUserNet(spec.Network) {
+		// The default network: slirp4netns serves the init's new network
+		// namespace (by PID: nothing is mounted, so a kill -9 of bld
+		// leaves nothing behind) until the step ends, and is up before the
+		// init gets its config.
+		unet, err := startUserNet(cmd.Process.Pid)
+		if err == nil {
+			err = unet.wait(ctx)
+		}
+		if unet != nil {
+			defer func() {
+				if cerr := unet.close(); cerr != nil {
+					err = errors.Join(err, fmt.Errorf("sandbox: network: %w", cerr))
+				}
+			}()
+		}
+		if err != nil {
 			cmd.Process.Kill()
 			<-waited
 			<-reports
