@@ -42,24 +42,11 @@ func runImages(ctx context.Context, g *globalOptions, w io.Writer) error {
 			if cf, err := img.ConfigFile(); err == nil {
 				created = cf.Created.Time.UTC().Format("2006-01-02 15:04:05")
 			}
-			size = imageSize(img)
+			size = build.ImageSize(img)
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", n.Name, n.Descriptor.Digest.Hex[:12], created, units.HumanSizeWithPrecision(float64(size), 3))
 	}
 	return tw.Flush()
-}
-
-// imageSize is the compressed size of an image's layers.
-func imageSize(img v1.Image) int64 {
-	m, err := img.Manifest()
-	if err != nil {
-		return 0
-	}
-	var n int64
-	for _, l := range m.Layers {
-		n += l.Size
-	}
-	return n
 }
 
 func newInspectCmd(g *globalOptions) *cobra.Command {

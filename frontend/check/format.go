@@ -72,3 +72,17 @@ func Format(w io.Writer, fs []Finding, format string) error {
 	}
 	return fmt.Errorf("unknown format %q: want text or json", format)
 }
+
+// RuleNames returns the rules that fired in fs, each once, in the order
+// they first fired.
+func RuleNames(fs []Finding) []string {
+	seen := map[string]bool{}
+	var names []string
+	for _, f := range fs {
+		if !seen[f.Rule] {
+			seen[f.Rule] = true
+			names = append(names, f.Rule)
+		}
+	}
+	return names
+}
