@@ -15,6 +15,8 @@ import (
 // A registry that speaks plain HTTP to an HTTPS request gets a hint to
 // add it to the insecure registries. err stays reachable with errors.Is
 // and errors.As. Error(ref, nil) is nil.
+//
+// ref may be "" when the caller's own wrapping already names it.
 func Error(ref string, err error) error {
 	if err == nil {
 		return nil
@@ -32,13 +34,19 @@ func (e *refError) Unwrap() error { return e.err }
 func (e *refError) Error() string {
 	msg := strings.Join(strings.Fields(e.err.Error()), " ") // one line
 	var b strings.Builder
+	sep := func() { // ": " between parts; ref may be "" when the caller names it
+		if b.Len() > 0 {
+			b.WriteString(": ")
+		}
+	}
 	b.WriteString(e.ref)
 	var te *transport.Error
 	if errors.As(e.err, &te) && te.StatusCode != 0 &&
 		!strings.Contains(msg, fmt.Sprintf("status code %d", te.StatusCode)) {
-		fmt.Fprintf(&b, ": HTTP %d %s", te.StatusCode, http.StatusText(te.StatusCode))
+		sep()
+		fmt.Fprintf(&b, "HTTP %d %s", te.StatusCode, http.StatusText(te.StatusCode))
 	}
-	b.WriteString(": ")
+	sep()
 	b.WriteString(msg)
 	// The hint only when no plain-HTTP attempt was made (an insecure
 	// registry's ping tries both, and says so).

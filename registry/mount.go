@@ -7,6 +7,8 @@ import (
 	"slices"
 	"sync"
 
+	"github.com/bldbuild/bld/internal/atomicfile"
+
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/partial"
@@ -59,18 +61,8 @@ func (b *BlobLocations) Add(repo name.Repository, digests []v1.Hash) {
 	if err := os.MkdirAll(filepath.Dir(b.path), 0o700); err != nil {
 		return
 	}
-	tmp, err := os.CreateTemp(filepath.Dir(b.path), "blobloc-*")
-	if err != nil {
-		return
-	}
-	_, werr := tmp.Write(data)
-	if cerr := tmp.Close(); werr != nil || cerr != nil {
-		os.Remove(tmp.Name())
-		return
-	}
-	if err := os.Rename(tmp.Name(), b.path); err != nil {
-		os.Remove(tmp.Name())
-	}
+	// A hint: a failed write costs a later upload, nothing more.
+	_ = atomicfile.WriteFile(b.path, data, 0o600)
 }
 
 // Source returns a repository of target's registry, other than target,

@@ -11,6 +11,11 @@ import (
 	"strings"
 	"time"
 
+	"github.com/bldbuild/bld/registry"
+
+	"github.com/bldbuild/bld/internal/optspec"
+	"github.com/bldbuild/bld/internal/readers"
+
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
@@ -155,6 +160,9 @@ type ImportSpec struct {
 	Digest string // local: the manifest digest in the layout
 }
 
+// importSyntax is --cache-from's keys (internal/optspec reads the spec).
+var importSyntax = optspec.Syntax{Keys: []string{"type", "ref", "src", "tag", "digest"}}
+
 // ParseImportSpec parses a --cache-from value:
 //
 //	type=registry,ref=REG/REPO:TAG   (or just REG/REPO:TAG)
@@ -172,11 +180,14 @@ func ParseImportSpec(spec string) (ImportSpec, error) {
 		return ImportSpec{Type: "registry", Ref: spec}, nil
 	}
 	var s ImportSpec
-	for _, kv := range strings.Split(spec, ",") {
-		k, v, ok := strings.Cut(kv, "=")
-		k = strings.TrimSpace(k)
-		if !ok || v == "" {
-			return s, fmt.Errorf("%q: want key=value", kv)
+	fields, err := importSyntax.Parse(spec)
+	if err != nil {
+		return s, err
+	}
+	for _, f := range fields {
+		k, v := f.Key, f.Value
+		if v == "" {
+			return s, fmt.Errorf("%s=: want key=value", k)
 		}
 		switch k {
 		case "type":
@@ -189,8 +200,6 @@ func ParseImportSpec(spec string) (ImportSpec, error) {
 			s.Tag = v
 		case "digest":
 			s.Digest = v
-		default:
-			return s, fmt.Errorf("unknown key %q", k)
 		}
 	}
 	if s.Type == "" {
@@ -245,7 +254,7 @@ func importRegistry(ctx context.Context, refStr string, inline bool, nameOpts []
 	opts = append(opts, remote.Reuse(p))
 	desc, err := remote.Get(ref, opts...)
 	if err != nil {
-		return nil, registryError(err)
+		return nil, noCache(err) // the caller names the reference
 	}
 	if desc.Size > maxDocument {
 		return nil, fmt.Errorf("manifest is %d bytes, not a bld cache", desc.Size)
@@ -262,7 +271,7 @@ func importRegistry(ctx context.Context, refStr string, inline bool, nameOpts []
 	switch {
 	case !inline && isCacheManifest(m):
 		// A missing config is a broken cache, not a missing one: no
-		// registryError here.
+		// noCache here.
 		cl, err := remote.Layer(repo.Digest(m.Config.Digest.String()), opts...)
 		if err != nil {
 			return nil, fmt.Errorf("read cache config %s: %w", m.Config.Digest, err)
@@ -313,7 +322,7 @@ func readBlob(l v1.Layer, d v1.Descriptor) ([]byte, error) {
 		return nil, err
 	}
 	defer rc.Close()
-	b, err := io.ReadAll(verifyReader(rc, d.Digest, d.Size))
+	b, err := io.ReadAll(readers.Verify(rc, d.Digest, d.Size))
 	if err != nil {
 		return nil, err
 	}
@@ -370,13 +379,13 @@ func newRemote(src string, raw []byte, m *v1.Manifest, layer func(v1.Descriptor,
 	return r, nil
 }
 
-// registryError turns a registry's "no such manifest, repository or blob"
-// into ErrNoCache; other errors (authentication ones say UNAUTHORIZED or
-// DENIED) pass as they are.
-func registryError(err error) error {
+// noCache turns a registry's "no such manifest, repository or blob" into
+// ErrNoCache; other errors (authentication ones say UNAUTHORIZED or
+// DENIED) are named as every registry error is (registry.Error).
+func noCache(err error) error {
 	var te *transport.Error
 	if !errors.As(err, &te) {
-		return err
+		return registry.Error("", err)
 	}
 	for _, d := range te.Errors {
 		switch d.Code {
@@ -387,5 +396,5 @@ func registryError(err error) error {
 	if te.StatusCode == http.StatusNotFound {
 		return ErrNoCache
 	}
-	return err
+	return registry.Error("", err)
 }

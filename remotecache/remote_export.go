@@ -11,6 +11,8 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/bldbuild/bld/internal/optspec"
+
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
@@ -50,6 +52,10 @@ type ExportSpec struct {
 // SIZE is bytes or a number with a K, M, G suffix (KiB, MiB, GiB). buildx's
 // image-manifest= and oci-mediatypes= are accepted and ignored: the cache is
 // always an OCI image manifest. Errors name the bad key or value.
+// exportSyntax is --cache-to's keys (internal/optspec reads the spec).
+var exportSyntax = optspec.Syntax{Keys: []string{"type", "ref", "dest", "tag", "mode", "compression",
+	"cache-mounts", "ignore-error", "image-manifest", "oci-mediatypes", "cache-mount-max"}}
+
 func ParseExportSpec(s string) (ExportSpec, error) {
 	spec := ExportSpec{Mode: "min", MountMax: DefaultMountMax}
 	s = strings.TrimSpace(s)
@@ -63,11 +69,14 @@ func ParseExportSpec(s string) (ExportSpec, error) {
 	if s == "inline" {
 		s = "type=inline"
 	}
-	for _, kv := range strings.Split(s, ",") {
-		k, v, ok := strings.Cut(kv, "=")
-		k = strings.TrimSpace(k)
-		if !ok || v == "" {
-			return spec, fmt.Errorf("cache-to %q: want key=value", kv)
+	fields, err := exportSyntax.Parse(s)
+	if err != nil {
+		return spec, fmt.Errorf("cache-to %s: %w", s, err)
+	}
+	for _, f := range fields {
+		k, v := f.Key, f.Value
+		if v == "" {
+			return spec, fmt.Errorf("cache-to %s=: want key=value", k)
 		}
 		var err error
 		switch k {
@@ -97,8 +106,6 @@ func ParseExportSpec(s string) (ExportSpec, error) {
 			_, err = strconv.ParseBool(v)
 		case "cache-mount-max":
 			spec.MountMax, err = parseSize(v)
-		default:
-			return spec, fmt.Errorf("cache-to: unknown key %q", k)
 		}
 		if err != nil {
 			return spec, fmt.Errorf("cache-to %s=%s: %w", k, v, unwrapNum(err))

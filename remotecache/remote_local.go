@@ -10,6 +10,9 @@ import (
 	"path/filepath"
 	"syscall"
 
+	"github.com/bldbuild/bld/internal/atomicfile"
+	"github.com/bldbuild/bld/internal/readers"
+
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/empty"
 	"github.com/google/go-containerregistry/pkg/v1/layout"
@@ -97,7 +100,7 @@ func openLocalBlob(p layout.Path, d v1.Descriptor) (io.ReadCloser, error) {
 	if err != nil {
 		return nil, err
 	}
-	return verifyReader(rc, d.Digest, d.Size), nil
+	return readers.Verify(rc, d.Digest, d.Size), nil
 }
 
 // readLocalBlob reads the small blob d of layout p whole, verifying it.
@@ -226,7 +229,7 @@ func (l verifiedLayer) Compressed() (io.ReadCloser, error) {
 	if err != nil {
 		return nil, err
 	}
-	return verifyReader(rc, l.desc.Digest, l.desc.Size), nil
+	return readers.Verify(rc, l.desc.Digest, l.desc.Size), nil
 }
 
 // gcLocal removes the blobs of layout p that no manifest in its index uses
@@ -254,31 +257,13 @@ func gcLocal(p layout.Path) {
 	}
 }
 
-// writeFileAtomic replaces dir/name with data by temp file and rename.
-func writeFileAtomic(dir, name string, data []byte) (err error) {
+// writeFileAtomic replaces dir/name with data (internal/atomicfile: the
+// file and its directory are synced).
+func writeFileAtomic(dir, name string, data []byte) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
-	f, err := os.CreateTemp(dir, ".tmp-*")
-	if err != nil {
-		return err
-	}
-	defer func() {
-		if err != nil {
-			f.Close()
-			os.Remove(f.Name())
-		}
-	}()
-	if _, err := f.Write(data); err != nil {
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	return os.Rename(f.Name(), filepath.Join(dir, name))
+	return atomicfile.WriteFile(filepath.Join(dir, name), data, 0o644)
 }
 
 // lockDir takes an exclusive lock on dir (a file .bld-cache.lock in it).
