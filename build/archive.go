@@ -42,17 +42,8 @@ func Save(ctx context.Context, root *state.Root, w io.Writer, refs []string) err
 		}
 		images[ref] = img
 	}
-	return tarball.MultiRefWrite(images, writerFunc(func(p []byte) (int, error) {
-		if err := ctx.Err(); err != nil {
-			return 0, err
-		}
-		return w.Write(p)
-	}))
+	return tarball.MultiRefWrite(images, readers.WriterWithContext(ctx, w))
 }
-
-type writerFunc func([]byte) (int, error)
-
-func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
 
 // Load reads a docker archive (a file: the format needs random access)
 // into the store and names every image by its RepoTags, as docker load.

@@ -71,7 +71,7 @@ func outputs(o Options, client *registry.Client, prog Progress) ([]exporter.Expo
 			continue
 		}
 		if out.Compression != "" || out.ForceCompression {
-			e = &recompressed{e: e, format: out.Compression, level: out.CompressionLevel, force: out.ForceCompression}
+			e = &recompressed{e: e, format: out.Compression, level: out.CompressionLevel, force: out.ForceCompression, scratch: o.Root.TmpDir()}
 		}
 		exps = append(exps, e)
 	}
@@ -147,15 +147,16 @@ func (p *pushExporter) Export(ctx context.Context, img v1.Image) error {
 // (each layer compressed once, concurrently; layers already in the format
 // are kept unless forced).
 type recompressed struct {
-	e      exporter.Exporter
-	format string
-	level  int
-	force  bool
-	src    exporter.Source // layer content from the build's snapshots
+	e       exporter.Exporter
+	format  string
+	level   int
+	force   bool
+	src     exporter.Source // layer content from the build's snapshots
+	scratch string          // the root's tmp/: recompressed layers' files
 }
 
 func (r *recompressed) Export(ctx context.Context, img v1.Image) error {
-	img, err := exporter.RecompressFrom(ctx, img, r.format, r.level, r.force, r.src)
+	img, err := exporter.RecompressFrom(ctx, img, r.format, r.level, r.force, r.src, r.scratch)
 	if err != nil {
 		return err
 	}

@@ -9,6 +9,8 @@ import (
 	"io"
 	"time"
 
+	"github.com/bldbuild/bld/internal/readers"
+
 	"github.com/bldbuild/bld/internal/atomicfile"
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -112,7 +114,7 @@ func writeDocker(ctx context.Context, w io.Writer, img v1.Image, names []string)
 		}
 		refs[ref] = img
 	}
-	return tarball.MultiRefWrite(refs, ctxWriter{ctx, w})
+	return tarball.MultiRefWrite(refs, readers.WriterWithContext(ctx, w))
 }
 
 func refAnnotations(full string) map[string]string {
@@ -156,7 +158,7 @@ func writeOCITar(ctx context.Context, w io.Writer, img v1.Image, names []string)
 	if err != nil {
 		return err
 	}
-	tw := tar.NewWriter(ctxWriter{ctx, w})
+	tw := tar.NewWriter(readers.WriterWithContext(ctx, w))
 	epoch := time.Unix(0, 0)
 	dir := func(name string) error {
 		return tw.WriteHeader(&tar.Header{Typeflag: tar.TypeDir, Name: name, Mode: 0o755, ModTime: epoch, Format: tar.FormatPAX})
@@ -265,17 +267,4 @@ func writeFileAtomic(dest string, fn func(io.Writer) error) error {
 		return err
 	}
 	return f.Commit()
-}
-
-// ctxWriter fails writes once ctx is done, which stops a long export.
-type ctxWriter struct {
-	ctx context.Context
-	w   io.Writer
-}
-
-func (c ctxWriter) Write(p []byte) (int, error) {
-	if err := c.ctx.Err(); err != nil {
-		return 0, context.Cause(c.ctx)
-	}
-	return c.w.Write(p)
 }

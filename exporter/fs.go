@@ -6,6 +6,8 @@ import (
 	"io"
 	"os"
 
+	"github.com/bldbuild/bld/internal/readers"
+
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 
@@ -39,7 +41,7 @@ func TarTo(w io.Writer) Exporter {
 func writeFlat(ctx context.Context, w io.Writer, img v1.Image) error {
 	rc := mutate.Extract(img)
 	defer rc.Close()
-	_, err := io.Copy(ctxWriter{ctx, w}, rc)
+	_, err := io.Copy(readers.WriterWithContext(ctx, w), rc)
 	return err
 }
 

@@ -23,9 +23,9 @@ import (
 //
 // Recompressed layers live in unlinked temporary files under os.TempDir
 // (which should be on disk, not in memory), freed when the image is
-// garbage collected.
+// garbage collected; RecompressFrom takes the directory.
 func Recompress(ctx context.Context, img v1.Image, format string, level int, force bool) (v1.Image, error) {
-	return RecompressFrom(ctx, img, format, level, force, nil)
+	return RecompressFrom(ctx, img, format, level, force, nil, "")
 }
 
 // A Source gives the uncompressed content of a layer by its compressed
@@ -34,9 +34,11 @@ func Recompress(ctx context.Context, img v1.Image, format string, level int, for
 type Source func(ctx context.Context, digest v1.Hash) (rc io.ReadCloser, ok bool)
 
 // RecompressFrom is Recompress reading each layer's content from src where
-// it can. What src gives is checked against the config's diffID like the
-// rest; on a mismatch the layer is compressed again from its blob.
-func RecompressFrom(ctx context.Context, img v1.Image, format string, level int, force bool, src Source) (v1.Image, error) {
+// it can, with its temporary files in scratchDir ("" is os.TempDir; a
+// build passes its root's tmp/, as DESIGN.md asks of every scratch file).
+// What src gives is checked against the config's diffID like the rest; on
+// a mismatch the layer is compressed again from its blob.
+func RecompressFrom(ctx context.Context, img v1.Image, format string, level int, force bool, src Source, scratchDir string) (v1.Image, error) {
 	if format == "" {
 		format = compress.Gzip
 	}
@@ -103,7 +105,7 @@ func RecompressFrom(ctx context.Context, img v1.Image, format string, level int,
 			if src != nil {
 				if d, derr := j.l.Digest(); derr == nil {
 					if rc, ok := src(gctx, d); ok {
-						j.out, err = compressLayer(gctx, rc, d, j.diff, opt)
+						j.out, err = compressLayer(gctx, rc, d, j.diff, opt, scratchDir)
 						rc.Close()
 						if err == nil {
 							return nil
@@ -111,7 +113,7 @@ func RecompressFrom(ctx context.Context, img v1.Image, format string, level int,
 					}
 				}
 			}
-			j.out, err = recompressLayer(gctx, j.l, j.diff, opt)
+			j.out, err = recompressLayer(gctx, j.l, j.diff, opt, scratchDir)
 			return err
 		})
 	}
@@ -133,7 +135,7 @@ func RecompressFrom(ctx context.Context, img v1.Image, format string, level int,
 	return newImage(raw, out, layers)
 }
 
-func recompressLayer(ctx context.Context, l v1.Layer, diffID v1.Hash, opt compress.Options) (*fileLayer, error) {
+func recompressLayer(ctx context.Context, l v1.Layer, diffID v1.Hash, opt compress.Options, dir string) (*fileLayer, error) {
 	digest, err := l.Digest()
 	if err != nil {
 		return nil, err
@@ -148,13 +150,14 @@ func recompressLayer(ctx context.Context, l v1.Layer, diffID v1.Hash, opt compre
 		return nil, fmt.Errorf("layer %s: %w", digest, err)
 	}
 	defer ur.Close()
-	return compressLayer(ctx, ur, digest, diffID, opt)
+	return compressLayer(ctx, ur, digest, diffID, opt, dir)
 }
 
 // compressLayer compresses the uncompressed layer content ur (of the layer
-// whose blob is digest) into an unlinked temporary file, checking diffID.
-func compressLayer(ctx context.Context, ur io.Reader, digest, diffID v1.Hash, opt compress.Options) (*fileLayer, error) {
-	f, err := os.CreateTemp("", "bld-layer-*")
+// whose blob is digest) into an unlinked temporary file in dir, checking
+// diffID.
+func compressLayer(ctx context.Context, ur io.Reader, digest, diffID v1.Hash, opt compress.Options, dir string) (*fileLayer, error) {
+	f, err := os.CreateTemp(dir, "bld-layer-*")
 	if err != nil {
 		return nil, fmt.Errorf("layer %s: %w", digest, err)
 	}

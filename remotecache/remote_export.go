@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/bldbuild/bld/internal/optspec"
+	"github.com/docker/go-units"
 
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -171,20 +172,6 @@ func parseSize(v string) (int64, error) {
 		return 0, errors.New("want a size such as 536870912, 512M or 1G")
 	}
 	return n * mult, nil
-}
-
-// humanSize formats n bytes for a note: "3.2 GiB".
-func humanSize(n int64) string {
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	div, exp := int64(unit), 0
-	for m := n / unit; m >= unit && exp < 3; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGT"[exp])
 }
 
 // unwrapNum drops strconv's repetition of the input from its errors.
@@ -354,7 +341,7 @@ func (s ExportSpec) addMounts(ctx context.Context, img *cacheImage, e Export, pr
 		}
 		if size > max {
 			if e.Note != nil {
-				e.Note(fmt.Sprintf("cache mount %s: %s is over cache-mount-max (%s), not exported", m.ID, humanSize(size), humanSize(max)))
+				e.Note(fmt.Sprintf("cache mount %s: %s is over cache-mount-max (%s), not exported", m.ID, units.BytesSize(float64(size)), units.BytesSize(float64(max))))
 			}
 			continue
 		}

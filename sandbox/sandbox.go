@@ -16,6 +16,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/bldbuild/bld/internal/mount"
+	"github.com/docker/go-units"
 )
 
 // Spec describes one command to run in a sandbox.
@@ -84,24 +85,13 @@ type ExitError struct {
 func (e *ExitError) Error() string {
 	switch {
 	case e.OOMKilled && e.memory > 0:
-		return fmt.Sprintf("killed by OOM (memory limit %s)", formatBytes(e.memory))
+		return fmt.Sprintf("killed by OOM (memory limit %s)", units.BytesSize(float64(e.memory)))
 	case e.OOMKilled:
 		return "killed by OOM"
 	case e.Signal != "":
 		return fmt.Sprintf("killed by %s", e.Signal)
 	}
 	return fmt.Sprintf("exit code: %d", e.Code) // BuildKit's wording
-}
-
-// formatBytes prints n in binary units: 64MiB, 1.5GiB, 100B.
-func formatBytes(n int64) string {
-	units := []string{"B", "KiB", "MiB", "GiB", "TiB"}
-	v, i := float64(n), 0
-	for v >= 1024 && i < len(units)-1 {
-		v /= 1024
-		i++
-	}
-	return strings.TrimSuffix(strings.TrimRight(fmt.Sprintf("%.1f", v), "0"), ".") + units[i]
 }
 
 // defaultPath is Docker's PATH for containers whose image sets none.

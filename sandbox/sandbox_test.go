@@ -568,10 +568,12 @@ func TestLookupUser(t *testing.T) {
 	}
 }
 
-func TestFormatBytes(t *testing.T) {
+// The OOM message names the limit in binary units.
+func TestExitErrorMemory(t *testing.T) {
 	for n, want := range map[int64]string{100: "100B", 64 << 20: "64MiB", 3 << 29: "1.5GiB", 1536: "1.5KiB"} {
-		if got := formatBytes(n); got != want {
-			t.Errorf("formatBytes(%d) = %q, want %q", n, got, want)
+		e := &ExitError{OOMKilled: true, memory: n}
+		if got := e.Error(); got != "killed by OOM (memory limit "+want+")" {
+			t.Errorf("ExitError with limit %d = %q, want the limit as %q", n, got, want)
 		}
 	}
 }

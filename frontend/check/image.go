@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/bldbuild/bld/internal/imageref"
+	"github.com/docker/go-units"
 	"github.com/moby/buildkit/frontend/dockerfile/instructions"
 )
 
@@ -209,14 +210,14 @@ func (c *checker) devBase() {
 	}
 	sizeNote := ""
 	if known {
-		sizeNote = ", " + human(size) + " on this machine"
+		sizeNote = ", " + units.BytesSize(float64(size)) + " on this machine"
 	}
 	var msg string
 	switch {
 	case same != nil && isToolchain(root):
 		msg = fmt.Sprintf("the final stage starts from %s, the same full image as build stage %s%s: its compilers, headers and caches ship in the image and in every pull", root, stageLabel(same), sizeNote)
 	case known && size > largeBase:
-		msg = fmt.Sprintf("the final stage of this multi-stage build starts from %s, %s on this machine: everything in it ships in the image and in every pull", root, human(size))
+		msg = fmt.Sprintf("the final stage of this multi-stage build starts from %s, %s on this machine: everything in it ships in the image and in every pull", root, units.BytesSize(float64(size)))
 	default:
 		return
 	}
@@ -333,18 +334,4 @@ func userAdd(words []string) (string, int, bool) {
 		uid = -1
 	}
 	return name, uid, true
-}
-
-// human formats a size in bytes as "1.2 GiB".
-func human(n int64) string {
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	div, exp := int64(unit), 0
-	for m := n / unit; m >= unit && exp < 5; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
 }
