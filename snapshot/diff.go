@@ -203,13 +203,13 @@ func (d *nativeDiffer) dir(rel string, oldIsDir bool) error {
 	if err := d.ctx.Err(); err != nil {
 		return err
 	}
-	newNames, err := readDirNames(filepath.Join(d.newRoot, filepath.FromSlash(rel)))
+	newNames, err := archive.ReadDirNames(filepath.Join(d.newRoot, filepath.FromSlash(rel)))
 	if err != nil {
 		return err
 	}
 	var oldNames []string
 	if oldIsDir {
-		if oldNames, err = readDirNames(filepath.Join(d.oldRoot, filepath.FromSlash(rel))); err != nil {
+		if oldNames, err = archive.ReadDirNames(filepath.Join(d.oldRoot, filepath.FromSlash(rel))); err != nil {
 			return err
 		}
 	}
@@ -357,18 +357,4 @@ func sameContent(a, b string) (bool, error) {
 			return aEnd == bEnd, nil
 		}
 	}
-}
-
-func readDirNames(dir string) ([]string, error) {
-	f, err := os.Open(dir)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	names, err := f.Readdirnames(-1)
-	if err != nil {
-		return nil, err
-	}
-	slices.Sort(names)
-	return names, nil
 }

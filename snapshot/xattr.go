@@ -20,28 +20,9 @@ const (
 // the layer writer uses too.
 func lxattrs(path string) (map[string]string, error) { return archive.Lxattrs(path) }
 
-func getXattr(get func([]byte) (int, error)) (string, error) {
-	b := make([]byte, 256)
-	for {
-		n, err := get(b)
-		if errors.Is(err, unix.ERANGE) {
-			size, err := get(nil)
-			if err != nil {
-				return "", err
-			}
-			b = make([]byte, size+256)
-			continue
-		}
-		if err != nil {
-			return "", err
-		}
-		return string(b[:n]), nil
-	}
-}
-
 // isOpaque reports whether overlay marked upper dir path opaque.
 func isOpaque(path string) (bool, error) {
-	v, err := getXattr(func(b []byte) (int, error) { return unix.Lgetxattr(path, opaqueXattr, b) })
+	v, err := archive.Lgetxattr(path, opaqueXattr)
 	if errors.Is(err, unix.ENODATA) || errors.Is(err, unix.ENOTSUP) {
 		return false, nil
 	}

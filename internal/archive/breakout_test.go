@@ -357,3 +357,39 @@ func TestCleanName(t *testing.T) {
 		}
 	}
 }
+
+// An overlay upper dir (snapshot's Apply): a dir the layer does not list
+// but a lower has is created in the upper dir like the lower's, and
+// whiteouts under a dir no layer has are dropped. Needs root (overlay
+// whiteouts are device nodes).
+func TestExtractOverlayImplicitDirs(t *testing.T) {
+	requireRoot(t)
+	_, root, lower, check := sandbox(t)
+	opt := optionSets(lower)["snapshot-overlay"]
+	defer closeLower(opt)
+	layer := tarOf(t, "", hdr{name: "d/inner/new", body: "n"}, hdr{name: "d/.wh.f"}, hdr{name: "nowhere/.wh.x"}, hdr{name: "esc/.wh.file"})
+	if err := Extract(t.Context(), bytes.NewReader(layer), root, opt); err != nil {
+		t.Fatal(err)
+	}
+	var st, lst unix.Stat_t
+	if err := unix.Lstat(filepath.Join(root, "d"), &st); err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Lstat(filepath.Join(lower, "d"), &lst); err != nil {
+		t.Fatal(err)
+	}
+	if st.Mode != lst.Mode || st.Mtim != lst.Mtim {
+		t.Errorf("implicit dir d: mode %o mtime %v, lower has %o %v", st.Mode, st.Mtim, lst.Mode, lst.Mtim)
+	}
+	if err := unix.Lstat(filepath.Join(root, "d/f"), &st); err != nil || st.Mode&unix.S_IFMT != unix.S_IFCHR || st.Rdev != 0 {
+		t.Errorf("d/f is not an overlay whiteout: %o %v", st.Mode, err)
+	}
+	for _, p := range []string{"nowhere", "esc"} {
+		if _, err := os.Lstat(filepath.Join(root, p)); err == nil {
+			t.Errorf("%s created for a whiteout that hides nothing", p)
+		}
+	}
+	if msg := check(); msg != "" {
+		t.Error(msg)
+	}
+}

@@ -154,7 +154,7 @@ func WriteDir(ctx context.Context, w io.Writer, dir string, opt WriteOptions) er
 	n := 0
 	var walk func(rel string) error
 	walk = func(rel string) error {
-		names, err := readDirNames(filepath.Join(dir, filepath.FromSlash(rel)))
+		names, err := ReadDirNames(filepath.Join(dir, filepath.FromSlash(rel)))
 		if err != nil {
 			return err
 		}
@@ -186,7 +186,9 @@ func WriteDir(ctx context.Context, w io.Writer, dir string, opt WriteOptions) er
 	return tw.Close()
 }
 
-func readDirNames(dir string) ([]string, error) {
+// ReadDirNames returns the names in dir, sorted: the order of every
+// deterministic walk (layers, diffs).
+func ReadDirNames(dir string) ([]string, error) {
 	f, err := os.Open(dir)
 	if err != nil {
 		return nil, err

@@ -95,6 +95,12 @@ func listXattrNames(list func([]byte) (int, error)) ([]string, error) {
 	}
 }
 
+// Lgetxattr returns the value of xattr name of path, not following a
+// final symlink; a missing xattr is an error wrapping unix.ENODATA.
+func Lgetxattr(path, name string) (string, error) {
+	return getXattr(func(b []byte) (int, error) { return unix.Lgetxattr(path, name, b) })
+}
+
 func getXattr(get func([]byte) (int, error)) (string, error) {
 	b := make([]byte, 256)
 	for {
