@@ -161,7 +161,7 @@ type ImportSpec struct {
 }
 
 // importSyntax is --cache-from's keys (internal/optspec reads the spec).
-var importSyntax = optspec.Syntax{Keys: []string{"type", "ref", "src", "tag", "digest"}}
+var importSyntax = optspec.Syntax{Keys: []string{"type", "ref", "src", "tag", "digest"}, NonEmpty: true}
 
 // ParseImportSpec parses a --cache-from value:
 //
@@ -185,11 +185,7 @@ func ParseImportSpec(spec string) (ImportSpec, error) {
 		return s, err
 	}
 	for _, f := range fields {
-		k, v := f.Key, f.Value
-		if v == "" {
-			return s, fmt.Errorf("%s=: want key=value", k)
-		}
-		switch k {
+		switch k, v := f.Key, f.Value; k {
 		case "type":
 			s.Type = v
 		case "ref":

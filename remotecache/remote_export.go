@@ -55,7 +55,7 @@ type ExportSpec struct {
 // always an OCI image manifest. Errors name the bad key or value.
 // exportSyntax is --cache-to's keys (internal/optspec reads the spec).
 var exportSyntax = optspec.Syntax{Keys: []string{"type", "ref", "dest", "tag", "mode", "compression",
-	"cache-mounts", "ignore-error", "image-manifest", "oci-mediatypes", "cache-mount-max"}}
+	"cache-mounts", "ignore-error", "image-manifest", "oci-mediatypes", "cache-mount-max"}, NonEmpty: true}
 
 func ParseExportSpec(s string) (ExportSpec, error) {
 	spec := ExportSpec{Mode: "min", MountMax: DefaultMountMax}
@@ -76,9 +76,6 @@ func ParseExportSpec(s string) (ExportSpec, error) {
 	}
 	for _, f := range fields {
 		k, v := f.Key, f.Value
-		if v == "" {
-			return spec, fmt.Errorf("cache-to %s=: want key=value", k)
-		}
 		var err error
 		switch k {
 		case "type":

@@ -526,7 +526,7 @@ func TestImportErrors(t *testing.T) {
 		{"type=local,src=/x,digest=md5", "digest=md5", false},
 		{"type=registry,ref=a,src=b", "takes ref=, not src=", false},
 		{"type=registry,ref", `"ref" is not key=value`, false},
-		{"type=registry,ref=", "want key=value", false},
+		{"type=registry,ref=", "ref=: a value is needed", false},
 		{"Bad Ref!", "cache-from Bad Ref!: ", false},
 		{"", "empty cache source", false},
 	}

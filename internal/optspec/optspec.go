@@ -57,8 +57,9 @@ func (s Spec) All(key string) []string {
 
 // Syntax is what a flag's spec may hold.
 type Syntax struct {
-	Keys []string // the keys a spec may use, in lower case
-	Bare bool     // bare words (fields without "=") are allowed
+	Keys     []string // the keys a spec may use, in lower case
+	Bare     bool     // bare words (fields without "=") are allowed
+	NonEmpty bool     // every key needs a value ("key=" is an error)
 }
 
 // Parse reads spec. Errors name the offending field or key; the caller
@@ -91,7 +92,11 @@ func (sy Syntax) Parse(spec string) (Spec, error) {
 		if !slices.Contains(sy.Keys, k) {
 			return nil, fmt.Errorf("unknown key %q (want %s)", k, strings.Join(sy.Keys, ", "))
 		}
-		out = append(out, Field{Key: k, Value: strings.TrimSpace(v)})
+		v = strings.TrimSpace(v)
+		if sy.NonEmpty && v == "" {
+			return nil, fmt.Errorf("%s=: a value is needed", k)
+		}
+		out = append(out, Field{Key: k, Value: v})
 	}
 	return out, nil
 }

@@ -78,3 +78,13 @@ func TestBareWordsAndLookups(t *testing.T) {
 		t.Errorf(`All("") = %q`, got)
 	}
 }
+
+func TestNonEmpty(t *testing.T) {
+	sy := Syntax{Keys: []string{"a", "b"}, NonEmpty: true}
+	if _, err := sy.Parse("a=1,b="); err == nil || err.Error() != "b=: a value is needed" {
+		t.Errorf("Parse(a=1,b=) = %v, want b=: a value is needed", err)
+	}
+	if _, err := (Syntax{Keys: []string{"a"}}).Parse("a="); err != nil {
+		t.Errorf("without NonEmpty, a= is allowed: %v", err)
+	}
+}
