@@ -8,4 +8,8 @@
 // refuse before any work, and progress can say CACHED up front). Execute
 // then walks again, running only the missed steps; snapshots of cached
 // steps are materialised lazily, only when a missed step builds on them.
+//
+// Key types: Builder (what a build needs: snapshots, cache, store, the
+// context, the sandbox runner), Result and Step (what each vertex gave),
+// Event (progress), StepError (a Dockerfile step that failed).
 package builder

@@ -1,6 +1,8 @@
 // Command bld builds container images from Dockerfiles without a daemon.
-// This package is the composition root: flags, wiring, progress and exit
-// codes; it holds no build logic.
+// This package is the command line only: cobra commands and flags turned
+// into library calls (build.Run, build.Check, state.Root's Usage and
+// Prune, registry's login), progress rendered by progressui, and exit
+// codes. The build, cache, GC and registry logic is in those packages.
 package main
 
 import (
