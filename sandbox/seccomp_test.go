@@ -247,6 +247,12 @@ func TestSandboxSeccomp(t *testing.T) {
 	if err != nil {
 		t.Fatalf("add a key to root's user keyring: %v", err)
 	}
+	// Every permission for its owner too, not only for a possessor: the
+	// cleanup may run on a thread that does not possess the key (another
+	// session keyring), and must still remove it (host-global state).
+	if err := unix.KeyctlSetperm(id, 0x3f3f0000); err != nil {
+		t.Fatalf("setperm on the test key: %v", err)
+	}
 	t.Cleanup(func() {
 		if _, err := unix.KeyctlInt(unix.KEYCTL_INVALIDATE, id, 0, 0, 0); err != nil {
 			t.Errorf("invalidate test key: %v", err)

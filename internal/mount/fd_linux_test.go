@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/bldbuild/bld/internal/testutil"
 	"golang.org/x/sys/unix"
 )
 
@@ -40,7 +41,7 @@ func TestOpenInStaysInRoot(t *testing.T) {
 // A detached read-only bind attached on a descriptor is read-only there,
 // and a detached tmpfs takes its options.
 func TestDetachedAttach(t *testing.T) {
-	requireRoot(t)
+	testutil.RequireRoot(t)
 	src, dst := t.TempDir(), t.TempDir()
 	os.WriteFile(filepath.Join(src, "f"), []byte("x"), 0o644)
 	target, err := unix.Open(dst, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
