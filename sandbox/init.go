@@ -3,6 +3,7 @@ package sandbox
 import (
 	"encoding/json"
 	"fmt"
+	"io"
 	"math"
 	"os"
 	"path/filepath"
@@ -39,10 +40,12 @@ func Init() {
 // initMain is the init: it returns only when the command could not be
 // started, with its exit code.
 func initMain() int {
-	// fd 3 is the socket to Run, fd 4 the pipe with the config; the
-	// command inherits neither.
+	// fd 3 is the socket to Run, fd 4 the pipe with the config, fd 5 (in
+	// the default network mode) the pipe that says the network is up; the
+	// command inherits none of them.
 	unix.CloseOnExec(3)
 	unix.CloseOnExec(4)
+	unix.CloseOnExec(5)
 	// Until execve, nothing may look into the init (CVE-2019-5736:
 	// /proc/1/exe is the bld binary); execve resets the flag.
 	unix.Prctl(unix.PR_SET_DUMPABLE, 0, 0, 0, 0)
@@ -145,6 +148,13 @@ func execCommand(cfg *config, r *rootfs) (err error) {
 		return err
 	}
 
+	// The default network comes up (slirp4netns) while the init set the
+	// root up; the command must not start before it has.
+	if cfg.WaitNet {
+		if err := waitNetwork(); err != nil {
+			return err
+		}
+	}
 	// The step's cgroups, and a cgroup namespace rooted there. The init's
 	// Go runtime counts against the limits only until execve.
 	if err := writeAll(join, "0"); err != nil {
@@ -245,4 +255,16 @@ func closeAll(files []*os.File) {
 	for _, f := range files {
 		f.Close()
 	}
+}
+
+// waitNetwork waits for Run's byte on fd 5: the step's network is up. EOF
+// means it did not come up (Run says why).
+func waitNetwork() error {
+	f := os.NewFile(5, "network")
+	defer f.Close()
+	var b [1]byte
+	if _, err := io.ReadFull(f, b[:]); err != nil {
+		return fmt.Errorf("the step's network did not come up: %w", err)
+	}
+	return nil
 }

@@ -2,6 +2,7 @@ package sandbox
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io/fs"
 	"os"
@@ -165,7 +166,17 @@ func TestIsolationKilledCaller(t *testing.T) {
 				return nil
 			}
 			if strings.HasPrefix(d.Name(), prefix) {
-				if err := os.Remove(p); err != nil {
+				// The step's processes die with the caller
+				// (PDEATHSIG), a moment after it: until then the
+				// cgroup is busy.
+				var err error
+				for range 40 {
+					if err = os.Remove(p); !errors.Is(err, unix.EBUSY) {
+						break
+					}
+					time.Sleep(50 * time.Millisecond)
+				}
+				if err != nil {
 					t.Errorf("remove cgroup: %v", err)
 				}
 				return filepath.SkipDir

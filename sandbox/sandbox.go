@@ -197,6 +197,9 @@ type config struct {
 	// init moves itself there before execve'ing the command.
 	CgroupProcs []string
 	Seccomp     []byte // the command's seccomp filter (encodeSeccomp)
+	// WaitNet: the default network (slirp4netns) comes up while the init
+	// sets up; it waits for Run's byte on fd 5 before the command starts.
+	WaitNet bool
 }
 
 // etcFiles are the files of /etc the sandbox provides, from config.Files.
@@ -290,6 +293,21 @@ func run(ctx context.Context, spec Spec, cfg *config, cg *cgroup) (err error) {
 		return fmt.Errorf("sandbox: %w", err)
 	}
 	defer cfgW.Close()
+	extra := []*os.File{child, cfgR} // fds 3 and 4
+	var netW *os.File                // the default network: "up" goes to the init's fd 5
+	if isUserNet(spec.Network) {
+		netR, w, err := os.Pipe()
+		if err != nil {
+			child.Close()
+			cfgR.Close()
+			return fmt.Errorf("sandbox: %w", err)
+		}
+		defer netR.Close()
+		netW = w
+		defer netW.Close()
+		extra = append(extra, netR)
+		cfg.WaitNet = true
+	}
 
 	flags := unix.CLONE_NEWNS | unix.CLONE_NEWPID | unix.CLONE_NEWUTS | unix.CLONE_NEWIPC
 	if cfg.NewNet {
@@ -304,7 +322,7 @@ func run(ctx context.Context, spec Spec, cfg *config, cg *cgroup) (err error) {
 		Stdin:      spec.Stdin,
 		Stdout:     spec.Stdout,
 		Stderr:     spec.Stderr,
-		ExtraFiles: []*os.File{child, cfgR}, // fds 3 and 4
+		ExtraFiles: extra,
 		SysProcAttr: &syscall.SysProcAttr{
 			Cloneflags: uintptr(flags),
 			Pdeathsig:  syscall.SIGKILL,
@@ -327,28 +345,44 @@ func run(ctx context.Context, spec Spec, cfg *config, cg *cgroup) (err error) {
 		cmd.Wait() // its status is in ProcessState
 		close(waited)
 	}()
-	if isUserNet(spec.Network) {
+	if netW != nil {
 		// The default network: slirp4netns serves the init's new network
 		// namespace (by PID: nothing is mounted, so a kill -9 of bld
-		// leaves nothing behind) until the step ends, and is up before the
-		// init gets its config.
+		// leaves nothing behind) until the step ends. Its tap exists
+		// before the init gets its config; the init sets the root up
+		// while slirp4netns configures it, and starts the command once
+		// the byte on netW says it is up.
 		unet, err := startUserNet(cmd.Process.Pid)
-		if err == nil {
-			err = unet.wait(ctx)
-		}
-		if unet != nil {
-			defer func() {
-				if cerr := unet.close(); cerr != nil {
-					err = errors.Join(err, fmt.Errorf("sandbox: network: %w", cerr))
-				}
-			}()
-		}
 		if err != nil {
 			cmd.Process.Kill()
 			<-waited
 			<-reports
+			if unet != nil {
+				err = errors.Join(err, unet.close())
+			}
 			return fmt.Errorf("sandbox: network: %w", err)
 		}
+		var netErr error
+		netDone := make(chan struct{})
+		go func() {
+			defer close(netDone)
+			if netErr = unet.wait(ctx); netErr == nil {
+				_, netErr = netW.Write([]byte{1})
+			}
+			netW.Close() // EOF without the byte: the init gives up
+		}()
+		defer func() {
+			// Stopping slirp4netns ends a wait still going (the init
+			// died before the network came up).
+			cerr := unet.close()
+			<-netDone
+			if netErr != nil && ctx.Err() == nil {
+				err = errors.Join(err, fmt.Errorf("sandbox: network: %w", netErr))
+			}
+			if cerr != nil {
+				err = errors.Join(err, fmt.Errorf("sandbox: network: %w", cerr))
+			}
+		}()
 	}
 	sendErr := json.NewEncoder(cfgW).Encode(cfg)
 	cfgW.Close()
