@@ -17,7 +17,7 @@
 //
 // Hand-written here, because no library does it: the records document,
 // the cache manifest as a v1.Image (cacheImage), a lazy layer known by its
-// descriptor (blobLayer), and a reader that checks a blob's size and digest
-// as it is read (verifyReader): ggcr's layout reader and writer trust the
-// digest a blob is named by.
+// descriptor (blobLayer). Blobs of a local cache are read through
+// internal/readers.Verify, which checks size and digest as they are read:
+// ggcr's layout reader and writer trust the digest a blob is named by.
 package remotecache

@@ -18,6 +18,8 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/types"
 
 	"github.com/bldbuild/bld/cache"
+	"github.com/bldbuild/bld/internal/optspec"
+	"github.com/bldbuild/bld/internal/readers"
 )
 
 // The remote cache format. A registry or local cache is one OCI image
@@ -162,7 +164,8 @@ type ImportSpec struct {
 //	type=inline,ref=REG/REPO:TAG
 //
 // A registry ref whose manifest is an image carrying InlineAnnotation is
-// read as an inline cache. Errors name the bad key or value.
+// read as an inline cache. Fields are read with internal/optspec (a field
+// holding a comma is quoted, as in buildx). Errors name the bad key or value.
 func ParseImportSpec(spec string) (ImportSpec, error) {
 	spec = strings.TrimSpace(spec)
 	if spec == "" {
@@ -171,28 +174,16 @@ func ParseImportSpec(spec string) (ImportSpec, error) {
 	if !strings.Contains(spec, "=") {
 		return ImportSpec{Type: "registry", Ref: spec}, nil
 	}
-	var s ImportSpec
-	for _, kv := range strings.Split(spec, ",") {
-		k, v, ok := strings.Cut(kv, "=")
-		k = strings.TrimSpace(k)
-		if !ok || v == "" {
-			return s, fmt.Errorf("%q: want key=value", kv)
-		}
-		switch k {
-		case "type":
-			s.Type = v
-		case "ref":
-			s.Ref = v
-		case "src":
-			s.Src = v
-		case "tag":
-			s.Tag = v
-		case "digest":
-			s.Digest = v
-		default:
-			return s, fmt.Errorf("unknown key %q", k)
-		}
+	fields, err := parseSpec(spec, "type", "ref", "src", "tag", "digest")
+	if err != nil {
+		return ImportSpec{}, err
 	}
+	s := ImportSpec{}
+	s.Type, _ = fields.Get("type")
+	s.Ref, _ = fields.Get("ref")
+	s.Src, _ = fields.Get("src")
+	s.Tag, _ = fields.Get("tag")
+	s.Digest, _ = fields.Get("digest")
 	if s.Type == "" {
 		s.Type = "registry"
 	}
@@ -226,6 +217,34 @@ func ParseImportSpec(spec string) (ImportSpec, error) {
 		return s, fmt.Errorf("unsupported cache type %q (want registry, local or inline)", s.Type)
 	}
 	return s, nil
+}
+
+// fieldError is the error of a spec field without a value.
+type fieldError struct{ field string }
+
+func (e *fieldError) Error() string { return fmt.Sprintf("%q: want key=value", e.field) }
+
+// parseSpec reads a --cache-from or --cache-to spec with internal/optspec
+// and keeps the error texts these flags have always had: an unknown key is
+// named without the list, a field without a value is a *fieldError.
+func parseSpec(spec string, keys ...string) (optspec.Spec, error) {
+	fields, err := optspec.Syntax{Keys: keys, Bare: true}.Parse(spec)
+	var uk *optspec.UnknownKeyError
+	if errors.As(err, &uk) {
+		return nil, fmt.Errorf("unknown key %q", uk.Key)
+	}
+	if err != nil {
+		return nil, err
+	}
+	for _, f := range fields {
+		switch {
+		case f.Key == "":
+			return nil, &fieldError{f.Value}
+		case f.Value == "":
+			return nil, &fieldError{f.Key + "="}
+		}
+	}
+	return fields, nil
 }
 
 // importRegistry reads the cache manifest (or, when inline or when it is an
@@ -313,7 +332,7 @@ func readBlob(l v1.Layer, d v1.Descriptor) ([]byte, error) {
 		return nil, err
 	}
 	defer rc.Close()
-	b, err := io.ReadAll(verifyReader(rc, d.Digest, d.Size))
+	b, err := io.ReadAll(readers.Verify(rc, d.Digest, d.Size))
 	if err != nil {
 		return nil, err
 	}

@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 
+	units "github.com/docker/go-units"
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
@@ -49,7 +50,8 @@ type ExportSpec struct {
 //
 // SIZE is bytes or a number with a K, M, G suffix (KiB, MiB, GiB). buildx's
 // image-manifest= and oci-mediatypes= are accepted and ignored: the cache is
-// always an OCI image manifest. Errors name the bad key or value.
+// always an OCI image manifest. Fields are read with internal/optspec.
+// Errors name the bad key or value.
 func ParseExportSpec(s string) (ExportSpec, error) {
 	spec := ExportSpec{Mode: "min", MountMax: DefaultMountMax}
 	s = strings.TrimSpace(s)
@@ -63,12 +65,17 @@ func ParseExportSpec(s string) (ExportSpec, error) {
 	if s == "inline" {
 		s = "type=inline"
 	}
-	for _, kv := range strings.Split(s, ",") {
-		k, v, ok := strings.Cut(kv, "=")
-		k = strings.TrimSpace(k)
-		if !ok || v == "" {
-			return spec, fmt.Errorf("cache-to %q: want key=value", kv)
-		}
+	fields, err := parseSpec(s, "type", "ref", "dest", "tag", "mode", "compression", "cache-mounts",
+		"ignore-error", "image-manifest", "oci-mediatypes", "cache-mount-max")
+	var fe *fieldError
+	switch {
+	case errors.As(err, &fe):
+		return spec, fmt.Errorf("cache-to %w", err)
+	case err != nil:
+		return spec, fmt.Errorf("cache-to: %w", err)
+	}
+	for _, f := range fields {
+		k, v := f.Key, f.Value
 		var err error
 		switch k {
 		case "type":
@@ -97,8 +104,6 @@ func ParseExportSpec(s string) (ExportSpec, error) {
 			_, err = strconv.ParseBool(v)
 		case "cache-mount-max":
 			spec.MountMax, err = parseSize(v)
-		default:
-			return spec, fmt.Errorf("cache-to: unknown key %q", k)
 		}
 		if err != nil {
 			return spec, fmt.Errorf("cache-to %s=%s: %w", k, v, unwrapNum(err))
@@ -139,45 +144,22 @@ func ParseExportSpec(s string) (ExportSpec, error) {
 	return spec, nil
 }
 
-// parseSize parses "1048576", "512M", "512MiB", "1g".
+// parseSize parses "1048576", "512M", "512MiB", "1g" (binary units) with
+// docker/go-units.
 func parseSize(v string) (int64, error) {
-	s := strings.ToLower(strings.TrimSpace(v))
-	s = strings.TrimSuffix(strings.TrimSuffix(s, "ib"), "b")
-	mult := int64(1)
-	if s != "" {
-		switch s[len(s)-1] {
-		case 'k':
-			mult = 1 << 10
-		case 'm':
-			mult = 1 << 20
-		case 'g':
-			mult = 1 << 30
-		case 't':
-			mult = 1 << 40
-		}
-		if mult > 1 {
-			s = s[:len(s)-1]
-		}
-	}
-	n, err := strconv.ParseInt(s, 10, 64)
-	if err != nil || n < 0 || n > (1<<62)/mult {
+	n, err := units.RAMInBytes(strings.TrimSpace(v))
+	if err != nil || n < 0 {
 		return 0, errors.New("want a size such as 536870912, 512M or 1G")
 	}
-	return n * mult, nil
+	return n, nil
 }
 
-// humanSize formats n bytes for a note: "3.2 GiB".
+// humanSize formats n bytes for a note: "3.2 GiB", "120 B".
 func humanSize(n int64) string {
-	const unit = 1024
-	if n < unit {
+	if n < 1024 {
 		return fmt.Sprintf("%d B", n)
 	}
-	div, exp := int64(unit), 0
-	for m := n / unit; m >= unit && exp < 3; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGT"[exp])
+	return units.CustomSize("%.1f %s", float64(n), 1024, []string{"B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"})
 }
 
 // unwrapNum drops strconv's repetition of the input from its errors.

@@ -1,10 +1,7 @@
 package remotecache
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
-	"hash"
 	"io"
 
 	"github.com/google/go-containerregistry/pkg/name"
@@ -65,37 +62,3 @@ func registryLayer(repo name.Repository, d v1.Descriptor, diffID v1.Hash, opts [
 	}})
 	return &remote.MountableLayer{Layer: l, Reference: ref}
 }
-
-// verifyReader returns a ReadCloser of rc that fails at EOF unless the bytes
-// read had digest d and (if size >= 0) size bytes.
-func verifyReader(rc io.ReadCloser, d v1.Hash, size int64) io.ReadCloser {
-	return &verifier{rc: rc, want: d, size: size, h: sha256.New()}
-}
-
-type verifier struct {
-	rc   io.ReadCloser
-	want v1.Hash
-	size int64
-	h    hash.Hash
-	n    int64
-}
-
-func (v *verifier) Read(p []byte) (int, error) {
-	n, err := v.rc.Read(p)
-	v.h.Write(p[:n])
-	v.n += int64(n)
-	if v.size >= 0 && v.n > v.size {
-		return n, fmt.Errorf("blob %s: more than %d bytes", v.want, v.size)
-	}
-	if err == io.EOF {
-		if v.size >= 0 && v.n != v.size {
-			return n, fmt.Errorf("blob %s: %d bytes, want %d", v.want, v.n, v.size)
-		}
-		if got := hex.EncodeToString(v.h.Sum(nil)); v.want.Algorithm != "sha256" || got != v.want.Hex {
-			return n, fmt.Errorf("blob %s: digest mismatch (read sha256:%s)", v.want, got)
-		}
-	}
-	return n, err
-}
-
-func (v *verifier) Close() error { return v.rc.Close() }

@@ -10,6 +10,8 @@ import (
 	"path/filepath"
 	"syscall"
 
+	"github.com/bldbuild/bld/internal/atomicfile"
+	"github.com/bldbuild/bld/internal/readers"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/empty"
 	"github.com/google/go-containerregistry/pkg/v1/layout"
@@ -97,7 +99,7 @@ func openLocalBlob(p layout.Path, d v1.Descriptor) (io.ReadCloser, error) {
 	if err != nil {
 		return nil, err
 	}
-	return verifyReader(rc, d.Digest, d.Size), nil
+	return readers.Verify(rc, d.Digest, d.Size), nil
 }
 
 // readLocalBlob reads the small blob d of layout p whole, verifying it.
@@ -160,8 +162,12 @@ func (s ExportSpec) writeLocal(ctx context.Context, e Export) error {
 		h   v1.Hash
 		raw []byte
 	}{{img.configDsc.Digest, img.config}, {md.Digest, img.manifest}} {
-		if err := writeFileAtomic(filepath.Join(dir, "blobs", b.h.Algorithm), b.h.Hex, b.raw); err != nil {
-			return fmt.Errorf("write blob %s: %w", b.h, err)
+		blobs := filepath.Join(dir, "blobs", b.h.Algorithm)
+		if err := os.MkdirAll(blobs, 0o755); err != nil {
+			return err
+		}
+		if err := atomicfile.WriteFile(filepath.Join(blobs, b.h.Hex), b.raw, 0o644); err != nil {
+			return err // names the blob's path
 		}
 	}
 	if err := ctx.Err(); err != nil {
@@ -182,7 +188,7 @@ func (s ExportSpec) writeLocal(ctx context.Context, e Export) error {
 	if err != nil {
 		return err
 	}
-	if err := writeFileAtomic(dir, "index.json", raw); err != nil {
+	if err := atomicfile.WriteFile(filepath.Join(dir, "index.json"), raw, 0o644); err != nil {
 		return err
 	}
 	gcLocal(p)
@@ -226,7 +232,7 @@ func (l verifiedLayer) Compressed() (io.ReadCloser, error) {
 	if err != nil {
 		return nil, err
 	}
-	return verifyReader(rc, l.desc.Digest, l.desc.Size), nil
+	return readers.Verify(rc, l.desc.Digest, l.desc.Size), nil
 }
 
 // gcLocal removes the blobs of layout p that no manifest in its index uses
@@ -252,33 +258,6 @@ func gcLocal(p layout.Path) {
 	for _, h := range unused {
 		_ = p.RemoveBlob(h)
 	}
-}
-
-// writeFileAtomic replaces dir/name with data by temp file and rename.
-func writeFileAtomic(dir, name string, data []byte) (err error) {
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return err
-	}
-	f, err := os.CreateTemp(dir, ".tmp-*")
-	if err != nil {
-		return err
-	}
-	defer func() {
-		if err != nil {
-			f.Close()
-			os.Remove(f.Name())
-		}
-	}()
-	if _, err := f.Write(data); err != nil {
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	return os.Rename(f.Name(), filepath.Join(dir, name))
 }
 
 // lockDir takes an exclusive lock on dir (a file .bld-cache.lock in it).

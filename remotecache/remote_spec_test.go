@@ -21,6 +21,7 @@ func TestParseExportSpec(t *testing.T) {
 		{in: "ref=r/c:t,cache-mount-max=100MiB", want: ExportSpec{Type: "registry", Ref: "r/c:t", Mode: "min", MountMax: 100 << 20}},
 		{in: "type=local,dest=/tmp/c,cache-mount-max=4096", want: ExportSpec{Type: "local", Dest: "/tmp/c", Tag: "latest", Mode: "min", MountMax: 4096}},
 		{in: "type=local,dest=/tmp/c,tag=v1,cache-mounts=1", want: ExportSpec{Type: "local", Dest: "/tmp/c", Tag: "v1", Mode: "min", CacheMounts: true, MountMax: DefaultMountMax}},
+		{in: `type=local,dest="/tmp/a,b"`, want: ExportSpec{Type: "local", Dest: "/tmp/a,b", Tag: "latest", Mode: "min", MountMax: DefaultMountMax}},
 		{in: "type=inline", want: ExportSpec{Type: "inline", Mode: "min", MountMax: DefaultMountMax, Inline: true}},
 		{in: "inline", want: ExportSpec{Type: "inline", Mode: "min", MountMax: DefaultMountMax, Inline: true}},
 		{in: "", err: "cache-to: empty value"},

@@ -55,6 +55,16 @@ func (s Spec) All(key string) []string {
 	return out
 }
 
+// UnknownKeyError is the error of a spec with a key outside Syntax.Keys.
+type UnknownKeyError struct {
+	Key  string   // the key, in lower case
+	Keys []string // the keys the spec may use
+}
+
+func (e *UnknownKeyError) Error() string {
+	return fmt.Sprintf("unknown key %q (want %s)", e.Key, strings.Join(e.Keys, ", "))
+}
+
 // Syntax is what a flag's spec may hold.
 type Syntax struct {
 	Keys []string // the keys a spec may use, in lower case
@@ -89,7 +99,7 @@ func (sy Syntax) Parse(spec string) (Spec, error) {
 		}
 		k = strings.ToLower(strings.TrimSpace(k))
 		if !slices.Contains(sy.Keys, k) {
-			return nil, fmt.Errorf("unknown key %q (want %s)", k, strings.Join(sy.Keys, ", "))
+			return nil, &UnknownKeyError{Key: k, Keys: sy.Keys}
 		}
 		out = append(out, Field{Key: k, Value: strings.TrimSpace(v)})
 	}
