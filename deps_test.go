@@ -20,7 +20,7 @@ var allowed = map[string][]string{
 	"build":                 {"frontend", "dag", "builder", "exporter", "cache", "remotecache", "registry", "state", "store", "snapshot", "sandbox", "internal/archive", "internal/fscopy", "internal/compress", "internal/optspec"},
 	"progressui":            {"builder", "dag"},
 	"builder":               {"dag", "cache", "store", "snapshot", "sandbox", "internal/fscopy", "internal/compress", "internal/mount", "internal/readers"},
-	"exporter":              {"registry", "internal/compress", "internal/archive", "internal/atomicfile", "internal/optspec", "internal/imageref"},
+	"exporter":              {"registry", "internal/compress", "internal/archive", "internal/atomicfile", "internal/optspec", "internal/imageref", "internal/readers"},
 	"dag":                   {},
 	"cache":                 {"internal/atomicfile"},
 	"remotecache":           {"cache", "store", "registry", "internal/compress", "internal/archive", "internal/atomicfile", "internal/optspec", "internal/readers"},

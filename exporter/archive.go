@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/bldbuild/bld/internal/atomicfile"
+	"github.com/bldbuild/bld/internal/readers"
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/empty"
@@ -36,7 +37,7 @@ const annotationImageName = "io.containerd.image.name"
 func OCI(dest string, names []string, tar bool) Exporter {
 	if tar {
 		return ExporterFunc(func(ctx context.Context, img v1.Image) error {
-			err := writeFileAtomic(dest, func(w io.Writer) error { return writeOCITar(ctx, w, img, names) })
+			err := writeDest(dest, func(w io.Writer) error { return writeOCITar(ctx, w, img, names) })
 			if err != nil {
 				return fmt.Errorf("oci archive %s: %w", dest, err)
 			}
@@ -68,7 +69,7 @@ func OCITo(w io.Writer, names []string) Exporter {
 // the image is untagged.
 func Docker(dest string, names []string) Exporter {
 	return ExporterFunc(func(ctx context.Context, img v1.Image) error {
-		err := writeFileAtomic(dest, func(w io.Writer) error { return writeDocker(ctx, w, img, names) })
+		err := writeDest(dest, func(w io.Writer) error { return writeDocker(ctx, w, img, names) })
 		if err != nil {
 			return fmt.Errorf("docker archive %s: %w", dest, err)
 		}
@@ -112,7 +113,7 @@ func writeDocker(ctx context.Context, w io.Writer, img v1.Image, names []string)
 		}
 		refs[ref] = img
 	}
-	return tarball.MultiRefWrite(refs, ctxWriter{ctx, w})
+	return tarball.MultiRefWrite(refs, readers.WriterWithContext(ctx, w))
 }
 
 func refAnnotations(full string) map[string]string {
@@ -156,7 +157,7 @@ func writeOCITar(ctx context.Context, w io.Writer, img v1.Image, names []string)
 	if err != nil {
 		return err
 	}
-	tw := tar.NewWriter(ctxWriter{ctx, w})
+	tw := tar.NewWriter(readers.WriterWithContext(ctx, w))
 	epoch := time.Unix(0, 0)
 	dir := func(name string) error {
 		return tw.WriteHeader(&tar.Header{Typeflag: tar.TypeDir, Name: name, Mode: 0o755, ModTime: epoch, Format: tar.FormatPAX})
@@ -249,9 +250,10 @@ func writeOCITar(ctx context.Context, w io.Writer, img v1.Image, names []string)
 	return tw.Close()
 }
 
-// writeFileAtomic writes dest through fn, with internal/atomicfile: dest
-// appears, whole, only when fn succeeds.
-func writeFileAtomic(dest string, fn func(io.Writer) error) error {
+// writeDest writes the file dest through fn, with internal/atomicfile:
+// dest appears, whole, only when fn succeeds. "-" is refused: the caller
+// wires standard output.
+func writeDest(dest string, fn func(io.Writer) error) error {
 	if dest == "-" {
 		// Not a file named "-": the caller wires standard output.
 		return fmt.Errorf("standard output: use OCITo, DockerTo or TarTo")
@@ -265,17 +267,4 @@ func writeFileAtomic(dest string, fn func(io.Writer) error) error {
 		return err
 	}
 	return f.Commit()
-}
-
-// ctxWriter fails writes once ctx is done, which stops a long export.
-type ctxWriter struct {
-	ctx context.Context
-	w   io.Writer
-}
-
-func (c ctxWriter) Write(p []byte) (int, error) {
-	if err := c.ctx.Err(); err != nil {
-		return 0, context.Cause(c.ctx)
-	}
-	return c.w.Write(p)
 }

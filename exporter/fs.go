@@ -10,6 +10,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 
 	"github.com/bldbuild/bld/internal/archive"
+	"github.com/bldbuild/bld/internal/readers"
 )
 
 // Tar returns an Exporter that writes the image's final filesystem (the
@@ -17,7 +18,7 @@ import (
 // a temporary file renamed at the end.
 func Tar(dest string) Exporter {
 	return ExporterFunc(func(ctx context.Context, img v1.Image) error {
-		err := writeFileAtomic(dest, func(w io.Writer) error { return writeFlat(ctx, w, img) })
+		err := writeDest(dest, func(w io.Writer) error { return writeFlat(ctx, w, img) })
 		if err != nil {
 			return fmt.Errorf("rootfs tar %s: %w", dest, err)
 		}
@@ -39,7 +40,7 @@ func TarTo(w io.Writer) Exporter {
 func writeFlat(ctx context.Context, w io.Writer, img v1.Image) error {
 	rc := mutate.Extract(img)
 	defer rc.Close()
-	_, err := io.Copy(ctxWriter{ctx, w}, rc)
+	_, err := io.Copy(readers.WriterWithContext(ctx, w), rc)
 	return err
 }
 

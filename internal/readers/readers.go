@@ -1,6 +1,7 @@
-// Package readers owns bld's io.Reader wrappers that more than one package
-// needs: WithContext, a reader that stops once its context is done, and
-// Verify, a reader that checks content against its digest and size.
+// Package readers owns bld's io.Reader and io.Writer wrappers that more
+// than one package needs: WithContext, a reader that stops once its context
+// is done, WriterWithContext, its writer twin, and Verify, a reader that
+// checks content against its digest and size.
 //
 // Hand-written: each is a dozen lines, and the libraries that have one
 // (ggcr's internal verify package, containerd's content helpers) do not
@@ -33,6 +34,25 @@ func (c ctxReader) Read(p []byte) (int, error) {
 		return 0, context.Cause(c.ctx)
 	}
 	return c.r.Read(p)
+}
+
+// WriterWithContext returns a writer to w whose writes fail with
+// context.Cause(ctx) once ctx is done, so that a long export stops when it
+// is cancelled.
+func WriterWithContext(ctx context.Context, w io.Writer) io.Writer {
+	return ctxWriter{ctx: ctx, w: w}
+}
+
+type ctxWriter struct {
+	ctx context.Context
+	w   io.Writer
+}
+
+func (c ctxWriter) Write(p []byte) (int, error) {
+	if c.ctx.Err() != nil {
+		return 0, context.Cause(c.ctx)
+	}
+	return c.w.Write(p)
 }
 
 // ErrCorrupt is wrapped by the error a Verify reader returns when the
