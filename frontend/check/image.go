@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/bldbuild/bld/internal/imageref"
+	units "github.com/docker/go-units"
 	"github.com/moby/buildkit/frontend/dockerfile/instructions"
 )
 
@@ -335,16 +336,10 @@ func userAdd(words []string) (string, int, bool) {
 	return name, uid, true
 }
 
-// human formats a size in bytes as "1.2 GiB".
+// human formats a size in bytes as "1.2 GiB" (go-units), or "120 B".
 func human(n int64) string {
-	const unit = 1024
-	if n < unit {
+	if n < 1024 {
 		return fmt.Sprintf("%d B", n)
 	}
-	div, exp := int64(unit), 0
-	for m := n / unit; m >= unit && exp < 5; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
+	return units.CustomSize("%.1f %s", float64(n), 1024, []string{"B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"})
 }
