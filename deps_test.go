@@ -17,7 +17,7 @@ var allowed = map[string][]string{
 	"frontend":              {"dag", "frontend/vars"},
 	"frontend/vars":         {},
 	"frontend/check":        {"frontend/vars", "internal/imageref"},
-	"build":                 {"frontend", "dag", "builder", "exporter", "cache", "remotecache", "registry", "state", "store", "snapshot", "sandbox", "internal/archive", "internal/fscopy", "internal/compress", "internal/optspec"},
+	"build":                 {"frontend", "frontend/check", "dag", "builder", "exporter", "cache", "remotecache", "registry", "state", "store", "snapshot", "sandbox", "internal/archive", "internal/fscopy", "internal/compress", "internal/optspec"},
 	"progressui":            {"builder", "dag"},
 	"builder":               {"dag", "cache", "store", "snapshot", "sandbox", "internal/fscopy", "internal/compress", "internal/mount", "internal/readers"},
 	"exporter":              {"registry", "internal/compress", "internal/archive", "internal/atomicfile", "internal/optspec", "internal/imageref", "internal/readers"},

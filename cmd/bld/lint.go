@@ -9,12 +9,11 @@ import (
 	"path/filepath"
 	"strings"
 
-	"github.com/bldbuild/bld/build"
-
 	"github.com/spf13/cobra"
 
-	"github.com/bldbuild/bld/frontend"
+	"github.com/bldbuild/bld/build"
 	"github.com/bldbuild/bld/frontend/check"
+	"github.com/bldbuild/bld/state"
 )
 
 type lintOptions struct {
@@ -68,79 +67,48 @@ with # check=skip=RULE1,RULE2 in the Dockerfile or --check-skip.`,
 }
 
 func runLint(g *globalOptions, o lintOptions, ctxDir string, w io.Writer) error {
-	df := o.file
-	if df == "" {
-		df = filepath.Join(ctxDir, "Dockerfile")
+	opts := build.Options{ContextDir: ctxDir, DockerfilePath: o.file, Target: o.target}
+	if opts.DockerfilePath == "" {
+		opts.DockerfilePath = filepath.Join(ctxDir, "Dockerfile")
 	}
-	data, err := os.ReadFile(df)
-	if err != nil {
+	var err error
+	if opts.Dockerfile, err = os.ReadFile(opts.DockerfilePath); err != nil {
 		return fmt.Errorf("read Dockerfile: %w", err)
 	}
-	args, err := parseKV(o.buildArgs, true)
-	if err != nil {
+	if opts.BuildArgs, err = parseKV(o.buildArgs, true); err != nil {
 		return fmt.Errorf("--build-arg: %w", err)
 	}
-	opt, err := checkOptions(g, ctxDir, df, args, o.target, o.skip, o.errors)
-	if err != nil {
-		return err
-	}
-	findings, err := check.Check(data, opt)
+	opts.Root = checkRoot(g)
+	findings, failed, err := build.Check(opts, build.CheckOptions{Skip: o.skip, AsErrors: o.errors})
 	if err != nil {
 		return err
 	}
 	if err := check.Format(w, findings, o.format); err != nil {
 		return err
 	}
-	if check.Failed(findings, opt, data) {
+	if failed {
 		return errChecksFailed
 	}
 	return nil
 }
 
-// checkOptions fills check.Options for a context: its .dockerignore (the
-// frontend's matcher, so Dockerfile-specific ignore files count) and the
-// local sizes of base images.
-func checkOptions(g *globalOptions, ctxDir, dockerfile string, args map[string]string, target string, skip []string, asErrors bool) (check.Options, error) {
-	ign, err := frontend.LoadIgnore(ctxDir, dockerfile)
+// checkRoot opens the store alone (no snapshots: nothing long to cancel)
+// for the checks' base image sizes; nil when it cannot be opened, since
+// the checks then only say less.
+func checkRoot(g *globalOptions) *state.Root {
+	st, err := g.openRoot(context.Background(), false)
 	if err != nil {
-		return check.Options{}, err
+		return nil
 	}
-	opt := check.Options{
-		Filename:   filepath.Base(dockerfile),
-		ContextDir: ctxDir,
-		Ignore:     ign.Excluded,
-		Skip:       skip,
-		Error:      asErrors,
-		BuildArgs:  args,
-		Target:     target,
-	}
-	// The store alone (no snapshots): opening it does no long work to cancel.
-	if st, err := g.openRoot(context.Background(), false); err == nil {
-		opt.BaseSize = func(ref string) (int64, bool) {
-			desc, err := st.Store.Resolve(ref)
-			if err != nil {
-				return 0, false
-			}
-			img, err := st.Store.Image(desc.Digest.String())
-			if err != nil {
-				return 0, false
-			}
-			return imageSize(img), true
-		}
-	}
-	return opt, nil
+	return st
 }
 
 // preBuildChecks runs the checks before a build: a summary line, or every
 // finding in plain progress. It fails the build when a rule set to error
 // fires.
 func preBuildChecks(g *globalOptions, o buildOptions, opts build.Options, w io.Writer, mode string) error {
-	opt, err := checkOptions(g, opts.ContextDir, opts.DockerfilePath, opts.BuildArgs, o.target, o.checkSkip, false)
-	if err != nil {
-		return err
-	}
-	opt.Filename = opts.DockerfileName
-	findings, err := check.Check(opts.Dockerfile, opt)
+	opts.Root = checkRoot(g)
+	findings, failed, err := build.Check(opts, build.CheckOptions{Skip: o.checkSkip})
 	if err != nil {
 		if o.check {
 			return err // --check builds nothing: the error is the answer
@@ -148,7 +116,6 @@ func preBuildChecks(g *globalOptions, o buildOptions, opts build.Options, w io.W
 		// The frontend reports parse errors with their line; say nothing twice.
 		return nil
 	}
-	failed := check.Failed(findings, opt, opts.Dockerfile)
 	switch {
 	case o.check || mode == "plain" || failed:
 		if err := check.Format(w, findings, "text"); err != nil {

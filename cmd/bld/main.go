@@ -1,6 +1,10 @@
 // Command bld builds container images from Dockerfiles without a daemon.
-// This package is the composition root: flags, wiring, progress and exit
-// codes; it holds no build logic.
+// This package holds the cobra commands and their flags, the rendering of
+// results and progress (with progressui), and exit codes; every command is
+// a few lines over a library call: build.Run, build.Check, build.Images,
+// build.History, state.Root's Usage and Prune, registry.Client.Login. Its
+// key types are the per-command option structs (buildOptions, ...) and
+// globalOptions, the flags every command shares.
 package main
 
 import (
