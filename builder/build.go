@@ -21,8 +21,8 @@ import (
 	"github.com/bldbuild/bld/store"
 )
 
-// Builder solves build graphs. Its fields are set by the caller (the CLI's
-// composition root); a Builder is safe for one Build at a time.
+// Builder solves build graphs. Its fields are set by the caller (package
+// build wires them); a Builder is safe for one Build at a time.
 type Builder struct {
 	Snapshots snapshot.Snapshotter
 	Cache     *cache.Cache

@@ -8,4 +8,9 @@
 // refuse before any work, and progress can say CACHED up front). Execute
 // then walks again, running only the missed steps; snapshots of cached
 // steps are materialised lazily, only when a missed step builds on them.
+//
+// Key types: Builder (its fields are the snapshotter, cache, store, sandbox
+// and remote caches the caller wires; package build does), Result (base,
+// layers and config of the target), Step, Event (progress) and StepError
+// (a failed Dockerfile step, with its exit code).
 package builder
