@@ -144,6 +144,9 @@ func (s ExportSpec) writeLocal(ctx context.Context, e Export) error {
 	}
 	var prev *Remote
 	if s.CacheMounts && len(e.Mounts) > 0 {
+		// The cache already there, whose unchanged cache mounts are
+		// reused; none (or an unreadable one) means every mount is
+		// written anew, so its error is not the export's.
 		prev, _ = importLocal(dir, tag, "")
 	}
 	img, err := s.image(ctx, e, prev)
@@ -243,7 +246,7 @@ func (l verifiedLayer) Compressed() (io.ReadCloser, error) {
 // refuses a blob name that is not a digest.
 func gcLocal(p layout.Path) {
 	blobs := filepath.Join(string(p), "blobs", "sha256")
-	ents, _ := os.ReadDir(blobs)
+	ents, _ := os.ReadDir(blobs) // best effort, as the whole of gcLocal
 	for _, e := range ents {
 		if _, err := v1.NewHash("sha256:" + e.Name()); err != nil && e.Type().IsRegular() {
 			_ = os.Remove(filepath.Join(blobs, e.Name()))
