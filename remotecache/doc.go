@@ -5,8 +5,7 @@
 // build as a cache, and carries RUN cache mounts (PackMount, UnpackMount).
 // The build-level policy is here too: ImportAll (warnings, never errors;
 // cache mounts restored), Inline (the inline cache on the image) and
-// ExportAll (mode=min|max, compression, ignore-error), for the CLI and the
-// build library.
+// ExportAll (mode=min|max, compression, ignore-error), for package build.
 //
 // Backends: a registry cache is one OCI image manifest whose config blob
 // (ConfigMediaType) holds the records and whose layers are their layer

@@ -19,8 +19,8 @@ import (
 	"github.com/bldbuild/bld/internal/compress"
 )
 
-// What a build does with --cache-from and --cache-to, for the CLI and the
-// build library: ParseExportSpecs before the build (a typo fails at once),
+// What a build does with --cache-from and --cache-to, for package build
+// (the one caller): ParseExportSpecs before the build (a typo fails at once),
 // ImportAll for builder.Builder.Remote, Inline on the assembled image,
 // ExportAll after the outputs are written.
 

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net/http"
 	"sort"
 	"strings"
 	"time"
@@ -14,12 +13,12 @@ import (
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
-	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
 	"github.com/google/go-containerregistry/pkg/v1/types"
 
 	"github.com/bldbuild/bld/cache"
 	"github.com/bldbuild/bld/internal/optspec"
 	"github.com/bldbuild/bld/internal/readers"
+	"github.com/bldbuild/bld/registry"
 )
 
 // The remote cache format. A registry or local cache is one OCI image
@@ -393,18 +392,8 @@ func newRemote(src string, raw []byte, m *v1.Manifest, layer func(v1.Descriptor,
 // into ErrNoCache; other errors (authentication ones say UNAUTHORIZED or
 // DENIED) pass as they are.
 func registryError(err error) error {
-	var te *transport.Error
-	if !errors.As(err, &te) {
-		return err
-	}
-	for _, d := range te.Errors {
-		switch d.Code {
-		case transport.ManifestUnknownErrorCode, transport.NameUnknownErrorCode, transport.BlobUnknownErrorCode:
-			return ErrNoCache
-		}
-	}
-	if te.StatusCode == http.StatusNotFound {
-		return ErrNoCache
+	if registry.IsNotFound(err) {
+		return ErrNoCache // the caller names the cache; a missing one is normal
 	}
 	return err
 }
