@@ -13,6 +13,9 @@
 // trimmed of spaces, keys may repeat (Spec keeps every field, in order),
 // and bare words (fields without "=") are allowed where Syntax.Bare says so.
 //
+// Key types: Syntax (what a flag's spec may hold; Parse), Spec (its parsed
+// Fields, in order) and UnknownKeyError (a key outside the syntax).
+//
 // The CSV reading is encoding/csv's; only the key rules are written here.
 package optspec
 
