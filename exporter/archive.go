@@ -152,6 +152,11 @@ func writeOCIDir(dest string, img v1.Image, names []string) error {
 // writeOCITar streams an OCI image layout as a tar: oci-layout, the blobs,
 // then index.json. Entries have fixed modes and times, so equal images give
 // equal archives.
+//
+// Hand-written: ggcr writes an OCI layout only as a directory (layout) and
+// a tar only in docker's format (tarball), and internal/archive's writer
+// writes filesystem trees, not image archives; a layout tar is a dozen
+// entries of fixed shape.
 func writeOCITar(ctx context.Context, w io.Writer, img v1.Image, names []string) error {
 	full, err := normalizeAll(names)
 	if err != nil {
