@@ -191,7 +191,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	src := snapshotSource(o.Root, result, o.Epoch)
 	for _, e := range exps {
 		if r, ok := e.(*recompressed); ok {
-			r.src = src
+			r.opts.Source = src
 		}
 		if s, ok := e.(*storeExporter); ok {
 			s.res = res

@@ -1,28 +1,31 @@
 package build
 
 import (
-	"context"
 	"path/filepath"
-
-	v1 "github.com/google/go-containerregistry/pkg/v1"
 
 	"github.com/bldbuild/bld/frontend"
 	"github.com/bldbuild/bld/frontend/check"
 )
 
-// CheckOptions choose which build checks run and how.
+// CheckOptions say which build checks Check runs and how.
 type CheckOptions struct {
-	Skip  []string // rules to skip ("all" for every rule)
-	Error bool     // every finding is an error
+	Skip     []string // rules to skip ("all" for every rule)
+	AsErrors bool     // every finding fails the checks (lint --error)
 }
 
-// Check runs the build checks (frontend/check: BuildKit's rules and bld's
-// own) on o's Dockerfile, with its context's .dockerignore and, when
-// o.Root is set, the local sizes of base images. o must have been through
-// Prepare. failed reports a rule set to error that fired. A Dockerfile the
-// checks cannot parse is err, a *check.ParseError naming the line.
-func Check(ctx context.Context, o Options, co CheckOptions) (findings []check.Finding, failed bool, err error) {
-	ign, err := frontend.LoadIgnore(o.ContextDir, o.DockerfilePath)
+// Check runs the build checks (frontend/check) on o's Dockerfile as the
+// build would see it: o.Dockerfile (which must be loaded: Prepare loads
+// it), its build args and target, the .dockerignore the build would use
+// (Dockerfile-specific ignore files count) and, when o.Root is set, the
+// local size of each base image in o.Root's store. failed says whether a
+// rule set to error fired. An error is a Dockerfile check could not read
+// (its parse error, with the line).
+func Check(o Options, c CheckOptions) (findings []check.Finding, failed bool, err error) {
+	dockerfile := o.DockerfilePath
+	if dockerfile == "" {
+		dockerfile = filepath.Join(o.ContextDir, "Dockerfile")
+	}
+	ign, err := frontend.LoadIgnore(o.ContextDir, dockerfile)
 	if err != nil {
 		return nil, false, err
 	}
@@ -30,47 +33,26 @@ func Check(ctx context.Context, o Options, co CheckOptions) (findings []check.Fi
 		Filename:   o.DockerfileName,
 		ContextDir: o.ContextDir,
 		Ignore:     ign.Excluded,
-		Skip:       co.Skip,
-		Error:      co.Error,
+		Skip:       c.Skip,
+		Error:      c.AsErrors,
 		BuildArgs:  o.BuildArgs,
 		Target:     o.Target,
 	}
 	if opt.Filename == "" {
-		opt.Filename = filepath.Base(o.DockerfilePath)
+		opt.Filename = filepath.Base(dockerfile)
 	}
-	if r := o.Root; r != nil {
+	if o.Root != nil {
 		opt.BaseSize = func(ref string) (int64, bool) {
-			desc, err := r.Store.Resolve(ref)
+			_, img, err := LocalImage(o.Root, ref)
 			if err != nil {
-				return 0, false
-			}
-			img, err := r.Store.Image(desc.Digest.String())
-			if err != nil {
-				return 0, false
+				return 0, false // not stored: the rule says nothing of its size
 			}
 			return ImageSize(img), true
 		}
-	}
-	if err := ctx.Err(); err != nil {
-		return nil, false, err
 	}
 	findings, err = check.Check(o.Dockerfile, opt)
 	if err != nil {
 		return nil, false, err
 	}
 	return findings, check.Failed(findings, opt, o.Dockerfile), nil
-}
-
-// ImageSize is the compressed size of an image's layers (0 when its
-// manifest cannot be read).
-func ImageSize(img v1.Image) int64 {
-	m, err := img.Manifest()
-	if err != nil {
-		return 0
-	}
-	var n int64
-	for _, l := range m.Layers {
-		n += l.Size
-	}
-	return n
 }

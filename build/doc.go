@@ -12,6 +12,12 @@
 // The package owns the composition of a build, nothing global: the state
 // root is a value in Options, and everything a build reads from outside
 // (secrets, build args, the Dockerfile) comes in as values. Its key types
-// are Options, Result, Output and Progress. cmd/bld turns flags into
+// are Options, Result, Step, Limits and Progress. cmd/bld turns flags into
 // Options and renders Progress; any other Go program can do the same.
+//
+// Around Run, the package also holds what bld's other commands call:
+// Check (the build checks of frontend/check, wired to the context's
+// .dockerignore and the store's base image sizes; CheckOptions), Import
+// (a root filesystem as a one-layer image), Push, and the store queries
+// Images (ImageInfo), LocalImage and History (HistoryEntry).
 package build

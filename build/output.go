@@ -71,7 +71,10 @@ func outputs(o Options, client *registry.Client, prog Progress) ([]exporter.Expo
 			continue
 		}
 		if out.Compression != "" || out.ForceCompression {
-			e = &recompressed{e: e, format: out.Compression, level: out.CompressionLevel, force: out.ForceCompression, scratch: o.Root.TmpDir()}
+			e = &recompressed{e: e, opts: exporter.RecompressOptions{
+				Format: out.Compression, Level: out.CompressionLevel, Force: out.ForceCompression,
+				ScratchDir: o.Root.TmpDir(),
+			}}
 		}
 		exps = append(exps, e)
 	}
@@ -146,17 +149,15 @@ func (p *pushExporter) Export(ctx context.Context, img v1.Image) error {
 // recompressed exports an image with its layers in another compression
 // (each layer compressed once, concurrently; layers already in the format
 // are kept unless forced).
+// Its scratch files live under the state root's tmp/; Run sets
+// opts.Source to the build's snapshots.
 type recompressed struct {
-	e       exporter.Exporter
-	format  string
-	level   int
-	force   bool
-	src     exporter.Source // layer content from the build's snapshots
-	scratch string          // the root's tmp/: recompressed layers' files
+	e    exporter.Exporter
+	opts exporter.RecompressOptions
 }
 
 func (r *recompressed) Export(ctx context.Context, img v1.Image) error {
-	img, err := exporter.RecompressFrom(ctx, img, r.format, r.level, r.force, r.src, r.scratch)
+	img, err := exporter.RecompressWith(ctx, img, r.opts)
 	if err != nil {
 		return err
 	}

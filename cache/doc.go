@@ -7,11 +7,13 @@
 // content it read from outside the graph (build-context files). Keys are
 // not content digests and have their own type so they cannot be mixed up.
 //
-// Records live one file each under <dir>/records/<xx>/<key>.json, written by
-// temp file and rename: a crash leaves either the old record or the new one,
-// and two bld processes can share a directory.
+// Records live one file each under <dir>/records/<xx>/<key>.json, written
+// with internal/atomicfile: a crash leaves either the old record or the new
+// one, and two bld processes can share a directory.
 //
-// The package holds keys and records only. Source is the read-only view of
+// Key types: Key (and Component, a part of its preimage), Record, Cache
+// (the records directory) and Source. The package holds keys and records
+// only. Source is the read-only view of
 // records made elsewhere that the builder asks after a local miss; package
 // remotecache imports and exports caches (registry, inline, local) and
 // implements it.

@@ -38,7 +38,7 @@ const annotationImageName = "io.containerd.image.name"
 func OCI(dest string, names []string, tar bool) Exporter {
 	if tar {
 		return ExporterFunc(func(ctx context.Context, img v1.Image) error {
-			err := writeFileAtomic(dest, func(w io.Writer) error { return writeOCITar(ctx, w, img, names) })
+			err := writeDest(dest, func(w io.Writer) error { return writeOCITar(ctx, w, img, names) })
 			if err != nil {
 				return fmt.Errorf("oci archive %s: %w", dest, err)
 			}
@@ -70,7 +70,7 @@ func OCITo(w io.Writer, names []string) Exporter {
 // the image is untagged.
 func Docker(dest string, names []string) Exporter {
 	return ExporterFunc(func(ctx context.Context, img v1.Image) error {
-		err := writeFileAtomic(dest, func(w io.Writer) error { return writeDocker(ctx, w, img, names) })
+		err := writeDest(dest, func(w io.Writer) error { return writeDocker(ctx, w, img, names) })
 		if err != nil {
 			return fmt.Errorf("docker archive %s: %w", dest, err)
 		}
@@ -153,6 +153,11 @@ func writeOCIDir(dest string, img v1.Image, names []string) error {
 // writeOCITar streams an OCI image layout as a tar: oci-layout, the blobs,
 // then index.json. Entries have fixed modes and times, so equal images give
 // equal archives.
+//
+// Hand-written: ggcr writes an OCI layout only as a directory (layout) and
+// a tar only in docker's format (tarball), and internal/archive's writer
+// writes filesystem trees, not image archives; a layout tar is a dozen
+// entries of fixed shape.
 func writeOCITar(ctx context.Context, w io.Writer, img v1.Image, names []string) error {
 	full, err := normalizeAll(names)
 	if err != nil {
@@ -251,9 +256,10 @@ func writeOCITar(ctx context.Context, w io.Writer, img v1.Image, names []string)
 	return tw.Close()
 }
 
-// writeFileAtomic writes dest through fn, with internal/atomicfile: dest
-// appears, whole, only when fn succeeds.
-func writeFileAtomic(dest string, fn func(io.Writer) error) error {
+// writeDest writes the file dest through fn, with internal/atomicfile:
+// dest appears, whole, only when fn succeeds. "-" is refused: the caller
+// wires standard output.
+func writeDest(dest string, fn func(io.Writer) error) error {
 	if dest == "-" {
 		// Not a file named "-": the caller wires standard output.
 		return fmt.Errorf("standard output: use OCITo, DockerTo or TarTo")

@@ -8,4 +8,9 @@
 // same unless -a. `type=local,dest=D,preserve-ownership=true` (LocalOptions.PreserveOwnership)
 // keeps owners and setuid/setgid, for a destination no untrusted user can reach. The rootfs tar
 // sink (type=tar) writes modes and owners as they are in the image: a tar file runs nothing.
+//
+// Key types: Exporter (one sink; Tee writes several), OutputSpec (a parsed --output value,
+// ParseOutput), Layer (a layer with its history entry, for Image), LocalOptions,
+// RegistryOptions and RecompressOptions (RecompressWith: layers in another compression, compressed
+// once and concurrently, in a scratch dir the caller gives).
 package exporter

@@ -19,7 +19,7 @@ import (
 // a temporary file renamed at the end.
 func Tar(dest string) Exporter {
 	return ExporterFunc(func(ctx context.Context, img v1.Image) error {
-		err := writeFileAtomic(dest, func(w io.Writer) error { return writeFlat(ctx, w, img) })
+		err := writeDest(dest, func(w io.Writer) error { return writeFlat(ctx, w, img) })
 		if err != nil {
 			return fmt.Errorf("rootfs tar %s: %w", dest, err)
 		}

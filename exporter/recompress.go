@@ -21,11 +21,11 @@ import (
 // against the diffID the config records. The result has OCI media types
 // (zstd has no Docker one); its config is img's, byte for byte.
 //
-// Recompressed layers live in unlinked temporary files under os.TempDir
-// (which should be on disk, not in memory), freed when the image is
-// garbage collected; RecompressFrom takes the directory.
+// Recompressed layers live in unlinked temporary files under os.TempDir,
+// freed when the image is garbage collected. A build uses RecompressWith,
+// whose files live under the state root's tmp/.
 func Recompress(ctx context.Context, img v1.Image, format string, level int, force bool) (v1.Image, error) {
-	return RecompressFrom(ctx, img, format, level, force, nil, "")
+	return RecompressWith(ctx, img, RecompressOptions{Format: format, Level: level, Force: force})
 }
 
 // A Source gives the uncompressed content of a layer by its compressed
@@ -33,12 +33,25 @@ func Recompress(ctx context.Context, img v1.Image, format string, level int, for
 // cheaper than decompressing the blob; ok false: decompress the blob.
 type Source func(ctx context.Context, digest v1.Hash) (rc io.ReadCloser, ok bool)
 
-// RecompressFrom is Recompress reading each layer's content from src where
-// it can, with its temporary files in scratchDir ("" is os.TempDir; a
-// build passes its root's tmp/, as DESIGN.md asks of every scratch file).
-// What src gives is checked against the config's diffID like the rest; on
-// a mismatch the layer is compressed again from its blob.
-func RecompressFrom(ctx context.Context, img v1.Image, format string, level int, force bool, src Source, scratchDir string) (v1.Image, error) {
+// RecompressOptions say how RecompressWith compresses.
+type RecompressOptions struct {
+	Format string // gzip, zstd or uncompressed; "" is gzip
+	Level  int    // 0: the format's default
+	Force  bool   // recompress layers already in Format too
+	// Source, when not nil, gives layers' content; what it gives is
+	// checked against the config's diffID like the rest, and on a mismatch
+	// the layer is compressed again from its blob.
+	Source Source
+	// ScratchDir holds the compressed layers, in files unlinked as soon as
+	// they are made (so nothing is left there after a crash but space
+	// until the process ends). "" is os.TempDir; a build passes its state
+	// root's tmp/ (state.Root.TmpDir).
+	ScratchDir string
+}
+
+// RecompressWith is Recompress with every option.
+func RecompressWith(ctx context.Context, img v1.Image, o RecompressOptions) (v1.Image, error) {
+	format, level, force, src := o.Format, o.Level, o.Force, o.Source
 	if format == "" {
 		format = compress.Gzip
 	}
@@ -105,7 +118,7 @@ func RecompressFrom(ctx context.Context, img v1.Image, format string, level int,
 			if src != nil {
 				if d, derr := j.l.Digest(); derr == nil {
 					if rc, ok := src(gctx, d); ok {
-						j.out, err = compressLayer(gctx, rc, d, j.diff, opt, scratchDir)
+						j.out, err = compressLayer(gctx, o.ScratchDir, rc, d, j.diff, opt)
 						rc.Close()
 						if err == nil {
 							return nil
@@ -113,7 +126,7 @@ func RecompressFrom(ctx context.Context, img v1.Image, format string, level int,
 					}
 				}
 			}
-			j.out, err = recompressLayer(gctx, j.l, j.diff, opt, scratchDir)
+			j.out, err = recompressLayer(gctx, o.ScratchDir, j.l, j.diff, opt)
 			return err
 		})
 	}
@@ -135,7 +148,7 @@ func RecompressFrom(ctx context.Context, img v1.Image, format string, level int,
 	return newImage(raw, out, layers)
 }
 
-func recompressLayer(ctx context.Context, l v1.Layer, diffID v1.Hash, opt compress.Options, dir string) (*fileLayer, error) {
+func recompressLayer(ctx context.Context, dir string, l v1.Layer, diffID v1.Hash, opt compress.Options) (*fileLayer, error) {
 	digest, err := l.Digest()
 	if err != nil {
 		return nil, err
@@ -150,20 +163,21 @@ func recompressLayer(ctx context.Context, l v1.Layer, diffID v1.Hash, opt compre
 		return nil, fmt.Errorf("layer %s: %w", digest, err)
 	}
 	defer ur.Close()
-	return compressLayer(ctx, ur, digest, diffID, opt, dir)
+	return compressLayer(ctx, dir, ur, digest, diffID, opt)
 }
 
 // compressLayer compresses the uncompressed layer content ur (of the layer
-// whose blob is digest) into an unlinked temporary file in dir, checking
-// diffID.
-func compressLayer(ctx context.Context, ur io.Reader, digest, diffID v1.Hash, opt compress.Options, dir string) (*fileLayer, error) {
+// whose blob is digest) into an unlinked temporary file in dir ("" is
+// os.TempDir), checking diffID.
+func compressLayer(ctx context.Context, dir string, ur io.Reader, digest, diffID v1.Hash, opt compress.Options) (*fileLayer, error) {
 	f, err := os.CreateTemp(dir, "bld-layer-*")
 	if err != nil {
 		return nil, fmt.Errorf("layer %s: %w", digest, err)
 	}
 	// Unlinked at once: nothing is left behind, whatever happens. The
-	// space is freed when f is closed or collected.
-	os.Remove(f.Name())
+	// space is freed when f is closed or collected. A failed unlink only
+	// leaves a file in the scratch dir, which start-up or prune cleans.
+	_ = os.Remove(f.Name())
 	res, err := compress.Compress(ctx, f, ur, opt)
 	if err != nil {
 		f.Close()

@@ -25,6 +25,11 @@
 // LoadIgnore reads the .dockerignore of a build context (BuildKit's rule:
 // <Dockerfile>.dockerignore next to the Dockerfile first).
 //
+// Key types: Options (what Parse is given: build args, target, platforms,
+// Limits, and Resolve, which gives an Image for a base reference), Result
+// (the target's vertex, base, config and history Steps), Ignore, and the
+// errors Error and LimitError.
+//
 // Errors locate the failure: a *Error carries the Dockerfile name, the line
 // and the instruction, and prints as
 //

@@ -60,3 +60,24 @@ func (e *refError) Error() string {
 	}
 	return b.String()
 }
+
+// IsNotFound reports whether err is a registry's answer that the manifest,
+// repository or blob asked for does not exist: MANIFEST_UNKNOWN,
+// NAME_UNKNOWN or BLOB_UNKNOWN, or a bare HTTP 404. Authentication
+// failures (UNAUTHORIZED, DENIED; some registries answer 404 with them)
+// are not.
+func IsNotFound(err error) bool {
+	var te *transport.Error
+	if !errors.As(err, &te) {
+		return false
+	}
+	for _, d := range te.Errors {
+		switch d.Code {
+		case transport.ManifestUnknownErrorCode, transport.NameUnknownErrorCode, transport.BlobUnknownErrorCode:
+			return true
+		case transport.UnauthorizedErrorCode, transport.DeniedErrorCode:
+			return false
+		}
+	}
+	return te.StatusCode == http.StatusNotFound
+}

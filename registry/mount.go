@@ -8,7 +8,6 @@ import (
 	"sync"
 
 	"github.com/bldbuild/bld/internal/atomicfile"
-
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/partial"
@@ -39,9 +38,9 @@ func OpenBlobLocations(path string) *BlobLocations {
 // maxLocations bounds the repositories remembered per blob.
 const maxLocations = 8
 
-// Add records that repo holds the blobs and saves the file (temp + rename;
-// a lost update between two processes only costs a later upload, so a
-// failed save is dropped).
+// Add records that repo holds the blobs and saves the file (with
+// internal/atomicfile; a lost update between two processes only costs a
+// later upload, so a failed save is dropped).
 func (b *BlobLocations) Add(repo name.Repository, digests []v1.Hash) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
@@ -61,8 +60,7 @@ func (b *BlobLocations) Add(repo name.Repository, digests []v1.Hash) {
 	if err := os.MkdirAll(filepath.Dir(b.path), 0o700); err != nil {
 		return
 	}
-	// A hint: a failed write costs a later upload, nothing more.
-	_ = atomicfile.WriteFile(b.path, data, 0o600)
+	_ = atomicfile.WriteFile(b.path, data, 0o600) // a hint: see above
 }
 
 // Source returns a repository of target's registry, other than target,

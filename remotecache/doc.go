@@ -5,8 +5,7 @@
 // build as a cache, and carries RUN cache mounts (PackMount, UnpackMount).
 // The build-level policy is here too: ImportAll (warnings, never errors;
 // cache mounts restored), Inline (the inline cache on the image) and
-// ExportAll (mode=min|max, compression, ignore-error), for the CLI and the
-// build library.
+// ExportAll (mode=min|max, compression, ignore-error), for package build.
 //
 // Backends: a registry cache is one OCI image manifest whose config blob
 // (ConfigMediaType) holds the records and whose layers are their layer
@@ -17,7 +16,7 @@
 //
 // Hand-written here, because no library does it: the records document,
 // the cache manifest as a v1.Image (cacheImage), a lazy layer known by its
-// descriptor (blobLayer), and a reader that checks a blob's size and digest
-// as it is read (internal/readers.Verify): ggcr's layout reader and writer trust the
-// digest a blob is named by.
+// descriptor (blobLayer). Blobs of a local cache are read through
+// internal/readers.Verify, which checks size and digest as they are read:
+// ggcr's layout reader and writer trust the digest a blob is named by.
 package remotecache

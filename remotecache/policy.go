@@ -19,8 +19,8 @@ import (
 	"github.com/bldbuild/bld/internal/compress"
 )
 
-// What a build does with --cache-from and --cache-to, for the CLI and the
-// build library: ParseExportSpecs before the build (a typo fails at once),
+// What a build does with --cache-from and --cache-to, for package build
+// (the one caller): ParseExportSpecs before the build (a typo fails at once),
 // ImportAll for builder.Builder.Remote, Inline on the assembled image,
 // ExportAll after the outputs are written.
 
@@ -114,6 +114,9 @@ func restoreMount(ctx context.Context, dir string, m MountBlob) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
+	// On failure the clean-up is best effort: the error returned is the
+	// cause, and a mount dir left behind is only a cache mount restored
+	// empty or partly, which a RUN step tolerates.
 	if err := os.WriteFile(dir+".id", []byte(m.ID), 0o600); err != nil {
 		_ = os.RemoveAll(dir)
 		return err

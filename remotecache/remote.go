@@ -6,23 +6,19 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net/http"
 	"sort"
 	"strings"
 	"time"
 
-	"github.com/bldbuild/bld/registry"
-
-	"github.com/bldbuild/bld/internal/optspec"
-	"github.com/bldbuild/bld/internal/readers"
-
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
-	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
 	"github.com/google/go-containerregistry/pkg/v1/types"
 
 	"github.com/bldbuild/bld/cache"
+	"github.com/bldbuild/bld/internal/optspec"
+	"github.com/bldbuild/bld/internal/readers"
+	"github.com/bldbuild/bld/registry"
 )
 
 // The remote cache format. A registry or local cache is one OCI image
@@ -160,9 +156,6 @@ type ImportSpec struct {
 	Digest string // local: the manifest digest in the layout
 }
 
-// importSyntax is --cache-from's keys (internal/optspec reads the spec).
-var importSyntax = optspec.Syntax{Keys: []string{"type", "ref", "src", "tag", "digest"}, NonEmpty: true}
-
 // ParseImportSpec parses a --cache-from value:
 //
 //	type=registry,ref=REG/REPO:TAG   (or just REG/REPO:TAG)
@@ -170,7 +163,8 @@ var importSyntax = optspec.Syntax{Keys: []string{"type", "ref", "src", "tag", "d
 //	type=inline,ref=REG/REPO:TAG
 //
 // A registry ref whose manifest is an image carrying InlineAnnotation is
-// read as an inline cache. Errors name the bad key or value.
+// read as an inline cache. Fields are read with internal/optspec (a field
+// holding a comma is quoted, as in buildx). Errors name the bad key or value.
 func ParseImportSpec(spec string) (ImportSpec, error) {
 	spec = strings.TrimSpace(spec)
 	if spec == "" {
@@ -179,25 +173,16 @@ func ParseImportSpec(spec string) (ImportSpec, error) {
 	if !strings.Contains(spec, "=") {
 		return ImportSpec{Type: "registry", Ref: spec}, nil
 	}
-	var s ImportSpec
-	fields, err := importSyntax.Parse(spec)
+	fields, err := parseSpec(spec, "type", "ref", "src", "tag", "digest")
 	if err != nil {
-		return s, err
+		return ImportSpec{}, err
 	}
-	for _, f := range fields {
-		switch k, v := f.Key, f.Value; k {
-		case "type":
-			s.Type = v
-		case "ref":
-			s.Ref = v
-		case "src":
-			s.Src = v
-		case "tag":
-			s.Tag = v
-		case "digest":
-			s.Digest = v
-		}
-	}
+	s := ImportSpec{}
+	s.Type, _ = fields.Get("type")
+	s.Ref, _ = fields.Get("ref")
+	s.Src, _ = fields.Get("src")
+	s.Tag, _ = fields.Get("tag")
+	s.Digest, _ = fields.Get("digest")
 	if s.Type == "" {
 		s.Type = "registry"
 	}
@@ -233,6 +218,34 @@ func ParseImportSpec(spec string) (ImportSpec, error) {
 	return s, nil
 }
 
+// fieldError is the error of a spec field without a value.
+type fieldError struct{ field string }
+
+func (e *fieldError) Error() string { return fmt.Sprintf("%q: want key=value", e.field) }
+
+// parseSpec reads a --cache-from or --cache-to spec with internal/optspec
+// and keeps the error texts these flags have always had: an unknown key is
+// named without the list, a field without a value is a *fieldError.
+func parseSpec(spec string, keys ...string) (optspec.Spec, error) {
+	fields, err := optspec.Syntax{Keys: keys, Bare: true}.Parse(spec)
+	var uk *optspec.UnknownKeyError
+	if errors.As(err, &uk) {
+		return nil, fmt.Errorf("unknown key %q", uk.Key)
+	}
+	if err != nil {
+		return nil, err
+	}
+	for _, f := range fields {
+		switch {
+		case f.Key == "":
+			return nil, &fieldError{f.Value}
+		case f.Value == "":
+			return nil, &fieldError{f.Key + "="}
+		}
+	}
+	return fields, nil
+}
+
 // importRegistry reads the cache manifest (or, when inline or when it is an
 // image carrying InlineAnnotation, the image manifest) at refStr.
 func importRegistry(ctx context.Context, refStr string, inline bool, nameOpts []name.Option, opts []remote.Option) (*Remote, error) {
@@ -250,7 +263,7 @@ func importRegistry(ctx context.Context, refStr string, inline bool, nameOpts []
 	opts = append(opts, remote.Reuse(p))
 	desc, err := remote.Get(ref, opts...)
 	if err != nil {
-		return nil, noCache(err) // the caller names the reference
+		return nil, registryError(err)
 	}
 	if desc.Size > maxDocument {
 		return nil, fmt.Errorf("manifest is %d bytes, not a bld cache", desc.Size)
@@ -267,7 +280,7 @@ func importRegistry(ctx context.Context, refStr string, inline bool, nameOpts []
 	switch {
 	case !inline && isCacheManifest(m):
 		// A missing config is a broken cache, not a missing one: no
-		// noCache here.
+		// registryError here.
 		cl, err := remote.Layer(repo.Digest(m.Config.Digest.String()), opts...)
 		if err != nil {
 			return nil, fmt.Errorf("read cache config %s: %w", m.Config.Digest, err)
@@ -375,22 +388,12 @@ func newRemote(src string, raw []byte, m *v1.Manifest, layer func(v1.Descriptor,
 	return r, nil
 }
 
-// noCache turns a registry's "no such manifest, repository or blob" into
-// ErrNoCache; other errors (authentication ones say UNAUTHORIZED or
-// DENIED) are named as every registry error is (registry.Error).
-func noCache(err error) error {
-	var te *transport.Error
-	if !errors.As(err, &te) {
-		return registry.Error("", err)
+// registryError turns a registry's "no such manifest, repository or blob"
+// into ErrNoCache; other errors (authentication ones say UNAUTHORIZED or
+// DENIED) pass as they are.
+func registryError(err error) error {
+	if registry.IsNotFound(err) {
+		return ErrNoCache // the caller names the cache; a missing one is normal
 	}
-	for _, d := range te.Errors {
-		switch d.Code {
-		case transport.ManifestUnknownErrorCode, transport.NameUnknownErrorCode, transport.BlobUnknownErrorCode:
-			return ErrNoCache
-		}
-	}
-	if te.StatusCode == http.StatusNotFound {
-		return ErrNoCache
-	}
-	return registry.Error("", err)
+	return err
 }

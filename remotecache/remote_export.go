@@ -11,9 +11,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/bldbuild/bld/internal/optspec"
-	"github.com/docker/go-units"
-
+	units "github.com/docker/go-units"
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
@@ -52,11 +50,8 @@ type ExportSpec struct {
 //
 // SIZE is bytes or a number with a K, M, G suffix (KiB, MiB, GiB). buildx's
 // image-manifest= and oci-mediatypes= are accepted and ignored: the cache is
-// always an OCI image manifest. Errors name the bad key or value.
-// exportSyntax is --cache-to's keys (internal/optspec reads the spec).
-var exportSyntax = optspec.Syntax{Keys: []string{"type", "ref", "dest", "tag", "mode", "compression",
-	"cache-mounts", "ignore-error", "image-manifest", "oci-mediatypes", "cache-mount-max"}, NonEmpty: true}
-
+// always an OCI image manifest. Fields are read with internal/optspec.
+// Errors name the bad key or value.
 func ParseExportSpec(s string) (ExportSpec, error) {
 	spec := ExportSpec{Mode: "min", MountMax: DefaultMountMax}
 	s = strings.TrimSpace(s)
@@ -70,9 +65,14 @@ func ParseExportSpec(s string) (ExportSpec, error) {
 	if s == "inline" {
 		s = "type=inline"
 	}
-	fields, err := exportSyntax.Parse(s)
-	if err != nil {
-		return spec, fmt.Errorf("cache-to %s: %w", s, err)
+	fields, err := parseSpec(s, "type", "ref", "dest", "tag", "mode", "compression", "cache-mounts",
+		"ignore-error", "image-manifest", "oci-mediatypes", "cache-mount-max")
+	var fe *fieldError
+	switch {
+	case errors.As(err, &fe):
+		return spec, fmt.Errorf("cache-to %w", err)
+	case err != nil:
+		return spec, fmt.Errorf("cache-to: %w", err)
 	}
 	for _, f := range fields {
 		k, v := f.Key, f.Value
@@ -144,31 +144,22 @@ func ParseExportSpec(s string) (ExportSpec, error) {
 	return spec, nil
 }
 
-// parseSize parses "1048576", "512M", "512MiB", "1g".
+// parseSize parses "1048576", "512M", "512MiB", "1g" (binary units) with
+// docker/go-units.
 func parseSize(v string) (int64, error) {
-	s := strings.ToLower(strings.TrimSpace(v))
-	s = strings.TrimSuffix(strings.TrimSuffix(s, "ib"), "b")
-	mult := int64(1)
-	if s != "" {
-		switch s[len(s)-1] {
-		case 'k':
-			mult = 1 << 10
-		case 'm':
-			mult = 1 << 20
-		case 'g':
-			mult = 1 << 30
-		case 't':
-			mult = 1 << 40
-		}
-		if mult > 1 {
-			s = s[:len(s)-1]
-		}
-	}
-	n, err := strconv.ParseInt(s, 10, 64)
-	if err != nil || n < 0 || n > (1<<62)/mult {
+	n, err := units.RAMInBytes(strings.TrimSpace(v))
+	if err != nil || n < 0 {
 		return 0, errors.New("want a size such as 536870912, 512M or 1G")
 	}
-	return n * mult, nil
+	return n, nil
+}
+
+// humanSize formats n bytes for a note: "3.2 GiB", "120 B".
+func humanSize(n int64) string {
+	if n < 1024 {
+		return fmt.Sprintf("%d B", n)
+	}
+	return units.CustomSize("%.1f %s", float64(n), 1024, []string{"B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"})
 }
 
 // unwrapNum drops strconv's repetition of the input from its errors.
@@ -338,7 +329,7 @@ func (s ExportSpec) addMounts(ctx context.Context, img *cacheImage, e Export, pr
 		}
 		if size > max {
 			if e.Note != nil {
-				e.Note(fmt.Sprintf("cache mount %s: %s is over cache-mount-max (%s), not exported", m.ID, units.BytesSize(float64(size)), units.BytesSize(float64(max))))
+				e.Note(fmt.Sprintf("cache mount %s: %s is over cache-mount-max (%s), not exported", m.ID, humanSize(size), humanSize(max)))
 			}
 			continue
 		}

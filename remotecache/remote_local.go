@@ -12,7 +12,6 @@ import (
 
 	"github.com/bldbuild/bld/internal/atomicfile"
 	"github.com/bldbuild/bld/internal/readers"
-
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/empty"
 	"github.com/google/go-containerregistry/pkg/v1/layout"
@@ -145,6 +144,9 @@ func (s ExportSpec) writeLocal(ctx context.Context, e Export) error {
 	}
 	var prev *Remote
 	if s.CacheMounts && len(e.Mounts) > 0 {
+		// The cache already there, whose unchanged cache mounts are
+		// reused; none (or an unreadable one) means every mount is
+		// written anew, so its error is not the export's.
 		prev, _ = importLocal(dir, tag, "")
 	}
 	img, err := s.image(ctx, e, prev)
@@ -163,8 +165,12 @@ func (s ExportSpec) writeLocal(ctx context.Context, e Export) error {
 		h   v1.Hash
 		raw []byte
 	}{{img.configDsc.Digest, img.config}, {md.Digest, img.manifest}} {
-		if err := writeFileAtomic(filepath.Join(dir, "blobs", b.h.Algorithm), b.h.Hex, b.raw); err != nil {
-			return fmt.Errorf("write blob %s: %w", b.h, err)
+		blobs := filepath.Join(dir, "blobs", b.h.Algorithm)
+		if err := os.MkdirAll(blobs, 0o755); err != nil {
+			return err
+		}
+		if err := atomicfile.WriteFile(filepath.Join(blobs, b.h.Hex), b.raw, 0o644); err != nil {
+			return err // names the blob's path
 		}
 	}
 	if err := ctx.Err(); err != nil {
@@ -185,7 +191,7 @@ func (s ExportSpec) writeLocal(ctx context.Context, e Export) error {
 	if err != nil {
 		return err
 	}
-	if err := writeFileAtomic(dir, "index.json", raw); err != nil {
+	if err := atomicfile.WriteFile(filepath.Join(dir, "index.json"), raw, 0o644); err != nil {
 		return err
 	}
 	gcLocal(p)
@@ -240,7 +246,7 @@ func (l verifiedLayer) Compressed() (io.ReadCloser, error) {
 // refuses a blob name that is not a digest.
 func gcLocal(p layout.Path) {
 	blobs := filepath.Join(string(p), "blobs", "sha256")
-	ents, _ := os.ReadDir(blobs)
+	ents, _ := os.ReadDir(blobs) // best effort, as the whole of gcLocal
 	for _, e := range ents {
 		if _, err := v1.NewHash("sha256:" + e.Name()); err != nil && e.Type().IsRegular() {
 			_ = os.Remove(filepath.Join(blobs, e.Name()))
@@ -255,15 +261,6 @@ func gcLocal(p layout.Path) {
 	for _, h := range unused {
 		_ = p.RemoveBlob(h)
 	}
-}
-
-// writeFileAtomic replaces dir/name with data (internal/atomicfile: the
-// file and its directory are synced).
-func writeFileAtomic(dir, name string, data []byte) error {
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return err
-	}
-	return atomicfile.WriteFile(filepath.Join(dir, name), data, 0o644)
 }
 
 // lockDir takes an exclusive lock on dir (a file .bld-cache.lock in it).

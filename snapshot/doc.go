@@ -5,10 +5,13 @@
 //
 // A key names an active snapshot (writable) or a view (read-only); a name
 // names a committed snapshot (immutable); a parent is always a committed
-// name. Keys and names share one namespace and may be any string. The
-// builder names committed snapshots "layer-<chain ID hex>" for unpacked
-// image layers and "step-<cache key hex>" for the steps it builds, and
-// active ones "active-<random hex>".
+// name. Keys and names share one namespace and may be any string. A build
+// names committed snapshots LayerName(chain ID hex) ("layer-…") for unpacked
+// image layers and StepName(cache key hex) ("step-…") for the steps it
+// builds, and active ones "active-<random hex>".
+//
+// Key types: Snapshotter (the interface, with Info, Kind and DiffOptions)
+// and its two implementations, Overlay and Native.
 //
 // # Lifecycle
 //
@@ -42,14 +45,15 @@
 //
 // # Layers
 //
-// Diff writes deterministic layers: entries in depth-first sorted order,
+// Diff writes deterministic layers with internal/archive's Writer: entries in depth-first sorted order,
 // PAX format, numeric owners with empty names, no atime or ctime, mtimes in
 // whole seconds (clamped to DiffOptions.Epoch when set), xattrs as
 // SCHILY.xattr records (never trusted.overlay ones), hard links kept,
 // whiteouts as ".wh.NAME" and opaque dirs as ".wh..wh..opq" right after the
 // dir. The root directory's own attributes are never part of a layer.
 //
-// Apply never writes outside the snapshot: names are cleaned (an absolute
+// Apply extracts with internal/archive's Extract, so it never writes
+// outside the snapshot: names are cleaned (an absolute
 // name is taken relative to the root, one climbing out with ".." is an
 // error naming the entry), symlinks met on the way are resolved as if the
 // snapshot were the root, and every entry is created afresh (never written
@@ -61,7 +65,7 @@
 // # On disk
 //
 // Under the root a snapshotter owns (bld passes "<root>/snapshots"): one
-// metadata file per snapshot, written by rename, and snapshots/<n>/fs
+// metadata file per snapshot, written with internal/atomicfile, and snapshots/<n>/fs
 // (plus work for overlayfs) per snapshot, with n a small number so that deep
 // overlay chains keep short mount options. A lock file serialises metadata
 // changes across goroutines and processes. Cleanup (on *Overlay and

@@ -4,11 +4,11 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"strings"
 	"text/tabwriter"
 	"time"
 
 	"github.com/docker/go-units"
-	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/spf13/cobra"
 
 	"github.com/bldbuild/bld/state"
@@ -60,6 +60,12 @@ func short(s string, n int) string {
 	return s
 }
 
+// shortDigest is a digest as docker shows it: 12 hex digits, no algorithm.
+func shortDigest(d string) string {
+	_, hex, _ := strings.Cut(d, ":")
+	return hex[:min(len(hex), 12)]
+}
+
 func printUsage(w io.Writer, u *state.Usage, verbose bool) {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "LAYER\tSIZE\tCREATED BY\tIMAGES\tCACHE RECORDS\tLAST USED\tRECLAIMABLE")
@@ -67,8 +73,7 @@ func printUsage(w io.Writer, u *state.Usage, verbose bool) {
 		if b.Kind != state.KindLayer {
 			continue
 		}
-		h, _ := v1.NewHash(b.Digest)
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%s\t%v\n", h.Hex[:12], human(b.Size), short(b.CreatedBy, 40), len(b.Images), b.Records, ago(b.LastUsed), b.Reclaimable)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%s\t%v\n", shortDigest(b.Digest), human(b.Size), short(b.CreatedBy, 40), len(b.Images), b.Records, ago(b.LastUsed), b.Reclaimable)
 	}
 	fmt.Fprintln(tw)
 	fmt.Fprintln(tw, "SNAPSHOT\tSIZE\tCREATED BY\t\tCACHE RECORDS\tLAST USED\tRECLAIMABLE")

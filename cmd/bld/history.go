@@ -6,8 +6,9 @@ import (
 	"io"
 	"strings"
 
-	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/spf13/cobra"
+
+	"github.com/bldbuild/bld/build"
 )
 
 func newHistoryCmd(g *globalOptions) *cobra.Command {
@@ -22,69 +23,32 @@ func newHistoryCmd(g *globalOptions) *cobra.Command {
 }
 
 func runHistory(ctx context.Context, g *globalOptions, ref string, w io.Writer) error {
-	st, desc, img, err := localImage(ctx, g, ref)
+	st, err := g.openRoot(ctx, false)
 	if err != nil {
 		return err
 	}
-	m, err := img.Manifest()
+	desc, entries, err := build.History(ctx, st, ref)
 	if err != nil {
 		return err
-	}
-	cf, err := img.ConfigFile()
-	if err != nil {
-		return err
-	}
-	images, err := st.ImageBlobs(ctx)
-	if err != nil {
-		return err
-	}
-	// The other images (by name, sorted) that have each layer.
-	sharedWith := map[v1.Hash][]string{}
-	for _, im := range images {
-		if im.Descriptor.Digest == desc.Digest {
-			continue
-		}
-		for _, l := range im.Layers {
-			if names := sharedWith[l.Digest]; len(names) == 0 || names[len(names)-1] != im.Name {
-				sharedWith[l.Digest] = append(names, im.Name)
-			}
-		}
-	}
-	type row struct {
-		text   string
-		size   int64
-		shared []string
-		empty  bool
-	}
-	var rows []row
-	li := 0
-	for _, h := range cf.History {
-		r := row{text: strings.TrimSuffix(h.CreatedBy, " # buildkit"), empty: h.EmptyLayer}
-		if !h.EmptyLayer && li < len(m.Layers) {
-			r.size = m.Layers[li].Size
-			r.shared = sharedWith[m.Layers[li].Digest]
-			li++
-		}
-		rows = append(rows, r)
 	}
 	fmt.Fprintf(w, "%s (%s)\n", ref, desc.Digest.Hex[:12])
 	var total, shared int64
-	for i := len(rows) - 1; i >= 0; i-- {
-		r := rows[i]
+	for i := len(entries) - 1; i >= 0; i-- {
+		e := entries[i]
 		branch := "├─"
 		if i == 0 {
 			branch = "└─"
 		}
-		size := human(r.size)
-		if r.empty {
+		size := human(e.Size)
+		if e.Empty {
 			size = "0B"
 		}
-		line := fmt.Sprintf("%s %-9s %s", branch, size, short(r.text, 70))
-		if len(r.shared) > 0 {
-			line += "   shared with " + strings.Join(r.shared, ", ")
-			shared += r.size
+		line := fmt.Sprintf("%s %-9s %s", branch, size, short(e.CreatedBy, 70))
+		if len(e.SharedWith) > 0 {
+			line += "   shared with " + strings.Join(e.SharedWith, ", ")
+			shared += e.Size
 		}
-		total += r.size
+		total += e.Size
 		fmt.Fprintln(w, line)
 	}
 	fmt.Fprintf(w, "Total: %s   Shared with other images: %s   Disk increase: %s\n", human(total), human(shared), human(total-shared))

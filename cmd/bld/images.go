@@ -9,7 +9,6 @@ import (
 
 	"github.com/bldbuild/bld/build"
 	"github.com/bldbuild/bld/state"
-	"github.com/docker/go-units"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/spf13/cobra"
 )
@@ -30,21 +29,18 @@ func runImages(ctx context.Context, g *globalOptions, w io.Writer) error {
 	if err != nil {
 		return err
 	}
-	list, err := st.Store.Images()
+	list, err := build.Images(st)
 	if err != nil {
 		return err
 	}
 	tw := tabwriter.NewWriter(w, 0, 4, 3, ' ', 0)
 	fmt.Fprintln(tw, "NAME\tDIGEST\tCREATED\tSIZE")
-	for _, n := range list {
-		created, size := "", int64(0)
-		if img, err := st.Store.Image(n.Descriptor.Digest.String()); err == nil {
-			if cf, err := img.ConfigFile(); err == nil {
-				created = cf.Created.Time.UTC().Format("2006-01-02 15:04:05")
-			}
-			size = build.ImageSize(img)
+	for _, i := range list {
+		created := ""
+		if !i.Created.IsZero() {
+			created = i.Created.UTC().Format("2006-01-02 15:04:05")
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", n.Name, n.Descriptor.Digest.Hex[:12], created, units.HumanSizeWithPrecision(float64(size), 3))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", i.Name, i.Digest.Hex[:12], created, human(i.Size))
 	}
 	return tw.Flush()
 }
@@ -139,20 +135,12 @@ func newPushCmd(g *globalOptions) *cobra.Command {
 	}
 }
 
-// localImage opens the store and finds the image named ref in it; the
-// store's errors already name ref.
+// localImage opens the store and finds the image named ref in it.
 func localImage(ctx context.Context, g *globalOptions, ref string) (*state.Root, v1.Descriptor, v1.Image, error) {
 	st, err := g.openRoot(ctx, false)
 	if err != nil {
 		return nil, v1.Descriptor{}, nil, err
 	}
-	desc, err := st.Store.Resolve(ref)
-	if err != nil {
-		return nil, v1.Descriptor{}, nil, err
-	}
-	img, err := st.Store.Image(desc.Digest.String())
-	if err != nil {
-		return nil, v1.Descriptor{}, nil, err
-	}
-	return st, desc, img, nil
+	desc, img, err := build.LocalImage(st, ref)
+	return st, desc, img, err
 }

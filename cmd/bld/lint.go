@@ -5,14 +5,15 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"path/filepath"
 	"strings"
 
-	"github.com/bldbuild/bld/build"
-
 	"github.com/spf13/cobra"
 
+	"github.com/bldbuild/bld/build"
 	"github.com/bldbuild/bld/frontend/check"
+	"github.com/bldbuild/bld/state"
 )
 
 type lintOptions struct {
@@ -66,24 +67,24 @@ with # check=skip=RULE1,RULE2 in the Dockerfile or --check-skip.`,
 }
 
 func runLint(g *globalOptions, o lintOptions, ctxDir string, stdin io.Reader, w io.Writer) error {
-	args, err := parseKV(o.buildArgs, true)
+	opts := build.Options{ContextDir: ctxDir, DockerfilePath: o.file, Target: o.target}
+	if opts.DockerfilePath == "" || opts.DockerfilePath == "-" {
+		opts.DockerfilePath = filepath.Join(ctxDir, "Dockerfile")
+	}
+	var err error
+	if o.file == "-" {
+		opts.Dockerfile, err = io.ReadAll(stdin)
+	} else {
+		opts.Dockerfile, err = os.ReadFile(opts.DockerfilePath)
+	}
 	if err != nil {
+		return fmt.Errorf("read Dockerfile: %w", err)
+	}
+	if opts.BuildArgs, err = parseKV(o.buildArgs, true); err != nil {
 		return fmt.Errorf("--build-arg: %w", err)
 	}
-	opts := build.Options{ContextDir: ctxDir, DockerfilePath: o.file, BuildArgs: args, Target: o.target}
-	if o.file == "-" {
-		opts.DockerfilePath, opts.DockerfileName = filepath.Join(ctxDir, "Dockerfile"), "Dockerfile"
-		if opts.Dockerfile, err = io.ReadAll(stdin); err != nil {
-			return fmt.Errorf("read Dockerfile: %w", err)
-		}
-	}
-	if opts, err = build.Prepare(opts); err != nil {
-		return err
-	}
-	// The store alone (no snapshots) tells base image sizes; without it
-	// the size rules say less, nothing fails.
-	opts.Root, _ = g.openRoot(context.Background(), false)
-	findings, failed, err := build.Check(context.Background(), opts, build.CheckOptions{Skip: o.skip, Error: o.errors})
+	opts.Root = checkRoot(g)
+	findings, failed, err := build.Check(opts, build.CheckOptions{Skip: o.skip, AsErrors: o.errors})
 	if err != nil {
 		return err
 	}
@@ -96,12 +97,23 @@ func runLint(g *globalOptions, o lintOptions, ctxDir string, stdin io.Reader, w 
 	return nil
 }
 
+// checkRoot opens the store alone (no snapshots: nothing long to cancel)
+// for the checks' base image sizes; nil when it cannot be opened, since
+// the checks then only say less.
+func checkRoot(g *globalOptions) *state.Root {
+	st, err := g.openRoot(context.Background(), false)
+	if err != nil {
+		return nil
+	}
+	return st
+}
+
 // preBuildChecks runs the checks before a build: a summary line, or every
 // finding in plain progress. It fails the build when a rule set to error
 // fires.
 func preBuildChecks(g *globalOptions, o buildOptions, opts build.Options, w io.Writer, mode string) error {
-	opts.Root, _ = g.openRoot(context.Background(), false) // base sizes only, as lint
-	findings, failed, err := build.Check(context.Background(), opts, build.CheckOptions{Skip: o.checkSkip})
+	opts.Root = checkRoot(g)
+	findings, failed, err := build.Check(opts, build.CheckOptions{Skip: o.checkSkip})
 	if err != nil {
 		if o.check {
 			return err // --check builds nothing: the error is the answer
@@ -115,7 +127,15 @@ func preBuildChecks(g *globalOptions, o buildOptions, opts build.Options, w io.W
 			return err
 		}
 	case len(findings) > 0 && mode != "quiet" && mode != "rawjson":
-		fmt.Fprintf(w, "%d build check warning(s): %s (bld lint or --progress plain for details)\n", len(findings), strings.Join(check.RuleNames(findings), ", "))
+		rules := map[string]bool{}
+		var names []string
+		for _, f := range findings {
+			if !rules[f.Rule] {
+				rules[f.Rule] = true
+				names = append(names, f.Rule)
+			}
+		}
+		fmt.Fprintf(w, "%d build check warning(s): %s (bld lint or --progress plain for details)\n", len(findings), strings.Join(names, ", "))
 	}
 	if failed {
 		return errChecksFailed

@@ -9,6 +9,8 @@ import (
 	"strings"
 
 	"github.com/spf13/cobra"
+
+	"github.com/bldbuild/bld/registry"
 )
 
 type loginOptions struct {
@@ -47,7 +49,7 @@ func runLogin(ctx context.Context, g *globalOptions, o loginOptions, host string
 	if o.user == "" || o.password == "" {
 		return errors.New("login needs -u USER and a password (-p or --password-stdin)")
 	}
-	res, err := registryClient(g).Login(ctx, host, o.user, o.password)
+	res, err := registry.New(registry.Options{Insecure: g.insecure}).Login(ctx, host, o.user, o.password)
 	if err != nil {
 		return fmt.Errorf("login %w", err)
 	}

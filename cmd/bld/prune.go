@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/docker/go-units"
-	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/spf13/cobra"
 
 	"github.com/bldbuild/bld/state"
@@ -81,8 +80,7 @@ func printPruned(w io.Writer, rep *state.PruneReport) {
 		case state.FreedSnapshot:
 			fmt.Fprintf(w, "deleted snapshot %s\t%s\n", short(f.Name, 20), human(f.Size))
 		case state.FreedBlob:
-			h, _ := v1.NewHash(f.Name)
-			fmt.Fprintf(w, "deleted blob %s\t%s\n", h.Hex[:12], human(f.Size))
+			fmt.Fprintf(w, "deleted blob %s\t%s\n", shortDigest(f.Name), human(f.Size))
 		case state.FreedCacheMounts:
 			fmt.Fprintf(w, "deleted RUN cache mounts\t%s\n", human(f.Size))
 		}

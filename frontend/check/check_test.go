@@ -182,7 +182,7 @@ func TestDevBaseInFinalStage(t *testing.T) {
 		{"same OS base", r, "FROM debian:12 AS build\nFROM debian:12\nUSER 1\n", Options{}, nil},
 	})
 	fs, _ := Check([]byte("FROM node:20 AS b\nFROM node:20\nUSER 1\n"), Options{BaseSize: size(1100 << 20)})
-	if f, _ := find(fs, r); !strings.Contains(f.Message, "1.074GiB") {
+	if f, _ := find(fs, r); !strings.Contains(f.Message, "1.1 GiB") {
 		t.Errorf("message does not say the size: %q", f.Message)
 	}
 }

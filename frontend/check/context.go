@@ -10,7 +10,6 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/docker/go-units"
 	"github.com/moby/buildkit/frontend/dockerfile/instructions"
 	"github.com/moby/patternmatcher"
 	"github.com/moby/patternmatcher/ignorefile"
@@ -110,7 +109,7 @@ func (c *checker) context() {
 	for i, o := range offenders {
 		total += o.size
 		if i < 4 {
-			names = append(names, fmt.Sprintf("%s (%s)", o.rel, units.BytesSize(float64(o.size))))
+			names = append(names, fmt.Sprintf("%s (%s)", o.rel, human(o.size)))
 		}
 		if !slices.Contains(patterns, o.pattern) {
 			patterns = append(patterns, o.pattern)
@@ -120,7 +119,7 @@ func (c *checker) context() {
 	if n := len(offenders) - len(names); n > 0 {
 		list += fmt.Sprintf(" and %d more", n)
 	}
-	msg := fmt.Sprintf("%s sends %s, %s in all, that no .dockerignore excludes: every build reads and hashes them, and they land in the image", source(whole), list, units.BytesSize(float64(total)))
+	msg := fmt.Sprintf("%s sends %s, %s in all, that no .dockerignore excludes: every build reads and hashes them, and they land in the image", source(whole), list, human(total))
 	if len(patterns) > 8 {
 		patterns = append(patterns[:8], "...")
 	}

@@ -46,9 +46,9 @@ func TestMissingDockerignore(t *testing.T) {
 		lines []int
 		want  []string // in the message
 	}{
-		{"dirty context", copyAll, dirty, Options{}, []int{3}, []string{"node_modules (5MiB)", ".git (3MiB)", "logs/app.log (2KiB)", ".env (120B)", "8.002MiB in all"}},
+		{"dirty context", copyAll, dirty, Options{}, []int{3}, []string{"node_modules (5.0 MiB)", ".git (3.0 MiB)", "logs/app.log (2.0 KiB)", ".env (120 B)", "8.0 MiB in all"}},
 		{"nested node_modules", copyAll, map[string]int64{"web/node_modules/a.js": 10}, Options{}, []int{3}, []string{"web/node_modules"}},
-		{"large file", copyAll, map[string]int64{"data/dump.sql": 200 << 20}, Options{}, []int{3}, []string{"data/dump.sql (200MiB)"}},
+		{"large file", copyAll, map[string]int64{"data/dump.sql": 200 << 20}, Options{}, []int{3}, []string{"data/dump.sql (200.0 MiB)"}},
 		{".dockerignore excludes", copyAll, with(dirty, ".dockerignore", 0), Options{}, nil, nil},
 		{"Ignore func excludes", copyAll, dirty, Options{Ignore: func(rel string) bool {
 			for _, p := range []string{".git", "node_modules", ".env", "logs"} {

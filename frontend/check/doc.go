@@ -12,7 +12,8 @@
 //
 // on the first lines of the file, the same syntax in a comment directly above
 // one instruction (for that instruction only), and Options.Skip and
-// Options.Error, which the CLI fills from --check-skip and --check.
+// Options.Error, which build.Check fills from bld's --check-skip and
+// lint --error.
 // With error=true every warning becomes an error and Failed reports true;
 // info findings (HostUIDMismatch) never fail a build.
 //
@@ -35,6 +36,9 @@
 // Without a Target, every stage is checked (like `docker build --check`);
 // with one, only the stages it needs. The "final stage" of the image rules is
 // the target, or the last stage.
+//
+// Key types: Options, Finding (with its Severity), ParseError, and Rule,
+// the table behind Explain.
 //
 // Check never panics and does no I/O except, when Options.ContextDir is
 // set, reading the context directory (and its .dockerignore when

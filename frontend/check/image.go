@@ -9,7 +9,7 @@ import (
 	"strings"
 
 	"github.com/bldbuild/bld/internal/imageref"
-	"github.com/docker/go-units"
+	units "github.com/docker/go-units"
 	"github.com/moby/buildkit/frontend/dockerfile/instructions"
 )
 
@@ -210,14 +210,14 @@ func (c *checker) devBase() {
 	}
 	sizeNote := ""
 	if known {
-		sizeNote = ", " + units.BytesSize(float64(size)) + " on this machine"
+		sizeNote = ", " + human(size) + " on this machine"
 	}
 	var msg string
 	switch {
 	case same != nil && isToolchain(root):
 		msg = fmt.Sprintf("the final stage starts from %s, the same full image as build stage %s%s: its compilers, headers and caches ship in the image and in every pull", root, stageLabel(same), sizeNote)
 	case known && size > largeBase:
-		msg = fmt.Sprintf("the final stage of this multi-stage build starts from %s, %s on this machine: everything in it ships in the image and in every pull", root, units.BytesSize(float64(size)))
+		msg = fmt.Sprintf("the final stage of this multi-stage build starts from %s, %s on this machine: everything in it ships in the image and in every pull", root, human(size))
 	default:
 		return
 	}
@@ -334,4 +334,12 @@ func userAdd(words []string) (string, int, bool) {
 		uid = -1
 	}
 	return name, uid, true
+}
+
+// human formats a size in bytes as "1.2 GiB" (go-units), or "120 B".
+func human(n int64) string {
+	if n < 1024 {
+		return fmt.Sprintf("%d B", n)
+	}
+	return units.CustomSize("%.1f %s", float64(n), 1024, []string{"B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"})
 }

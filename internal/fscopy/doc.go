@@ -26,5 +26,8 @@
 // reads exactly what Copy would read, and a StatCache lets unchanged files go
 // unread. LookupOwner and ParseChmod turn --chown and --chmod into numbers.
 //
+// Key types: Source (where a copy reads), Options (what it does), Owner,
+// and StatCache with its file-backed FileStatCache.
+//
 // The package is Linux-only, like bld's sandbox.
 package fscopy

@@ -13,6 +13,9 @@
 // trimmed of spaces, keys may repeat (Spec keeps every field, in order),
 // and bare words (fields without "=") are allowed where Syntax.Bare says so.
 //
+// Key types: Syntax (what a flag's spec may hold; Parse), Spec (its parsed
+// Fields, in order) and UnknownKeyError (a key outside the syntax).
+//
 // The CSV reading is encoding/csv's; only the key rules are written here.
 package optspec
 
@@ -55,6 +58,16 @@ func (s Spec) All(key string) []string {
 	return out
 }
 
+// UnknownKeyError is the error of a spec with a key outside Syntax.Keys.
+type UnknownKeyError struct {
+	Key  string   // the key, in lower case
+	Keys []string // the keys the spec may use
+}
+
+func (e *UnknownKeyError) Error() string {
+	return fmt.Sprintf("unknown key %q (want %s)", e.Key, strings.Join(e.Keys, ", "))
+}
+
 // Syntax is what a flag's spec may hold.
 type Syntax struct {
 	Keys     []string // the keys a spec may use, in lower case
@@ -90,7 +103,7 @@ func (sy Syntax) Parse(spec string) (Spec, error) {
 		}
 		k = strings.ToLower(strings.TrimSpace(k))
 		if !slices.Contains(sy.Keys, k) {
-			return nil, fmt.Errorf("unknown key %q (want %s)", k, strings.Join(sy.Keys, ", "))
+			return nil, &UnknownKeyError{Key: k, Keys: sy.Keys}
 		}
 		v = strings.TrimSpace(v)
 		if sy.NonEmpty && v == "" {

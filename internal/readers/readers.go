@@ -1,7 +1,7 @@
-// Package readers owns bld's io.Reader (and io.Writer) wrappers that more
-// than one package needs: WithContext, a reader that stops once its
-// context is done, WriterWithContext, its writing side, and Verify, a
-// reader that checks content against its digest and size.
+// Package readers owns bld's io.Reader and io.Writer wrappers that more
+// than one package needs: WithContext, a reader that stops once its context
+// is done, WriterWithContext, its writer twin, and Verify, a reader that
+// checks content against its digest and size.
 //
 // Hand-written: each is a dozen lines, and the libraries that have one
 // (ggcr's internal verify package, containerd's content helpers) do not

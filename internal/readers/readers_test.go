@@ -36,6 +36,23 @@ func TestWithContextStopsWithCause(t *testing.T) {
 	}
 }
 
+func TestWriterWithContextStopsWithCause(t *testing.T) {
+	cause := errors.New("the user pressed ^C")
+	ctx, cancel := context.WithCancelCause(t.Context())
+	var buf bytes.Buffer
+	w := WriterWithContext(ctx, &buf)
+	if n, err := w.Write([]byte("before")); n != 6 || err != nil {
+		t.Fatalf("Write before cancel = %d, %v", n, err)
+	}
+	cancel(cause)
+	if _, err := io.Copy(w, strings.NewReader("after")); !errors.Is(err, cause) {
+		t.Fatalf("Copy after cancel: %v, want the cause", err)
+	}
+	if buf.String() != "before" {
+		t.Fatalf("wrote %q, want only what came before the cancel", buf.String())
+	}
+}
+
 func TestVerify(t *testing.T) {
 	const content = "hello, layer"
 	for _, tc := range []struct {

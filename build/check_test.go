@@ -1,0 +1,66 @@
+package build_test
+
+import (
+	"path/filepath"
+	"strings"
+	"testing"
+
+	units "github.com/docker/go-units"
+
+	"github.com/bldbuild/bld/build"
+	"github.com/bldbuild/bld/state"
+)
+
+// Check sees what a build would, including the base image's size in the
+// local store (DevBaseInFinalStage names it).
+func TestCheckUsesStoreSizes(t *testing.T) {
+	dir := t.TempDir()
+	root, err := state.Open(t.Context(), filepath.Join(dir, "root"), state.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := build.Import(t.Context(), root, busybox, nil, "golang:1.22", nil); err != nil {
+		t.Fatal(err)
+	}
+	_, img, err := build.LocalImage(root, "golang:1.22")
+	if err != nil {
+		t.Fatal(err)
+	}
+	size := build.ImageSize(img)
+	if size <= 0 {
+		t.Fatalf("ImageSize = %d", size)
+	}
+	df := []byte("FROM golang:1.22 AS build\nRUN go build -o /app .\nFROM golang:1.22\nCOPY --from=build /app /app\n")
+	o := build.Options{Root: root, ContextDir: dir, Dockerfile: df, DockerfilePath: filepath.Join(dir, "app.Dockerfile")}
+
+	findings, failed, err := build.Check(o, build.CheckOptions{})
+	if err != nil || failed {
+		t.Fatalf("Check = %v, failed %v", err, failed)
+	}
+	var msg string
+	for _, f := range findings {
+		if f.Rule == "DevBaseInFinalStage" {
+			msg = f.Message
+		}
+	}
+	if !strings.Contains(msg, "on this machine") {
+		t.Fatalf("DevBaseInFinalStage = %q, want the local size of the base; findings %+v", msg, findings)
+	}
+	// The size is what the store holds, as check prints it ("1.2 MiB").
+	if want := units.CustomSize("%.1f %s", float64(size), 1024, []string{"B", "KiB", "MiB", "GiB"}); size < 1024 || !strings.Contains(msg, want+" on this machine") {
+		t.Errorf("message %q does not show the size %d (%s)", msg, size, want)
+	}
+
+	// Without a root the rule still fires (the same toolchain image), with
+	// no size; with AsErrors it fails the checks.
+	o.Root = nil
+	findings, failed, err = build.Check(o, build.CheckOptions{AsErrors: true})
+	if err != nil || !failed {
+		t.Fatalf("Check without root, as errors = %v, failed %v", err, failed)
+	}
+	for _, f := range findings {
+		if f.Rule == "DevBaseInFinalStage" && strings.Contains(f.Message, "on this machine") {
+			t.Errorf("without a root: %q names a size", f.Message)
+		}
+	}
+}
