@@ -129,6 +129,9 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	if o.Root == nil {
 		return nil, errors.New("build: no state root")
 	}
+	if o.Root.Snapshots == nil {
+		return nil, errors.New("build: the state root was opened without snapshots (state.Options{Snapshots: true})")
+	}
 	prog := o.Progress
 	if prog == nil {
 		prog = discard{}
