@@ -1,9 +1,17 @@
 package frontend
 
 import (
+	"fmt"
+	"math/rand/v2"
 	"os"
+	"path"
 	"path/filepath"
+	"strings"
 	"testing"
+	"time"
+
+	"github.com/moby/patternmatcher"
+	"github.com/moby/patternmatcher/ignorefile"
 )
 
 func TestLoadIgnore(t *testing.T) {
@@ -123,5 +131,185 @@ func TestIgnoreNilAndPatterns(t *testing.T) {
 	}
 	if _, err := LoadIgnore(dir, ""); err == nil {
 		t.Error("a bad pattern loaded without error")
+	}
+}
+
+// patternmatcherExcluded is the reference: BuildKit's matcher.
+func patternmatcherExcluded(t testing.TB, patterns []string, rel string) (bool, error) {
+	pm, err := patternmatcher.New(patterns)
+	if err != nil {
+		return false, err
+	}
+	rel = strings.TrimPrefix(path.Clean("/"+rel), "/")
+	if rel == "" {
+		return false, nil
+	}
+	return pm.MatchesOrParentMatches(rel)
+}
+
+// checkSame fails when our matcher and patternmatcher disagree on
+// patterns × paths. Patterns patternmatcher rejects (at New or at first
+// use) must be rejected at load.
+func checkSame(t testing.TB, patterns []string, paths []string) {
+	ig, ourErr := compileIgnore(patterns)
+	if _, err := patternmatcher.New(patterns); err != nil {
+		if ourErr == nil {
+			t.Fatalf("patterns %q: patternmatcher rejects (%v), we accept", patterns, err)
+		}
+		return
+	}
+	for _, p := range paths {
+		want, err := patternmatcherExcluded(t, patterns, p)
+		if err != nil {
+			if ourErr == nil {
+				t.Fatalf("patterns %q path %q: patternmatcher errs (%v), we accepted the patterns", patterns, p, err)
+			}
+			return
+		}
+		if ourErr != nil {
+			// We reject a pattern patternmatcher would fail on only when
+			// it is reached; it must fail on some path then.
+			continue
+		}
+		if got := ig.Excluded(p); got != want {
+			t.Fatalf("patterns %q path %q: Excluded = %v, patternmatcher says %v", patterns, p, got, want)
+		}
+	}
+}
+
+var diffPatternAtoms = []string{"a", "b", "/", "*", "**", "?", "[ab]", "[^a]", "[a-c]", "\\*", "\\.", ".", "!", "c", "**/", "x.go", "\n", "[", "]", "\\", "^", "$", "é", "\\d", "[]a]", "-"}
+var diffPathAtoms = []string{"a", "b", "c", "/", ".", "x.go", "é", "*", "\n", "ab", "-", "$", "^", "[", "\\"}
+
+// TestIgnoreSameAsPatternmatcher is the differential test: random
+// patterns × random paths, the same answers as patternmatcher.
+func TestIgnoreSameAsPatternmatcher(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	word := func(atoms []string, max int) string {
+		var b strings.Builder
+		for range 1 + rng.IntN(max) {
+			b.WriteString(atoms[rng.IntN(len(atoms))])
+		}
+		return b.String()
+	}
+	for range 3000 {
+		var patterns []string
+		for range 1 + rng.IntN(4) {
+			p := word(diffPatternAtoms, 6)
+			if rng.IntN(4) == 0 {
+				p = "!" + p
+			}
+			patterns = append(patterns, p)
+		}
+		var paths []string
+		for range 20 {
+			paths = append(paths, word(diffPathAtoms, 8))
+		}
+		checkSame(t, patterns, paths)
+	}
+	// Hand-picked corners.
+	checkSame(t, []string{"**"}, []string{"a", "a/b"})
+	checkSame(t, []string{"**/a", "!b/**"}, []string{"a", "b/a", "c/a/d", "ba"})
+	checkSame(t, []string{"a**"}, []string{"a", "ab/c", "b"})
+	checkSame(t, []string{"*.go", "!x*"}, []string{"a.go", "x.go", "d/x.go"})
+	checkSame(t, []string{"a/**/b"}, []string{"a/b", "a/x/y/b", "a/xb", "a/x\n/b"})
+	checkSame(t, []string{"[^a]"}, []string{"/", "b", "a", "\n"})
+	checkSame(t, []string{"\\d"}, []string{"1", "d"})
+}
+
+// FuzzIgnoreMatch compares the matcher with patternmatcher on fuzzed
+// patterns (newline-separated, as in a .dockerignore) and a path.
+func FuzzIgnoreMatch(f *testing.F) {
+	f.Add("**/*.go\n!x.go", "a/x.go")
+	f.Add("a/**/b", "a/c/d/b")
+	f.Add("[^a]*\n!b", "b/c")
+	f.Add("**/*a*a*a*b12", "d/aaab12")
+	f.Add("\\*", "*")
+	f.Add("a**", "ab/c")
+	f.Fuzz(func(t *testing.T, file, rel string) {
+		if len(file) > 512 || len(rel) > 256 {
+			return
+		}
+		patterns, err := ignorefile.ReadAll(strings.NewReader(file))
+		if err != nil {
+			return
+		}
+		checkSame(t, patterns, []string{rel, "a/" + rel, rel + "/x"})
+	})
+}
+
+// slowPatterns returns n patterns "**/*a*a*…*b<k>", the shape that takes
+// patternmatcher minutes.
+func slowPatterns(n int) []string {
+	stars := strings.Repeat("*a", 20)
+	out := make([]string, n)
+	for k := range out {
+		out[k] = fmt.Sprintf("**/%s*b%d", stars, k)
+	}
+	return out
+}
+
+func slowPaths(n int) []string {
+	out := make([]string, n)
+	for k := range out {
+		out[k] = fmt.Sprintf("dir%d/sub/%sb%d", k%17, strings.Repeat("xa", 30), k*11)
+	}
+	return out
+}
+
+func TestIgnorePathologicalIsFast(t *testing.T) {
+	dir := t.TempDir()
+	patterns := slowPatterns(20_001)
+	if err := os.WriteFile(filepath.Join(dir, ".dockerignore"), []byte(strings.Join(patterns, "\n")), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	ig, err := LoadIgnoreWith(dir, "", IgnoreOptions{MaxPatterns: 30_000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	loaded := time.Since(start)
+	paths := slowPaths(2000)
+	start = time.Now()
+	n := 0
+	for _, p := range paths {
+		if ig.Excluded(p) {
+			n++
+		}
+	}
+	took := time.Since(start)
+	t.Logf("load %v; Excluded over %d paths × %d patterns: %v, %d excluded", loaded, len(paths), len(patterns), took, n)
+	if took > 5*time.Second {
+		t.Errorf("Excluded took %v, want < 5s", took)
+	}
+	// Paths end in b<11k>: those with 11k <= 20000 match.
+	if want := 1819; n != want {
+		t.Errorf("%d excluded, want %d", n, want)
+	}
+	// And the answers are patternmatcher's, on a sample it can afford.
+	checkSame(t, patterns[:50], append(paths[:20], "d/xab3", "d/ab49/z", "ab7"))
+}
+
+func TestIgnorePatternLimit(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, ".dockerignore")
+	if err := os.WriteFile(file, []byte(strings.Join(slowPatterns(11), "\n")), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, err := LoadIgnoreWith(dir, "", IgnoreOptions{MaxPatterns: 10})
+	if err == nil {
+		t.Fatal("11 patterns loaded with a limit of 10")
+	}
+	msg := err.Error()
+	if !strings.Contains(msg, file) || !strings.Contains(msg, "limit of 10") || strings.Contains(msg, "\n") {
+		t.Errorf("error %q: want one line naming %s and the limit", msg, file)
+	}
+	if _, err := LoadIgnoreWith(dir, "", IgnoreOptions{MaxPatterns: 11}); err != nil {
+		t.Errorf("at the limit: %v", err)
+	}
+	if err := os.WriteFile(file, []byte(strings.Join(slowPatterns(DefaultMaxIgnorePatterns+1), "\n")), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := LoadIgnore(dir, ""); err == nil || !strings.Contains(err.Error(), fmt.Sprint(DefaultMaxIgnorePatterns)) {
+		t.Errorf("default limit: err = %v", err)
 	}
 }
