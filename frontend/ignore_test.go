@@ -1,16 +1,21 @@
 package frontend
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"os"
 	"path"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/moby/patternmatcher"
+
+	"github.com/bldbuild/bld/internal/fscopy"
 	"github.com/moby/patternmatcher/ignorefile"
 )
 
@@ -311,5 +316,66 @@ func TestIgnorePatternLimit(t *testing.T) {
 	}
 	if _, err := LoadIgnore(dir, ""); err == nil || !strings.Contains(err.Error(), fmt.Sprint(DefaultMaxIgnorePatterns)) {
 		t.Errorf("default limit: err = %v", err)
+	}
+}
+
+// TestIgnoreWalkCancelled: the context walks a build does (hashing for the
+// cache key, the COPY itself, a wildcard source) with the pathological
+// .dockerignore stop within a second of cancellation.
+func TestIgnoreWalkCancelled(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, ".dockerignore"), []byte(strings.Join(slowPatterns(20_001), "\n")), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for k, p := range slowPaths(2000) {
+		p = filepath.Join(dir, fmt.Sprintf("d%02d", k%20), filepath.Base(p))
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte("x"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ig, err := LoadIgnoreWith(dir, "", IgnoreOptions{MaxPatterns: 30_000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	walks := map[string]func(ctx context.Context, src fscopy.Source) error{
+		"checksum": func(ctx context.Context, src fscopy.Source) error {
+			_, err := fscopy.Checksum(ctx, src, []string{"."}, fscopy.Options{}, nil)
+			return err
+		},
+		"copy": func(ctx context.Context, src fscopy.Source) error {
+			return fscopy.Copy(ctx, src, []string{"."}, t.TempDir(), "/", fscopy.Options{})
+		},
+		"wildcard": func(ctx context.Context, src fscopy.Source) error {
+			_, err := fscopy.Checksum(ctx, src, []string{"d*/*"}, fscopy.Options{}, nil)
+			return err
+		},
+	}
+	for name, walk := range walks {
+		t.Run(name, func(t *testing.T) {
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			var calls atomic.Int64
+			var cancelled atomic.Int64 // unix nanos of the cancel
+			src := fscopy.Source{Dir: dir, IsContext: true, Exclude: func(rel string) bool {
+				if calls.Add(1) == 300 { // mid-way: 2,000 files, 20 dirs
+					cancelled.Store(time.Now().UnixNano())
+					cancel()
+				}
+				return ig.Excluded(rel)
+			}}
+			err := walk(ctx, src)
+			done := time.Now()
+			if !errors.Is(err, context.Canceled) {
+				t.Fatalf("walk: %v after %d matcher calls, want context.Canceled", err, calls.Load())
+			}
+			took := done.Sub(time.Unix(0, cancelled.Load()))
+			t.Logf("returned %v after the cancel, %d matcher calls", took, calls.Load())
+			if took > time.Second {
+				t.Errorf("returned %v after the cancel, want < 1s", took)
+			}
+		})
 	}
 }
