@@ -6,19 +6,26 @@ package frontend
 // globs such as **/*a*a*a*b123 that costs tens of microseconds per match,
 // so a few hundred patterns over a few thousand files take minutes and
 // twenty thousand take hours. The matcher below gives exactly
-// patternmatcher's answers (the regexp it would build is compiled once at
-// load, to reject what it would reject, and kept only for the rare
-// patterns outside the glob subset) in time linear in path length ×
-// patterns:
+// patternmatcher's answers in time linear in path length × patterns:
 //
-//   - each pattern is compiled once to a small instruction list (literal,
-//     [^/], [^/]*, .*, (.*/)?, a character class) run as a bit-set NFA, so
-//     a match costs O(len(path) × len(pattern)) whatever the pattern;
-//   - each pattern carries a prefilter (its literal prefix and suffix),
-//     checked with strings.HasPrefix/HasSuffix before the NFA runs;
-//   - patterns are tried from the last to the first and the first that
-//     matches the path or a parent decides ("last match wins", which is
-//     what patternmatcher's forward loop computes).
+//   - each pattern is compiled once, with patternmatcher's rules for its
+//     kind (exact, prefix, suffix, glob), a glob to a small instruction
+//     list (literal, [^/], [^/]*, .*, (.*/)?, a character class) run as a
+//     bit-parallel NFA, so a match costs O(len(path)) word operations
+//     (O(len(path) × len(pattern)) past 63 instructions); the rare glob
+//     outside that subset (regexp escapes such as \d, POSIX classes, a
+//     stray ^ or ]) keeps the regexp patternmatcher would build;
+//   - patterns are indexed by the literal every match ends with, so only
+//     those whose literal ends the path or a parent are tried, and each
+//     tried glob is first prefiltered on its literal prefix, suffix and
+//     longest inner literal with strings.HasPrefix/HasSuffix/Contains;
+//   - the candidates are tried from the last to the first and the first
+//     that matches the path or a parent decides ("last match wins", which
+//     is what patternmatcher's forward loop computes).
+//
+// A pattern whose regexp would not compile is rejected at load:
+// patternmatcher reports it only when the pattern is first used, which
+// BuildKit turns into a failed build.
 //
 // The number of patterns is bounded (IgnoreOptions.MaxPatterns).
 
@@ -59,6 +66,12 @@ type Ignore struct {
 	patterns   []string
 	compiled   []*ignorePattern
 	exceptions bool
+	// An index on the literal every match of a pattern ends with (see
+	// ignorePattern.key): only patterns whose key ends a path or one of
+	// its parents are tried. Indices are ascending.
+	byKey   map[string][]int
+	keyLens []int // the distinct key lengths
+	rest    []int // patterns without a key
 }
 
 // LoadIgnore is LoadIgnoreWith with the default options.
@@ -140,7 +153,34 @@ func compileIgnore(patterns []string) (*Ignore, error) {
 		cp.exclusion = excl
 		ig.compiled = append(ig.compiled, cp)
 	}
+	ig.byKey = map[string][]int{}
+	for k, cp := range ig.compiled {
+		key := cp.key()
+		if key == "" {
+			ig.rest = append(ig.rest, k)
+			continue
+		}
+		if _, ok := ig.byKey[key]; !ok && !slices.Contains(ig.keyLens, len(key)) {
+			ig.keyLens = append(ig.keyLens, len(key))
+		}
+		ig.byKey[key] = append(ig.byKey[key], k)
+	}
 	return ig, nil
+}
+
+// key returns a literal every string the pattern matches ends with, or "".
+func (p *ignorePattern) key() string {
+	switch p.kind {
+	case exactMatch:
+		return p.text
+	case suffixMatch:
+		return strings.TrimPrefix(p.text[2:], "/") // "**/a" matches "a" too
+	case globMatch:
+		if p.re == nil {
+			return p.suffix
+		}
+	}
+	return ""
 }
 
 // File returns the path of the ignore file read, or "" if there was none.
@@ -167,9 +207,23 @@ func (i *Ignore) Excluded(rel string) bool {
 	if rel == "" {
 		return false
 	}
-	for k := len(i.compiled) - 1; k >= 0; k-- {
-		p := i.compiled[k]
-		if p.matchSelfOrParent(rel) {
+	// The patterns that may match rel or a parent, by the index.
+	cands := slices.Clone(i.rest)
+	for end := len(rel); end > 0; end = strings.LastIndexByte(rel[:end], '/') {
+		s := rel[:end]
+		for _, n := range i.keyLens {
+			if n <= len(s) {
+				cands = append(cands, i.byKey[s[len(s)-n:]]...)
+			}
+		}
+	}
+	slices.Sort(cands)
+	// The last pattern that matches decides.
+	for k := len(cands) - 1; k >= 0; k-- {
+		if k+1 < len(cands) && cands[k] == cands[k+1] {
+			continue
+		}
+		if p := i.compiled[cands[k]]; p.matchSelfOrParent(rel) {
 			return !p.exclusion
 		}
 	}
@@ -230,11 +284,14 @@ type ignorePattern struct {
 	re        *regexp.Regexp // globMatch outside the subset prog handles
 	prefix    string         // globMatch: a literal every match starts with
 	suffix    string         // globMatch: a literal every match ends with
+	infix     string         // globMatch: a literal every match contains
+	bits      *bitProg       // globMatch: prog as a bit-parallel NFA, if short
 }
 
 // compilePattern follows patternmatcher's Pattern.compile rune by rune:
-// it builds the same regexp (compiled to reject what patternmatcher
-// rejects) and the same match kind, and, for the glob subset, a program.
+// it picks the same match kind and, for the glob subset, builds a program;
+// outside the subset it builds and compiles the same regexp (so rejects
+// what patternmatcher rejects).
 func compilePattern(p string) (*ignorePattern, error) {
 	cp := &ignorePattern{text: p}
 	var (
@@ -295,7 +352,7 @@ func compilePattern(p string) (*ignorePattern, error) {
 			re.WriteString("[^/]")
 			prog = append(prog, inst{op: opOne})
 			kind = globMatch
-		case strings.ContainsRune(".+()|{}$", ch):
+		case strings.ContainsRune(regexpEscaped, ch):
 			re.WriteString(`\` + string(ch))
 			prog = append(prog, inst{op: opLit, r: ch})
 		case ch == '\\':
@@ -324,7 +381,7 @@ func compilePattern(p string) (*ignorePattern, error) {
 			// What the scanner would add for the class's runes: each
 			// is a literal or a range dash, so only the escapes differ.
 			for _, c := range rs[j:end] {
-				if strings.ContainsRune(".+()|{}$", c) {
+				if strings.ContainsRune(regexpEscaped, c) {
 					re.WriteByte('\\')
 				}
 				re.WriteRune(c)
@@ -338,7 +395,7 @@ func compilePattern(p string) (*ignorePattern, error) {
 			exotic = true
 		default:
 			re.WriteRune(ch)
-			if ch == '^' {
+			if strings.ContainsRune("^|{}", ch) { // regexp syntax, unescaped
 				exotic = true
 			}
 			prog = append(prog, inst{op: opLit, r: ch})
@@ -348,12 +405,15 @@ func compilePattern(p string) (*ignorePattern, error) {
 	if kind != globMatch {
 		return cp, nil
 	}
-	re.WriteString("$")
-	rx, err := regexp.Compile(re.String())
-	if err != nil {
-		return nil, err
-	}
 	if exotic {
+		// Outside the subset: patternmatcher's own regexp does the work.
+		// (Inside it the regexp always compiles: parseClass leaves
+		// reversed ranges, its only error, to this branch.)
+		re.WriteString("$")
+		rx, err := regexp.Compile(re.String())
+		if err != nil {
+			return nil, err
+		}
 		cp.re = rx
 		return cp, nil
 	}
@@ -375,6 +435,23 @@ func compilePattern(p string) (*ignorePattern, error) {
 		b.WriteRune(in.r)
 	}
 	cp.suffix = b.String()
+	// The longest run of required literals, anywhere.
+	for i := 0; i < len(prog); {
+		b.Reset()
+		for ; i < len(prog) && prog[i].op == opLit && !prog[i].opt; i++ {
+			b.WriteRune(prog[i].r)
+		}
+		if b.Len() > len(cp.infix) {
+			cp.infix = b.String()
+		}
+		i++
+	}
+	if len(cp.infix) <= max(len(cp.prefix), len(cp.suffix)) {
+		cp.infix = ""
+	}
+	if len(prog) < 64 {
+		cp.bits = compileBits(prog)
+	}
 	return cp, nil
 }
 
@@ -397,7 +474,7 @@ func parseClass(rs []rune, j int) (inst, int, bool) {
 		hi := lo
 		if j+2 < len(rs) && rs[j+1] == '-' && rs[j+2] != ']' {
 			hi = rs[j+2]
-			if !plain(hi) {
+			if !plain(hi) || hi < lo {
 				return inst{}, 0, false
 			}
 			j += 2
@@ -410,6 +487,11 @@ func parseClass(rs []rune, j int) (inst, int, bool) {
 	}
 	return in, j, true
 }
+
+// regexpEscaped are the runes patternmatcher escapes in its regexps. It
+// means to escape .+()|{}$ too, but its bit set overflows for runes past
+// 63, so |, { and } reach the regexp as syntax: "*|" matches any name.
+const regexpEscaped = ".+()$"
 
 func isAlnum(r rune) bool {
 	return '0' <= r && r <= '9' || 'a' <= r && r <= 'z' || 'A' <= r && r <= 'Z'
@@ -443,8 +525,12 @@ func (p *ignorePattern) match(s string) bool {
 	if p.re != nil {
 		return p.re.MatchString(s)
 	}
-	if !strings.HasPrefix(s, p.prefix) || !strings.HasSuffix(s, p.suffix) {
+	if !strings.HasPrefix(s, p.prefix) || !strings.HasSuffix(s, p.suffix) ||
+		p.infix != "" && !strings.Contains(s, p.infix) {
 		return false
+	}
+	if p.bits != nil {
+		return p.bits.run(s)
 	}
 	return runProg(p.prog, s)
 }
@@ -526,4 +612,92 @@ func inRanges(ranges []rune, r rune) bool {
 		}
 	}
 	return false
+}
+
+// bitProg is a program of fewer than 64 instructions as a bit-parallel
+// NFA (bit i: about to run instruction i; bit len(prog): matched): one
+// step per rune costs a few word operations whatever the pattern.
+type bitProg struct {
+	accept     uint64 // the bit of the end state
+	lits       []rune // distinct literal runes ...
+	litMasks   []uint64
+	one        uint64 // opOne: advance on a rune other than '/'
+	star       uint64 // opStar: stay on a rune other than '/'
+	anyr       uint64 // opAny: stay on a rune other than '\n'
+	eps1       uint64 // opStar, opAny, opSplit: go on to the next without a rune
+	split      uint64 // opSplit: also skip 3 ahead (the only skip compilePattern makes)
+	classes    []inst
+	classMasks []uint64
+}
+
+func compileBits(prog []inst) *bitProg {
+	bp := &bitProg{accept: 1 << len(prog)}
+	for i, in := range prog {
+		bit := uint64(1) << i
+		switch in.op {
+		case opLit:
+			k := slices.Index(bp.lits, in.r)
+			if k < 0 {
+				bp.lits, bp.litMasks = append(bp.lits, in.r), append(bp.litMasks, 0)
+				k = len(bp.lits) - 1
+			}
+			bp.litMasks[k] |= bit
+		case opOne:
+			bp.one |= bit
+		case opClass:
+			bp.classes, bp.classMasks = append(bp.classes, in), append(bp.classMasks, bit)
+		case opStar:
+			bp.star |= bit
+			bp.eps1 |= bit
+		case opAny:
+			bp.anyr |= bit
+			bp.eps1 |= bit
+		case opSplit:
+			if in.skip != 3 {
+				return nil
+			}
+			bp.eps1 |= bit
+			bp.split |= bit
+		}
+	}
+	return bp
+}
+
+func (bp *bitProg) closure(x uint64) uint64 {
+	for {
+		y := x | (x&bp.eps1)<<1 | (x&bp.split)<<3
+		if y == x {
+			return x
+		}
+		x = y
+	}
+}
+
+func (bp *bitProg) run(s string) bool {
+	cur := bp.closure(1)
+	for _, r := range s { // invalid bytes read as utf8.RuneError, as regexp does
+		var adv, stay uint64
+		for k, l := range bp.lits {
+			if l == r {
+				adv |= bp.litMasks[k]
+			}
+		}
+		for k := range bp.classes {
+			if inRanges(bp.classes[k].ranges, r) != bp.classes[k].neg {
+				adv |= bp.classMasks[k]
+			}
+		}
+		if r != '/' {
+			adv |= bp.one
+			stay |= bp.star
+		}
+		if r != '\n' {
+			stay |= bp.anyr
+		}
+		cur = bp.closure((cur&adv)<<1 | cur&stay)
+		if cur == 0 {
+			return false
+		}
+	}
+	return cur&bp.accept != 0
 }

@@ -182,7 +182,7 @@ func checkSame(t testing.TB, patterns []string, paths []string) {
 	}
 }
 
-var diffPatternAtoms = []string{"a", "b", "/", "*", "**", "?", "[ab]", "[^a]", "[a-c]", "\\*", "\\.", ".", "!", "c", "**/", "x.go", "\n", "[", "]", "\\", "^", "$", "é", "\\d", "[]a]", "-"}
+var diffPatternAtoms = []string{"a", "b", "/", "*", "**", "?", "[ab]", "[^a]", "[a-c]", "\\*", "\\.", ".", "!", "c", "**/", "x.go", "\n", "[", "]", "\\", "^", "$", "é", "\\d", "[]a]", "-", "|", "{", "}", "{2}", "(", "+"}
 var diffPathAtoms = []string{"a", "b", "c", "/", ".", "x.go", "é", "*", "\n", "ab", "-", "$", "^", "[", "\\"}
 
 // TestIgnoreSameAsPatternmatcher is the differential test: random
@@ -211,7 +211,18 @@ func TestIgnoreSameAsPatternmatcher(t *testing.T) {
 		}
 		checkSame(t, patterns, paths)
 	}
+	// Long patterns: programs past 63 instructions run on the slow NFA.
+	for range 300 {
+		patterns := []string{word(diffPatternAtoms, 40), "!" + word(diffPatternAtoms, 40)}
+		var paths []string
+		for range 10 {
+			paths = append(paths, word(diffPathAtoms, 30))
+		}
+		checkSame(t, patterns, paths)
+	}
 	// Hand-picked corners.
+	checkSame(t, []string{"[c-a]x"}, []string{"ax"})
+	checkSame(t, []string{strings.Repeat("*a", 40) + "*", "!" + strings.Repeat("?", 70)}, []string{strings.Repeat("ba", 40), strings.Repeat("a", 70), strings.Repeat("a/", 40)})
 	checkSame(t, []string{"**"}, []string{"a", "a/b"})
 	checkSame(t, []string{"**/a", "!b/**"}, []string{"a", "b/a", "c/a/d", "ba"})
 	checkSame(t, []string{"a**"}, []string{"a", "ab/c", "b"})
