@@ -39,6 +39,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
 	"unicode/utf8"
 
 	"github.com/moby/patternmatcher/ignorefile"
@@ -208,22 +209,31 @@ func (i *Ignore) Excluded(rel string) bool {
 		return false
 	}
 	// The patterns that may match rel or a parent, by the index.
-	cands := slices.Clone(i.rest)
+	var keyed []int
 	for end := len(rel); end > 0; end = strings.LastIndexByte(rel[:end], '/') {
 		s := rel[:end]
 		for _, n := range i.keyLens {
 			if n <= len(s) {
-				cands = append(cands, i.byKey[s[len(s)-n:]]...)
+				keyed = append(keyed, i.byKey[s[len(s)-n:]]...)
 			}
 		}
 	}
-	slices.Sort(cands)
-	// The last pattern that matches decides.
-	for k := len(cands) - 1; k >= 0; k-- {
-		if k+1 < len(cands) && cands[k] == cands[k+1] {
-			continue
+	slices.Sort(keyed)
+	// The last pattern that matches decides: walk keyed and rest (both
+	// ascending) from their ends, merged.
+	a, b, last := len(keyed)-1, len(i.rest)-1, -1
+	for a >= 0 || b >= 0 {
+		var k int
+		if b < 0 || a >= 0 && keyed[a] > i.rest[b] {
+			k, a = keyed[a], a-1
+		} else {
+			k, b = i.rest[b], b-1
 		}
-		if p := i.compiled[cands[k]]; p.matchSelfOrParent(rel) {
+		if k == last {
+			continue // keyed by more than one parent
+		}
+		last = k
+		if p := i.compiled[k]; p.matchSelfOrParent(rel) {
 			return !p.exclusion
 		}
 	}
@@ -500,6 +510,19 @@ func isAlnum(r rune) bool {
 // matchSelfOrParent reports whether the pattern matches rel or one of its
 // parent directories.
 func (p *ignorePattern) matchSelfOrParent(rel string) bool {
+	if p.kind == globMatch && p.re == nil {
+		// One NFA pass: its state after a parent is the parent's answer.
+		if !strings.HasPrefix(rel, p.prefix) || p.infix != "" && !strings.Contains(rel, p.infix) {
+			return false
+		}
+		if p.suffix != "" && !strings.HasSuffix(rel, p.suffix) && !strings.Contains(rel, p.suffix+"/") {
+			return false
+		}
+		if p.bits != nil {
+			return p.bits.run(rel, true)
+		}
+		return runProg(p.prog, rel, true)
+	}
 	if p.match(rel) {
 		return true
 	}
@@ -530,15 +553,16 @@ func (p *ignorePattern) match(s string) bool {
 		return false
 	}
 	if p.bits != nil {
-		return p.bits.run(s)
+		return p.bits.run(s, false)
 	}
-	return runProg(p.prog, s)
+	return runProg(p.prog, s, false)
 }
 
 // runProg runs a glob program over s as an NFA over bit sets: every
 // instruction's successors are later instructions, so one forward pass
-// computes the closure. Cost: O(len(s) × len(prog)).
-func runProg(prog []inst, s string) bool {
+// computes the closure. Cost: O(len(s) × len(prog)). With parents, a
+// match of a parent directory of s (a prefix before a '/') counts too.
+func runProg(prog []inst, s string, parents bool) bool {
 	n := len(prog)
 	words := (n + 1 + 63) / 64
 	buf := make([]uint64, 2*words)
@@ -567,7 +591,10 @@ func runProg(prog []inst, s string) bool {
 	}
 	set(cur, 0)
 	closure(cur)
-	for _, r := range s { // invalid bytes read as utf8.RuneError, as regexp does
+	for k, r := range s { // invalid bytes read as utf8.RuneError, as regexp does
+		if parents && r == '/' && k > 0 && has(cur, n) {
+			return true
+		}
 		clear(next)
 		for i := 0; i < n; i++ {
 			if !has(cur, i) {
@@ -628,6 +655,10 @@ type bitProg struct {
 	split      uint64 // opSplit: also skip 3 ahead (the only skip compilePattern makes)
 	classes    []inst
 	classMasks []uint64
+	// ascii is adv for each ASCII rune, built on the first run: most
+	// patterns are never run (the index and prefilters skip them).
+	asciiOnce sync.Once
+	ascii     *[utf8.RuneSelf]uint64
 }
 
 func compileBits(prog []inst) *bitProg {
@@ -663,6 +694,25 @@ func compileBits(prog []inst) *bitProg {
 	return bp
 }
 
+// advance returns the instructions that consume r.
+func (bp *bitProg) advance(r rune) uint64 {
+	var adv uint64
+	for k, l := range bp.lits {
+		if l == r {
+			adv |= bp.litMasks[k]
+		}
+	}
+	for k := range bp.classes {
+		if inRanges(bp.classes[k].ranges, r) != bp.classes[k].neg {
+			adv |= bp.classMasks[k]
+		}
+	}
+	if r != '/' {
+		adv |= bp.one
+	}
+	return adv
+}
+
 func (bp *bitProg) closure(x uint64) uint64 {
 	for {
 		y := x | (x&bp.eps1)<<1 | (x&bp.split)<<3
@@ -673,22 +723,27 @@ func (bp *bitProg) closure(x uint64) uint64 {
 	}
 }
 
-func (bp *bitProg) run(s string) bool {
-	cur := bp.closure(1)
-	for _, r := range s { // invalid bytes read as utf8.RuneError, as regexp does
-		var adv, stay uint64
-		for k, l := range bp.lits {
-			if l == r {
-				adv |= bp.litMasks[k]
-			}
+// run is runProg's job (see there for parents), a few word operations a
+// rune.
+func (bp *bitProg) run(s string, parents bool) bool {
+	bp.asciiOnce.Do(func() {
+		bp.ascii = new([utf8.RuneSelf]uint64)
+		for r := range rune(utf8.RuneSelf) {
+			bp.ascii[r] = bp.advance(r)
 		}
-		for k := range bp.classes {
-			if inRanges(bp.classes[k].ranges, r) != bp.classes[k].neg {
-				adv |= bp.classMasks[k]
-			}
+	})
+	cur := bp.closure(1)
+	for k, r := range s { // invalid bytes read as utf8.RuneError, as regexp does
+		if parents && r == '/' && k > 0 && cur&bp.accept != 0 {
+			return true
+		}
+		var adv, stay uint64
+		if r < utf8.RuneSelf {
+			adv = bp.ascii[r]
+		} else {
+			adv = bp.advance(r)
 		}
 		if r != '/' {
-			adv |= bp.one
 			stay |= bp.star
 		}
 		if r != '\n' {

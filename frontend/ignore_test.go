@@ -390,3 +390,37 @@ func TestIgnoreWalkCancelled(t *testing.T) {
 		})
 	}
 }
+
+// TestIgnoreKeylessPatterns: patterns with no literal suffix get no help
+// from the index; they stay linear: every pattern's prefilter (or its
+// NFA) per path, in microseconds.
+func TestIgnoreKeylessPatterns(t *testing.T) {
+	stars := strings.Repeat("*a", 20)
+	var patterns []string
+	for k := range 2000 {
+		if k%2 == 0 {
+			patterns = append(patterns, fmt.Sprintf("**/%s*c%d*", stars, k)) // an inner literal
+		} else {
+			patterns = append(patterns, "**/"+strings.Repeat("?*", 1+k%25)+"[xy]?") // none: the NFA runs
+		}
+	}
+	ig, err := compileIgnore(patterns)
+	if err != nil {
+		t.Fatal(err)
+	}
+	paths := slowPaths(2000)
+	start := time.Now()
+	n := 0
+	for _, p := range paths {
+		if ig.Excluded(p) {
+			n++
+		}
+	}
+	took := time.Since(start)
+	t.Logf("Excluded over %d paths × %d keyless patterns: %v, %d excluded", len(paths), len(patterns), took, n)
+	if took > 10*time.Second { // under 1 s with a core to itself: a bound on regressions, not a benchmark
+
+		t.Errorf("took %v", took)
+	}
+	checkSame(t, append(patterns[:20:20], patterns[len(patterns)-20:]...), paths[:20])
+}
