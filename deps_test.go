@@ -14,7 +14,7 @@ const module = "github.com/bldbuild/bld"
 // Imports point one way, from the top of the table down.
 var allowed = map[string][]string{
 	"cmd/bld":               {"*"},
-	"frontend":              {"dag"},
+	"frontend":              {"dag", "internal/ignore"},
 	"frontend/check":        {},
 	"builder":               {"dag", "cache", "store", "snapshot", "sandbox", "internal/fscopy", "internal/compress", "internal/mount"},
 	"exporter":              {"internal/compress"},
@@ -27,6 +27,7 @@ var allowed = map[string][]string{
 	"internal/mount":        {},
 	"internal/compress":     {},
 	"internal/fscopy":       {"dag"},
+	"internal/ignore":       {},
 	"internal/testutil":     {},
 	"internal/conformance":  {"internal/testutil"},
 }
