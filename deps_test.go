@@ -15,7 +15,7 @@ const module = "github.com/bldbuild/bld"
 var allowed = map[string][]string{
 	"cmd/bld":               {"*"},
 	"frontend":              {"dag", "internal/ignore"},
-	"frontend/check":        {},
+	"frontend/check":        {"internal/ignore"},
 	"builder":               {"dag", "cache", "store", "snapshot", "sandbox", "internal/fscopy", "internal/compress", "internal/mount"},
 	"exporter":              {"internal/compress"},
 	"dag":                   {},
