@@ -14,9 +14,9 @@ const module = "github.com/bldbuild/bld"
 // Imports point one way, from the top of the table down.
 var allowed = map[string][]string{
 	"cmd/bld":               {"*"},
-	"frontend":              {"dag", "frontend/vars"},
+	"frontend":              {"dag", "frontend/vars", "internal/ignore"},
 	"frontend/vars":         {},
-	"frontend/check":        {"frontend/vars", "internal/imageref"},
+	"frontend/check":        {"frontend/vars", "internal/imageref", "internal/ignore"},
 	"build":                 {"frontend", "frontend/check", "dag", "builder", "exporter", "cache", "remotecache", "registry", "state", "store", "snapshot", "sandbox", "internal/archive", "internal/fscopy", "internal/compress", "internal/optspec", "internal/imageref", "internal/readers"},
 	"progressui":            {"builder", "dag"},
 	"builder":               {"dag", "cache", "store", "snapshot", "sandbox", "internal/fscopy", "internal/compress", "internal/mount", "internal/readers"},
@@ -38,6 +38,7 @@ var allowed = map[string][]string{
 	"internal/readers":      {},
 	"internal/optspec":      {},
 	"internal/imageref":     {},
+	"internal/ignore":       {},
 	"internal/testutil":     {},
 	"internal/conformance":  {"internal/testutil"},
 }

@@ -11,8 +11,9 @@ import (
 	"strings"
 
 	"github.com/moby/buildkit/frontend/dockerfile/instructions"
-	"github.com/moby/patternmatcher"
 	"github.com/moby/patternmatcher/ignorefile"
+
+	"github.com/bldbuild/bld/internal/ignore"
 )
 
 // This file holds the checks that read the build context:
@@ -40,14 +41,11 @@ func (c *checker) ignore() func(string) bool {
 	if err != nil || len(patterns) == 0 {
 		return nil
 	}
-	pm, err := patternmatcher.New(patterns)
+	m, err := ignore.Compile(patterns)
 	if err != nil {
 		return nil
 	}
-	c.ignoreFn = func(rel string) bool {
-		ok, err := pm.MatchesOrParentMatches(rel)
-		return ok && err == nil
-	}
+	c.ignoreFn = m.MatchesOrParentMatches
 	return c.ignoreFn
 }
 
@@ -85,19 +83,16 @@ func (c *checker) context() {
 	if whole == nil {
 		return
 	}
-	ignore := c.ignore()
+	ignored := c.ignore()
 	if len(excludes) > 0 {
-		if pm, err := patternmatcher.New(excludes); err == nil {
-			prev := ignore
-			ignore = func(rel string) bool {
-				if ok, err := pm.MatchesOrParentMatches(rel); ok && err == nil {
-					return true
-				}
-				return prev != nil && prev(rel)
+		if m, err := ignore.Compile(excludes); err == nil {
+			prev := ignored
+			ignored = func(rel string) bool {
+				return m.MatchesOrParentMatches(rel) || prev != nil && prev(rel)
 			}
 		}
 	}
-	offenders := scanContext(c.opt.ContextDir, ignore)
+	offenders := scanContext(c.opt.ContextDir, ignored)
 	if len(offenders) == 0 {
 		return
 	}

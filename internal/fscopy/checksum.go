@@ -64,7 +64,7 @@ func Checksum(ctx context.Context, src Source, sources []string, opt Options, sc
 		}
 		defer sr.Close()
 	}
-	items, _, err := selectSources(sr, src, sources, &opt, pm)
+	items, _, err := selectSources(ctx, sr, src, sources, &opt, pm)
 	if err != nil {
 		return v1.Hash{}, err
 	}

@@ -116,7 +116,7 @@ func Copy(ctx context.Context, src Source, sources []string, dstRoot, dest strin
 		}
 		defer sr.Close()
 	}
-	items, multi, err := selectSources(sr, src, sources, &opt, pm)
+	items, multi, err := selectSources(ctx, sr, src, sources, &opt, pm)
 	if err != nil {
 		return err
 	}

@@ -1,6 +1,7 @@
 package fscopy
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -55,7 +56,7 @@ type item struct {
 // selectSources expands sources (paths, wildcards, URLs) into items, in
 // order. multi reports that more than one item may be copied, so dest must
 // be a directory.
-func selectSources(r *os.Root, src Source, sources []string, opt *Options, pm *patternmatcher.PatternMatcher) (items []*item, multi bool, err error) {
+func selectSources(ctx context.Context, r *os.Root, src Source, sources []string, opt *Options, pm *patternmatcher.PatternMatcher) (items []*item, multi bool, err error) {
 	cmd := opt.command()
 	multi = len(sources) > 1
 	onlyEmptyWildcards := len(sources) > 0
@@ -103,13 +104,16 @@ func selectSources(r *os.Root, src Source, sources []string, opt *Options, pm *p
 				return err != nil || !fi.IsDir() || (src.Prune != nil && src.Prune(m))
 			}
 		}
-		matches, err := glob(r, full, skip)
+		matches, err := glob(ctx, r, full, skip)
 		if err != nil {
 			return nil, false, fmt.Errorf("%s source %q: %w", cmd, s, err)
 		}
 		prefix := len(splitPath(literalPrefix(full)))
 		n := 0
 		for _, m := range matches {
+			if err := ctx.Err(); err != nil {
+				return nil, false, err
+			}
 			it, err := selectOne(r, src, s, m, cmd)
 			if errors.Is(err, ErrNotFound) {
 				continue // a dangling link or a literal tail that is absent
@@ -197,8 +201,9 @@ func notFound(cmd, written string, context, excluded bool) error {
 // glob expands a clean, relative pattern (filepath.Match syntax per path
 // component) inside the root. Directories are listed after resolving their
 // links inside the root; matches are returned unresolved and sorted per
-// component. skip, if set, drops paths (.dockerignore).
-func glob(r *os.Root, pattern string, skip func(string) bool) ([]string, error) {
+// component. skip, if set, drops paths (.dockerignore). It stops when ctx
+// is done.
+func glob(ctx context.Context, r *os.Root, pattern string, skip func(string) bool) ([]string, error) {
 	cands := []string{"."}
 	for _, c := range splitPath(pattern) {
 		if !hasMeta(c) {
@@ -217,6 +222,9 @@ func glob(r *os.Root, pattern string, skip func(string) bool) ([]string, error) 
 				return nil, err
 			}
 			for _, name := range names {
+				if err := ctx.Err(); err != nil {
+					return nil, err
+				}
 				if ok, _ := filepath.Match(c, name); !ok {
 					continue
 				}
