@@ -269,7 +269,7 @@ func Prepare(o Options) (Options, error) {
 // newBuilder wires a builder for o: the root's snapshots, cache and store,
 // the context with its .dockerignore, imported caches, the sandbox.
 func newBuilder(ctx context.Context, o Options, res *resolver, client *registry.Client, prog Progress) (*builder.Builder, error) {
-	ignore, err := frontend.LoadIgnore(o.ContextDir, o.DockerfilePath)
+	ignore, err := frontend.LoadIgnoreWith(o.ContextDir, o.DockerfilePath, frontend.IgnoreOptions{MaxPatterns: o.Limits.IgnorePatterns})
 	if err != nil {
 		return nil, err
 	}

@@ -25,7 +25,7 @@ func Check(o Options, c CheckOptions) (findings []check.Finding, failed bool, er
 	if dockerfile == "" {
 		dockerfile = filepath.Join(o.ContextDir, "Dockerfile")
 	}
-	ign, err := frontend.LoadIgnore(o.ContextDir, dockerfile)
+	ign, err := frontend.LoadIgnoreWith(o.ContextDir, dockerfile, frontend.IgnoreOptions{MaxPatterns: o.Limits.IgnorePatterns})
 	if err != nil {
 		return nil, false, err
 	}

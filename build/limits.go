@@ -21,6 +21,9 @@ type Limits struct {
 	// Log is the output one RUN step shows before it is clipped
 	// (log-size; 0: builder.DefaultLogLimit, BuildKit's 2 MiB).
 	Log int64
+	// IgnorePatterns is the most .dockerignore patterns (ignore-patterns;
+	// 0: frontend.DefaultMaxIgnorePatterns).
+	IgnorePatterns int
 }
 
 // limitKeys are SetLimit's keys: each sets one field from a size
@@ -31,6 +34,7 @@ var limitKeys = map[string]func(l *Limits, v string) error{
 	"word-size":       func(l *Limits, v string) error { return sizeInt(v, &l.Frontend.WordSize) },
 	"env-size":        func(l *Limits, v string) error { return sizeInt(v, &l.Frontend.EnvSize) },
 	"log-size":        func(l *Limits, v string) error { return size(v, &l.Log) },
+	"ignore-patterns": func(l *Limits, v string) error { return count(v, &l.IgnorePatterns) },
 }
 
 // LimitKeys returns SetLimit's keys, sorted, for help texts.
