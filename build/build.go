@@ -69,7 +69,7 @@ type Options struct {
 	Secrets   map[string][]byte // RUN --mount=type=secret contents by id
 	Network   string            // default network for RUN: "", "host" or "none"
 	Resources sandbox.Limits    // cgroup limits of every RUN step (memory, CPUs, processes)
-	Jobs      int // steps executed at once (0: max(4, 2×CPUs))
+	Jobs      int               // steps executed at once (0: max(4, 2×CPUs))
 	// DiskLimit is the bytes each RUN step may write (0: no limit); a step
 	// that writes more fails with a *builder.DiskLimitError and leaves
 	// nothing behind.
