@@ -75,13 +75,19 @@ func (s *solve) prepareLimited(ctx context.Context, parent string, fn func(key s
 		if err != nil {
 			return err
 		}
-		defer os.RemoveAll(tmp)
 		disk, err := mountScratchFS(ctx, tmp, limit)
 		if err != nil {
+			os.RemoveAll(tmp)
 			return fmt.Errorf("--disk-limit: %w", err)
 		}
 		// Unmounting detaches the loop device; the image goes with tmp.
-		defer func() { _ = mount.Unmount(disk) }()
+		// Should the unmount fail, tmp stays for start-up cleanup:
+		// removing it would reach into the mount.
+		defer func() {
+			if mount.Unmount(disk) == nil {
+				os.RemoveAll(tmp)
+			}
+		}()
 		limited, upper, lowers, err := limitMounts(mounts, disk)
 		if err != nil {
 			return err
