@@ -317,3 +317,20 @@ func detachLoops(dir string) {
 		_ = exec.Command("losetup", "-d", dev).Run()
 	}
 }
+
+// --disk-limit takes a size, as --memory does.
+func TestDiskLimitFlag(t *testing.T) {
+	bld := testutil.Bld(t)
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "Dockerfile"), []byte("FROM scratch\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, v := range []string{"lots", "0", "-1m"} {
+		cmd := exec.Command(bld, "build", "--disk-limit", v, dir)
+		cmd.Env = append(os.Environ(), "BLD_ROOT="+filepath.Join(dir, "root"))
+		out, err := cmd.CombinedOutput()
+		if err == nil || !strings.Contains(string(out), "--disk-limit "+v+": not a size") {
+			t.Errorf("--disk-limit %s: %v\n%s", v, err, out)
+		}
+	}
+}
