@@ -76,6 +76,10 @@ type Options struct {
 	Allow     []string          // entitlements granted (--allow): "network.host"
 	Resources sandbox.Limits    // cgroup limits of every RUN step (memory, CPUs, processes)
 	Jobs      int               // steps executed at once (0: max(4, 2×CPUs))
+	// DiskLimit is the bytes each RUN step may write (0: no limit); a step
+	// that writes more fails with a *builder.DiskLimitError and leaves
+	// nothing behind.
+	DiskLimit int64
 
 	CacheFrom []string // --cache-from specs
 	CacheTo   []string // --cache-to specs
@@ -296,6 +300,7 @@ func newBuilder(ctx context.Context, o Options, res *resolver, client *registry.
 		Secrets:     o.Secrets,
 		Epoch:       o.Epoch,
 		Limits:      o.Resources,
+		DiskLimit:   o.DiskLimit,
 		LogLimit:    o.Limits.Log,
 		Network:     o.Network,
 		Allow:       o.Allow,

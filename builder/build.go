@@ -46,6 +46,7 @@ type Builder struct {
 	Epoch       *time.Time             // SOURCE_DATE_EPOCH
 	Compression string                 // layer blobs: "gzip" (default) or "zstd"
 	Limits      sandbox.Limits         // --memory, --cpus, --pids-limit for RUN
+	DiskLimit   int64                  // --disk-limit: bytes a RUN step may write (0: no limit)
 	Network     string                 // default network for RUN: "" or "default" (isolated), "host" (needs Allow), "none"
 	Allow       []string               // entitlements granted (--allow): "network.host"
 	WorkDir     string                 // scratch space (mount points, secrets), under the root

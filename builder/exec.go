@@ -197,15 +197,22 @@ func (s *solve) commit(ctx context.Context, v *dag.Vertex, key string, parent st
 	// must not do so while another still reads it.
 	unlock := commitLocks.lock(name)
 	defer unlock()
+	committed := true
 	if err := s.b.Snapshots.Commit(ctx, name, key); err != nil {
 		if !errors.Is(err, snapshot.ErrExists) {
 			_ = s.b.Snapshots.Remove(context.WithoutCancel(ctx), key)
 			return cache.Record{}, fmt.Errorf("commit snapshot: %w", err)
 		}
 		_ = s.b.Snapshots.Remove(context.WithoutCancel(ctx), key)
+		committed = false
 	}
 	desc, diffID, err := s.writeLayer(ctx, v, name)
 	if err != nil {
+		if committed {
+			// No layer, no record: the snapshot would only take space
+			// (often the space whose lack failed the write).
+			_ = s.b.Snapshots.Remove(context.WithoutCancel(ctx), name)
+		}
 		return cache.Record{}, err
 	}
 	if desc == nil {

@@ -67,7 +67,7 @@ func (s *solve) run(ctx context.Context, v *dag.Vertex, op *dag.Run, inputs []*n
 		spec.Mounts = append(spec.Mounts, mount.Mount{Type: "bind", Source: f, Target: "/dev/pipes/" + h.Name, Options: []string{"rbind", "ro"}})
 	}
 
-	key, err := s.prepare(ctx, parent, func(_ string, mounts []mount.Mount) error {
+	key, err := s.prepareLimited(ctx, parent, func(_ string, mounts []mount.Mount) error {
 		spec.Root = mounts
 		err := s.b.Run(ctx, spec)
 		out.flush()

@@ -37,6 +37,7 @@ type buildOptions struct {
 	secrets       []string
 	network       string
 	memory        string
+	diskLimit     string
 	cpus          float64
 	pidsLimit     int64
 	jobs          int
@@ -89,6 +90,7 @@ func newBuildCmd(g *globalOptions) *cobra.Command {
 	f.StringVar(&o.network, "network", "default", "default network for RUN: default (own namespace, outbound access), none, or host (needs --allow network.host)")
 	f.StringSliceVar(&o.allow, "allow", nil, "grant an entitlement: network.host (RUN on the host's network)")
 	f.StringVar(&o.memory, "memory", "", "memory limit for each RUN step (e.g. 512m)")
+	f.StringVar(&o.diskLimit, "disk-limit", "", "bytes each RUN step may write (e.g. 1g); the step fails past it")
 	f.Float64Var(&o.cpus, "cpus", 0, "CPU limit for each RUN step")
 	f.Int64Var(&o.pidsLimit, "pids-limit", 0, "process limit for each RUN step")
 	f.IntVar(&o.jobs, "jobs", max(4, 2*runtime.NumCPU()), "steps executed at once (RUN steps often wait on I/O, so more than the CPU count)")
@@ -201,6 +203,13 @@ func buildOpts(g *globalOptions, o buildOptions, stdin io.Reader, stdout io.Writ
 		if err := opts.Limits.SetLimit(l); err != nil {
 			return opts, err
 		}
+	}
+	if o.diskLimit != "" {
+		n, err := units.RAMInBytes(o.diskLimit)
+		if err != nil || n <= 0 {
+			return opts, fmt.Errorf("--disk-limit %s: not a size", o.diskLimit)
+		}
+		opts.DiskLimit = n
 	}
 	opts.Resources, err = parseLimits(o)
 	return opts, err

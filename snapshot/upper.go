@@ -1,0 +1,24 @@
+package snapshot
+
+import (
+	"context"
+	"fmt"
+	"io"
+)
+
+// DiffUpper writes the changes held by an overlay upper dir that is not a
+// snapshot's (a RUN step's upper on a size-limited scratch filesystem) over
+// lowers, topmost first, as Diff does for a snapshot: an uncompressed,
+// deterministic OCI layer tar, overlay whiteouts and opaque dirs turned
+// into OCI ones. Apply of the result to an active snapshot with the same
+// lowers reproduces upper there.
+func DiffUpper(ctx context.Context, w io.Writer, upper string, lowers []string, opt DiffOptions) error {
+	changes, err := overlayChanges(ctx, upper, lowers)
+	if err == nil {
+		err = writeLayer(ctx, w, upper, changes, opt)
+	}
+	if err != nil {
+		return fmt.Errorf("diff upper dir %s: %w", upper, err)
+	}
+	return nil
+}
