@@ -125,6 +125,66 @@ func TestKeyFields(t *testing.T) {
 		}), opt: func(after bool) func(*builder.Builder) {
 			return func(b *builder.Builder) { b.Secrets = map[string][]byte{"s": []byte(pick(after, "one", "two"))} }
 		}, hit: true},
+		// Issue 12's audit: BuildKit keys the content a bind mount reads
+		// from the context; before the fix a changed file mounted into a
+		// RUN was reused as cached.
+		{name: "run: bind-mounted context file content", mk: run(func(r *dag.Run, _ bool) {
+			r.Mounts = []dag.RunMount{{Type: "bind", Source: "f", Target: "/m", UID: -1, GID: -1}}
+		}), between: func(t *testing.T, e *env) { e.write("f", "changed") }},
+		{name: "run: bind-mounted context file mtime", mk: run(func(r *dag.Run, _ bool) {
+			r.Mounts = []dag.RunMount{{Type: "bind", Source: "f", Target: "/m", UID: -1, GID: -1}}
+		}), between: func(t *testing.T, e *env) {
+			later := time.Now().Add(time.Hour)
+			if err := os.Chtimes(filepath.Join(e.ctxDir, "f"), later, later); err != nil {
+				t.Fatal(err)
+			}
+		}, hit: true},
+		{name: "run: bind-mounted whole context", mk: run(func(r *dag.Run, _ bool) {
+			r.Mounts = []dag.RunMount{{Type: "bind", Source: "/", Target: "/m", UID: -1, GID: -1}}
+		}), between: func(t *testing.T, e *env) { e.write("g", "new") }},
+		{name: "run: another context file than the bind-mounted one", mk: run(func(r *dag.Run, _ bool) {
+			r.Mounts = []dag.RunMount{{Type: "bind", Source: "f", Target: "/m", UID: -1, GID: -1}}
+		}), between: func(t *testing.T, e *env) { e.write("g", "new") }, hit: true},
+		{name: "run: bind mount from a stage that changed", mk: func(g *graph, a bool) *dag.Vertex {
+			side := g.run(g.from("side"), pick(a, "write /s 1", "write /s 2"))
+			op := shRun("write /r r")
+			op.Mounts = []dag.RunMount{{Type: "bind", From: "side", Input: 1, Source: "/", Target: "/m", UID: -1, GID: -1}}
+			return g.add(g.from("main"), "", op, "RUN write /r r", side)
+		}},
+		// A stage's name is a label: the same stage under another name is
+		// the same input (BuildKit keys inputs by their definition).
+		{name: "run: bind mount from a renamed stage", mk: func(g *graph, a bool) *dag.Vertex {
+			name := pick(a, "side", "renamed")
+			side := g.run(g.from(name), "write /s 1")
+			op := shRun("write /r r")
+			op.Mounts = []dag.RunMount{{Type: "bind", From: name, Input: 1, Source: "/", Target: "/m", UID: -1, GID: -1}}
+			return g.add(g.from("main"), "", op, "RUN write /r r", side)
+		}, hit: true},
+		{name: "run: extra hosts", mk: run(func(*dag.Run, bool) {}), opt: func(after bool) func(*builder.Builder) {
+			return func(b *builder.Builder) {
+				if after {
+					b.Hosts = []byte("127.0.0.1 localhost\n10.0.0.1 db\n")
+				}
+			}
+		}},
+		// SOURCE_DATE_EPOCH clamps the timestamps in a step's layer: a
+		// record made without it must not be reused with it.
+		{name: "run: SOURCE_DATE_EPOCH", mk: run(func(*dag.Run, bool) {}), opt: func(after bool) func(*builder.Builder) {
+			return func(b *builder.Builder) {
+				if after {
+					epoch := time.Unix(1700000000, 0)
+					b.Epoch = &epoch
+				}
+			}
+		}},
+		{name: "copy: SOURCE_DATE_EPOCH", mk: cp(func(*dag.Copy, bool) {}), opt: func(after bool) func(*builder.Builder) {
+			return func(b *builder.Builder) {
+				if after {
+					epoch := time.Unix(1700000000, 0)
+					b.Epoch = &epoch
+				}
+			}
+		}},
 		{name: "run: proxy variable", mk: run(func(r *dag.Run, a bool) { r.Env = []string{pick(a, "http_proxy=a", "http_proxy=b")} }), hit: true},
 		{name: "run: progress name", mk: func(g *graph, a bool) *dag.Vertex {
 			v := g.run(g.from("main"), "write /r r")
@@ -174,6 +234,10 @@ func TestKeyFields(t *testing.T) {
 			side := g.run(g.from("side"), pick(a, "write /s 1", "write /s 2"))
 			return g.copyFrom(g.from("main"), side, "/s", "/s")
 		}},
+		{name: "copy: --from a renamed stage", mk: func(g *graph, a bool) *dag.Vertex {
+			side := g.run(g.from(pick(a, "side", "renamed")), "write /s 1")
+			return g.copyFrom(g.from("main"), side, "/s", "/s")
+		}, hit: true},
 		{name: "copy: --from stage owner changed", mk: func(g *graph, a bool) *dag.Vertex {
 			op := shRun("write /s 1")
 			op.User = pick(a, "", "1000")

@@ -1,9 +1,11 @@
 package builder
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -27,6 +29,17 @@ func (s *solve) plan(ctx context.Context, v *dag.Vertex, inputs []*node) (*node,
 	comps := []cache.Component{}
 	kop := s.keyOp(v.Op)
 	def := dag.Encode(kop)
+	if _, src := v.Op.(*dag.Source); !src {
+		// What the builder adds to every step: SOURCE_DATE_EPOCH clamps
+		// the timestamps of its layer, so a record made without it (or
+		// with another) is not the same layer.
+		epoch := "none"
+		if s.b.Epoch != nil {
+			epoch = strconv.FormatInt(s.b.Epoch.Unix(), 10)
+		}
+		def = fmt.Appendf(def, "\nepoch %s", epoch)
+		comps = append(comps, cache.Component{Name: "SOURCE_DATE_EPOCH", Value: epoch})
+	}
 	// A linked COPY is made on an empty base and rebased onto its parent:
 	// its key leaves the parent out (BuildKit's COPY --link), so an
 	// earlier step changing neither re-runs nor changes it.
@@ -57,6 +70,17 @@ func (s *solve) plan(ctx context.Context, v *dag.Vertex, inputs []*node) (*node,
 		bare.Network = ""
 		comps = append(comps, cache.Component{Name: "instruction", Value: shortDigest(dag.Encode(&bare))},
 			cache.Component{Name: "network mode", Value: kop.(*dag.Run).Network})
+		if s.b.Hosts != nil {
+			// BuildKit keys a RUN's extra hosts.
+			def = fmt.Appendf(def, "\nhosts %s", shortDigest(s.b.Hosts))
+			comps = append(comps, cache.Component{Name: "extra hosts", Value: shortDigest(s.b.Hosts)})
+		}
+		h, mcomps, err := s.mountedContext(ctx, op)
+		if err != nil {
+			return nil, &StepError{Pos: v.Pos, Instruction: instruction(v), Err: err}
+		}
+		content = h
+		comps = append(comps, mcomps...)
 		for _, kv := range kop.(*dag.Run).Env {
 			k, val, _ := strings.Cut(kv, "=")
 			comps = append(comps, cache.Component{Name: "build arg or env " + k, Value: shortDigest([]byte(val))})
@@ -111,6 +135,31 @@ func (s *solve) plan(ctx context.Context, v *dag.Vertex, inputs []*node) (*node,
 	}
 	n.reason = s.explain(v, n, inputs)
 	return n, nil
+}
+
+// mountedContext is the content digest of the context files a RUN's bind
+// mounts read (the zero Hash if none), as BuildKit keys a mount by the
+// content it selects: a change to a mounted file re-runs the step, a
+// change elsewhere in the context or to an mtime does not.
+func (s *solve) mountedContext(ctx context.Context, op *dag.Run) (v1.Hash, []cache.Component, error) {
+	var pre []byte
+	var comps []cache.Component
+	for i, m := range op.Mounts {
+		if m.Type != "bind" || m.From != "" {
+			continue
+		}
+		h, err := fscopy.Checksum(ctx, s.contextSource(), []string{m.Source}, fscopy.Options{}, s.b.StatCache)
+		if err != nil {
+			return v1.Hash{}, nil, fmt.Errorf("--mount=type=bind,source=%s: %w", m.Source, err)
+		}
+		pre = fmt.Appendf(pre, "mount %d %s\n", i, h)
+		comps = append(comps, cache.Component{Name: "context files mounted at " + m.Target, Value: h.String()})
+	}
+	if pre == nil {
+		return v1.Hash{}, nil, nil
+	}
+	h, _, _ := v1.SHA256(bytes.NewReader(pre))
+	return h, comps, nil
 }
 
 // usable reports whether a record's layer blob is still in the store.
@@ -179,15 +228,32 @@ func isNumber(s string) bool {
 
 // keyOp returns op as it goes into its cache key: a FROM by its resolved
 // digest and platform, never the name it was written with (BuildKit keys
-// the resolved digest); a RUN with its effective network mode ("default",
-// "none" or "host") and without proxy variables in its environment.
+// the resolved digest); a COPY --from or RUN --mount from= without the
+// stage or image name (the input's key is in the key); a RUN with its
+// effective network mode ("default", "none" or "host") and without proxy
+// variables in its environment.
 func (s *solve) keyOp(op dag.Op) dag.Op {
 	switch o := op.(type) {
 	case *dag.Source:
 		return &dag.Source{Digest: o.Digest, Platform: o.Platform}
+	case *dag.Copy:
+		if o.From == "" {
+			return o
+		}
+		// Inputs[1] is in the key by its own key; its stage name or
+		// image reference is only a label.
+		k := *o
+		k.From = "input"
+		return &k
 	case *dag.Run:
 		k := *o
 		k.Network = s.network(o)
+		k.Mounts = slices.Clone(o.Mounts)
+		for i := range k.Mounts {
+			if k.Mounts[i].From != "" {
+				k.Mounts[i].From = "input" // keyed by Inputs[Input]'s key
+			}
+		}
 		k.Env = nil
 		for _, kv := range o.Env {
 			name, _, _ := strings.Cut(kv, "=")
