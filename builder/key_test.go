@@ -12,7 +12,9 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/empty"
 
 	"github.com/bldbuild/bld/builder"
+	"github.com/bldbuild/bld/cache"
 	"github.com/bldbuild/bld/dag"
+	"github.com/bldbuild/bld/store"
 )
 
 // digestA and digestB are two base image manifest digests.
@@ -361,5 +363,59 @@ func TestCopyLinkRebase(t *testing.T) {
 	st := seen.Sys().(*syscall.Stat_t)
 	if seen.Mode().Perm() != 0o755 || st.Uid != 0 || st.Gid != 0 {
 		t.Errorf("/opt/app after COPY --link: %v %d:%d, want 0755 0:0", seen.Mode().Perm(), st.Uid, st.Gid)
+	}
+}
+
+// otherMachine is an imported cache: the records and blobs of another
+// env's state, as --cache-from gives them (no snapshots).
+type otherMachine struct {
+	c  *cache.Cache
+	st *store.Store
+}
+
+func (o otherMachine) Get(k cache.Key) (cache.Record, bool) {
+	r, err := o.c.Get(k)
+	if err != nil {
+		return cache.Record{}, false
+	}
+	r.Snapshot = ""
+	return r, true
+}
+
+func (o otherMachine) Layer(desc v1.Descriptor, diffID v1.Hash) (v1.Layer, error) {
+	return o.st.Layer(desc, diffID)
+}
+
+// TestCopyLinkFromImportedCache: a COPY --link another machine built is
+// reused from its imported record after an earlier step changed here, and
+// the step after it sees the linked files over this build's parent.
+func TestCopyLinkFromImportedCache(t *testing.T) {
+	other := newEnv(t, map[string]string{"f": "file"})
+	mk := func(x string) (*dag.Vertex, *dag.Vertex) {
+		g := &graph{}
+		v := g.run(g.from("main"), "write /opt/x "+x)
+		link := g.copyOp(v, &dag.Copy{Sources: []string{"f"}, Dest: "/opt/app/", Link: true})
+		return link, g.run(link, "exists /opt/app/f && exists /opt/x && write /done y")
+	}
+	link1, target1 := mk("1")
+	r1, _, _ := other.mustBuild(target1)
+
+	here := newEnv(t, map[string]string{"f": "file"})
+	c, err := cache.Open(filepath.Join(other.state, "cache"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := store.Open(filepath.Join(other.state, "store"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	link2, target2 := mk("2")
+	r2, ev, _ := here.mustBuild(target2, func(b *builder.Builder) { b.Remote = []builder.RemoteCache{otherMachine{c, st}} })
+	s1, s2 := r1.Steps[link1], r2.Steps[link2]
+	if !s2.Cached || s2.Layer == nil || s1.Layer.Digest != s2.Layer.Digest {
+		t.Errorf("COPY --link: cached %v layer %v, want the imported layer %v (started %v)", s2.Cached, s2.Layer, s1.Layer, ev.started())
+	}
+	if r2.Steps[target2].Cached {
+		t.Errorf("the step after the link was cached though its parent chain changed")
 	}
 }
