@@ -204,6 +204,9 @@ func TestKeyFields(t *testing.T) {
 			}
 			return "debian:bookworm", digestA, "linux/amd64"
 		})},
+		{name: "from: no digest, another name", mk: fromRun(func(a bool) (string, v1.Hash, string) {
+			return pick(a, "debian:bookworm", "alpine:3.20"), v1.Hash{}, "linux/amd64"
+		})},
 		{name: "from: platform", mk: fromRun(func(a bool) (string, v1.Hash, string) {
 			return "debian:bookworm", digestA, pick(a, "linux/amd64", "linux/arm64")
 		})},

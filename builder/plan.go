@@ -235,6 +235,11 @@ func isNumber(s string) bool {
 func (s *solve) keyOp(op dag.Op) dag.Op {
 	switch o := op.(type) {
 	case *dag.Source:
+		if o.Digest == (v1.Hash{}) {
+			// Not resolved to a digest: the name is all there is to
+			// tell two bases apart.
+			return o
+		}
 		return &dag.Source{Digest: o.Digest, Platform: o.Platform}
 	case *dag.Copy:
 		if o.From == "" {
