@@ -422,3 +422,26 @@ func TestCopyLinkFromImportedCache(t *testing.T) {
 		t.Errorf("the step after the link was cached though its parent chain changed")
 	}
 }
+
+// TestCopyLinkOverDirectory: COPY --link f /opt/app, where an earlier
+// step made /opt/app a directory, is made on an empty base (BuildKit):
+// /opt/app is the file in the result, not /opt/app/f.
+func TestCopyLinkOverDirectory(t *testing.T) {
+	e := newEnv(t, map[string]string{"f": "file"})
+	var isFile bool
+	e.runner.funcs["look"] = func(_ context.Context, root string) error {
+		fi, err := os.Lstat(filepath.Join(root, "opt/app"))
+		if err != nil {
+			return err
+		}
+		isFile = fi.Mode().IsRegular()
+		return nil
+	}
+	g := &graph{}
+	v := g.run(g.from("main"), "mkdir /opt/app && write /opt/app/old x")
+	v = g.copyOp(v, &dag.Copy{Sources: []string{"f"}, Dest: "/opt/app", Link: true})
+	e.mustBuild(g.run(v, "look"))
+	if !isFile {
+		t.Errorf("/opt/app after COPY --link f /opt/app over a directory: not the file")
+	}
+}
