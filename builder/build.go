@@ -190,7 +190,9 @@ type solve struct {
 
 // node is a vertex's key, its record, and its snapshot, made on demand.
 type node struct {
-	key    cache.Key
+	key    cache.Key // the record's key
+	chain  cache.Key // what later steps key on: key, or key and parent for a linked step
+	linked bool      // COPY --link: made on an empty base, rebased onto the parent
 	comps  []cache.Component
 	rec    cache.Record
 	hit    bool

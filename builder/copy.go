@@ -13,6 +13,7 @@ import (
 	"github.com/bldbuild/bld/dag"
 	"github.com/bldbuild/bld/internal/fscopy"
 	"github.com/bldbuild/bld/internal/mount"
+	"github.com/bldbuild/bld/snapshot"
 )
 
 func (s *solve) copyOptions(op *dag.Copy) fscopy.Options {
@@ -43,6 +44,11 @@ func (s *solve) copy(ctx context.Context, v *dag.Vertex, op *dag.Copy, inputs []
 	parent, err := inputs[0].snap()
 	if err != nil {
 		return cache.Record{}, err
+	}
+	if s.nodes[v].linked {
+		// COPY --link: made on an empty base, whatever the parent holds;
+		// its snapshot is rebased onto the parent when a step needs it.
+		parent = ""
 	}
 	key, err := s.prepare(ctx, parent, func(_ string, mounts []mount.Mount) error {
 		return mount.WithTempMount(ctx, mounts, func(root string) error {
@@ -77,6 +83,62 @@ func (s *solve) copy(ctx context.Context, v *dag.Vertex, op *dag.Copy, inputs []
 		return cache.Record{}, err
 	}
 	return s.commit(ctx, v, key, parent)
+}
+
+// rebase returns the snapshot of a linked step's result: its layer (made
+// on an empty base) applied over its parent's snapshot, as BuildKit merges
+// a COPY --link onto its parent. The snapshot is named by n.chain, so each
+// parent gets its own; one already made is reused.
+func (s *solve) rebase(ctx context.Context, n *node, parent *node) (string, error) {
+	psnap, err := parent.snap()
+	if err != nil {
+		return "", err
+	}
+	if n.rec.Layer == nil {
+		return psnap, nil
+	}
+	name := snapshot.StepName(n.chain.String())
+	if _, err := s.b.Snapshots.Stat(ctx, name); err == nil {
+		return name, nil
+	}
+	key, err := s.prepare(ctx, psnap, func(key string, _ []mount.Mount) error {
+		l, err := s.b.Store.Layer(*n.rec.Layer, n.rec.DiffID)
+		if err != nil {
+			return err
+		}
+		rc, err := l.Uncompressed()
+		if err != nil {
+			return err
+		}
+		defer rc.Close()
+		return s.b.Snapshots.Apply(ctx, key, rc)
+	})
+	if err != nil {
+		return "", fmt.Errorf("rebase linked step %s: %w", n.key, err)
+	}
+	if err := s.b.Snapshots.Commit(ctx, name, key); err != nil {
+		_ = s.b.Snapshots.Remove(context.WithoutCancel(ctx), key)
+		if !errors.Is(err, snapshot.ErrExists) {
+			return "", fmt.Errorf("rebase linked step %s: %w", n.key, err)
+		}
+	}
+	return name, nil
+}
+
+// restoreLinked is restore for a cached linked step: the layer is fetched
+// from an imported cache if need be (and the record kept locally), then
+// rebased onto the parent.
+func (s *solve) restoreLinked(ctx context.Context, v *dag.Vertex, n *node, remote RemoteCache, parent *node) (string, error) {
+	if remote != nil && n.rec.Layer != nil {
+		if err := s.fetch(ctx, v, n.rec, remote); err != nil {
+			return "", err
+		}
+		// As in restore: a failed Put costs only a later cache hit.
+		if err := s.b.Cache.Put(n.rec); err != nil {
+			s.warn(v, fmt.Errorf("record imported cache step locally: %w", err))
+		}
+	}
+	return s.rebase(ctx, n, parent)
 }
 
 // mkdir runs WORKDIR: it creates the directory and any missing parents,

@@ -57,6 +57,9 @@ func (s *solve) visit(ctx context.Context, v *dag.Vertex) (*node, error) {
 			if err != nil {
 				return "", err
 			}
+			if n.linked {
+				return s.restoreLinked(s.rootCtx, v, n, remote, parent)
+			}
 			return s.restore(s.rootCtx, v, rec, remote, parent)
 		})
 		// A failed Touch only leaves the record's last-used time old, so
@@ -130,6 +133,9 @@ func (s *solve) exec(ctx context.Context, v *dag.Vertex, inputs []*node) (*node,
 	}
 	n.rec = rec
 	n.snap = func() (string, error) { return rec.Snapshot, nil }
+	if n.linked {
+		n.snap = sync.OnceValues(func() (string, error) { return s.rebase(s.rootCtx, n, inputs[0]) })
+	}
 	s.b.emit(Event{Vertex: v, State: Done, Duration: time.Since(start)})
 	return n, nil
 }

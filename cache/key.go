@@ -9,8 +9,10 @@ import (
 )
 
 // preimageVersion starts every key's preimage; bump it when the preimage
-// layout changes so that old records stop matching.
-const preimageVersion = "bld cache v1\n"
+// layout or what goes into a step's definition changes so that old
+// records stop matching. v2: RUN network mode, FROM by digest only, COPY
+// --link without its parent.
+const preimageVersion = "bld cache v2\n"
 
 // Key identifies a build step: the hash of a complete description of it.
 // It is not a content digest (compare cmd/go's ActionID and OutputID).

@@ -48,7 +48,7 @@ type Run struct {
 	Env     []string // KEY=VALUE, the complete environment of the step
 	User    string   // as in USER: "name", "uid", "name:group", "uid:gid"; "" is root
 	Dir     string   // working directory (absolute), created if missing
-	Network string   // "" (the build's default: an isolated network), "host" or "none"
+	Network string   // "" (the build's default), "default" (an isolated network namespace), "host" or "none"
 	Mounts  []RunMount
 	// Heredocs are RUN heredoc scripts with a shebang, mounted read-only
 	// (mode 0755) at /dev/pipes/<Name> for the step only; Args name them.
