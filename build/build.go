@@ -131,7 +131,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	client := registry.New(registry.Options{Insecure: o.Insecure})
+	client := registry.New(registry.Options{Insecure: o.Insecure, Limits: o.Limits.Pull})
 	exps, names, err := outputs(o, client, prog)
 	if err != nil {
 		return nil, err

@@ -37,6 +37,9 @@ type pulledImage struct {
 func (r *resolver) Resolve(ctx context.Context, ref string, platform v1.Platform) (*frontend.Image, error) {
 	if !r.pull {
 		if img, desc, err := r.local(ref); err == nil {
+			if err := r.client.Limits().CheckImage(ref, img); err != nil {
+				return nil, err
+			}
 			cfg, err := img.ConfigFile()
 			if err != nil {
 				return nil, fmt.Errorf("image %s: config: %w", ref, err)
@@ -54,6 +57,11 @@ func (r *resolver) Resolve(ctx context.Context, ref string, platform v1.Platform
 			return nil, fmt.Errorf("not in the local store, and pull %w", registry.Error(ref, err))
 		}
 		return nil, fmt.Errorf("pull %w", registry.Error(ref, err))
+	}
+	// Before the config or layers are read: the manifest (bounded by the
+	// client's transport) declares both.
+	if err := r.client.Limits().CheckImage(nref.Name(), img); err != nil {
+		return nil, fmt.Errorf("pull %w", err) // the error names the image
 	}
 	digest, err := img.Digest()
 	if err != nil {
