@@ -25,7 +25,7 @@ var allowed = map[string][]string{
 	"cache":                 {"internal/atomicfile"},
 	"remotecache":           {"cache", "store", "registry", "internal/compress", "internal/archive", "internal/atomicfile", "internal/optspec", "internal/readers"},
 	"state":                 {"store", "cache", "snapshot", "internal/mount"},
-	"store":                 {"internal/atomicfile", "internal/readers", "internal/imageref"},
+	"store":                 {"internal/atomicfile", "internal/readers", "internal/imageref", "internal/compress"},
 	"registry":              {"internal/atomicfile"},
 	"snapshot":              {"internal/mount", "internal/archive", "internal/atomicfile"},
 	"snapshot/snapshottest": {"snapshot", "internal/mount"},

@@ -301,10 +301,11 @@ func (m *meter) report(cur, total int64, last bool) {
 	m.s.b.emit(Event{Vertex: m.v, State: Bytes, What: m.what, Current: cur, Total: total})
 }
 
-// applyLayer applies layer l of image ref onto active snapshot key,
-// reporting the compressed bytes read as v's transfer what, and checks
-// the uncompressed stream against the layer's diff_id (a *DiffIDError).
-func (s *solve) applyLayer(ctx context.Context, v *dag.Vertex, what string, key string, ref string, l v1.Layer) error {
+// applyLayer applies layer l onto active snapshot key, reporting the
+// compressed bytes read as v's transfer what, and checks the uncompressed
+// stream against the layer's diff_id (a *store.DiffIDError): the caller
+// then removes key, so nothing is committed.
+func (s *solve) applyLayer(ctx context.Context, v *dag.Vertex, what string, key string, l v1.Layer) error {
 	rc, err := l.Compressed()
 	if err != nil {
 		return err
@@ -329,7 +330,7 @@ func (s *solve) applyLayer(ctx context.Context, v *dag.Vertex, what string, key 
 	if err := s.b.Snapshots.Apply(ctx, key, dr); err != nil {
 		return err
 	}
-	if err := dr.check(ref, digest, want); err != nil {
+	if err := dr.check(digest, want); err != nil {
 		return err
 	}
 	m.done()
@@ -377,7 +378,7 @@ func (s *solve) unpack(ctx context.Context, v *dag.Vertex, src *dag.Source) (str
 			what = "pull " + shortHex(d)
 		}
 		key, err := s.prepare(ctx, parent, func(key string, _ []mount.Mount) error {
-			return s.applyLayer(ctx, v, what, key, src.Ref, l)
+			return s.applyLayer(ctx, v, what, key, l)
 		})
 		if err != nil {
 			return "", fmt.Errorf("unpack %s layer %s: %w", src.Ref, diffID, err)
@@ -435,7 +436,7 @@ func (s *solve) restore(ctx context.Context, v *dag.Vertex, rec cache.Record, re
 		if err != nil {
 			return err
 		}
-		return s.applyLayer(ctx, nil, "", key, "cached step "+rec.Key.String(), l)
+		return s.applyLayer(ctx, nil, "", key, l)
 	})
 	if err != nil {
 		return "", fmt.Errorf("restore cached step %s: %w", rec.Key, err)

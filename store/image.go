@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"runtime"
@@ -26,10 +27,20 @@ func (s *Store) WriteImage(ctx context.Context, img v1.Image) (v1.Descriptor, er
 	if err != nil {
 		return v1.Descriptor{}, fmt.Errorf("write image: %w", err)
 	}
+	// Each layer written is checked against its config's diff_id as it is
+	// copied (a layer already here was checked when it came).
+	cf, err := img.ConfigFile()
+	if err != nil {
+		return v1.Descriptor{}, fmt.Errorf("write image: config: %w", err)
+	}
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(max(2, runtime.GOMAXPROCS(0)))
 	seen := map[v1.Hash]bool{}
-	for _, l := range ls {
+	for i, l := range ls {
+		var diffID v1.Hash
+		if len(cf.RootFS.DiffIDs) == len(ls) {
+			diffID = cf.RootFS.DiffIDs[i]
+		}
 		mt, err := l.MediaType()
 		if err != nil {
 			return v1.Descriptor{}, fmt.Errorf("write image: %w", err)
@@ -50,7 +61,7 @@ func (s *Store) WriteImage(ctx context.Context, img v1.Image) (v1.Descriptor, er
 			}
 		}
 		g.Go(func() error {
-			return s.writeLayer(gctx, l, h)
+			return s.writeLayer(gctx, l, h, diffID)
 		})
 	}
 	if err := g.Wait(); err != nil {
@@ -82,7 +93,9 @@ func (s *Store) WriteImage(ctx context.Context, img v1.Image) (v1.Descriptor, er
 	return v1.Descriptor{MediaType: desc.MediaType, Size: desc.Size, Digest: desc.Digest}, nil
 }
 
-func (s *Store) writeLayer(ctx context.Context, l v1.Layer, h v1.Hash) (err error) {
+// writeLayer writes layer l (digest h, or unknown) into the store,
+// checking its uncompressed content against diffID unless that is zero.
+func (s *Store) writeLayer(ctx context.Context, l v1.Layer, h v1.Hash, diffID v1.Hash) (err error) {
 	rc, err := l.Compressed()
 	if err != nil {
 		return fmt.Errorf("layer %s: %w", h, err)
@@ -93,7 +106,17 @@ func (s *Store) writeLayer(ctx context.Context, l v1.Layer, h v1.Hash) (err erro
 		return err
 	}
 	defer w.Close()
-	if _, err := io.Copy(w, readers.WithContext(ctx, rc)); err != nil {
+	r := readers.WithContext(ctx, rc)
+	if diffID == (v1.Hash{}) {
+		_, err = io.Copy(w, r)
+	} else {
+		err = copyCheckingDiffID(w, r, h, diffID)
+	}
+	if err != nil {
+		var de *DiffIDError
+		if errors.As(err, &de) {
+			return err // it names the layer
+		}
 		return fmt.Errorf("layer %s: %w", h, err)
 	}
 	_, _, err = w.Commit(h)

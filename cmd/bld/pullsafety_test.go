@@ -288,7 +288,9 @@ func gzipTar(t *testing.T, file, content string) ([]byte, v1.Hash) {
 // unpacked and used it, and exported it as is. Now unpacking fails naming
 // the image, the layer digest and both diff_ids, no snapshot is committed
 // for the layer, and a second build fails the same way (nothing poisoned
-// the cache). The same layer with the right diff_id still builds.
+// the cache); a build that only exports the base (no step unpacks it)
+// fails when the store writes the layer. The same layer with the right
+// diff_id still builds.
 func TestPullWrongDiffID(t *testing.T) {
 	testutil.RequireRoot(t)
 	testutil.RequireOverlay(t)
@@ -304,8 +306,11 @@ func TestPullWrongDiffID(t *testing.T) {
 			pushRaw(t, good, configBlob(t, 0, diffID), layer)
 			root := filepath.Join(t.TempDir(), "root")
 
-			ctx := writeContext(t, "FROM "+bad+"\nCOPY f /f\n")
-			for i := range 2 {
+			unpacked := writeContext(t, "FROM "+bad+"\nCOPY f /f\n")
+			// No step unpacks the base here: its layers go to the store
+			// as they are, checked there.
+			exported := writeContext(t, "FROM "+bad+"\nENV A=1\n")
+			for i, ctx := range []string{unpacked, unpacked, exported} {
 				out, err, _ := bldIn(t, root, "build", "--progress", "plain", ctx)
 				if err == nil {
 					t.Fatalf("build %d: an image with a wrong diff_id was used:\n%s", i+1, out)
