@@ -26,7 +26,7 @@ var allowed = map[string][]string{
 	"remotecache":           {"cache", "store", "registry", "internal/compress", "internal/archive", "internal/atomicfile", "internal/optspec", "internal/readers"},
 	"state":                 {"store", "cache", "snapshot", "internal/mount"},
 	"store":                 {"internal/atomicfile", "internal/readers", "internal/imageref", "internal/compress"},
-	"registry":              {"internal/atomicfile"},
+	"registry":              {"internal/atomicfile", "internal/readers"},
 	"snapshot":              {"internal/mount", "internal/archive", "internal/atomicfile"},
 	"snapshot/snapshottest": {"snapshot", "internal/mount"},
 	"sandbox":               {"internal/mount"},

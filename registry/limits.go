@@ -1,13 +1,13 @@
 package registry
 
 import (
-	"fmt"
 	"io"
 	"net/http"
 	"strings"
 
-	"github.com/docker/go-units"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
+
+	"github.com/bldbuild/bld/internal/readers"
 )
 
 // Defaults of Limits.
@@ -53,30 +53,9 @@ func (l Limits) WithDefaults() Limits {
 	return l
 }
 
-// LimitError is a pulled document or image over one of Limits: Ref is the
-// image (or the URL when read below a reference), What "manifest",
-// "config" or "layers", Size what it has (at least; a body is cut at
-// Limit+1 bytes), Key the --limit key that raises it.
-type LimitError struct {
-	Ref   string
-	What  string
-	Size  int64
-	Limit int64
-	Key   string
-}
-
-func (e *LimitError) Error() string {
-	if e.What == "layers" {
-		return fmt.Sprintf("%s: image has %d layers, more than the limit of %d (raise it with --limit %s=N)",
-			e.Ref, e.Size, e.Limit, e.Key)
-	}
-	more := ""
-	if e.Size > e.Limit {
-		more = fmt.Sprintf(" is %d bytes,", e.Size)
-	}
-	return fmt.Sprintf("%s: %s%s over the limit of %s (raise it with --limit %s=SIZE)",
-		e.Ref, e.What, more, units.BytesSize(float64(e.Limit)), e.Key)
-}
+// LimitError is a pulled document or image over one of Limits (the one
+// type, shared with the store).
+type LimitError = readers.LimitError
 
 // CheckImage checks img's manifest against l before its config or layers
 // are read: the number of layers, and the config's size as the manifest
