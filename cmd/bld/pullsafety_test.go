@@ -124,11 +124,11 @@ func (r repeatReader) Read(p []byte) (int, error) {
 }
 
 // bldIn runs bld with its state under root and returns its combined
-// output, whether it failed, and its peak RSS in KiB. bld runs under
+// output, its peak RSS in KiB, and whether it failed. bld runs under
 // busybox's time, not straight from this process: a vfork+exec'd child's
 // rusage counts its parent's peak RSS too (exec_mmap), and this test
 // process holds the blobs it pushes.
-func bldIn(t *testing.T, root string, args ...string) (string, error, int64) {
+func bldIn(t *testing.T, root string, args ...string) (string, int64, error) {
 	t.Helper()
 	rssFile := filepath.Join(t.TempDir(), "rss")
 	cmd := exec.Command("/bin/busybox", append([]string{"time", "-f", "%M", "-o", rssFile, testutil.Bld(t)}, args...)...)
@@ -145,7 +145,7 @@ func bldIn(t *testing.T, root string, args ...string) (string, error, int64) {
 	}
 	// busybox's %M takes ru_maxrss (KiB on Linux) for pages and
 	// multiplies it by the page size in KiB (ptok in its time.c).
-	return string(out), err, rss / int64(max(os.Getpagesize()/1024, 1))
+	return string(out), rss / int64(max(os.Getpagesize()/1024, 1)), err
 }
 
 func writeContext(t *testing.T, df string) string {
@@ -233,7 +233,7 @@ func TestPullHugeConfig(t *testing.T) {
 			root := filepath.Join(t.TempDir(), "root")
 
 			start := time.Now()
-			out, err, rss := bldIn(t, root, "build", "--progress", "plain", writeContext(t, "FROM "+big+"\nENV A=1\n"))
+			out, rss, err := bldIn(t, root, "build", "--progress", "plain", writeContext(t, "FROM "+big+"\nENV A=1\n"))
 			took := time.Since(start)
 			t.Logf("150 MB config: %v, peak RSS %d MiB, %s\n%s", err, rss>>10, took, out)
 			if err == nil {
@@ -252,10 +252,10 @@ func TestPullHugeConfig(t *testing.T) {
 			}
 
 			ctx := writeContext(t, "FROM "+mid+"\nENV A=1\n")
-			if out, err, _ := bldIn(t, root, "build", "--progress", "plain", ctx); err == nil || !strings.Contains(out, "config-size") {
+			if out, _, err := bldIn(t, root, "build", "--progress", "plain", ctx); err == nil || !strings.Contains(out, "config-size") {
 				t.Errorf("a 10 MB config passed the default 8 MiB limit (err %v):\n%s", err, out)
 			}
-			if out, err, _ := bldIn(t, root, "build", "--progress", "plain", "--limit", "config-size=16MiB", ctx); err != nil {
+			if out, _, err := bldIn(t, root, "build", "--progress", "plain", "--limit", "config-size=16MiB", ctx); err != nil {
 				t.Errorf("a 10 MB config under --limit config-size=16MiB: %v\n%s", err, out)
 			}
 		})
@@ -311,7 +311,7 @@ func TestPullWrongDiffID(t *testing.T) {
 			// as they are, checked there.
 			exported := writeContext(t, "FROM "+bad+"\nENV A=1\n")
 			for i, ctx := range []string{unpacked, unpacked, exported} {
-				out, err, _ := bldIn(t, root, "build", "--progress", "plain", ctx)
+				out, _, err := bldIn(t, root, "build", "--progress", "plain", ctx)
 				if err == nil {
 					t.Fatalf("build %d: an image with a wrong diff_id was used:\n%s", i+1, out)
 				}
@@ -330,7 +330,7 @@ func TestPullWrongDiffID(t *testing.T) {
 				return nil
 			})
 
-			out, err, _ := bldIn(t, root, "build", "--progress", "plain", writeContext(t, "FROM "+good+"\nCOPY f /f\n"))
+			out, _, err := bldIn(t, root, "build", "--progress", "plain", writeContext(t, "FROM "+good+"\nCOPY f /f\n"))
 			if err != nil {
 				t.Errorf("the same layer with its right diff_id: %v\n%s", err, out)
 			}
