@@ -23,13 +23,13 @@ type LimitError struct {
 
 func (e *LimitError) Error() string {
 	if e.What == "layers" {
-		return fmt.Sprintf("%s: image has %d layers, more than the limit of %d (raise it with --limit %s=N)",
+		return fmt.Sprintf("%s: image has %d layers, over the limit of %d (--limit %s=N raises it)",
 			e.Ref, e.Size, e.Limit, e.Key)
 	}
 	more := ""
 	if e.Size > e.Limit {
 		more = fmt.Sprintf(" is %d bytes,", e.Size)
 	}
-	return fmt.Sprintf("%s: %s%s over the limit of %s (raise it with --limit %s=SIZE)",
+	return fmt.Sprintf("%s: %s%s over the limit of %s (--limit %s=SIZE raises it)",
 		e.Ref, e.What, more, units.BytesSize(float64(e.Limit)), e.Key)
 }
