@@ -102,7 +102,8 @@ func (t *limitTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	if err != nil || req.Method != http.MethodGet || !isManifestPath(req.URL.Path) || resp.StatusCode != http.StatusOK {
 		return resp, err
 	}
-	ref := req.URL.Host + req.URL.Path
+	// The http.Client's error ("Get URL: …") names the manifest.
+	const ref = ""
 	if resp.ContentLength > t.max {
 		resp.Body.Close()
 		return nil, ManifestSizeError(ref, resp.ContentLength, t.max)

@@ -53,6 +53,7 @@ func TestManifestSizeLimit(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err = remote.Image(ref, c.RemoteOptions(t.Context())...)
+	t.Log(err)
 	le := asLimit(t, err, "manifest-size")
 	if le.Size <= DefaultManifestSize {
 		t.Errorf("LimitError.Size = %d, want the manifest's size", le.Size)

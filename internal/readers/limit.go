@@ -10,7 +10,7 @@ import (
 // document read whole (a manifest, an index, a config) larger than its
 // bound, or an image with too many layers. Ref names the image (or the
 // URL or blob it was read as), What the thing ("manifest", "config
-// sha256:…", "layers"), Size what it has (for a body cut short, at least
+// sha256:…", "layers"; empty when a caller's error names it already), Size what it has (for a body cut short, at least
 // Limit+1), Key the --limit key that raises it. The registry client and the
 // store return it, so the message is written once.
 type LimitError struct {
@@ -22,14 +22,18 @@ type LimitError struct {
 }
 
 func (e *LimitError) Error() string {
+	prefix := ""
+	if e.Ref != "" {
+		prefix = e.Ref + ": "
+	}
 	if e.What == "layers" {
-		return fmt.Sprintf("%s: image has %d layers, over the limit of %d (--limit %s=N raises it)",
-			e.Ref, e.Size, e.Limit, e.Key)
+		return fmt.Sprintf("%simage has %d layers, over the limit of %d (--limit %s=N raises it)",
+			prefix, e.Size, e.Limit, e.Key)
 	}
 	more := ""
 	if e.Size > e.Limit {
 		more = fmt.Sprintf(" is %d bytes,", e.Size)
 	}
-	return fmt.Sprintf("%s: %s%s over the limit of %s (--limit %s=SIZE raises it)",
-		e.Ref, e.What, more, units.BytesSize(float64(e.Limit)), e.Key)
+	return fmt.Sprintf("%s%s%s over the limit of %s (--limit %s=SIZE raises it)",
+		prefix, e.What, more, units.BytesSize(float64(e.Limit)), e.Key)
 }
