@@ -8,10 +8,10 @@ import (
 
 // LimitError is input over one of bld's limits (`bld build --limit`): a
 // document read whole (a manifest, an index, a config) larger than its
-// bound, or an image with too many layers. Ref names the image (or the
-// URL or blob it was read as), What the thing ("manifest", "config
-// sha256:…", "layers"; empty when a caller's error names it already), Size what it has (for a body cut short, at least
-// Limit+1), Key the --limit key that raises it. The registry client and the
+// bound, or an image with too many layers. Ref names the image (empty
+// when the caller's error names it already), What the thing ("manifest",
+// "config sha256:…", "layers"), Size what it has (for a body cut short,
+// at least Limit+1), Key the --limit key that raises it. The registry client and the
 // store return it, so the message is written once.
 type LimitError struct {
 	Ref   string
