@@ -144,7 +144,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	client := registry.New(registry.Options{Insecure: o.Insecure})
+	client := registry.New(registry.Options{Insecure: o.Insecure, Limits: o.Limits.Pull})
 	annotations, err := parseAnnotations(o.Annotations)
 	if err != nil {
 		return nil, err

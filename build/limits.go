@@ -10,6 +10,7 @@ import (
 	"github.com/docker/go-units"
 
 	"github.com/bldbuild/bld/frontend"
+	"github.com/bldbuild/bld/registry"
 )
 
 // Limits bound what a build accepts from its inputs (the Dockerfile, the
@@ -24,6 +25,9 @@ type Limits struct {
 	// IgnorePatterns is the most .dockerignore patterns (ignore-patterns;
 	// 0: frontend.DefaultMaxIgnorePatterns).
 	IgnorePatterns int
+	// Pull bounds base images and imported caches: manifest-size,
+	// config-size, layers (0: registry's defaults, 4 MiB, 8 MiB, 127).
+	Pull registry.Limits
 }
 
 // limitKeys are SetLimit's keys: each sets one field from a size
@@ -35,6 +39,9 @@ var limitKeys = map[string]func(l *Limits, v string) error{
 	"env-size":        func(l *Limits, v string) error { return sizeInt(v, &l.Frontend.EnvSize) },
 	"log-size":        func(l *Limits, v string) error { return size(v, &l.Log) },
 	"ignore-patterns": func(l *Limits, v string) error { return count(v, &l.IgnorePatterns) },
+	"manifest-size":   func(l *Limits, v string) error { return size(v, &l.Pull.ManifestSize) },
+	"config-size":     func(l *Limits, v string) error { return size(v, &l.Pull.ConfigSize) },
+	"layers":          func(l *Limits, v string) error { return count(v, &l.Pull.Layers) },
 }
 
 // LimitKeys returns SetLimit's keys, sorted, for help texts.

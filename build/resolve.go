@@ -2,11 +2,13 @@ package build
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 
 	"github.com/bldbuild/bld/registry"
 	"github.com/bldbuild/bld/state"
+	"github.com/bldbuild/bld/store"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
@@ -36,7 +38,15 @@ type pulledImage struct {
 // Resolve implements frontend.Options.Resolve.
 func (r *resolver) Resolve(ctx context.Context, ref string, platform v1.Platform) (*frontend.Image, error) {
 	if !r.pull {
-		if img, desc, err := r.local(ref); err == nil {
+		img, desc, err := r.local(ref)
+		var le *registry.LimitError
+		if errors.As(err, &le) {
+			return nil, fmt.Errorf("image %s: %w", ref, err) // not a miss: it is here, too large
+		}
+		if err == nil {
+			if err := r.client.Limits().CheckImage(ref, img); err != nil {
+				return nil, err
+			}
 			cfg, err := img.ConfigFile()
 			if err != nil {
 				return nil, fmt.Errorf("image %s: config: %w", ref, err)
@@ -54,6 +64,11 @@ func (r *resolver) Resolve(ctx context.Context, ref string, platform v1.Platform
 			return nil, fmt.Errorf("not in the local store, and pull %w", registry.Error(ref, err))
 		}
 		return nil, fmt.Errorf("pull %w", registry.Error(ref, err))
+	}
+	// Before the config or layers are read: the manifest (bounded by the
+	// client's transport) declares both.
+	if err := r.client.Limits().CheckImage(nref.Name(), img); err != nil {
+		return nil, fmt.Errorf("pull %w", err) // the error names the image
 	}
 	digest, err := img.Digest()
 	if err != nil {
@@ -73,12 +88,18 @@ func (r *resolver) Resolve(ctx context.Context, ref string, platform v1.Platform
 	return &frontend.Image{Ref: nref.Name(), Digest: digest, Config: cfg}, nil
 }
 
+// storeLimits are the client's pull limits for reads of the store.
+func (r *resolver) storeLimits() store.ReadLimits {
+	lim := r.client.Limits()
+	return store.ReadLimits{ManifestSize: lim.ManifestSize, ConfigSize: lim.ConfigSize}
+}
+
 func (r *resolver) local(ref string) (v1.Image, v1.Descriptor, error) {
 	desc, err := r.root.Store.Resolve(ref)
 	if err != nil {
 		return nil, v1.Descriptor{}, err
 	}
-	img, err := r.root.Store.Image(desc.Digest.String())
+	img, err := r.root.Store.ImageLimited(desc.Digest.String(), r.storeLimits())
 	if err != nil {
 		return nil, v1.Descriptor{}, err
 	}
@@ -88,7 +109,7 @@ func (r *resolver) local(ref string) (v1.Image, v1.Descriptor, error) {
 // Image implements builder.Builder.Image: the image a Source resolved to,
 // from the store or as pulled.
 func (r *resolver) Image(ctx context.Context, src *dag.Source) (v1.Image, error) {
-	if img, err := r.root.Store.Image(src.Digest.String()); err == nil {
+	if img, err := r.root.Store.ImageLimited(src.Digest.String(), r.storeLimits()); err == nil {
 		return img, nil
 	}
 	r.mu.Lock()

@@ -9,6 +9,11 @@
 // then walks again, running only the missed steps; snapshots of cached
 // steps are materialised lazily, only when a missed step builds on them.
 //
+// Every layer applied to a snapshot (a base image's, or a cached step's
+// being restored) is hashed as it is decompressed and checked against its
+// diff_id before the snapshot is committed (diffid.go): a mismatch fails
+// the step with a *store.DiffIDError and leaves no snapshot or record.
+//
 // Key types: Builder (what a build needs: snapshots, cache, store, the
 // context, the sandbox runner), Result and Step (what each vertex gave),
 // Event (progress), StepError (a Dockerfile step that failed).

@@ -359,7 +359,9 @@ func (m *meter) report(cur, total int64, last bool) {
 }
 
 // applyLayer applies layer l onto active snapshot key, reporting the
-// compressed bytes read as v's transfer what.
+// compressed bytes read as v's transfer what, and checks the uncompressed
+// stream against the layer's diff_id (a *store.DiffIDError): the caller
+// then removes key, so nothing is committed.
 func (s *solve) applyLayer(ctx context.Context, v *dag.Vertex, what string, key string, l v1.Layer) error {
 	rc, err := l.Compressed()
 	if err != nil {
@@ -373,7 +375,19 @@ func (s *solve) applyLayer(ctx context.Context, v *dag.Vertex, what string, key 
 		return err
 	}
 	defer ur.Close()
-	if err := s.b.Snapshots.Apply(ctx, key, ur); err != nil {
+	want, err := l.DiffID()
+	if err != nil {
+		return err
+	}
+	digest, err := l.Digest()
+	if err != nil {
+		return err
+	}
+	dr := newDiffIDReader(ur)
+	if err := s.b.Snapshots.Apply(ctx, key, dr); err != nil {
+		return err
+	}
+	if err := dr.check(digest, want); err != nil {
 		return err
 	}
 	m.done()
@@ -479,12 +493,7 @@ func (s *solve) restore(ctx context.Context, v *dag.Vertex, rec cache.Record, re
 		if err != nil {
 			return err
 		}
-		rc, err := l.Uncompressed()
-		if err != nil {
-			return err
-		}
-		defer rc.Close()
-		return s.b.Snapshots.Apply(ctx, key, rc)
+		return s.applyLayer(ctx, nil, "", key, l)
 	})
 	if err != nil {
 		return "", fmt.Errorf("restore cached step %s: %w", rec.Key, err)

@@ -30,6 +30,10 @@ type Options struct {
 	// Jobs is the number of concurrent blob transfers of one pull or push;
 	// 0 means 4.
 	Jobs int
+	// Limits bound the manifests, indexes and configs of pulls (zero
+	// fields: the defaults); the Client enforces ManifestSize on every
+	// manifest response, CheckImage the rest.
+	Limits Limits
 }
 
 // Client applies one set of Options to every registry request. It is
@@ -38,14 +42,15 @@ type Options struct {
 type Client struct {
 	insecure []string // normalised entries
 	keychain authn.Keychain
-	rt       *Transport
+	rt       http.RoundTripper // limitTransport over Transport
 	backoff  Backoff
+	limits   Limits
 	jobs     int
 }
 
 // New returns a Client for opt.
 func New(opt Options) *Client {
-	c := &Client{keychain: opt.Keychain, backoff: opt.Backoff, jobs: opt.Jobs}
+	c := &Client{keychain: opt.Keychain, backoff: opt.Backoff, jobs: opt.Jobs, limits: opt.Limits.WithDefaults()}
 	if c.keychain == nil {
 		c.keychain = authn.DefaultKeychain
 	}
@@ -64,9 +69,15 @@ func New(opt Options) *Client {
 	if inner == nil {
 		inner = remote.DefaultTransport
 	}
-	c.rt = &Transport{Inner: inner, Backoff: c.backoff, Insecure: c.Insecure}
+	c.rt = &limitTransport{
+		inner: &Transport{Inner: inner, Backoff: c.backoff, Insecure: c.Insecure},
+		max:   c.limits.ManifestSize,
+	}
 	return c
 }
+
+// Limits are the Client's pull limits, with defaults filled in.
+func (c *Client) Limits() Limits { return c.limits }
 
 // normalise lower-cases an --insecure-registry entry and drops a scheme or
 // a trailing slash a user may have typed.

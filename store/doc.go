@@ -1,8 +1,12 @@
 // Package store owns bld's content store: blobs by digest, image manifests and their names,
 // laid out as an OCI image layout (<root>/content) that skopeo, umoci and crane read directly.
 //
-// Key types: Store (Open; blobs by digest through Writer, Open and Layer; images through
-// WriteImage, Image, Resolve, Tag, Untag and Images) and Named (a name and what it points at).
-// Names are spelt by internal/imageref; blobs are written with internal/atomicfile and verified by
-// digest with internal/readers when read.
+// Nothing enters or leaves it unchecked: blobs are verified by digest as
+// they are written and read; WriteImage checks each layer it writes against
+// its config's diff_id as it copies it ([DiffIDError], [CheckDiffID]); and
+// [Store.ImageLimited] bounds the manifest and config it reads whole
+// ([ReadLimits], the pull limits of `bld build --limit`). Key types: [Store],
+// [Writer], [Named].
+// Names are spelt by internal/imageref; blobs are written with
+// internal/atomicfile.
 package store

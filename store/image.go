@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"runtime"
@@ -26,10 +27,20 @@ func (s *Store) WriteImage(ctx context.Context, img v1.Image) (v1.Descriptor, er
 	if err != nil {
 		return v1.Descriptor{}, fmt.Errorf("write image: %w", err)
 	}
+	// Each layer written is checked against its config's diff_id as it is
+	// copied (a layer already here was checked when it came).
+	cf, err := img.ConfigFile()
+	if err != nil {
+		return v1.Descriptor{}, fmt.Errorf("write image: config: %w", err)
+	}
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(max(2, runtime.GOMAXPROCS(0)))
 	seen := map[v1.Hash]bool{}
-	for _, l := range ls {
+	for i, l := range ls {
+		var diffID v1.Hash
+		if len(cf.RootFS.DiffIDs) == len(ls) {
+			diffID = cf.RootFS.DiffIDs[i]
+		}
 		mt, err := l.MediaType()
 		if err != nil {
 			return v1.Descriptor{}, fmt.Errorf("write image: %w", err)
@@ -50,7 +61,7 @@ func (s *Store) WriteImage(ctx context.Context, img v1.Image) (v1.Descriptor, er
 			}
 		}
 		g.Go(func() error {
-			return s.writeLayer(gctx, l, h)
+			return s.writeLayer(gctx, l, h, diffID)
 		})
 	}
 	if err := g.Wait(); err != nil {
@@ -82,7 +93,9 @@ func (s *Store) WriteImage(ctx context.Context, img v1.Image) (v1.Descriptor, er
 	return v1.Descriptor{MediaType: desc.MediaType, Size: desc.Size, Digest: desc.Digest}, nil
 }
 
-func (s *Store) writeLayer(ctx context.Context, l v1.Layer, h v1.Hash) (err error) {
+// writeLayer writes layer l (digest h, or unknown) into the store,
+// checking its uncompressed content against diffID unless that is zero.
+func (s *Store) writeLayer(ctx context.Context, l v1.Layer, h v1.Hash, diffID v1.Hash) (err error) {
 	rc, err := l.Compressed()
 	if err != nil {
 		return fmt.Errorf("layer %s: %w", h, err)
@@ -93,7 +106,17 @@ func (s *Store) writeLayer(ctx context.Context, l v1.Layer, h v1.Hash) (err erro
 		return err
 	}
 	defer w.Close()
-	if _, err := io.Copy(w, readers.WithContext(ctx, rc)); err != nil {
+	r := readers.WithContext(ctx, rc)
+	if diffID == (v1.Hash{}) {
+		_, err = io.Copy(w, r)
+	} else {
+		err = copyCheckingDiffID(w, r, h, diffID)
+	}
+	if err != nil {
+		var de *DiffIDError
+		if errors.As(err, &de) {
+			return err // it names the layer
+		}
 		return fmt.Errorf("layer %s: %w", h, err)
 	}
 	_, _, err = w.Commit(h)
@@ -122,12 +145,41 @@ func (s *Store) writeBytes(b []byte, h v1.Hash) error {
 // returns an error wrapping ErrNotFound if there is no such image, and an
 // error if ref names an index rather than an image.
 func (s *Store) Image(ref string) (v1.Image, error) {
+	return s.ImageLimited(ref, ReadLimits{})
+}
+
+// ReadLimits bound the documents ImageLimited reads whole: zero fields
+// take 4 MiB for the manifest and 8 MiB for the config, the registry
+// client's defaults (registry.Limits, which says why), so an image that
+// could not be pulled cannot be read from the store either.
+type ReadLimits struct {
+	ManifestSize int64 // --limit manifest-size
+	ConfigSize   int64 // --limit config-size
+}
+
+func (l ReadLimits) withDefaults() ReadLimits {
+	if l.ManifestSize <= 0 {
+		l.ManifestSize = 4 << 20
+	}
+	if l.ConfigSize <= 0 {
+		l.ConfigSize = 8 << 20
+	}
+	return l
+}
+
+// ImageLimited is Image with the manifest and config bounded by lim: a
+// blob over its bound fails with a *readers.LimitError before it is read.
+func (s *Store) ImageLimited(ref string, lim ReadLimits) (v1.Image, error) {
+	lim = lim.withDefaults()
 	desc, err := s.Resolve(ref)
 	if err != nil {
 		return nil, err
 	}
 	if desc.MediaType.IsIndex() {
 		return nil, fmt.Errorf("image %s: %s is an index, not an image", ref, desc.Digest)
+	}
+	if err := s.checkSize(ref, "manifest "+desc.Digest.String(), desc.Digest, lim.ManifestSize, "manifest-size"); err != nil {
+		return nil, err
 	}
 	raw, err := s.readBlob(desc.Digest)
 	if err != nil {
@@ -140,6 +192,9 @@ func (s *Store) Image(ref string) (v1.Image, error) {
 	mt := m.MediaType
 	if mt == "" {
 		mt = desc.MediaType
+	}
+	if err := s.checkSize(ref, "config "+m.Config.Digest.String(), m.Config.Digest, lim.ConfigSize, "config-size"); err != nil {
+		return nil, err
 	}
 	img := &storeImage{s: s, raw: raw, manifest: m, mediaType: mt}
 	if _, err := img.RawConfigFile(); err != nil {
@@ -209,4 +264,14 @@ func (i *storeImage) LayerByDigest(h v1.Hash) (partial.CompressedLayer, error) {
 		return l, nil
 	}
 	return nil, fmt.Errorf("layer %s is not in the manifest", h)
+}
+
+// checkSize fails with a *readers.LimitError when blob h is larger than
+// limit (a missing blob is left to the read that follows).
+func (s *Store) checkSize(ref, what string, h v1.Hash, limit int64, key string) error {
+	size, err := s.Stat(h)
+	if err != nil || size <= limit {
+		return nil //nolint:nilerr // the read that follows reports a missing blob
+	}
+	return &readers.LimitError{Ref: ref, What: what, Size: size, Limit: limit, Key: key}
 }
