@@ -377,7 +377,9 @@ func run(ctx context.Context, spec Spec, cfg *config, cg *cgroup) (err error) {
 			cerr := unet.close()
 			<-netDone
 			if netErr != nil && ctx.Err() == nil {
-				err = errors.Join(err, fmt.Errorf("sandbox: network: %w", netErr))
+				// Why the network failed is the error; the init's "did
+				// not come up" only follows from it.
+				err = fmt.Errorf("sandbox: network: %w", netErr)
 			}
 			if cerr != nil {
 				err = errors.Join(err, fmt.Errorf("sandbox: network: %w", cerr))
