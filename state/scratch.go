@@ -219,3 +219,21 @@ func removeSecrets(dir string) error {
 	}
 	return nil
 }
+
+// scratchLive reports whether the owner of scratch directory dir holds its
+// lock. A directory without a lock file has no live owner.
+func scratchLive(dir string) (bool, error) {
+	f, err := os.OpenFile(filepath.Join(dir, scratchLock), os.O_RDWR|unix.O_CLOEXEC|unix.O_NOFOLLOW, 0)
+	if errors.Is(err, fs.ErrNotExist) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	defer f.Close()
+	err = flock(f, unix.LOCK_SH|unix.LOCK_NB)
+	if errors.Is(err, unix.EWOULDBLOCK) {
+		return true, nil
+	}
+	return false, err
+}
