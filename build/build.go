@@ -152,6 +152,11 @@ func Run(ctx context.Context, o Options) (_ *Result, err error) {
 	// Every scratch path of this build lives in its own directory under
 	// the root's tmp/, locked while it runs: after a kill -9 the next
 	// state.Open or prune undoes it (secrets, mounts, dirs).
+	// Steps of builds that died (kill -9) may have left cgroups and
+	// network namespaces: best effort, the next build or prune retries.
+	if os.Geteuid() == 0 {
+		_ = sandbox.Recover(ctx)
+	}
 	scratch, err := o.Root.NewScratch()
 	if err != nil {
 		return nil, err
