@@ -149,14 +149,19 @@ func Run(ctx context.Context, o Options) (_ *Result, err error) {
 	if err != nil {
 		return nil, err
 	}
-	// Every scratch path of this build lives in its own directory under
-	// the root's tmp/, locked while it runs: after a kill -9 the next
-	// state.Open or prune undoes it (secrets, mounts, dirs).
+	unlock, err := o.Root.LockShared(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
 	// Steps of builds that died (kill -9) may have left cgroups and
 	// network namespaces: best effort, the next build or prune retries.
 	if os.Geteuid() == 0 {
 		_ = sandbox.Recover(ctx)
 	}
+	// Every scratch path of this build lives in its own directory under
+	// the root's tmp/, locked while it runs: after a kill -9 the next
+	// state.Open or prune undoes it (secrets, mounts, dirs).
 	scratch, err := o.Root.NewScratch()
 	if err != nil {
 		return nil, err
@@ -172,11 +177,6 @@ func Run(ctx context.Context, o Options) (_ *Result, err error) {
 	if err != nil {
 		return nil, err
 	}
-	unlock, err := o.Root.LockShared(ctx)
-	if err != nil {
-		return nil, err
-	}
-	defer unlock()
 
 	res := &resolver{root: o.Root, client: client, pull: o.Pull}
 	plan, err := frontend.Parse(ctx, o.Dockerfile, frontend.Options{

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -141,6 +142,13 @@ func (r *Root) cleanTmp(exclusive bool) error {
 		}
 		if !exclusive {
 			continue
+		}
+		if strings.HasPrefix(e.Name(), ".new-") {
+			// A scratch dir being made: NewScratch may run without the
+			// root lock. Left by a crash, it is old.
+			if fi, err := e.Info(); err != nil || time.Since(fi.ModTime()) < time.Minute {
+				continue
+			}
 		}
 		if err := recoverDir(p); err != nil {
 			errs = append(errs, err)
