@@ -227,4 +227,3 @@ func filesContaining(t *testing.T, dir, s string) []string {
 	})
 	return found
 }
-
