@@ -24,7 +24,7 @@ var allowed = map[string][]string{
 	"dag":                   {},
 	"cache":                 {"internal/atomicfile"},
 	"remotecache":           {"cache", "store", "registry", "internal/compress", "internal/archive", "internal/atomicfile", "internal/optspec", "internal/readers"},
-	"state":                 {"store", "cache", "snapshot", "internal/mount"},
+	"state":                 {"store", "cache", "snapshot", "internal/mount", "internal/readers"},
 	"store":                 {"internal/atomicfile", "internal/readers", "internal/imageref", "internal/compress"},
 	"registry":              {"internal/atomicfile", "internal/readers"},
 	"snapshot":              {"internal/mount", "internal/archive", "internal/atomicfile"},

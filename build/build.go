@@ -129,7 +129,7 @@ func HostPlatform() v1.Platform {
 // Run runs a build and writes its outputs. A failing Dockerfile step is a
 // *builder.StepError; a cancelled ctx stops every step and returns ctx's
 // error. Nothing is named or exported when the build fails.
-func Run(ctx context.Context, o Options) (*Result, error) {
+func Run(ctx context.Context, o Options) (_ *Result, err error) {
 	if o.Root == nil {
 		return nil, errors.New("build: no state root")
 	}
@@ -140,7 +140,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	if prog == nil {
 		prog = discard{}
 	}
-	o, err := Prepare(o)
+	o, err = Prepare(o)
 	if err != nil {
 		return nil, err
 	}
@@ -149,7 +149,27 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	exps, names, err := outputs(o, client, prog)
+	unlock, err := o.Root.LockShared(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+	// Steps of builds that died (kill -9) may have left cgroups and
+	// network namespaces: best effort, the next build or prune retries.
+	if os.Geteuid() == 0 {
+		_ = sandbox.Recover(ctx)
+	}
+	// Every scratch path of this build lives in its own directory under
+	// the root's tmp/, locked while it runs: after a kill -9 the next
+	// state.Open or prune undoes it (secrets, mounts, dirs).
+	scratch, err := o.Root.NewScratch()
+	if err != nil {
+		return nil, err
+	}
+	defer func() {
+		err = errors.Join(err, scratch.Close())
+	}()
+	exps, names, err := outputs(o, scratch.Dir, client, prog)
 	if err != nil {
 		return nil, err
 	}
@@ -157,11 +177,6 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	unlock, err := o.Root.LockShared(ctx)
-	if err != nil {
-		return nil, err
-	}
-	defer unlock()
 
 	res := &resolver{root: o.Root, client: client, pull: o.Pull}
 	plan, err := frontend.Parse(ctx, o.Dockerfile, frontend.Options{
@@ -177,7 +192,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	b, err := newBuilder(ctx, o, res, client, prog)
+	b, err := newBuilder(ctx, o, scratch.Dir, res, client, prog)
 	if err != nil {
 		return nil, err
 	}
@@ -272,7 +287,7 @@ func Prepare(o Options) (Options, error) {
 
 // newBuilder wires a builder for o: the root's snapshots, cache and store,
 // the context with its .dockerignore, imported caches, the sandbox.
-func newBuilder(ctx context.Context, o Options, res *resolver, client *registry.Client, prog Progress) (*builder.Builder, error) {
+func newBuilder(ctx context.Context, o Options, scratch string, res *resolver, client *registry.Client, prog Progress) (*builder.Builder, error) {
 	ignore, err := frontend.LoadIgnoreWith(o.ContextDir, o.DockerfilePath, frontend.IgnoreOptions{MaxPatterns: o.Limits.IgnorePatterns})
 	if err != nil {
 		return nil, err
@@ -304,7 +319,7 @@ func newBuilder(ctx context.Context, o Options, res *resolver, client *registry.
 		LogLimit:    o.Limits.Log,
 		Network:     o.Network,
 		Allow:       o.Allow,
-		WorkDir:     r.TmpDir(),
+		WorkDir:     scratch,
 		CacheMounts: r.CacheMountsDir(),
 		Remote: remotecache.ImportAll(ctx, o.CacheFrom, remotecache.ImportOptions{
 			Transport: cacheTransport(ctx, client),

@@ -17,7 +17,7 @@ import (
 
 // outputs turns o's outputs, Push and Tags into exporters, and the names
 // the image gets.
-func outputs(o Options, client *registry.Client, prog Progress) ([]exporter.Exporter, []string, error) {
+func outputs(o Options, scratch string, client *registry.Client, prog Progress) ([]exporter.Exporter, []string, error) {
 	names := o.Tags
 	var exps []exporter.Exporter
 	// As in buildx, --push is --output type=registry: no local copy.
@@ -73,7 +73,7 @@ func outputs(o Options, client *registry.Client, prog Progress) ([]exporter.Expo
 		if out.Compression != "" || out.ForceCompression {
 			e = &recompressed{e: e, opts: exporter.RecompressOptions{
 				Format: out.Compression, Level: out.CompressionLevel, Force: out.ForceCompression,
-				ScratchDir: o.Root.TmpDir(),
+				ScratchDir: scratch,
 			}}
 		}
 		exps = append(exps, e)

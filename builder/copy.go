@@ -51,7 +51,7 @@ func (s *solve) copy(ctx context.Context, v *dag.Vertex, op *dag.Copy, inputs []
 		parent = ""
 	}
 	key, err := s.prepare(ctx, parent, func(_ string, mounts []mount.Mount) error {
-		return mount.WithTempMount(ctx, mounts, func(root string) error {
+		return mount.WithTempMountIn(ctx, s.b.WorkDir, mounts, func(root string) error {
 			opt := s.copyOptions(op)
 			if op.Chown != "" {
 				owner, err := fscopy.LookupOwner(root, op.Chown)
@@ -149,7 +149,7 @@ func (s *solve) mkdir(ctx context.Context, v *dag.Vertex, op *dag.Mkdir, inputs 
 		return cache.Record{}, err
 	}
 	key, err := s.prepare(ctx, parent, func(_ string, mounts []mount.Mount) error {
-		return mount.WithTempMount(ctx, mounts, func(root string) error {
+		return mount.WithTempMountIn(ctx, s.b.WorkDir, mounts, func(root string) error {
 			owner := fscopy.Owner{UID: 0, GID: 0}
 			if op.User != "" {
 				o, err := fscopy.LookupOwner(root, op.User)

@@ -15,11 +15,23 @@
 //	<root>/snapshots/                   the snapshotter's root
 //	<root>/cachemounts/                 RUN --mount=type=cache contents
 //	<root>/statcache.json               the build context's stat cache
-//	<root>/tmp/                         scratch: store temp files, build step dirs
+//	<root>/tmp/                         scratch: store temp files (flocked while live)
+//	<root>/tmp/bld-<pid>-<rand>/        one building process's scratch (Scratch): its lock
+//	                                    file, flocked while it lives; step dirs, secrets,
+//	                                    mount points, the sandbox's scratch and netns files
 //
 // Key types: Root (Open, LockShared, LockExclusive, the path methods),
-// Usage (Root.Usage, what `bld du` shows) and PruneOptions / PruneReport
-// (Root.Prune, what `bld prune` does).
+// Scratch (Root.NewScratch: a process's crash-safe scratch directory),
+// Usage (Root.Usage, what `bld du` shows), PruneOptions / PruneReport
+// (Root.Prune, what `bld prune` does) and Report / Problem (Root.Verify,
+// what `bld check` does).
+//
+// Recovery: Open (and Prune) undo the scratch of every process whose lock
+// is free, also while other builds run: secret files first, then every
+// mount below (deepest first, lazily as a last resort), then the
+// directory, never following a symlink out of tmp/ nor removing through a
+// mount. Cgroups and network namespaces of dead steps are the sandbox's
+// (sandbox.Recover), which `bld build`, `bld prune` and `bld check` call.
 //
 // Prune is one mark-and-sweep: blobs of tagged images are marked, records
 // are chosen oldest first (the only sort), and what records no longer hold

@@ -79,10 +79,11 @@ func (r *Root) Prune(ctx context.Context, opts PruneOptions) (*PruneReport, erro
 		return nil, err
 	}
 	defer unlock()
-	if err := r.cleanupSnapshots(ctx); err != nil {
+	// Scratch first: its mounts use the dead processes' snapshots.
+	if err := r.cleanTmp(true); err != nil {
 		return nil, err
 	}
-	if err := r.cleanTmp(); err != nil {
+	if err := r.cleanupSnapshots(ctx); err != nil {
 		return nil, err
 	}
 	p, err := r.planPrune(ctx, opts)

@@ -2,14 +2,11 @@ package state
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"io/fs"
 	"os"
 	"path/filepath"
 
 	"github.com/bldbuild/bld/cache"
-	"github.com/bldbuild/bld/internal/mount"
 	"github.com/bldbuild/bld/snapshot"
 	"github.com/bldbuild/bld/store"
 )
@@ -52,10 +49,12 @@ func DefaultDir() string {
 }
 
 // Open opens the root at dir, creating it if needed, and recovers from
-// crashes: the store drops its dead temporary files, the snapshotter (with
-// opts.Snapshots) the active snapshots of dead processes, and when no build
-// holds the root lock, scratch directories left in tmp/ are unmounted and
-// removed.
+// crashes: the store drops its dead temporary files; the scratch
+// directories of dead processes (see Scratch) are recovered (secrets
+// removed, mounts unmounted, then the directories), and other leftovers in
+// tmp/ too when no build holds the root lock; then the snapshotter (with
+// opts.Snapshots) drops the active snapshots of dead processes. Cgroups
+// and network namespaces of dead steps are sandbox.Recover's.
 func Open(ctx context.Context, dir string, opts Options) (*Root, error) {
 	dir, err := filepath.Abs(dir)
 	if err != nil {
@@ -71,20 +70,22 @@ func Open(ctx context.Context, dir string, opts Options) (*Root, error) {
 	if r.Cache, err = cache.Open(r.cacheDir()); err != nil {
 		return nil, err
 	}
+	// Best effort: a scratch dir that cannot be removed now is
+	// retried by the next start, and Prune reports the error. Dead
+	// processes' scratch is recovered while other builds run; other
+	// leftovers in tmp/ only when no build holds the root lock.
+	unlock, err := r.tryLockExclusive()
+	_ = r.cleanTmp(err == nil)
+	if err == nil {
+		unlock()
+	}
 	if opts.Snapshots {
 		if r.Snapshots, err = snapshot.New(r.SnapshotsDir()); err != nil {
 			return nil, err
 		}
-		// Best effort at start-up: what is left is retried by the next
-		// start, and Prune reports the error.
+		// After the scratch that mounted them. Best effort: what is left
+		// is retried by the next start, and Prune reports the error.
 		_ = r.cleanupSnapshots(ctx)
-	}
-	unlock, err := r.tryLockExclusive()
-	if err == nil {
-		// Best effort as well: a scratch dir that cannot be removed now is
-		// retried by the next start, and Prune reports the error.
-		_ = r.cleanTmp()
-		unlock()
 	}
 	return r, nil
 }
@@ -120,39 +121,3 @@ func (r *Root) BlobLocationsPath() string {
 }
 
 func (r *Root) cacheDir() string { return filepath.Join(r.Dir, "cache") }
-
-// cleanTmp removes the scratch directories in tmp/; the caller holds the
-// exclusive root lock, so no build is using them. Everything mounted under
-// a directory is unmounted first, and a directory that still has a mount is
-// kept: removing through a mount could delete what is mounted (a bind
-// mount of the build context). Plain files in tmp/ are the store's, which
-// removes its own dead ones (they are flocked while live).
-func (r *Root) cleanTmp() error {
-	tmp := r.TmpDir()
-	ents, err := os.ReadDir(tmp)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil
-	}
-	if err != nil {
-		return fmt.Errorf("clean %s: %w", tmp, err)
-	}
-	var errs []error
-	for _, e := range ents {
-		if !e.IsDir() {
-			continue
-		}
-		p := filepath.Join(tmp, e.Name())
-		if err := mount.UnmountAll(p); err != nil {
-			errs = append(errs, err)
-			continue
-		}
-		if points, err := mount.Points(p); err != nil || len(points) > 0 {
-			errs = append(errs, fmt.Errorf("clean %s: still mounted: %v %w", p, points, err))
-			continue
-		}
-		if err := os.RemoveAll(p); err != nil {
-			errs = append(errs, fmt.Errorf("clean %s: %w", p, err))
-		}
-	}
-	return errors.Join(errs...)
-}

@@ -2,14 +2,17 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
+	"os"
 	"strings"
 	"time"
 
 	"github.com/docker/go-units"
 	"github.com/spf13/cobra"
 
+	"github.com/bldbuild/bld/sandbox"
 	"github.com/bldbuild/bld/state"
 )
 
@@ -65,11 +68,17 @@ func runPrune(ctx context.Context, g *globalOptions, o pruneOptions, w io.Writer
 	if err != nil {
 		return err
 	}
+	var recoverErr error
+	if os.Geteuid() == 0 {
+		// Dead steps' cgroups and network namespaces; their scratch is
+		// undone by Open and Prune.
+		recoverErr = sandbox.Recover(ctx)
+	}
 	rep, err := st.Prune(ctx, opts)
 	if rep != nil {
 		printPruned(w, rep)
 	}
-	return err
+	return errors.Join(err, recoverErr)
 }
 
 // printPruned lists what prune freed and the total; after an error, what it

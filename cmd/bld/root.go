@@ -45,6 +45,7 @@ func newRootCmd() *cobra.Command {
 		newLoadCmd(g),
 		newDuCmd(g),
 		newPruneCmd(g),
+		newCheckCmd(g),
 		newHistoryCmd(g),
 		newLintCmd(g),
 		newLoginCmd(g),

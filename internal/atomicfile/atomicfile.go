@@ -105,10 +105,14 @@ func (f *File) CommitTo(path string) (err error) {
 		f.f.Close()
 		return err
 	}
-	if err := f.f.Close(); err != nil {
+	// Rename before Close: a lock the caller holds on the descriptor
+	// (the store's temporary files are flocked, so another process's
+	// clean-up leaves them alone) must last until the name is gone.
+	if err := os.Rename(tmp, path); err != nil {
+		f.f.Close()
 		return err
 	}
-	if err := os.Rename(tmp, path); err != nil {
+	if err := f.f.Close(); err != nil {
 		return err
 	}
 	return SyncDir(filepath.Dir(path))

@@ -15,14 +15,21 @@ import (
 // A snapshot without layers below it is a single writable bind mount of a
 // directory; for it fn gets the directory itself and nothing is mounted, so
 // that case needs no privileges.
-func WithTempMount(ctx context.Context, mounts []Mount, fn func(root string) error) (err error) {
+func WithTempMount(ctx context.Context, mounts []Mount, fn func(root string) error) error {
+	return WithTempMountIn(ctx, "", mounts, fn)
+}
+
+// WithTempMountIn is WithTempMount with the temporary directory made in
+// dir (os.TempDir() when ""): a build passes its scratch directory, so a
+// mount left by a crash is found and undone by the next start.
+func WithTempMountIn(ctx context.Context, dir string, mounts []Mount, fn func(root string) error) (err error) {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
 	if root, ok := directRoot(mounts); ok {
 		return fn(root)
 	}
-	dir, err := os.MkdirTemp("", "bld-mount-")
+	dir, err = os.MkdirTemp(dir, "bld-mount-")
 	if err != nil {
 		return fmt.Errorf("temp mount: %w", err)
 	}

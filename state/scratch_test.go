@@ -1,0 +1,136 @@
+package state
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/bldbuild/bld/internal/mount"
+	"github.com/bldbuild/bld/internal/testutil"
+)
+
+// Issue 11: a build killed with -9 left its scratch (mounts, a secret) in
+// tmp/, and start-up only cleaned tmp/ when no other build held the root
+// lock. Now Open recovers a dead process's scratch while another build
+// runs (holds the lock shared, has its own scratch), without following a
+// symlink or deleting through a mount. Needs root (mounts).
+func TestOpenRecoversDeadScratch(t *testing.T) {
+	testutil.RequireRoot(t)
+	ctx := context.Background()
+	dir := t.TempDir()
+	t.Cleanup(func() { _ = mount.UnmountAll(dir) })
+	r, err := Open(ctx, filepath.Join(dir, "root"), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	outside := filepath.Join(dir, "outside")
+	keep := filepath.Join(outside, "keep")
+	if err := os.MkdirAll(outside, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(keep, []byte("keep"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+
+	// Another build, alive: the root lock shared and its own scratch.
+	unlock, err := r.LockShared(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unlock()
+	live, err := r.NewScratch()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer live.Close()
+
+	// A build that died: its lock is free, and it left a secret, a tmpfs,
+	// a bind mount of a directory outside and a symlink out.
+	dead, err := r.NewScratch()
+	if err != nil {
+		t.Fatal(err)
+	}
+	write := func(p, s string) {
+		t.Helper()
+		if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(s), 0o400); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write(filepath.Join(dead.Dir, "step-1", SecretsDir, "s"), "secret")
+	write(filepath.Join(dead.Dir, "step-2", "secret"), "secret")
+	tmpfs := filepath.Join(dead.Dir, "step-2", "tmpfs")
+	bind := filepath.Join(dead.Dir, "step-2", "bind")
+	for _, p := range []string{tmpfs, bind} {
+		if err := os.MkdirAll(p, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := unix.Mount("tmpfs", tmpfs, "tmpfs", 0, ""); err != nil {
+		t.Fatal(err)
+	}
+	write(filepath.Join(tmpfs, "f"), "f")
+	if err := unix.Mount(outside, bind, "", unix.MS_BIND, ""); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(outside, filepath.Join(dead.Dir, "link")); err != nil {
+		t.Fatal(err)
+	}
+	dead.lock.Close() // as kill -9 would: the lock is free, nothing undone
+
+	if _, err := Open(ctx, r.Dir, Options{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(dead.Dir); err == nil {
+		t.Errorf("the dead build's scratch is left: %s", dead.Dir)
+	}
+	if points, _ := mount.Points(r.TmpDir()); len(points) > 0 {
+		t.Errorf("mounts left under tmp/: %v", points)
+	}
+	if b, err := os.ReadFile(keep); err != nil || string(b) != "keep" {
+		t.Errorf("the bind-mounted directory outside lost its file: %q, %v", b, err)
+	}
+	if _, err := os.Stat(live.Dir); err != nil {
+		t.Errorf("the live build's scratch was removed: %v", err)
+	}
+	rep, err := r.Verify(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !rep.OK() {
+		t.Errorf("Verify after recovery: %v", rep.Problems)
+	}
+	if err := live.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(live.Dir); err == nil {
+		t.Errorf("Close left the scratch %s", live.Dir)
+	}
+}
+
+// Verify reports a dead process's scratch that recovery could not undo
+// (here: one made after Open, whose owner is gone).
+func TestVerifyReportsDeadScratch(t *testing.T) {
+	ctx := context.Background()
+	r, err := Open(ctx, t.TempDir(), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dead, err := r.NewScratch()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dead.lock.Close()
+	rep, err := r.Verify(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Problems) != 1 || rep.Problems[0].Kind != ProblemScratch || rep.Problems[0].Name != dead.Dir {
+		t.Errorf("Verify: %v, want the scratch %s", rep.Problems, dead.Dir)
+	}
+}
