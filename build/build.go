@@ -77,6 +77,13 @@ type Options struct {
 	Resources sandbox.Limits    // cgroup limits of every RUN step (memory, CPUs, processes)
 	Jobs      int               // steps executed at once (0: max(4, 2×CPUs))
 
+	// ExtraHosts (--add-host), ShmSize (--shm-size, bytes; 0 is 64MiB)
+	// and Ulimits (--ulimit) apply to every RUN step and are in its cache
+	// key; ParseAddHost, ParseShmSize and ParseUlimit read docker's syntax.
+	ExtraHosts []sandbox.Host
+	ShmSize    int64
+	Ulimits    []sandbox.Ulimit
+
 	CacheFrom []string // --cache-from specs
 	CacheTo   []string // --cache-to specs
 
@@ -296,6 +303,9 @@ func newBuilder(ctx context.Context, o Options, res *resolver, client *registry.
 		LogLimit:    o.Limits.Log,
 		Network:     o.Network,
 		Allow:       o.Allow,
+		ExtraHosts:  o.ExtraHosts,
+		ShmSize:     o.ShmSize,
+		Ulimits:     o.Ulimits,
 		WorkDir:     r.TmpDir(),
 		CacheMounts: r.CacheMountsDir(),
 		Remote: remotecache.ImportAll(ctx, o.CacheFrom, remotecache.ImportOptions{

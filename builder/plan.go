@@ -44,6 +44,10 @@ func (s *solve) plan(ctx context.Context, v *dag.Vertex, inputs []*node) (*node,
 		bare := *keyOp(op).(*dag.Run)
 		bare.Env = nil
 		comps = append(comps, cache.Component{Name: "instruction", Value: shortDigest(dag.Encode(&bare))})
+		if extra := s.b.runOptionsKey(); extra != nil {
+			def = append(def, extra...)
+			comps = append(comps, cache.Component{Name: "--add-host, --shm-size, --ulimit", Value: shortDigest(extra)})
+		}
 		for _, kv := range keyOp(op).(*dag.Run).Env {
 			k, val, _ := strings.Cut(kv, "=")
 			comps = append(comps, cache.Component{Name: "build arg or env " + k, Value: shortDigest([]byte(val))})
