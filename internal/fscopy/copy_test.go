@@ -29,6 +29,15 @@ var base = []ent{
 
 func ptr[T any](v T) *T { return &v }
 
+func mustChmod(t *testing.T, s string) *Chmod {
+	t.Helper()
+	c, err := ParseChmod(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &c
+}
+
 func TestCopy(t *testing.T) {
 	requireRoot(t)
 	tests := []struct {
@@ -134,20 +143,20 @@ func TestCopy(t *testing.T) {
 			sources: []string{"m"}, dest: "/n", opt: Options{Chown: &Owner{7, 8}},
 			want: map[string]string{"n": "d 0755 7:8", "n/s": "d 0700 7:8"}},
 		{name: "new destination of a directory with chmod", ctx: []ent{dir("m").withMode(0o750), file("m/x", "X")},
-			sources: []string{"m"}, dest: "/n", opt: Options{Chmod: ptr(fs.FileMode(0o710))},
+			sources: []string{"m"}, dest: "/n", opt: Options{Chmod: OctalChmod(0o710)},
 			want: map[string]string{"n": "d 0710 0:0", "n/x": "f 0710 0:0 X"}},
 		{name: "existing destination of a directory is kept", image: []ent{dir("n").withMode(0o700).owned(5, 6)},
-			ctx: []ent{dir("m").withMode(0o750)}, sources: []string{"m"}, dest: "/n", opt: Options{Chown: &Owner{7, 8}, Chmod: ptr(fs.FileMode(0o777))},
+			ctx: []ent{dir("m").withMode(0o750)}, sources: []string{"m"}, dest: "/n", opt: Options{Chown: &Owner{7, 8}, Chmod: OctalChmod(0o777)},
 			want: map[string]string{"n": "d 0700 5:6"}},
 		// BuildKit (testCopyChmod): --chmod applies to the parents the copy
 		// creates, not to those that exist.
 		{name: "chmod applies to created parents", image: []ent{dir("etc").withMode(0o750)},
-			sources: []string{"a.txt"}, dest: "/parent/sub/f", opt: Options{Chmod: ptr(fs.FileMode(0o770))},
+			sources: []string{"a.txt"}, dest: "/parent/sub/f", opt: Options{Chmod: OctalChmod(0o770)},
 			want: map[string]string{"parent": "d 0770 0:0", "parent/sub": "d 0770 0:0", "parent/sub/f": "f 0770 0:0 A"}},
 		{name: "chmod leaves existing parents", image: []ent{dir("parent").withMode(0o777)},
-			sources: []string{"a.txt"}, dest: "/parent/sub/f", opt: Options{Chmod: ptr(fs.FileMode(0o770))},
+			sources: []string{"a.txt"}, dest: "/parent/sub/f", opt: Options{Chmod: OctalChmod(0o770)},
 			want: map[string]string{"parent": "d 0777 0:0", "parent/sub": "d 0770 0:0", "parent/sub/f": "f 0770 0:0 A"}},
-		{name: "chmod and chown on created parents", sources: []string{"a.txt"}, dest: "/p/q/", opt: Options{Chmod: ptr(fs.FileMode(0o700)), Chown: &Owner{3, 4}},
+		{name: "chmod and chown on created parents", sources: []string{"a.txt"}, dest: "/p/q/", opt: Options{Chmod: OctalChmod(0o700), Chown: &Owner{3, 4}},
 			want: map[string]string{"p": "d 0700 3:4", "p/q": "d 0700 3:4", "p/q/a.txt": "f 0700 3:4 A"}},
 		{name: "parents keep a directory item's metadata", ctx: []ent{dir("m").withMode(0o750), dir("m/s").withMode(0o710), file("m/s/x", "X")},
 			sources: []string{"m/s"}, dest: "/dst/", opt: Options{Parents: true},
@@ -161,11 +170,26 @@ func TestCopy(t *testing.T) {
 				"a/b/app/f": "f 0644 1000:1001 F", "a/b/app/ln": "l 1000:1001 -> f", "a/b/app/sub/g": "f 0644 1000:1001 G"}},
 		{name: "chown of a file", sources: []string{"a.txt"}, dest: "/n/x", opt: Options{Chown: &Owner{7, -1}},
 			want: map[string]string{"n": "d 0755 7:0", "n/x": "f 0644 7:0 A"}},
-		{name: "chmod", sources: []string{"dir"}, dest: "/p/app", opt: Options{Chmod: ptr(fs.FileMode(0o700))},
+		{name: "chmod", sources: []string{"dir"}, dest: "/p/app", opt: Options{Chmod: OctalChmod(0o700)},
 			want: map[string]string{"p": "d 0700 0:0", "p/app": "d 0700 0:0", "p/app/f": "f 0700 0:0 F",
 				"p/app/sub": "d 0700 0:0", "p/app/ln": "l 0:0 -> f"}},
-		{name: "chmod with setuid", sources: []string{"a.txt"}, dest: "/x", opt: Options{Chmod: ptr(fs.ModeSetuid | 0o755)},
+		{name: "chmod with setuid", sources: []string{"a.txt"}, dest: "/x", opt: Options{Chmod: OctalChmod(0o4755)},
 			want: map[string]string{"x": "f 4755 0:0 A"}},
+		// Symbolic --chmod (BuildKit, Dockerfile 1.14): applied to each
+		// entry's own mode, created directories counting as 0755; X only
+		// for directories and files executable by someone.
+		{name: "symbolic chmod per entry", ctx: []ent{dir("s"), file("s/run", "R").withMode(0o744), file("s/data", "D").withMode(0o664), dir("s/sub").withMode(0o750), symlink("s/ln", "run")},
+			sources: []string{"s"}, dest: "/p/q", opt: Options{Chmod: mustChmod(t, "a+X,g-w")},
+			want: map[string]string{"p": "d 0755 0:0", "p/q": "d 0755 0:0", "p/q/run": "f 0755 0:0 R", "p/q/data": "f 0644 0:0 D",
+				"p/q/sub": "d 0751 0:0", "p/q/ln": "l 0:0 -> run"}},
+		{name: "symbolic chmod go-rwx", ctx: []ent{file("k", "K").withMode(0o755)},
+			sources: []string{"k"}, dest: "/x/", opt: Options{Chmod: mustChmod(t, "go-rwx")},
+			want: map[string]string{"x": "d 0700 0:0", "x/k": "f 0700 0:0 K"}},
+		{name: "symbolic chmod a=r", sources: []string{"dir"}, dest: "/r", opt: Options{Chmod: mustChmod(t, "a=r")},
+			want: map[string]string{"r": "d 0444 0:0", "r/f": "f 0444 0:0 F", "r/sub": "d 0444 0:0"}},
+		{name: "symbolic chmod u+x,g-w", ctx: []ent{file("w", "W").withMode(0o664)},
+			sources: []string{"w"}, dest: "/w", opt: Options{Chmod: mustChmod(t, "u+x,g-w")},
+			want: map[string]string{"w": "f 0744 0:0 W"}},
 		{name: "directory onto a file", image: []ent{file("app", "x")}, sources: []string{"dir"}, dest: "/app",
 			wantErr: "copy /app: not a directory"},
 		{name: "nested directory onto a file", image: []ent{dir("app"), file("app/sub", "x")}, sources: []string{"dir"}, dest: "/app",
