@@ -44,7 +44,8 @@ type Options struct {
 	// Epoch is SOURCE_DATE_EPOCH: mtimes of created files are clamped to it.
 	Epoch *time.Time
 	// Parents is --parents: each source keeps its path (below an optional
-	// "/./" pivot) under dest.
+	// "/./" pivot) under dest, and a "**" component of a wildcard matches
+	// any number of directories (BuildKit 1.7+).
 	Parents bool
 }
 
