@@ -197,7 +197,12 @@ func execCommand(cfg *config, r *rootfs) (err error) {
 // putting back, at execve, the RLIMIT_NOFILE soft limit it raised at start.
 func setUlimits(limits []Ulimit) error {
 	for _, u := range limits {
-		if err := syscall.Setrlimit(Rlimits[u.Name], &syscall.Rlimit{Cur: u.Soft, Max: u.Hard}); err != nil {
+		err := syscall.Setrlimit(Rlimits[u.Name], &syscall.Rlimit{Cur: u.Soft, Max: u.Hard})
+		var cur syscall.Rlimit
+		if err == syscall.EPERM && syscall.Getrlimit(Rlimits[u.Name], &cur) == nil && u.Hard > cur.Max {
+			return fmt.Errorf("ulimit %s=%d:%d: hard limit above bld's own (%d), which needs CAP_SYS_RESOURCE: %w", u.Name, u.Soft, u.Hard, cur.Max, err)
+		}
+		if err != nil {
 			return fmt.Errorf("ulimit %s=%d:%d: %w", u.Name, u.Soft, u.Hard, os.NewSyscallError("setrlimit", err))
 		}
 	}
