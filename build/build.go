@@ -81,6 +81,13 @@ type Options struct {
 	// nothing behind.
 	DiskLimit int64
 
+	// ExtraHosts (--add-host), ShmSize (--shm-size, bytes; 0 is 64MiB)
+	// and Ulimits (--ulimit) apply to every RUN step and are in its cache
+	// key; ParseAddHost, ParseShmSize and ParseUlimit read docker's syntax.
+	ExtraHosts []sandbox.Host
+	ShmSize    int64
+	Ulimits    []sandbox.Ulimit
+
 	CacheFrom []string // --cache-from specs
 	CacheTo   []string // --cache-to specs
 
@@ -319,6 +326,9 @@ func newBuilder(ctx context.Context, o Options, scratch string, res *resolver, c
 		LogLimit:    o.Limits.Log,
 		Network:     o.Network,
 		Allow:       o.Allow,
+		ExtraHosts:  o.ExtraHosts,
+		ShmSize:     o.ShmSize,
+		Ulimits:     o.Ulimits,
 		WorkDir:     scratch,
 		CacheMounts: r.CacheMountsDir(),
 		Remote: remotecache.ImportAll(ctx, o.CacheFrom, remotecache.ImportOptions{

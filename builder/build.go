@@ -53,6 +53,9 @@ type Builder struct {
 	CacheMounts string                 // directory of RUN --mount=type=cache contents
 	HTTPClient  *http.Client           // ADD of URLs
 	Hosts       []byte                 // /etc/hosts for RUN (nil: sandbox default)
+	ExtraHosts  []sandbox.Host         // --add-host: added to every RUN's /etc/hosts; in RUN keys
+	ShmSize     int64                  // --shm-size: bytes of every RUN's /dev/shm (0: 64MiB); in RUN keys
+	Ulimits     []sandbox.Ulimit       // --ulimit: every RUN's rlimits; in RUN keys
 	// LogLimit is the output a RUN step shows before it is clipped with a
 	// marker (0: DefaultLogLimit; negative: no limit). Beyond it the
 	// output is read and dropped, so memory stays bounded.

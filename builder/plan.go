@@ -75,6 +75,10 @@ func (s *solve) plan(ctx context.Context, v *dag.Vertex, inputs []*node) (*node,
 			def = fmt.Appendf(def, "\nhosts %s", shortDigest(s.b.Hosts))
 			comps = append(comps, cache.Component{Name: "extra hosts", Value: shortDigest(s.b.Hosts)})
 		}
+		if extra := s.b.runOptionsKey(); extra != nil {
+			def = append(def, extra...)
+			comps = append(comps, cache.Component{Name: "--add-host, --shm-size, --ulimit", Value: shortDigest(extra)})
+		}
 		h, mcomps, err := s.mountedContext(ctx, op)
 		if err != nil {
 			return nil, &StepError{Pos: v.Pos, Instruction: instruction(v), Err: err}

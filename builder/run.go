@@ -21,6 +21,26 @@ import (
 	"github.com/bldbuild/bld/sandbox"
 )
 
+// runOptionsKey is what --add-host, --shm-size and --ulimit add to a RUN's
+// cache key, as BuildKit keys an exec op's extra hosts, shm size and
+// ulimits; nil when none is set, so keys without them stay as they were.
+func (b *Builder) runOptionsKey() []byte {
+	if len(b.ExtraHosts) == 0 && b.ShmSize == 0 && len(b.Ulimits) == 0 {
+		return nil
+	}
+	k := []byte("\x00run-options")
+	for _, h := range b.ExtraHosts {
+		k = fmt.Appendf(k, "\x00host=%s=%s", h.Name, h.IP)
+	}
+	if b.ShmSize != 0 {
+		k = fmt.Appendf(k, "\x00shm=%d", b.ShmSize)
+	}
+	for _, u := range b.Ulimits {
+		k = fmt.Appendf(k, "\x00ulimit=%s=%d:%d", u.Name, u.Soft, u.Hard)
+	}
+	return k
+}
+
 // run executes a RUN step in the sandbox over an active snapshot.
 func (s *solve) run(ctx context.Context, v *dag.Vertex, op *dag.Run, inputs []*node) (cache.Record, error) {
 	parent, err := inputs[0].snap()
@@ -48,6 +68,10 @@ func (s *solve) run(ctx context.Context, v *dag.Vertex, op *dag.Run, inputs []*n
 		Network: network,
 		Limits:  s.b.Limits,
 		Hosts:   s.b.Hosts,
+		// --add-host, --shm-size, --ulimit: in the key (runOptionsKey).
+		ExtraHosts: s.b.ExtraHosts,
+		ShmSize:    s.b.ShmSize,
+		Ulimits:    s.b.Ulimits,
 		// The sandbox's scratch (its root's mount point) is under the
 		// build's WorkDir, in the state root, never in $TMPDIR.
 		ScratchDir: tmp,

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"syscall"
 
 	"golang.org/x/sys/unix"
 )
@@ -22,7 +23,7 @@ import (
 // (the root mounts, /dev, the extra mounts, the /etc files, /proc, /sys
 // and the masked paths), pivot_roots, hands the mount targets it created
 // to Run, joins the step's cgroups and a new cgroup namespace, sets the
-// hostname, a new session keyring, the capability bounding set and the
+// hostname, a new session keyring, the rlimits, the capability bounding set and the
 // credentials, closes every inherited descriptor and execve's the command,
 // which so becomes PID 1 (the init's Go threads end at execve). When it
 // exits, the kernel kills whatever is left of the step, the mount
@@ -166,6 +167,11 @@ func execCommand(cfg *config, r *rootfs) (err error) {
 	if err := newSessionKeyring(); err != nil {
 		return err
 	}
+	// Before the credentials change: raising a hard limit needs
+	// CAP_SYS_RESOURCE.
+	if err := setUlimits(cfg.Ulimits); err != nil {
+		return err
+	}
 	if err := dropBoundingSet(); err != nil {
 		return err
 	}
@@ -194,6 +200,23 @@ func execCommand(cfg *config, r *rootfs) (err error) {
 	}
 	err = unix.Exec(path, cfg.Args, env)
 	return &os.PathError{Op: "exec", Path: cfg.Args[0], Err: err}
+}
+
+// setUlimits sets the calling process's resource limits, which execve
+// keeps. syscall.Setrlimit, not unix's: it also stops the Go runtime from
+// putting back, at execve, the RLIMIT_NOFILE soft limit it raised at start.
+func setUlimits(limits []Ulimit) error {
+	for _, u := range limits {
+		err := syscall.Setrlimit(Rlimits[u.Name], &syscall.Rlimit{Cur: u.Soft, Max: u.Hard})
+		var cur syscall.Rlimit
+		if err == syscall.EPERM && syscall.Getrlimit(Rlimits[u.Name], &cur) == nil && u.Hard > cur.Max {
+			return fmt.Errorf("ulimit %s=%d:%d: hard limit above bld's own (%d), which needs CAP_SYS_RESOURCE: %w", u.Name, u.Soft, u.Hard, cur.Max, err)
+		}
+		if err != nil {
+			return fmt.Errorf("ulimit %s=%d:%d: %w", u.Name, u.Soft, u.Hard, os.NewSyscallError("setrlimit", err))
+		}
+	}
+	return nil
 }
 
 // newSessionKeyring gives the calling thread (and so the command) a new,

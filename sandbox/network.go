@@ -12,6 +12,7 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -58,6 +59,8 @@ type userNet struct {
 	exit  *os.File  // write end of its --exit-fd: closing it stops slirp4netns
 	log   *bytes.Buffer
 	done  chan struct{} // closed when cmd has been waited for
+
+	closeOnce sync.Once
 }
 
 // startUserNet starts slirp4netns on the network namespace of process
@@ -156,9 +159,20 @@ func (n *userNet) failure() string {
 
 // close stops slirp4netns. After close, nothing of the network is left:
 // no process (the namespace ends with the step).
+//
+// It may run while wait still waits (the step ended before its network
+// came up): it leaves n.cmd as it is for wait's failure, which reads it
+// once the process has been waited for.
 func (n *userNet) close() error {
-	var errs []error
-	if n.cmd != nil {
+	n.closeOnce.Do(func() {
+		if n.cmd == nil || n.done == nil { // never started: only the pipes
+			for _, f := range []*os.File{n.ready, n.exit} {
+				if f != nil {
+					f.Close()
+				}
+			}
+			return
+		}
 		n.exit.Close() // slirp4netns exits when the pipe closes
 		t := time.NewTimer(2 * time.Second)
 		select {
@@ -169,9 +183,8 @@ func (n *userNet) close() error {
 		}
 		t.Stop()
 		n.ready.Close()
-		n.cmd = nil
-	}
-	return errors.Join(errs...)
+	})
+	return nil
 }
 
 // persistentTapIn makes the tap device slirp4netns attaches to in the

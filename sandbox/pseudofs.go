@@ -34,9 +34,9 @@ var devices = []struct {
 }
 
 // mountDev mounts a tmpfs with the few devices a build needs, its own
-// devpts, a /dev/shm and the usual symlinks. Everything below /dev is made
+// devpts, a /dev/shm of shmSize bytes and the usual symlinks. Everything below /dev is made
 // through the new mount's descriptor.
-func (r *rootfs) mountDev() error {
+func (r *rootfs) mountDev(shmSize int64) error {
 	target, err := r.ensure("/dev", true)
 	if err != nil {
 		return err
@@ -65,7 +65,7 @@ func (r *rootfs) mountDev() error {
 		m    mount.Mount
 	}{
 		{"pts", mount.Mount{Type: "devpts", Source: "devpts", Options: []string{"nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"}}},
-		{"shm", mount.Mount{Type: "tmpfs", Source: "shm", Options: []string{"nosuid", "nodev", "noexec", "mode=1777", "size=65536k"}}},
+		{"shm", mount.Mount{Type: "tmpfs", Source: "shm", Options: []string{"nosuid", "nodev", "noexec", "mode=1777", fmt.Sprintf("size=%d", shmSize)}}},
 	}
 	for _, s := range subs {
 		if err := unix.Mkdirat(dev, s.name, 0o755); err != nil {

@@ -92,7 +92,7 @@ func (r *rootfs) mountAll(cfg *config) error {
 	if r.sys, err = r.ensure("/sys", true); err != nil {
 		return fmt.Errorf("mount /sys: %w", err)
 	}
-	if err := r.mountDev(); err != nil {
+	if err := r.mountDev(cfg.ShmSize); err != nil {
 		return fmt.Errorf("mount /dev: %w", err)
 	}
 	for _, m := range cfg.Mounts {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"net/netip"
 	"os"
 	"os/exec"
 	"strings"
@@ -55,6 +56,14 @@ type Spec struct {
 	// of the host's. They, and /etc/hostname, are bind-mounted from copies:
 	// writes to them are discarded and they never land in the root.
 	Hosts, Resolv []byte
+	// ExtraHosts are added to /etc/hosts, one "IP\tName" line each, after
+	// Hosts or the default (docker's --add-host).
+	ExtraHosts []Host
+	// ShmSize is the size of the step's /dev/shm in bytes; 0 is 64MiB.
+	ShmSize int64
+	// Ulimits are the command's resource limits (setrlimit before execve);
+	// a resource not listed keeps bld's.
+	Ulimits []Ulimit
 	// ScratchDir is where Run makes the step's scratch directory (the
 	// mount point of its root, its /etc files); os.TempDir() when empty.
 	// A build passes a directory under its state root's tmp/.
@@ -72,6 +81,29 @@ type Limits struct {
 	Memory int64   // bytes; swap is not allowed on top
 	CPUs   float64 // CPU time per period, in CPUs (1.5 is one and a half)
 	Pids   int64   // processes and threads of the step
+}
+
+// Host is one /etc/hosts entry of Spec.ExtraHosts.
+type Host struct {
+	Name string
+	IP   netip.Addr
+}
+
+// Ulimit is one resource limit of Spec.Ulimits. Name is docker's (nofile,
+// nproc, core, ...: the keys of Rlimits).
+type Ulimit struct {
+	Name       string
+	Soft, Hard uint64
+}
+
+// Rlimits maps docker's ulimit names to the RLIMIT_ resources.
+var Rlimits = map[string]int{
+	"core": unix.RLIMIT_CORE, "cpu": unix.RLIMIT_CPU, "data": unix.RLIMIT_DATA,
+	"fsize": unix.RLIMIT_FSIZE, "locks": unix.RLIMIT_LOCKS, "memlock": unix.RLIMIT_MEMLOCK,
+	"msgqueue": unix.RLIMIT_MSGQUEUE, "nice": unix.RLIMIT_NICE, "nofile": unix.RLIMIT_NOFILE,
+	"nproc": unix.RLIMIT_NPROC, "rss": unix.RLIMIT_RSS, "rtprio": unix.RLIMIT_RTPRIO,
+	"rttime": unix.RLIMIT_RTTIME, "sigpending": unix.RLIMIT_SIGPENDING, "stack": unix.RLIMIT_STACK,
+	"as": unix.RLIMIT_AS,
 }
 
 // ExitError reports a command that ran and did not succeed.
@@ -171,6 +203,22 @@ func validate(spec Spec) error {
 	default:
 		return fmt.Errorf("unknown network mode %q", spec.Network)
 	}
+	for _, h := range spec.ExtraHosts {
+		if h.Name == "" || strings.ContainsAny(h.Name, " \t\n#") || !h.IP.IsValid() {
+			return fmt.Errorf("invalid extra host %q %v", h.Name, h.IP)
+		}
+	}
+	if spec.ShmSize < 0 {
+		return fmt.Errorf("invalid shm size %d", spec.ShmSize)
+	}
+	for _, u := range spec.Ulimits {
+		if _, ok := Rlimits[u.Name]; !ok {
+			return fmt.Errorf("unknown ulimit %q", u.Name)
+		}
+		if u.Soft > u.Hard {
+			return fmt.Errorf("ulimit %s: soft limit %d above hard limit %d", u.Name, u.Soft, u.Hard)
+		}
+	}
 	l := spec.Limits
 	if l.Memory < 0 || l.Pids < 0 || l.CPUs < 0 || math.IsNaN(l.CPUs) || math.IsInf(l.CPUs, 0) {
 		return fmt.Errorf("invalid limits %+v", l)
@@ -200,6 +248,8 @@ type config struct {
 	// WaitNet: the default network (slirp4netns) comes up while the init
 	// sets up; it waits for Run's byte on fd 5 before the command starts.
 	WaitNet bool
+	ShmSize     int64  // bytes of /dev/shm; never 0 here
+	Ulimits     []Ulimit
 }
 
 // etcFiles are the files of /etc the sandbox provides, from config.Files.
@@ -222,6 +272,11 @@ func newConfig(spec Spec, state string) (*config, error) {
 		Hostname: spec.Hostname,
 		NewNet:   spec.Network == NetworkNone || isUserNet(spec.Network),
 		State:    state,
+		ShmSize:  spec.ShmSize,
+		Ulimits:  spec.Ulimits,
+	}
+	if cfg.ShmSize == 0 {
+		cfg.ShmSize = 64 << 20 // docker's default
 	}
 	if cfg.Hostname == "" {
 		cfg.Hostname = "bld"
@@ -235,6 +290,15 @@ func newConfig(spec Spec, state string) (*config, error) {
 	hosts := spec.Hosts
 	if hosts == nil {
 		hosts = fmt.Appendf(nil, "127.0.0.1\tlocalhost %s\n::1\tlocalhost ip6-localhost ip6-loopback\n", cfg.Hostname)
+	}
+	if len(spec.ExtraHosts) > 0 {
+		hosts = append([]byte(nil), hosts...)
+		if len(hosts) > 0 && hosts[len(hosts)-1] != '\n' {
+			hosts = append(hosts, '\n')
+		}
+		for _, h := range spec.ExtraHosts {
+			hosts = fmt.Appendf(hosts, "%s\t%s\n", h.IP, h.Name)
+		}
 	}
 	resolv := spec.Resolv
 	if resolv == nil {

@@ -52,6 +52,9 @@ type buildOptions struct {
 	builder       string
 	annotations   []string
 	context       string
+	addHosts      []string
+	shmSize       string
+	ulimits       []string
 }
 
 func newBuildCmd(g *globalOptions) *cobra.Command {
@@ -102,6 +105,9 @@ func newBuildCmd(g *globalOptions) *cobra.Command {
 	f.BoolVarP(&o.quiet, "quiet", "q", false, "print only the image digest (as --progress quiet)")
 	f.StringVar(&o.builder, "builder", "", "accepted for buildx scripts and ignored: bld has no builder instances")
 	f.StringArrayVar(&o.annotations, "annotation", nil, "add an annotation to the image manifest ([manifest:]KEY=VALUE)")
+	f.StringArrayVar(&o.addHosts, "add-host", nil, "add a line to /etc/hosts of every RUN step (NAME:IP or NAME=IP)")
+	f.StringVar(&o.shmSize, "shm-size", "", "size of /dev/shm of every RUN step (e.g. 128m; default 64m)")
+	f.StringArrayVar(&o.ulimits, "ulimit", nil, "resource limit of every RUN step (TYPE=SOFT[:HARD], e.g. nofile=1024:2048)")
 	f.StringSliceVar(&o.checkSkip, "check-skip", nil, "build checks to skip (all for every check)")
 	return cmd
 }
@@ -210,6 +216,25 @@ func buildOpts(g *globalOptions, o buildOptions, stdin io.Reader, stdout io.Writ
 			return opts, fmt.Errorf("--disk-limit %s: not a size", o.diskLimit)
 		}
 		opts.DiskLimit = n
+	}
+	for _, h := range o.addHosts {
+		host, err := build.ParseAddHost(h)
+		if err != nil {
+			return opts, err
+		}
+		opts.ExtraHosts = append(opts.ExtraHosts, host)
+	}
+	if o.shmSize != "" {
+		if opts.ShmSize, err = build.ParseShmSize(o.shmSize); err != nil {
+			return opts, err
+		}
+	}
+	for _, l := range o.ulimits {
+		u, err := build.ParseUlimit(l)
+		if err != nil {
+			return opts, err
+		}
+		opts.Ulimits = append(opts.Ulimits, u)
 	}
 	opts.Resources, err = parseLimits(o)
 	return opts, err

@@ -26,8 +26,9 @@ type Options struct {
 	// copied directories, and to the directories the copy creates on the
 	// way (missing parents, and the destination directory created for a
 	// directory source's contents); not to symbolic links, to directories
-	// that exist, or to what ADD extracts from an archive.
-	Chmod *fs.FileMode
+	// that exist, or to what ADD extracts from an archive. A symbolic mode
+	// applies to each entry's own mode (0755 for a created directory).
+	Chmod *Chmod
 	// Exclude are the --exclude patterns (.dockerignore syntax), matched
 	// against paths below each copied directory, and against a wildcard's
 	// matches relative to the wildcard's literal prefix.
@@ -43,7 +44,8 @@ type Options struct {
 	// Epoch is SOURCE_DATE_EPOCH: mtimes of created files are clamped to it.
 	Epoch *time.Time
 	// Parents is --parents: each source keeps its path (below an optional
-	// "/./" pivot) under dest.
+	// "/./" pivot) under dest, and a "**" component of a wildcard matches
+	// any number of directories (BuildKit 1.7+).
 	Parents bool
 }
 
@@ -329,7 +331,7 @@ func (c *copier) meta(st *unix.Stat_t) (uid, gid int, mode uint32, mtime time.Ti
 	uid, gid = c.opt.owner(uid, gid)
 	mode = st.Mode & 0o7777
 	if c.chmod != nil && !isSymlink(st) {
-		mode = *c.chmod
+		mode = c.chmod.Apply(mode, st.Mode&unix.S_IFMT == unix.S_IFDIR)
 	}
 	return uid, gid, mode, c.opt.clamp(mtimeOf(st))
 }

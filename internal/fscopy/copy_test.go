@@ -29,6 +29,15 @@ var base = []ent{
 
 func ptr[T any](v T) *T { return &v }
 
+func mustChmod(t *testing.T, s string) *Chmod {
+	t.Helper()
+	c, err := ParseChmod(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &c
+}
+
 func TestCopy(t *testing.T) {
 	requireRoot(t)
 	tests := []struct {
@@ -134,20 +143,20 @@ func TestCopy(t *testing.T) {
 			sources: []string{"m"}, dest: "/n", opt: Options{Chown: &Owner{7, 8}},
 			want: map[string]string{"n": "d 0755 7:8", "n/s": "d 0700 7:8"}},
 		{name: "new destination of a directory with chmod", ctx: []ent{dir("m").withMode(0o750), file("m/x", "X")},
-			sources: []string{"m"}, dest: "/n", opt: Options{Chmod: ptr(fs.FileMode(0o710))},
+			sources: []string{"m"}, dest: "/n", opt: Options{Chmod: OctalChmod(0o710)},
 			want: map[string]string{"n": "d 0710 0:0", "n/x": "f 0710 0:0 X"}},
 		{name: "existing destination of a directory is kept", image: []ent{dir("n").withMode(0o700).owned(5, 6)},
-			ctx: []ent{dir("m").withMode(0o750)}, sources: []string{"m"}, dest: "/n", opt: Options{Chown: &Owner{7, 8}, Chmod: ptr(fs.FileMode(0o777))},
+			ctx: []ent{dir("m").withMode(0o750)}, sources: []string{"m"}, dest: "/n", opt: Options{Chown: &Owner{7, 8}, Chmod: OctalChmod(0o777)},
 			want: map[string]string{"n": "d 0700 5:6"}},
 		// BuildKit (testCopyChmod): --chmod applies to the parents the copy
 		// creates, not to those that exist.
 		{name: "chmod applies to created parents", image: []ent{dir("etc").withMode(0o750)},
-			sources: []string{"a.txt"}, dest: "/parent/sub/f", opt: Options{Chmod: ptr(fs.FileMode(0o770))},
+			sources: []string{"a.txt"}, dest: "/parent/sub/f", opt: Options{Chmod: OctalChmod(0o770)},
 			want: map[string]string{"parent": "d 0770 0:0", "parent/sub": "d 0770 0:0", "parent/sub/f": "f 0770 0:0 A"}},
 		{name: "chmod leaves existing parents", image: []ent{dir("parent").withMode(0o777)},
-			sources: []string{"a.txt"}, dest: "/parent/sub/f", opt: Options{Chmod: ptr(fs.FileMode(0o770))},
+			sources: []string{"a.txt"}, dest: "/parent/sub/f", opt: Options{Chmod: OctalChmod(0o770)},
 			want: map[string]string{"parent": "d 0777 0:0", "parent/sub": "d 0770 0:0", "parent/sub/f": "f 0770 0:0 A"}},
-		{name: "chmod and chown on created parents", sources: []string{"a.txt"}, dest: "/p/q/", opt: Options{Chmod: ptr(fs.FileMode(0o700)), Chown: &Owner{3, 4}},
+		{name: "chmod and chown on created parents", sources: []string{"a.txt"}, dest: "/p/q/", opt: Options{Chmod: OctalChmod(0o700), Chown: &Owner{3, 4}},
 			want: map[string]string{"p": "d 0700 3:4", "p/q": "d 0700 3:4", "p/q/a.txt": "f 0700 3:4 A"}},
 		{name: "parents keep a directory item's metadata", ctx: []ent{dir("m").withMode(0o750), dir("m/s").withMode(0o710), file("m/s/x", "X")},
 			sources: []string{"m/s"}, dest: "/dst/", opt: Options{Parents: true},
@@ -161,11 +170,26 @@ func TestCopy(t *testing.T) {
 				"a/b/app/f": "f 0644 1000:1001 F", "a/b/app/ln": "l 1000:1001 -> f", "a/b/app/sub/g": "f 0644 1000:1001 G"}},
 		{name: "chown of a file", sources: []string{"a.txt"}, dest: "/n/x", opt: Options{Chown: &Owner{7, -1}},
 			want: map[string]string{"n": "d 0755 7:0", "n/x": "f 0644 7:0 A"}},
-		{name: "chmod", sources: []string{"dir"}, dest: "/p/app", opt: Options{Chmod: ptr(fs.FileMode(0o700))},
+		{name: "chmod", sources: []string{"dir"}, dest: "/p/app", opt: Options{Chmod: OctalChmod(0o700)},
 			want: map[string]string{"p": "d 0700 0:0", "p/app": "d 0700 0:0", "p/app/f": "f 0700 0:0 F",
 				"p/app/sub": "d 0700 0:0", "p/app/ln": "l 0:0 -> f"}},
-		{name: "chmod with setuid", sources: []string{"a.txt"}, dest: "/x", opt: Options{Chmod: ptr(fs.ModeSetuid | 0o755)},
+		{name: "chmod with setuid", sources: []string{"a.txt"}, dest: "/x", opt: Options{Chmod: OctalChmod(0o4755)},
 			want: map[string]string{"x": "f 4755 0:0 A"}},
+		// Symbolic --chmod (BuildKit, Dockerfile 1.14): applied to each
+		// entry's own mode, created directories counting as 0755; X only
+		// for directories and files executable by someone.
+		{name: "symbolic chmod per entry", ctx: []ent{dir("s"), file("s/run", "R").withMode(0o744), file("s/data", "D").withMode(0o664), dir("s/sub").withMode(0o750), symlink("s/ln", "run")},
+			sources: []string{"s"}, dest: "/p/q", opt: Options{Chmod: mustChmod(t, "a+X,g-w")},
+			want: map[string]string{"p": "d 0755 0:0", "p/q": "d 0755 0:0", "p/q/run": "f 0755 0:0 R", "p/q/data": "f 0644 0:0 D",
+				"p/q/sub": "d 0751 0:0", "p/q/ln": "l 0:0 -> run"}},
+		{name: "symbolic chmod go-rwx", ctx: []ent{file("k", "K").withMode(0o755)},
+			sources: []string{"k"}, dest: "/x/", opt: Options{Chmod: mustChmod(t, "go-rwx")},
+			want: map[string]string{"x": "d 0700 0:0", "x/k": "f 0700 0:0 K"}},
+		{name: "symbolic chmod a=r", sources: []string{"dir"}, dest: "/r", opt: Options{Chmod: mustChmod(t, "a=r")},
+			want: map[string]string{"r": "d 0444 0:0", "r/f": "f 0444 0:0 F", "r/sub": "d 0444 0:0"}},
+		{name: "symbolic chmod u+x,g-w", ctx: []ent{file("w", "W").withMode(0o664)},
+			sources: []string{"w"}, dest: "/w", opt: Options{Chmod: mustChmod(t, "u+x,g-w")},
+			want: map[string]string{"w": "f 0744 0:0 W"}},
 		{name: "directory onto a file", image: []ent{file("app", "x")}, sources: []string{"dir"}, dest: "/app",
 			wantErr: "copy /app: not a directory"},
 		{name: "nested directory onto a file", image: []ent{dir("app"), file("app/sub", "x")}, sources: []string{"dir"}, dest: "/app",
@@ -180,6 +204,25 @@ func TestCopy(t *testing.T) {
 			want: map[string]string{"dst/sub/g": "f 0644 0:0 G", "dst/dir": ""}},
 		{name: "parents with a wildcard", sources: []string{"dir/*/g"}, dest: "/dst/", opt: Options{Parents: true},
 			want: map[string]string{"dst/dir/sub/g": "f 0644 0:0 G"}},
+		// BuildKit 1.7+: with --parents, ** matches any depth, none included.
+		{name: "parents with globstar", ctx: []ent{dir("src"), file("src/top.go", "T"), file("src/top.txt", "x"), dir("src/a"), file("src/a/one.go", "1"),
+			dir("src/a/deep"), file("src/a/deep/two.go", "2"), file("src/a/deep/two.c", "c"), symlink("src/loop", "."), file("other.go", "o")},
+			sources: []string{"src/**/*.go"}, dest: "/all/", opt: Options{Parents: true},
+			want: map[string]string{"all/src/top.go": "f 0644 0:0 T", "all/src/a/one.go": "f 0644 0:0 1", "all/src/a/deep/two.go": "f 0644 0:0 2",
+				"all/src/top.txt": "", "all/src/a/deep/two.c": "", "all/other.go": "", "all/src/loop": ""}},
+		{name: "parents with globstar and a pivot", ctx: []ent{dir("src"), dir("src/a"), dir("src/a/deep"), file("src/a/deep/two.go", "2")},
+			sources: []string{"src/./**/*.go"}, dest: "/all/", opt: Options{Parents: true},
+			want: map[string]string{"all/a/deep/two.go": "f 0644 0:0 2", "all/src": ""}},
+		{name: "parents with a leading globstar", ctx: []ent{dir("x"), dir("x/y"), file("x/y/z.md", "Z"), file("r.md", "R")},
+			sources: []string{"**/*.md"}, dest: "/d/", opt: Options{Parents: true},
+			want: map[string]string{"d/x/y/z.md": "f 0644 0:0 Z", "d/r.md": "f 0644 0:0 R"}},
+		{name: "parents with a trailing globstar", ctx: []ent{dir("t"), dir("t/u"), file("t/u/v", "V")},
+			sources: []string{"t/**"}, dest: "/d/", opt: Options{Parents: true},
+			want: map[string]string{"d/t/u/v": "f 0644 0:0 V"}},
+		// Without --parents, ** is * (one component), as BuildKit.
+		{name: "globstar without parents is one level", ctx: []ent{dir("s"), dir("s/a"), file("s/a/one.go", "1"), dir("s/a/deep"), file("s/a/deep/two.go", "2")},
+			sources: []string{"s/**/*.go"}, dest: "/o/",
+			want: map[string]string{"o/one.go": "f 0644 0:0 1", "o/two.go": ""}},
 		{name: "parents keep source directory modes", ctx: []ent{dir("m").withMode(0o750), file("m/x", "X")},
 			sources: []string{"m/x"}, dest: "/dst/", opt: Options{Parents: true},
 			want: map[string]string{"dst": "d 0755 0:0", "dst/m": "d 0750 0:0", "dst/m/x": "f 0644 0:0 X"}},

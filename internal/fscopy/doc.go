@@ -24,7 +24,9 @@
 //
 // Checksum computes the content digest that keys the cache for a COPY: it
 // reads exactly what Copy would read, and a StatCache lets unchanged files go
-// unread. LookupOwner and ParseChmod turn --chown and --chmod into numbers.
+// unread. LookupOwner turns --chown into numbers; ParseChmod turns --chmod
+// into a Chmod, an octal mode or a symbolic one (u+x,go-w) applied per entry
+// by tonistiigi/dchapes-mode, the library BuildKit uses.
 //
 // Key types: Source (where a copy reads), Options (what it does), Owner,
 // and StatCache with its file-backed FileStatCache.

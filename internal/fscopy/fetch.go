@@ -118,7 +118,7 @@ func (c *copier) fetch(ctx context.Context, it *item, d *dest) (err error) {
 	}
 	mode := uint32(0o600)
 	if c.chmod != nil {
-		mode = *c.chmod
+		mode = c.chmod.Apply(mode, false)
 	}
 	uid, gid := c.opt.owner(0, 0)
 	return c.writeNew(d, it.name, body, uid, gid, mode, mtime, func() error {

@@ -31,7 +31,7 @@ func Heredocs(ctx context.Context, docs []dag.Heredoc, dstRoot, dest string, opt
 	}
 	mode := uint32(0o644)
 	if t.chmod != nil {
-		mode = *t.chmod
+		mode = t.chmod.Apply(mode, false)
 	}
 	uid, gid := opt.owner(0, 0)
 	for _, doc := range docs {

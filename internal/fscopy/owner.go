@@ -160,16 +160,6 @@ func errorsIsNotExist(err error) bool {
 	return errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ENOTDIR)
 }
 
-// ParseChmod parses a --chmod value: an octal mode from 0 to 7777, such as
-// 755, 0644 or 4755 (setuid). Symbolic modes (u+x) are not supported.
-func ParseChmod(s string) (fs.FileMode, error) {
-	n, err := strconv.ParseUint(s, 8, 32)
-	if err != nil || n > 0o7777 {
-		return 0, fmt.Errorf("invalid chmod %q: want an octal mode from 0 to 7777", s)
-	}
-	return modeFromUnix(uint32(n)), nil
-}
-
 // modeFromUnix converts permission and special bits (07777) to a FileMode.
 func modeFromUnix(m uint32) fs.FileMode {
 	mode := fs.FileMode(m & 0o777)

@@ -1,7 +1,6 @@
 package fscopy
 
 import (
-	"io/fs"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -60,42 +59,6 @@ func TestLookupOwner(t *testing.T) {
 		}
 		if err != nil || got != tc.want {
 			t.Errorf("LookupOwner(%s, %q) = %v, %v; want %v", name, tc.spec, got, err, tc.want)
-		}
-	}
-}
-
-func TestParseChmod(t *testing.T) {
-	tests := []struct {
-		in      string
-		want    fs.FileMode
-		wantErr bool
-	}{
-		{"755", 0o755, false},
-		{"0644", 0o644, false},
-		{"0", 0, false},
-		{"4755", fs.ModeSetuid | 0o755, false},
-		{"2755", fs.ModeSetgid | 0o755, false},
-		{"1777", fs.ModeSticky | 0o777, false},
-		{"7777", fs.ModeSetuid | fs.ModeSetgid | fs.ModeSticky | 0o777, false},
-		{"8", 0, true},
-		{"u+x", 0, true},
-		{"10000", 0, true},
-		{"", 0, true},
-		{"-1", 0, true},
-	}
-	for _, tc := range tests {
-		got, err := ParseChmod(tc.in)
-		if tc.wantErr {
-			if err == nil || !strings.Contains(err.Error(), `"`+tc.in+`"`) {
-				t.Errorf("ParseChmod(%q) = %v, %v; want an error naming it", tc.in, got, err)
-			}
-			continue
-		}
-		if err != nil || got != tc.want {
-			t.Errorf("ParseChmod(%q) = %v, %v; want %v", tc.in, got, err, tc.want)
-		}
-		if back := modeFromUnix(unixMode(got)); back != got {
-			t.Errorf("round trip of %v = %v", got, back)
 		}
 	}
 }

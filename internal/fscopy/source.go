@@ -104,7 +104,7 @@ func selectSources(ctx context.Context, r *os.Root, src Source, sources []string
 				return err != nil || !fi.IsDir() || (src.Prune != nil && src.Prune(m))
 			}
 		}
-		matches, err := glob(ctx, r, full, skip)
+		matches, err := glob(ctx, r, full, skip, opt.Parents)
 		if err != nil {
 			return nil, false, fmt.Errorf("%s source %q: %w", cmd, s, err)
 		}
@@ -203,9 +203,26 @@ func notFound(cmd, written string, context, excluded bool) error {
 // links inside the root; matches are returned unresolved and sorted per
 // component. skip, if set, drops paths (.dockerignore). It stops when ctx
 // is done.
-func glob(ctx context.Context, r *os.Root, pattern string, skip func(string) bool) ([]string, error) {
+//
+// With globstar (COPY --parents, as BuildKit 1.7+), a component "**"
+// matches any number of directories, none included: src/**/*.go is
+// src/a.go and src/a/deep/b.go. Only real directories are descended into,
+// not links to them (no loops). A trailing "**" is "*": each match brings
+// its whole tree.
+func glob(ctx context.Context, r *os.Root, pattern string, skip func(string) bool, globstar bool) ([]string, error) {
 	cands := []string{"."}
-	for _, c := range splitPath(pattern) {
+	comps := splitPath(pattern)
+	for i, c := range comps {
+		if globstar && c == "**" && i < len(comps)-1 {
+			var err error
+			if cands, err = descendants(r, cands, skip); err != nil {
+				return nil, err
+			}
+			continue
+		}
+		if globstar && c == "**" {
+			c = "*"
+		}
 		if !hasMeta(c) {
 			for i := range cands {
 				cands[i] = joinRel(cands[i], unescape(c))
@@ -237,7 +254,46 @@ func glob(ctx context.Context, r *os.Root, pattern string, skip func(string) boo
 		}
 		cands = next
 	}
-	return cands, nil
+	return slices.Compact(cands), nil
+}
+
+// descendants returns each of dirs followed by every directory below it
+// (not through links), depth first in name order, once each: what "**"
+// stands for. skip drops a directory and what is below it.
+func descendants(r *os.Root, dirs []string, skip func(string) bool) ([]string, error) {
+	var out []string
+	seen := map[string]bool{}
+	var walk func(d string) error
+	walk = func(d string) error {
+		if seen[d] {
+			return nil
+		}
+		seen[d] = true
+		out = append(out, d)
+		names, err := readDirNames(r, d)
+		if err != nil {
+			return err
+		}
+		for _, name := range names {
+			m := joinRel(d, name)
+			if fi, err := r.Lstat(m); err != nil || !fi.IsDir() {
+				continue // gone, a file, or a link: not descended into
+			}
+			if skip != nil && skip(m) {
+				continue
+			}
+			if err := walk(m); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	for _, d := range dirs {
+		if err := walk(d); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
 }
 
 // readDirNames lists the directory d (links resolved inside r), sorted; a

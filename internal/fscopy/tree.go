@@ -17,7 +17,7 @@ type tree struct {
 	rootf  *os.File // dstRoot itself, for linkat by path
 	rootfd int
 	opt    *Options
-	chmod  *uint32 // --chmod in 07777 form
+	chmod  *Chmod // --chmod, or nil
 	// made are the directories mkdirs created, whose mtimes are set again
 	// by finish once the copy has filled them.
 	made []dirTime
@@ -34,10 +34,7 @@ func openTree(dstRoot string, opt *Options) (*tree, error) {
 		return nil, err
 	}
 	t := &tree{dr: dr, rootf: rootf, rootfd: int(rootf.Fd()), opt: opt}
-	if opt.Chmod != nil {
-		m := unixMode(*opt.Chmod)
-		t.chmod = &m
-	}
+	t.chmod = opt.Chmod
 	return t, nil
 }
 
@@ -71,10 +68,10 @@ func (t *tree) dest(p string, multi bool) (*dest, error) {
 }
 
 // dirMode is the mode of a directory a copy creates on the way to its
-// destination: --chmod, or 0755 (BuildKit).
+// destination: 0755 (BuildKit), with --chmod applied.
 func (t *tree) dirMode() uint32 {
 	if t.chmod != nil {
-		return *t.chmod
+		return t.chmod.Apply(0o755, true)
 	}
 	return 0o755
 }
