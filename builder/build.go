@@ -12,6 +12,7 @@ import (
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"golang.org/x/sync/semaphore"
+	"golang.org/x/sync/singleflight"
 
 	"github.com/bldbuild/bld/cache"
 	"github.com/bldbuild/bld/dag"
@@ -181,6 +182,9 @@ type solve struct {
 	nodes   map[*dag.Vertex]*node // the plan: every vertex's key and record
 	mu      sync.Mutex            // protects memo
 	memo    map[*dag.Vertex]func() (*node, error)
+	// unpacking shares the unpacking of a base image layer, by snapshot
+	// name, among the Source vertices that reach it at once.
+	unpacking singleflight.Group
 }
 
 // node is a vertex's key, its record, and its snapshot, made on demand.
