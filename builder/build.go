@@ -194,6 +194,7 @@ type node struct {
 	rec    cache.Record
 	hit    bool
 	reason string
+	depth  int                    // place in its chain: 0 for a Source, its parent's + 1
 	remote RemoteCache            // where rec came from, if not the local cache
 	snap   func() (string, error) // committed snapshot name of the result; "" is an empty root
 }
@@ -221,8 +222,11 @@ func instruction(v *dag.Vertex) string {
 	return name
 }
 
-func (s *solve) scope(v *dag.Vertex) string {
-	return fmt.Sprintf("%s#%s/%d", s.b.Scope, v.Stage, len(v.Chain())-1)
+// scope names the place of v in this build: its stage and its depth in
+// its chain (from the plan, not v.Chain(), which is linear in the depth:
+// quadratic over a long stage).
+func (s *solve) scope(v *dag.Vertex, n *node) string {
+	return fmt.Sprintf("%s#%s/%d", s.b.Scope, v.Stage, n.depth)
 }
 
 func shortDigest(b []byte) string {

@@ -122,7 +122,7 @@ func (s *solve) exec(ctx context.Context, v *dag.Vertex, inputs []*node) (*node,
 	}
 	rec.Key = n.key
 	rec.Components = n.comps
-	rec.Scope = s.scope(v)
+	rec.Scope = s.scope(v, n)
 	rec.CreatedBy = instruction(v)
 	rec.Created = time.Now().UTC().Truncate(time.Second)
 	if err := s.b.Cache.Put(rec); err != nil {
