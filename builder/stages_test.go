@@ -95,7 +95,7 @@ func buildStages(t *testing.T, n int) (time.Duration, int64, *events) {
 // 1,000 stages FROM one base unpacked its layer itself, all at once, before
 // the first RUN could start (27 s of a 95 s build of 1,000 stages, and
 // progress drew every unpack on every event); on that code this test saw
-// one read of the layer per stage. Now the layer is read once per build,
+// one read of the layer per FROM of it (10 for 100 stages in chains of ten). Now the layer is read once per build,
 // whatever the number of stages, and only one FROM reports the pull.
 func TestManyStagesUnpackBaseOnce(t *testing.T) {
 	for _, n := range []int{10, 100} {
