@@ -12,6 +12,7 @@ import (
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"golang.org/x/sync/semaphore"
+	"golang.org/x/sync/singleflight"
 
 	"github.com/bldbuild/bld/cache"
 	"github.com/bldbuild/bld/dag"
@@ -189,6 +190,9 @@ type solve struct {
 	nodes   map[*dag.Vertex]*node // the plan: every vertex's key and record
 	mu      sync.Mutex            // protects memo
 	memo    map[*dag.Vertex]func() (*node, error)
+	// unpacking shares the unpacking of a base image layer, by snapshot
+	// name, among the Source vertices that reach it at once.
+	unpacking singleflight.Group
 }
 
 // node is a vertex's key, its record, and its snapshot, made on demand.
@@ -200,6 +204,7 @@ type node struct {
 	rec    cache.Record
 	hit    bool
 	reason string
+	depth  int                    // place in its chain: 0 for a Source, its parent's + 1
 	remote RemoteCache            // where rec came from, if not the local cache
 	snap   func() (string, error) // committed snapshot name of the result; "" is an empty root
 }
@@ -227,8 +232,11 @@ func instruction(v *dag.Vertex) string {
 	return name
 }
 
-func (s *solve) scope(v *dag.Vertex) string {
-	return fmt.Sprintf("%s#%s/%d", s.b.Scope, v.Stage, len(v.Chain())-1)
+// scope names the place of v in this build: its stage and its depth in
+// its chain (from the plan, not v.Chain(), which is linear in the depth:
+// quadratic over a long stage).
+func (s *solve) scope(v *dag.Vertex, n *node) string {
+	return fmt.Sprintf("%s#%s/%d", s.b.Scope, v.Stage, n.depth)
 }
 
 func shortDigest(b []byte) string {

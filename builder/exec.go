@@ -125,7 +125,7 @@ func (s *solve) exec(ctx context.Context, v *dag.Vertex, inputs []*node) (*node,
 	}
 	rec.Key = n.key
 	rec.Components = n.comps
-	rec.Scope = s.scope(v)
+	rec.Scope = s.scope(v, n)
 	rec.CreatedBy = instruction(v)
 	rec.Created = time.Now().UTC().Truncate(time.Second)
 	if err := s.b.Cache.Put(rec); err != nil {
@@ -426,25 +426,32 @@ func (s *solve) unpack(ctx context.Context, v *dag.Vertex, src *dag.Source) (str
 		}
 		chain = chainID(chain, diffID)
 		name := snapshot.LayerName(chain.Hex)
-		if _, err := s.b.Snapshots.Stat(ctx, name); err == nil {
-			parent = name
-			continue
-		}
-		what := "pull " + shortHex(diffID)
-		if d, err := l.Digest(); err == nil {
-			what = "pull " + shortHex(d)
-		}
-		key, err := s.prepare(ctx, parent, func(key string, _ []mount.Mount) error {
-			return s.applyLayer(ctx, v, what, key, l)
+		// Many stages FROM one base (1,000 in issue 11) ask at once: one
+		// of them unpacks each layer, the others wait for it.
+		_, err, _ = s.unpacking.Do(name, func() (any, error) {
+			if _, err := s.b.Snapshots.Stat(ctx, name); err == nil {
+				return nil, nil
+			}
+			what := "pull " + shortHex(diffID)
+			if d, err := l.Digest(); err == nil {
+				what = "pull " + shortHex(d)
+			}
+			key, err := s.prepare(ctx, parent, func(key string, _ []mount.Mount) error {
+				return s.applyLayer(ctx, v, what, key, l)
+			})
+			if err != nil {
+				return nil, fmt.Errorf("unpack %s layer %s: %w", src.Ref, diffID, err)
+			}
+			if err := s.b.Snapshots.Commit(ctx, name, key); err != nil {
+				_ = s.b.Snapshots.Remove(context.WithoutCancel(ctx), key)
+				if !errors.Is(err, snapshot.ErrExists) {
+					return nil, fmt.Errorf("unpack %s: %w", src.Ref, err)
+				}
+			}
+			return nil, nil
 		})
 		if err != nil {
-			return "", fmt.Errorf("unpack %s layer %s: %w", src.Ref, diffID, err)
-		}
-		if err := s.b.Snapshots.Commit(ctx, name, key); err != nil {
-			_ = s.b.Snapshots.Remove(context.WithoutCancel(ctx), key)
-			if !errors.Is(err, snapshot.ErrExists) {
-				return "", fmt.Errorf("unpack %s: %w", src.Ref, err)
-			}
+			return "", err
 		}
 		parent = name
 	}

@@ -21,6 +21,9 @@ import (
 // content it reads from the context, and looks the key up.
 func (s *solve) plan(ctx context.Context, v *dag.Vertex, inputs []*node) (*node, error) {
 	n := &node{}
+	if len(inputs) > 0 {
+		n.depth = inputs[0].depth + 1
+	}
 	keys := make([]cache.Key, len(inputs))
 	for i, in := range inputs {
 		keys[i] = in.chain
@@ -183,7 +186,7 @@ func (s *solve) explain(v *dag.Vertex, n *node, inputs []*node) string {
 			return "parent step re-ran"
 		}
 	}
-	last, err := s.b.Cache.Last(s.scope(v))
+	last, err := s.b.Cache.Last(s.scope(v, n))
 	if err != nil {
 		return ""
 	}
