@@ -303,6 +303,13 @@ func loopbackUp() error {
 // ~20 ms (synchronize_net) on the step's path; a persistent one goes with
 // the namespace, which the kernel tears down in the background.
 func persistentTap(name string) error {
+	// No fork may happen while the tun descriptor is open: a child forked
+	// meanwhile (another step's init or slirp4netns) would hold a copy
+	// until its exec, keeping the tap attached, and slirp4netns's
+	// TUNSETIFF would then fail with EBUSY. syscall.ForkLock is what Go's
+	// own fork takes.
+	syscall.ForkLock.Lock()
+	defer syscall.ForkLock.Unlock()
 	fd, err := unix.Open("/dev/net/tun", unix.O_RDWR|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return &os.PathError{Op: "open", Path: "/dev/net/tun", Err: err}

@@ -416,8 +416,9 @@ func run(ctx context.Context, spec Spec, cfg *config, cg *cgroup) (err error) {
 		// before the init gets its config; the init sets the root up
 		// while slirp4netns configures it, and starts the command once
 		// the byte on netW says it is up.
-		unet, err := startUserNet(cmd.Process.Pid)
-		if err != nil {
+		// (err is run's own: the deferred report below must reach it.)
+		var unet *userNet
+		if unet, err = startUserNet(cmd.Process.Pid); err != nil {
 			cmd.Process.Kill()
 			<-waited
 			<-reports
@@ -436,15 +437,20 @@ func run(ctx context.Context, spec Spec, cfg *config, cg *cgroup) (err error) {
 			netW.Close() // EOF without the byte: the init gives up
 		}()
 		defer func() {
-			// Stopping slirp4netns ends a wait still going (the init
-			// died before the network came up).
+			select {
+			case <-netDone:
+				// The wait ended on its own: if the network failed,
+				// that is why the step did (the init's "did not come
+				// up" only follows from it).
+				if netErr != nil && ctx.Err() == nil {
+					err = fmt.Errorf("sandbox: network: %w", netErr)
+				}
+			default:
+				// The step ended first (a setup error, say): stopping
+				// slirp4netns ends the wait, whose error says nothing.
+			}
 			cerr := unet.close()
 			<-netDone
-			if netErr != nil && ctx.Err() == nil {
-				// Why the network failed is the error; the init's "did
-				// not come up" only follows from it.
-				err = fmt.Errorf("sandbox: network: %w", netErr)
-			}
 			if cerr != nil {
 				err = errors.Join(err, fmt.Errorf("sandbox: network: %w", cerr))
 			}
