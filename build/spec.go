@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/bldbuild/bld/internal/optspec"
+	"github.com/bldbuild/bld/sandbox"
+	"github.com/docker/go-units"
 )
 
 // SourceDateEpoch parses a SOURCE_DATE_EPOCH value (seconds since 1970);
@@ -102,6 +104,87 @@ func parseAnnotations(specs []string) (map[string]string, error) {
 			return nil, fmt.Errorf("--annotation %s: want KEY=VALUE", spec)
 		}
 		out[k] = v
+	}
+	return out, nil
+}
+
+// ParseKV parses KEY=VALUE flags (--build-arg, --label); with fromEnv a
+// bare KEY takes its value from the environment (and is dropped when
+// unset), as docker does.
+func ParseKV(kvs []string, fromEnv bool) (map[string]string, error) {
+	m := map[string]string{}
+	for _, kv := range kvs {
+		k, v, ok := strings.Cut(kv, "=")
+		if k == "" {
+			return nil, fmt.Errorf("%q: want KEY=VALUE", kv)
+		}
+		if !ok {
+			if !fromEnv {
+				return nil, fmt.Errorf("%q: want KEY=VALUE", kv)
+			}
+			ev, set := os.LookupEnv(k)
+			if !set {
+				continue
+			}
+			v = ev
+		}
+		m[k] = v
+	}
+	return m, nil
+}
+
+// ParseSize reads a size flag ("512m", "1g"); "" is 0 (no limit).
+func ParseSize(flag, v string) (int64, error) {
+	if v == "" {
+		return 0, nil
+	}
+	n, err := units.RAMInBytes(v)
+	if err != nil || n <= 0 {
+		return 0, fmt.Errorf("%s %s: not a size", flag, v)
+	}
+	return n, nil
+}
+
+// ParseResources reads --memory, --cpus and --pids-limit into the cgroup
+// limits of every RUN step.
+func ParseResources(memory string, cpus float64, pids int64) (sandbox.Limits, error) {
+	var l sandbox.Limits
+	var err error
+	if l.Memory, err = ParseSize("--memory", memory); err != nil {
+		return l, err
+	}
+	if cpus < 0 {
+		return l, fmt.Errorf("--cpus %v: must be positive", cpus)
+	}
+	if pids < 0 {
+		return l, fmt.Errorf("--pids-limit %d: must be positive", pids)
+	}
+	l.CPUs, l.Pids = cpus, pids
+	return l, nil
+}
+
+// ParseAddHosts reads every --add-host (ParseAddHost).
+func ParseAddHosts(specs []string) ([]sandbox.Host, error) {
+	var out []sandbox.Host
+	for _, s := range specs {
+		h, err := ParseAddHost(s)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, h)
+	}
+	return out, nil
+}
+
+// ParseUlimits reads every --ulimit (ParseUlimit).
+func ParseUlimits(specs []string) ([]sandbox.Ulimit, error) {
+	var out []sandbox.Ulimit
+	for _, s := range specs {
+		u, err := ParseUlimit(s)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, u)
 	}
 	return out, nil
 }

@@ -264,7 +264,7 @@ func writeDest(dest string, fn func(io.Writer) error) error {
 		// Not a file named "-": the caller wires standard output.
 		return fmt.Errorf("standard output: use OCITo, DockerTo or TarTo")
 	}
-	f, err := atomicfile.Create(dest, 0o644)
+	f, err := atomicfile.CreateOutput(dest, 0o644)
 	if err != nil {
 		return err
 	}

@@ -10,13 +10,11 @@ import (
 	"runtime"
 	"strings"
 
-	"github.com/docker/go-units"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/spf13/cobra"
 
 	"github.com/bldbuild/bld/build"
 	"github.com/bldbuild/bld/progressui"
-	"github.com/bldbuild/bld/sandbox"
 )
 
 type buildOptions struct {
@@ -189,10 +187,10 @@ func buildOpts(g *globalOptions, o buildOptions, stdin io.Reader, stdout io.Writ
 		}
 		opts.Platform = p
 	}
-	if opts.BuildArgs, err = parseKV(o.buildArgs, true); err != nil {
+	if opts.BuildArgs, err = build.ParseKV(o.buildArgs, true); err != nil {
 		return opts, fmt.Errorf("--build-arg: %w", err)
 	}
-	if opts.Labels, err = parseKV(o.labels, false); err != nil {
+	if opts.Labels, err = build.ParseKV(o.labels, false); err != nil {
 		return opts, fmt.Errorf("--label: %w", err)
 	}
 	epoch, ok := opts.BuildArgs["SOURCE_DATE_EPOCH"]
@@ -210,76 +208,20 @@ func buildOpts(g *globalOptions, o buildOptions, stdin io.Reader, stdout io.Writ
 			return opts, err
 		}
 	}
-	if o.diskLimit != "" {
-		n, err := units.RAMInBytes(o.diskLimit)
-		if err != nil || n <= 0 {
-			return opts, fmt.Errorf("--disk-limit %s: not a size", o.diskLimit)
-		}
-		opts.DiskLimit = n
+	if opts.DiskLimit, err = build.ParseSize("--disk-limit", o.diskLimit); err != nil {
+		return opts, err
 	}
-	for _, h := range o.addHosts {
-		host, err := build.ParseAddHost(h)
-		if err != nil {
-			return opts, err
-		}
-		opts.ExtraHosts = append(opts.ExtraHosts, host)
+	if opts.ExtraHosts, err = build.ParseAddHosts(o.addHosts); err != nil {
+		return opts, err
 	}
 	if o.shmSize != "" {
 		if opts.ShmSize, err = build.ParseShmSize(o.shmSize); err != nil {
 			return opts, err
 		}
 	}
-	for _, l := range o.ulimits {
-		u, err := build.ParseUlimit(l)
-		if err != nil {
-			return opts, err
-		}
-		opts.Ulimits = append(opts.Ulimits, u)
+	if opts.Ulimits, err = build.ParseUlimits(o.ulimits); err != nil {
+		return opts, err
 	}
-	opts.Resources, err = parseLimits(o)
+	opts.Resources, err = build.ParseResources(o.memory, o.cpus, o.pidsLimit)
 	return opts, err
-}
-
-// parseKV parses KEY=VALUE flags; with fromEnv a bare KEY takes its value
-// from the environment (and is dropped when unset), as docker does.
-func parseKV(kvs []string, fromEnv bool) (map[string]string, error) {
-	m := map[string]string{}
-	for _, kv := range kvs {
-		k, v, ok := strings.Cut(kv, "=")
-		if k == "" {
-			return nil, fmt.Errorf("%q: want KEY=VALUE", kv)
-		}
-		if !ok {
-			if !fromEnv {
-				return nil, fmt.Errorf("%q: want KEY=VALUE", kv)
-			}
-			ev, set := os.LookupEnv(k)
-			if !set {
-				continue
-			}
-			v = ev
-		}
-		m[k] = v
-	}
-	return m, nil
-}
-
-func parseLimits(o buildOptions) (sandbox.Limits, error) {
-	var l sandbox.Limits
-	if o.memory != "" {
-		n, err := units.RAMInBytes(o.memory)
-		if err != nil || n <= 0 {
-			return l, fmt.Errorf("--memory %s: not a size", o.memory)
-		}
-		l.Memory = n
-	}
-	if o.cpus < 0 {
-		return l, fmt.Errorf("--cpus %v: must be positive", o.cpus)
-	}
-	l.CPUs = o.cpus
-	if o.pidsLimit < 0 {
-		return l, fmt.Errorf("--pids-limit %d: must be positive", o.pidsLimit)
-	}
-	l.Pids = o.pidsLimit
-	return l, nil
 }

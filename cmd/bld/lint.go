@@ -80,7 +80,7 @@ func runLint(g *globalOptions, o lintOptions, ctxDir string, stdin io.Reader, w 
 	if err != nil {
 		return fmt.Errorf("read Dockerfile: %w", err)
 	}
-	if opts.BuildArgs, err = parseKV(o.buildArgs, true); err != nil {
+	if opts.BuildArgs, err = build.ParseKV(o.buildArgs, true); err != nil {
 		return fmt.Errorf("--build-arg: %w", err)
 	}
 	opts.Root = checkRoot(g)

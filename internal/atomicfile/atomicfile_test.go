@@ -2,6 +2,7 @@ package atomicfile
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -179,5 +180,26 @@ func TestConcurrentWritersLeaveOneWholeFile(t *testing.T) {
 	}
 	if got := testutil.DirNames(t, dir); len(got) != 1 {
 		t.Errorf("dir holds %v, want only f", got)
+	}
+}
+
+// An output file is written all or nothing like any other.
+func TestCreateOutput(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "out.tar")
+	f, err := CreateOutput(p, 0o644)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.Write([]byte("data")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(p); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("output visible before Commit: %v", err)
+	}
+	if err := f.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	if b, err := os.ReadFile(p); err != nil || string(b) != "data" {
+		t.Fatalf("after Commit: %q, %v", b, err)
 	}
 }
