@@ -248,8 +248,8 @@ type config struct {
 	// WaitNet: the default network (slirp4netns) comes up while the init
 	// sets up; it waits for Run's byte on fd 5 before the command starts.
 	WaitNet bool
-	ShmSize     int64  // bytes of /dev/shm; never 0 here
-	Ulimits     []Ulimit
+	ShmSize int64 // bytes of /dev/shm; never 0 here
+	Ulimits []Ulimit
 }
 
 // etcFiles are the files of /etc the sandbox provides, from config.Files.
