@@ -6,7 +6,7 @@
 set -euo pipefail
 need=()
 have() { command -v "$1" >/dev/null 2>&1; }
-[ -x /bin/busybox ] && /bin/busybox --list >/dev/null 2>&1 && ldd /bin/busybox 2>&1 | grep -q 'not a dynamic' || need+=(busybox-static)
+[ -x /bin/busybox ] && /bin/busybox --list >/dev/null 2>&1 && { ldd /bin/busybox 2>&1 || true; } | grep -qE 'not a dynamic|statically linked' || need+=(busybox-static)
 # RUN's default network (its own namespace with outbound access)
 have slirp4netns || need+=(slirp4netns)
 if [ "${1:-}" != "--demo" ]; then
