@@ -64,3 +64,33 @@ func TestCheckUsesStoreSizes(t *testing.T) {
 		}
 	}
 }
+
+// Check raises every error the build raises from the Dockerfile alone (the
+// build's own parse and validation), with its line, besides the findings.
+func TestCheckRaisesBuildErrors(t *testing.T) {
+	dir := t.TempDir()
+	root, err := state.Open(t.Context(), filepath.Join(dir, "root"), state.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name, df, want string // want "": no error
+	}{
+		{"COPY --link with a named owner", "FROM alpine\nCOPY --link --chown=app:app a /a\n", "app.Dockerfile:2: COPY: --chown=app:app: user and group names can't be resolved when used with --link"},
+		{"COPY --link with a numeric owner", "FROM alpine\nCOPY --link --chown=1000:1000 a /a\n", ""},
+		{"bad mount type", "FROM alpine\nRUN --mount=type=nope,target=/x true\n", "app.Dockerfile:2"},
+		{"COPY --from its own stage", "FROM alpine AS a\nCOPY --from=a /x /x\n", "app.Dockerfile:2"},
+		{"base not in the store", "FROM elsewhere.invalid/app:1\nUSER 1\nCMD [\"x\"]\n", ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			o := build.Options{Root: root, ContextDir: dir, Dockerfile: []byte(tc.df), DockerfilePath: filepath.Join(dir, "app.Dockerfile")}
+			_, _, err := build.Check(o, build.CheckOptions{})
+			switch {
+			case tc.want == "" && err != nil:
+				t.Fatalf("Check = %v, want no error", err)
+			case tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)):
+				t.Fatalf("Check = %v, want %q", err, tc.want)
+			}
+		})
+	}
+}

@@ -133,7 +133,7 @@ func runBuild(ctx context.Context, g *globalOptions, o buildOptions, stdin io.Re
 	if o.check {
 		checkOut = stdout
 	}
-	if err := preBuildChecks(g, o, opts, checkOut, mode); err != nil || o.check {
+	if err := preBuildChecks(g, o, opts, checkOut); err != nil || o.check {
 		return err
 	}
 	if opts.Root, err = g.openRoot(ctx, true); err != nil {
@@ -143,6 +143,8 @@ func runBuild(ctx context.Context, g *globalOptions, o buildOptions, stdin io.Re
 	defer prog.Close()
 	opts.Progress = prog
 	res, err := build.Run(ctx, opts)
+	prog.Close()
+	postBuildChecks(opts.Root, o, opts, stderr, mode)
 	if err != nil {
 		return err
 	}

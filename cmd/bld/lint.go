@@ -7,7 +7,6 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -85,11 +84,11 @@ func runLint(g *globalOptions, o lintOptions, ctxDir string, stdin io.Reader, w 
 	}
 	opts.Root = checkRoot(g)
 	findings, failed, err := build.Check(opts, build.CheckOptions{Skip: o.skip, AsErrors: o.errors})
-	if err != nil {
-		return err
+	if ferr := check.Format(w, findings, o.format); ferr != nil {
+		return ferr
 	}
-	if err := check.Format(w, findings, o.format); err != nil {
-		return err
+	if err != nil {
+		return err // the error the build would raise from this Dockerfile
 	}
 	if failed {
 		return errChecksFailed
@@ -108,37 +107,46 @@ func checkRoot(g *globalOptions) *state.Root {
 	return st
 }
 
-// preBuildChecks runs the checks before a build: a summary line, or every
-// finding in plain progress. It fails the build when a rule set to error
-// fires.
-func preBuildChecks(g *globalOptions, o buildOptions, opts build.Options, w io.Writer, mode string) error {
+// preBuildChecks runs the checks before a build. With --check it prints
+// every finding (and the error the build would raise) and the build stops
+// there; otherwise it prints the findings only when a rule set to error
+// fires, which fails the build. Warnings are postBuildChecks'.
+func preBuildChecks(g *globalOptions, o buildOptions, opts build.Options, w io.Writer) error {
 	opts.Root = checkRoot(g)
 	findings, failed, err := build.Check(opts, build.CheckOptions{Skip: o.checkSkip})
-	if err != nil {
-		if o.check {
-			return err // --check builds nothing: the error is the answer
-		}
-		// The frontend reports parse errors with their line; say nothing twice.
+	if err != nil && !o.check {
+		// The build reports the Dockerfile's errors with their line; say
+		// nothing twice.
 		return nil
 	}
-	switch {
-	case o.check || mode == "plain" || failed:
-		if err := check.Format(w, findings, "text"); err != nil {
-			return err
+	if o.check || failed {
+		if ferr := check.Format(w, findings, "text"); ferr != nil {
+			return ferr
 		}
-	case len(findings) > 0 && mode != "quiet" && mode != "rawjson":
-		rules := map[string]bool{}
-		var names []string
-		for _, f := range findings {
-			if !rules[f.Rule] {
-				rules[f.Rule] = true
-				names = append(names, f.Rule)
-			}
-		}
-		fmt.Fprintf(w, "%d build check warning(s): %s (bld lint or --progress plain for details)\n", len(findings), strings.Join(names, ", "))
+	}
+	if err != nil {
+		return err
 	}
 	if failed {
 		return errChecksFailed
 	}
 	return nil
+}
+
+// postBuildChecks prints the build check warnings once, after the build
+// (as BuildKit does), whether it succeeded or not. They are run again
+// against root: the base images the build pulled are in it now, so the
+// rules that read their config (RootUser) know it. Quiet and rawjson
+// progress print none.
+func postBuildChecks(root *state.Root, o buildOptions, opts build.Options, w io.Writer, mode string) {
+	if mode == "quiet" || mode == "rawjson" || o.check {
+		return
+	}
+	opts.Root = root
+	findings, _, _ := build.Check(opts, build.CheckOptions{Skip: o.checkSkip})
+	if len(findings) == 0 {
+		return
+	}
+	fmt.Fprintf(w, "%d build check warning(s) found (bld lint --explain RULE for more):\n", len(findings))
+	_ = check.Format(w, findings, "text") // w is stderr: nothing to do about a failed write
 }

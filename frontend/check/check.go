@@ -49,6 +49,10 @@ type Options struct {
 	BuildArgs  map[string]string              // --build-arg values
 	Target     string                         // --target; "" = check every stage, the last one is final
 	BaseSize   func(ref string) (int64, bool) // local size of an image in bytes, for DevBaseInFinalStage (nil: unknown)
+	// BaseUser returns the USER an image's config sets ("" for none), for
+	// RootUser; ok is false when the image cannot be resolved (not in the
+	// local store). Nil: no image can be resolved.
+	BaseUser func(ref string) (user string, ok bool)
 }
 
 // ParseError is the error Check returns for a Dockerfile it cannot parse at

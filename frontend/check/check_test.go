@@ -92,6 +92,27 @@ func TestShellFormAsPID1Fix(t *testing.T) {
 	}
 }
 
+// TestShellFormAsPID1Wrapper: an exec-form shell wrapper is a distinct
+// finding that names the shell it makes PID 1.
+func TestShellFormAsPID1Wrapper(t *testing.T) {
+	for _, tc := range []struct{ df, want, not string }{
+		{"FROM alpine\nUSER 1\nCMD [\"bash\", \"-c\", \"node server.js\"]\n",
+			`CMD ["bash", "-c", …] (exec form, the command without exec) makes bash PID 1 of the container: bash does not forward SIGTERM`, "/bin/sh"},
+		{"FROM alpine\nUSER 1\nENTRYPOINT [\"/bin/ash\", \"-ec\", \"a; b\"]\n",
+			`ENTRYPOINT ["/bin/ash", "-ec", …] (exec form, the command without exec) makes ash PID 1`, "/bin/sh"},
+		{"FROM alpine\nUSER 1\nCMD node server.js\n", "CMD in shell form makes /bin/sh PID 1", "exec form"},
+	} {
+		fs, err := Check([]byte(tc.df), Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		f, _ := find(fs, "ShellFormAsPID1")
+		if !strings.Contains(f.Message, tc.want) || strings.Contains(f.Message, tc.not) {
+			t.Errorf("%q:\n message %q\n want it to say %q and not %q", tc.df, f.Message, tc.want, tc.not)
+		}
+	}
+}
+
 func TestLayerExplosion(t *testing.T) {
 	const r = "LayerExplosion"
 	runRuleCases(t, []ruleCase{
@@ -157,12 +178,49 @@ func TestRootUser(t *testing.T) {
 		{"USER 0:0", r, "FROM alpine\nUSER 0:0\n", Options{}, []int{2}},
 		{"USER 1000", r, "FROM alpine\nUSER 1000\n", Options{}, nil},
 		{"USER name", r, "FROM alpine\nRUN adduser -D app\nUSER app\n", Options{}, nil},
-		{"nonroot base", r, "FROM gcr.io/distroless/static:nonroot\nCOPY app /app\n", Options{}, nil},
+		{"nonroot base, resolved", r, "FROM gcr.io/distroless/static:nonroot\nCOPY app /app\n", Options{BaseUser: baseUsers}, nil},
+		{"base sets USER app", r, "FROM misc-app:latest\nCOPY app /app\n", Options{BaseUser: baseUsers}, nil},
+		{"base sets USER app, via a stage", r, "FROM misc-app:latest AS base\nFROM base\nCMD [\"x\"]\n", Options{BaseUser: baseUsers}, nil},
+		{"base sets USER root", r, "FROM rooty\nCMD [\"x\"]\n", Options{BaseUser: baseUsers}, []int{1}},
+		{"base sets no USER", r, "FROM alpine\nCMD [\"x\"]\n", Options{BaseUser: baseUsers}, []int{1}},
+		{"base not resolved", r, "FROM elsewhere:1\nCMD [\"x\"]\n", Options{BaseUser: baseUsers}, []int{1}},
+		{"no resolver, no guess from the name", r, "FROM gcr.io/distroless/static:nonroot\nCOPY app /app\n", Options{}, []int{1}},
+		{"scratch", r, "FROM scratch\nCOPY app /app\n", Options{BaseUser: baseUsers}, []int{1}},
+		{"USER root over a non-root base", r, "FROM misc-app:latest\nUSER root\n", Options{BaseUser: baseUsers}, []int{2}},
 		{"inherited USER", r, "FROM alpine AS base\nUSER 1000\nFROM base\nCMD [\"x\"]\n", Options{}, nil},
 		{"root only in build stage", r, "FROM alpine AS b\nUSER root\nFROM alpine\nUSER 1000\n", Options{}, nil},
 		{"final stage of many", r, "FROM alpine AS b\nUSER 1000\nFROM alpine\nCOPY --from=b /a /a\n", Options{}, []int{3}},
 		{"target stage", r, "FROM alpine AS dev\nFROM alpine AS prod\nUSER 1\n", Options{Target: "dev"}, []int{1}},
 	})
+}
+
+// baseUsers resolves a few images, as a local store would.
+func baseUsers(ref string) (string, bool) {
+	u, ok := map[string]string{
+		"gcr.io/distroless/static:nonroot": "65532",
+		"misc-app:latest":                  "app",
+		"rooty":                            "root:root",
+		"alpine":                           "",
+	}[ref]
+	return u, ok
+}
+
+// TestRootUserMessages: the message says what the base image sets, or
+// that it could not be resolved.
+func TestRootUserMessages(t *testing.T) {
+	for _, tc := range []struct{ df, want string }{
+		{"FROM elsewhere:1\n", "its base image elsewhere:1 is not in the local store, so whether the base sets one is unknown"},
+		{"FROM alpine\n", "nor does its base image alpine, so the container runs as root"},
+		{"FROM rooty\n", "its base image rooty sets USER root:root, so the container runs as root"},
+	} {
+		fs, err := Check([]byte(tc.df), Options{BaseUser: baseUsers})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if f, ok := find(fs, "RootUser"); !ok || !strings.Contains(f.Message, tc.want) {
+			t.Errorf("%q: RootUser = %q, want it to say %q", tc.df, f.Message, tc.want)
+		}
+	}
 }
 
 func TestDevBaseInFinalStage(t *testing.T) {
@@ -277,7 +335,7 @@ USER app
 CMD ["gunicorn", "app:app"]
 `,
 	} {
-		fs, err := Check([]byte(df), Options{ContextDir: t.TempDir()})
+		fs, err := Check([]byte(df), Options{ContextDir: t.TempDir(), BaseUser: baseUsers})
 		if err != nil {
 			t.Fatalf("Check: %v", err)
 		}

@@ -24,6 +24,8 @@
 // dockerfile2llb conversion, which needs the resolved base images; Check
 // replays the stage and ARG/ENV analysis they need itself and reports them
 // through the same linter, with BuildKit's rule names, messages and URLs.
+// RootUser reads the base image's USER through Options.BaseUser (build.Check
+// resolves it from the local store) and says when it could not.
 // Without the base image two rules are approximate. UndefinedVar does not
 // know the variables a base image defines, so in a stage whose base is an
 // image other than scratch it reports only near misses of a known variable,

@@ -72,11 +72,12 @@ func (c *checker) pid1(chain []*stage) {
 
 func (c *checker) shellPID1(x instructions.Command, cl instructions.ShellDependantCmdLine, script, extra string) {
 	name := strings.ToUpper(x.Name())
-	form := "in shell form"
+	msg := fmt.Sprintf("%s in shell form makes /bin/sh PID 1 of the container%s: the shell does not forward SIGTERM, so docker stop waits 10s and then kills your process", name, extra)
 	if !cl.PrependShell {
-		form = "as " + path.Base(cl.CmdLine[0]) + " -c without exec"
+		// An exec-form shell wrapper: the shell named is PID 1, not /bin/sh.
+		sh := path.Base(cl.CmdLine[0])
+		msg = fmt.Sprintf("%s [%q, %q, …] (exec form, the command without exec) makes %s PID 1 of the container%s: %s does not forward SIGTERM to the command it starts, so docker stop waits 10s and then kills your process", name, cl.CmdLine[0], cl.CmdLine[1], sh, extra, sh)
 	}
-	msg := fmt.Sprintf("%s %s makes /bin/sh PID 1 of the container%s: the shell does not forward SIGTERM, so docker stop waits 10s and then kills your process", name, form, extra)
 	fix := `start the command with exec, or run an init: ENTRYPOINT ["tini", "--"]`
 	if argv, ok := simpleCommand(script); ok {
 		fix = fmt.Sprintf("use the exec form: %s %s", name, argv)
@@ -112,19 +113,45 @@ func (c *checker) rootUser(chain []*stage) {
 			}
 		}
 	}
+	const risk = "a compromised or buggy process can change anything in the container and in what is mounted into it"
 	if user == nil {
-		if strings.Contains(strings.ToLower(c.final.root()), "nonroot") {
-			return
+		// The image's user is the base image's, unless the chain starts
+		// from scratch: resolve it rather than guess from the name.
+		root := c.final.root()
+		var msg string
+		switch u, known := c.baseUser(root); {
+		case isScratch(root) || root == "":
+			msg = "the final stage sets no USER, so the container runs as root: " + risk
+		case !known:
+			msg = fmt.Sprintf("the final stage sets no USER, and its base image %s is not in the local store, so whether the base sets one is unknown: if it does not, the container runs as root and %s", root, risk)
+		case u == "":
+			msg = fmt.Sprintf("the final stage sets no USER, nor does its base image %s, so the container runs as root: %s", root, risk)
+		case isRootUser(u):
+			msg = fmt.Sprintf("the final stage sets no USER, and its base image %s sets USER %s, so the container runs as root: %s", root, u, risk)
+		default:
+			return // the base image's USER is not root
 		}
-		msg := "the final stage sets no USER, so the container runs as root: a compromised or buggy process can change anything in the container and in what is mounted into it"
 		c.report(ruleRootUser, c.final.inst.Location, c.final.inst.Comments, msg, "")
 		return
 	}
-	u, _, _ := strings.Cut(user.User, ":")
-	if u == "root" || u == "0" {
-		msg := fmt.Sprintf("USER %s is the last USER of the final stage, so the container runs as root: a compromised or buggy process can change anything in the container and in what is mounted into it", user.User)
+	if isRootUser(user.User) {
+		msg := fmt.Sprintf("USER %s is the last USER of the final stage, so the container runs as root: %s", user.User, risk)
 		c.report(ruleRootUser, user.Location(), user.Comments(), msg, "")
 	}
+}
+
+// baseUser is Options.BaseUser, known false without one.
+func (c *checker) baseUser(ref string) (string, bool) {
+	if c.opt.BaseUser == nil || isScratch(ref) || ref == "" {
+		return "", false
+	}
+	return c.opt.BaseUser(ref)
+}
+
+// isRootUser says whether a USER value (user[:group]) is root.
+func isRootUser(s string) bool {
+	u, _, _ := strings.Cut(s, ":")
+	return u == "root" || u == "0"
 }
 
 // toolchains are images whose default tags carry compilers and build tools.
