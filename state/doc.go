@@ -38,4 +38,11 @@
 // is freed by reference counts over records, snapshot parents and blobs, so
 // the whole pass is linear in records + snapshots + blobs (plus the sort).
 // This bookkeeping is hand-written: no library knows bld's records.
+//
+// du and prune share that plan: Usage reads what Prune reads and runs the
+// plan for prune and for prune -a without freeing anything, so du's
+// reclaimable figures are exactly what those commands free. KeepStorage
+// bounds the whole root (du's total), dropping least recently used
+// records; what no record holds (images' blobs, cache mounts, running
+// builds' snapshots) is reported as Pinned.
 package state

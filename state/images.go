@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"strings"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
@@ -151,7 +150,7 @@ func (r *Root) walkImage(d v1.Descriptor, ib *ImageBlobs, seen map[v1.Hash]bool,
 		}
 		if i < len(m.Layers) {
 			if _, ok := set.createdBy[m.Layers[i].Digest]; !ok {
-				set.createdBy[m.Layers[i].Digest] = strings.TrimSuffix(h.CreatedBy, " # buildkit")
+				set.createdBy[m.Layers[i].Digest] = Instruction(h.CreatedBy)
 			}
 		}
 		i++

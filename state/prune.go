@@ -28,8 +28,9 @@ type PruneOptions struct {
 	// Until, when set, drops the records not used for longer than this.
 	Until time.Duration
 	// KeepStorage, when above zero, then drops records least recently used
-	// first until the build cache (what du counts reclaimable: blobs no
-	// image needs, and snapshots) fits in this many bytes.
+	// first until everything the root holds (du's total: blobs, snapshots,
+	// cache mounts) fits in this many bytes. What cannot be freed that way
+	// is named in PruneReport.Pinned.
 	KeepStorage int64
 	// Now is the time Until counts back from; zero means time.Now().
 	Now time.Time
@@ -60,6 +61,17 @@ type PruneReport struct {
 	Records int // cache records dropped
 	Freed   []Freed
 	Total   int64 // bytes freed
+	// Pinned, with KeepStorage, is what kept the root above it after
+	// every cache record was dropped; nil when it fits.
+	Pinned *Pinned
+}
+
+// Pinned is what no cache record holds, so --keep-storage cannot free it.
+type Pinned struct {
+	Left        int64 // bytes the root holds after the prune
+	Images      int64 // blobs named images need (bld rmi frees them)
+	CacheMounts int64 // RUN cache mounts (prune -a empties them)
+	Live        int64 // snapshots of running builds
 }
 
 // Prune frees what is not needed, under the exclusive root lock (it waits
@@ -86,28 +98,57 @@ func (r *Root) Prune(ctx context.Context, opts PruneOptions) (*PruneReport, erro
 	if err := r.cleanupSnapshots(ctx); err != nil {
 		return nil, err
 	}
-	p, err := r.planPrune(ctx, opts)
+	in, err := r.readPrune(ctx)
 	if err != nil {
 		return nil, err
 	}
-	return r.sweep(ctx, p, opts.All)
+	p := in.plan(opts)
+	rep, err := r.sweep(ctx, p, opts.All)
+	if rep != nil {
+		rep.Pinned = p.pinned
+	}
+	return rep, err
 }
 
 // prunePlan is the result of the mark phase.
 type prunePlan struct {
-	drop  []cache.Record // records to delete
-	snaps []Freed        // snapshots to remove, children first
-	blobs []Freed        // blobs to delete, in digest order
-	bad   []Freed        // cache record files that cannot be read: useless, always freed
+	drop   []cache.Record // records to delete
+	snaps  []Freed        // snapshots to remove, children first
+	blobs  []Freed        // blobs to delete, in digest order
+	bad    []Freed        // cache record files that cannot be read: useless, always freed
+	mounts int64          // bytes of RUN cache mounts freed (with All)
+	pinned *Pinned        // with KeepStorage: what kept the root above it
+}
+
+// total is the bytes the plan frees: exactly what sweep reports, unless
+// something changes on disk in between.
+func (p *prunePlan) total() int64 {
+	n := p.mounts
+	for _, fs := range [][]Freed{p.snaps, p.blobs, p.bad} {
+		for _, f := range fs {
+			n += f.Size
+		}
+	}
+	return n
 }
 
 // pruneInput is what the mark phase reads from disk.
 type pruneInput struct {
+	set    *imageSet
 	needed map[v1.Hash]bool // blobs of named images
 	recs   []cache.Record
 	bad    []cache.Unreadable
 	snaps  []snapNode // in name order
 	blobs  []blobInfo // in digest order
+	mounts int64      // bytes of the RUN cache mounts
+}
+
+// clone returns a copy plan can consume, leaving in as it is.
+func (in *pruneInput) clone() *pruneInput {
+	c := *in
+	c.recs = slices.Clone(in.recs)
+	c.snaps = slices.Clone(in.snaps)
+	return &c
 }
 
 type blobInfo struct {
@@ -132,7 +173,7 @@ func (r *Root) readPrune(ctx context.Context) (*pruneInput, error) {
 	if err != nil {
 		return nil, err
 	}
-	in := &pruneInput{needed: map[v1.Hash]bool{}}
+	in := &pruneInput{set: set, needed: map[v1.Hash]bool{}}
 	for _, im := range set.images {
 		for _, d := range im.Blobs {
 			in.needed[d.Digest] = true
@@ -146,6 +187,12 @@ func (r *Root) readPrune(ctx context.Context) (*pruneInput, error) {
 		return nil
 	}); err != nil {
 		return nil, err
+	}
+	if in.mounts, err = dirSize(r.CacheMountsDir()); err != nil {
+		return nil, fmt.Errorf("cache mounts: %w", err)
+	}
+	if r.Snapshots == nil {
+		return in, nil // a root opened without snapshots: du of the store alone
 	}
 	if err := r.Snapshots.Walk(ctx, func(info snapshot.Info) error {
 		size, err := r.Snapshots.Usage(ctx, info.Name)
@@ -164,14 +211,6 @@ func (r *Root) readPrune(ctx context.Context) (*pruneInput, error) {
 		return nil, err
 	}
 	return in, nil
-}
-
-func (r *Root) planPrune(ctx context.Context, opts PruneOptions) (*prunePlan, error) {
-	in, err := r.readPrune(ctx)
-	if err != nil {
-		return nil, err
-	}
-	return in.plan(opts), nil
 }
 
 // plan decides what goes, in time linear in records + snapshots + blobs
@@ -246,50 +285,74 @@ func (in *pruneInput) plan(opts PruneOptions) *prunePlan {
 	}
 
 	p := &prunePlan{}
+	// total is what the root holds after the frees decided so far: du's
+	// total minus the plan's.
+	total := in.mounts
 	for _, u := range in.bad {
 		p.bad = append(p.bad, Freed{Kind: FreedBadRecord, Name: u.Path, Size: u.Size})
 	}
-	var cacheSize int64 // bytes the kept records hold: du's reclaimable after the sweep
+	if opts.All {
+		p.mounts = in.mounts
+		total -= in.mounts
+	}
 	// freeSnap frees snapshot i if nothing refers to it, then its parents.
 	freeSnap := func(i int) {
 		for i >= 0 && in.snaps[i].refs == 0 && !in.snaps[i].freed {
 			n := &in.snaps[i]
 			n.freed = true
 			p.snaps = append(p.snaps, Freed{Kind: FreedSnapshot, Name: n.info.Name, Size: n.size})
-			cacheSize -= n.size
+			total -= n.size
 			if i = parent[i]; i >= 0 {
 				in.snaps[i].refs--
 			}
 		}
 	}
 	for i := range in.snaps {
-		cacheSize += in.snaps[i].size
+		total += in.snaps[i].size
 	}
 	for i := range in.snaps {
 		freeSnap(i)
 	}
 	for i, b := range in.blobs {
-		if free[i] && blobRefs[i] > 0 {
-			cacheSize += b.size
+		if !free[i] || blobRefs[i] > 0 {
+			total += b.size
 		}
 	}
 
 	// --keep-storage: drop the least recently used kept records until the
 	// rest fits. Each record is visited once, each snapshot freed once.
-	for i := 0; opts.KeepStorage > 0 && cacheSize > opts.KeepStorage && i < len(recs); i++ {
+	for i := 0; opts.KeepStorage > 0 && total > opts.KeepStorage && i < len(recs); i++ {
 		if dropped[i] {
 			continue
 		}
 		dropped[i] = true
 		if b := holds[i].blob; b >= 0 {
 			if blobRefs[b]--; blobRefs[b] == 0 && free[b] {
-				cacheSize -= in.blobs[b].size
+				total -= in.blobs[b].size
 			}
 		}
 		if s := holds[i].snap; s >= 0 {
 			in.snaps[s].refs--
 			freeSnap(s)
 		}
+	}
+	if opts.KeepStorage > 0 && total > opts.KeepStorage {
+		// Every record is gone: what is left, nothing prune may drop holds.
+		pn := &Pinned{Left: total}
+		if !opts.All {
+			pn.CacheMounts = in.mounts
+		}
+		for i, b := range in.blobs {
+			if !free[i] {
+				pn.Images += b.size
+			}
+		}
+		for i := range in.snaps {
+			if !in.snaps[i].freed {
+				pn.Live += in.snaps[i].size
+			}
+		}
+		p.pinned = pn
 	}
 
 	for i, rec := range recs {
@@ -352,6 +415,7 @@ func (r *Root) sweep(ctx context.Context, p *prunePlan, all bool) (*PruneReport,
 		rep.add(f)
 	}
 	if all {
+		// Measured again: a build may have filled them since the plan.
 		dir := r.CacheMountsDir()
 		n, err := dirSize(dir)
 		if err != nil {

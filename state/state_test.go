@@ -173,12 +173,11 @@ func (f *fixture) records() map[string]bool {
 	return out
 }
 
-// checkDisk compares du's figures with the bytes on disk, measured by
-// other means: the blob files' sizes, and coreutils du for the snapshot
-// directories (disk blocks, as the snapshotter counts them).
-func (f *fixture) checkDisk(u *state.Usage) {
+// disk measures the root by other means than du: the blob files' sizes,
+// coreutils du for the snapshot directories (disk blocks, as the
+// snapshotter counts them), and the cache mounts' file sizes.
+func (f *fixture) disk() (blobs, snaps, mounts int64, snapDirs int) {
 	f.t.Helper()
-	var blobs, snaps int64
 	ents, err := os.ReadDir(filepath.Join(f.dir, "content", "blobs", "sha256"))
 	if err != nil {
 		f.t.Fatal(err)
@@ -204,6 +203,20 @@ func (f *fixture) checkDisk(u *state.Usage) {
 			snaps += n
 		}
 	}
+	out, err := exec.Command("find", f.r.CacheMountsDir(), "-type", "f", "-printf", "%s\n").Output()
+	if err == nil {
+		for _, line := range strings.Fields(string(out)) {
+			n, _ := strconv.ParseInt(line, 10, 64)
+			mounts += n
+		}
+	}
+	return blobs, snaps, mounts, len(dirs)
+}
+
+// checkDisk compares du's figures with the bytes on disk.
+func (f *fixture) checkDisk(u *state.Usage) {
+	f.t.Helper()
+	blobs, snaps, mounts, dirs := f.disk()
 	var duBlobs, duSnaps int64
 	for _, b := range u.Blobs {
 		duBlobs += b.Size
@@ -211,11 +224,19 @@ func (f *fixture) checkDisk(u *state.Usage) {
 	for _, s := range u.Snapshots {
 		duSnaps += s.Size
 	}
-	if duBlobs != blobs || duSnaps != snaps || u.Totals.All != blobs+snaps {
-		f.t.Errorf("du: blobs %d, snapshots %d, total %d; on disk: blobs %d, snapshots %d", duBlobs, duSnaps, u.Totals.All, blobs, snaps)
+	if duBlobs != blobs || duSnaps != snaps || u.CacheMounts != mounts || u.Totals.All != blobs+snaps+mounts {
+		f.t.Errorf("du: blobs %d, snapshots %d, cache mounts %d, total %d; on disk: blobs %d, snapshots %d, cache mounts %d",
+			duBlobs, duSnaps, u.CacheMounts, u.Totals.All, blobs, snaps, mounts)
 	}
-	if len(u.Snapshots) != len(dirs) {
-		f.t.Errorf("du lists %d snapshots, %d directories on disk", len(u.Snapshots), len(dirs))
+	if len(u.Snapshots) != dirs {
+		f.t.Errorf("du lists %d snapshots, %d directories on disk", len(u.Snapshots), dirs)
+	}
+	var sum int64
+	for _, r := range u.Summary {
+		sum += r.Size
+	}
+	if sum != u.Totals.All {
+		f.t.Errorf("du's summary rows add up to %d, total %d", sum, u.Totals.All)
 	}
 }
 
@@ -278,12 +299,96 @@ func TestDuMatchesDiskAndNamesOwners(t *testing.T) {
 				t.Errorf("blob %s of an image is reclaimable", b.Digest)
 			}
 		}
-		if b.Digest == a.Layer.Digest.String() && (b.Records != 1 || b.CreatedBy != "RUN a" || !b.Reclaimable) {
+		if b.Digest == a.Layer.Digest.String() && (b.Records != 1 || b.CreatedBy != "RUN a" || b.Reclaimable || !b.ReclaimableAll) {
 			t.Errorf("layer of a: %+v", b)
 		}
 	}
 	if imageBlobs != 4 { // manifest, config, two layers
 		t.Errorf("%d blobs belong to the image, want 4", imageBlobs)
+	}
+}
+
+// du's reclaimable figures are what prune and prune -a free, byte for
+// byte, measured on disk, on a root with images, cache records (some
+// holding a layer an image has too), dangling snapshots and blobs, an
+// unpacked base layer and cache mounts.
+func TestDuReclaimableIsWhatPruneFrees(t *testing.T) {
+	f := newFixture(t)
+	now := time.Now()
+	img := f.image("app:1")
+	f.image("other:1")
+	a := f.record("a", "", 64*kib, now.Add(-2*time.Hour))
+	f.record("b", a.Snapshot, 32*kib, now.Add(-time.Hour))
+	layers, _ := img.Layers()
+	d, _ := layers[0].Digest()
+	key, _ := cache.NewKey([]byte("image layer"), nil, v1.Hash{})
+	if err := f.r.Cache.Put(cache.Record{Key: key, Layer: &v1.Descriptor{Digest: d, Size: 4096}, CreatedBy: "RUN x"}); err != nil {
+		t.Fatal(err)
+	}
+	f.snap("dangling", "", 20*kib)
+	f.snap("dangling-child", "dangling", 4*kib)
+	f.snap(snapshot.LayerName(strings.Repeat("cd", 32)), "", 8*kib)
+	f.blob(10 * kib)
+	mounts := filepath.Join(f.r.CacheMountsDir(), "go-build")
+	if err := os.MkdirAll(mounts, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(mounts, "obj"), make([]byte, 7000), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	measure := func() int64 {
+		b, s, m, _ := f.disk()
+		return b + s + m
+	}
+
+	for _, all := range []bool{false, true} {
+		u := f.usage()
+		f.checkDisk(u)
+		want := u.Totals.Reclaimable
+		if all {
+			want = u.Totals.ReclaimableAll
+		}
+		if want == 0 || u.Totals.ReclaimableAll <= u.Totals.Reclaimable {
+			t.Fatalf("du: reclaimable %d, with -a %d: the fixture has something for each", u.Totals.Reclaimable, u.Totals.ReclaimableAll)
+		}
+		var rows int64
+		for _, r := range u.Summary {
+			if all {
+				rows += r.ReclaimableAll
+			} else {
+				rows += r.Reclaimable
+			}
+		}
+		before := measure()
+		rep := f.prune(state.PruneOptions{All: all})
+		freedOnDisk := before - measure()
+		if rep.Total != want || freedOnDisk != want || rows != want {
+			t.Errorf("all=%v: du says %d reclaimable (summary rows %d), prune reported %d, the disk shrank by %d", all, want, rows, rep.Total, freedOnDisk)
+		}
+		after := f.usage()
+		f.checkDisk(after)
+		if after.Totals.Reclaimable != 0 {
+			t.Errorf("all=%v: after prune, du still says %d reclaimable", all, after.Totals.Reclaimable)
+		}
+	}
+	f.checkImage("app:1")
+	f.checkImage("other:1")
+}
+
+func TestInstructionSpelling(t *testing.T) {
+	for in, want := range map[string]string{
+		"RUN /bin/sh -c make # buildkit":                 "RUN make",
+		"RUN |2 A=1 B=2 /bin/sh -c make test # buildkit": "RUN make test",
+		"RUN make":                        "RUN make",
+		"COPY a.txt /a # buildkit":        "COPY a.txt /a",
+		"/bin/sh -c #(nop)  CMD [\"sh\"]": "CMD [\"sh\"]",
+		"/bin/sh -c apt-get update":       "RUN apt-get update",
+		"RUN bash -c make # buildkit":     "RUN bash -c make",
+		"bld import busybox":              "bld import busybox",
+	} {
+		if got := state.Instruction(in); got != want {
+			t.Errorf("Instruction(%q) = %q, want %q", in, got, want)
+		}
 	}
 }
 
@@ -323,13 +428,17 @@ func TestPruneKeepStorageFreesOldestFirst(t *testing.T) {
 		recs = append(recs, f.record("r"+strconv.Itoa(i), "", 64*kib, now.Add(-time.Duration(6-i)*time.Hour)))
 	}
 	before := f.usage()
-	keep := before.Totals.Reclaimable / 2
+	// Room for the image and half of the cache.
+	keep := before.Totals.All - before.Totals.ReclaimableAll/2
 
 	rep := f.prune(state.PruneOptions{KeepStorage: keep})
 	after := f.usage()
 	f.checkDisk(after)
-	if after.Totals.Reclaimable > keep {
-		t.Errorf("after --keep-storage %d: reclaimable %d", keep, after.Totals.Reclaimable)
+	if after.Totals.All > keep {
+		t.Errorf("after --keep-storage %d: %d left", keep, after.Totals.All)
+	}
+	if rep.Pinned != nil {
+		t.Errorf("pinned %+v, though the cache could be freed", rep.Pinned)
 	}
 	if rep.Total != before.Totals.All-after.Totals.All {
 		t.Errorf("report says %d freed, du says %d", rep.Total, before.Totals.All-after.Totals.All)
@@ -343,9 +452,43 @@ func TestPruneKeepStorageFreesOldestFirst(t *testing.T) {
 			t.Errorf("record %s (age rank %d) kept = %v, want %v: the oldest go first", r.CreatedBy, i, left[r.CreatedBy], want)
 		}
 	}
-	// Not more than needed: the next record would have fitted.
-	if after.Totals.Reclaimable+2*64*kib <= keep {
-		t.Errorf("dropped too much: reclaimable %d, keep %d", after.Totals.Reclaimable, keep)
+	// Not more than needed: the last record dropped (a 64 KiB blob and a
+	// snapshot of a little more) was needed.
+	if after.Totals.All+3*64*kib <= keep {
+		t.Errorf("dropped too much: %d left, keep %d", after.Totals.All, keep)
+	}
+	f.checkImage("app:1")
+}
+
+// --keep-storage below what images and cache mounts hold drops every
+// record and says what pins the rest.
+func TestPruneKeepStorageReportsPinned(t *testing.T) {
+	f := newFixture(t)
+	f.image("app:1")
+	f.record("r", "", 64*kib, time.Now())
+	mounts := filepath.Join(f.r.CacheMountsDir(), "m")
+	if err := os.MkdirAll(mounts, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(mounts, "obj"), make([]byte, 3000), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	before := f.usage()
+	rep := f.prune(state.PruneOptions{KeepStorage: 1})
+	after := f.usage()
+	f.checkDisk(after)
+	if rep.Records != 1 || len(f.records()) != 0 {
+		t.Errorf("dropped %d records, %d left", rep.Records, len(f.records()))
+	}
+	if rep.Total != before.Totals.All-after.Totals.All {
+		t.Errorf("report says %d freed, du says %d", rep.Total, before.Totals.All-after.Totals.All)
+	}
+	p := rep.Pinned
+	if p == nil {
+		t.Fatal("no Pinned though the root is above --keep-storage")
+	}
+	if p.Left != after.Totals.All || p.Images != after.Summary[0].Size || p.CacheMounts != 3000 || p.Images+p.CacheMounts+p.Live != p.Left {
+		t.Errorf("pinned %+v; du after: %+v", p, after.Summary)
 	}
 	f.checkImage("app:1")
 }
@@ -358,7 +501,7 @@ func TestPruneKeepStorageKeepsParentsOfKeptRecords(t *testing.T) {
 
 	// Room for all but the parent's layer blob: dropping the parent's
 	// record fits, as its snapshot stays under the child's.
-	keep := f.usage().Totals.Reclaimable - parent.Layer.Size
+	keep := f.usage().Totals.All - parent.Layer.Size
 	f.prune(state.PruneOptions{KeepStorage: keep})
 	left := f.records()
 	if left["RUN parent"] || !left["RUN child"] {
@@ -433,8 +576,8 @@ func TestPruneNeverFreesTaggedImage(t *testing.T) {
 		f.checkImage("app:1")
 		u := f.usage()
 		f.checkDisk(u)
-		if opts.All && (rep.Records != 2 || u.Totals.Reclaimable != 0 || len(u.Snapshots) != 0) {
-			t.Errorf("-a: dropped %d records, %d reclaimable left", rep.Records, u.Totals.Reclaimable)
+		if opts.All && (rep.Records != 2 || u.Totals.ReclaimableAll != 0 || len(u.Snapshots) != 0) {
+			t.Errorf("-a: dropped %d records, %d reclaimable left", rep.Records, u.Totals.ReclaimableAll)
 		}
 	}
 }

@@ -19,7 +19,13 @@ func newDuCmd(g *globalOptions) *cobra.Command {
 	var format string
 	cmd := &cobra.Command{
 		Use:   "du",
-		Short: "Show the disk used by layers, snapshots and the build cache, and who shares it",
+		Short: "Show the disk used by images, the build cache and cache mounts, and what prune would free",
+		Long: `du prints a summary like docker system df: images, build cache and RUN
+cache mounts, each with its size, what bld prune frees (RECLAIMABLE) and what
+bld prune -a frees. The figures come from prune's own plan, so RECLAIMABLE is
+exactly what the next bld prune frees. -v adds every layer and snapshot (who
+made it, which images and cache records hold it, whether prune or prune -a
+frees it) and every image's shared and unique size.`,
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			st, err := g.openRoot(cmd.Context(), true)
@@ -39,7 +45,7 @@ func newDuCmd(g *globalOptions) *cobra.Command {
 			return nil
 		},
 	}
-	cmd.Flags().BoolVarP(&verbose, "verbose", "v", false, "add per-image size, shared size and unique size")
+	cmd.Flags().BoolVarP(&verbose, "verbose", "v", false, "list every layer, snapshot and image")
 	cmd.Flags().StringVar(&format, "format", "table", "table or json")
 	return cmd
 }
@@ -68,20 +74,27 @@ func shortDigest(d string) string {
 
 func printUsage(w io.Writer, u *state.Usage, verbose bool) {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "LAYER\tSIZE\tCREATED BY\tIMAGES\tCACHE RECORDS\tLAST USED\tRECLAIMABLE")
-	for _, b := range u.Blobs {
-		if b.Kind != state.KindLayer {
-			continue
-		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%s\t%v\n", shortDigest(b.Digest), human(b.Size), short(b.CreatedBy, 40), len(b.Images), b.Records, ago(b.LastUsed), b.Reclaimable)
-	}
-	fmt.Fprintln(tw)
-	fmt.Fprintln(tw, "SNAPSHOT\tSIZE\tCREATED BY\t\tCACHE RECORDS\tLAST USED\tRECLAIMABLE")
-	for _, s := range u.Snapshots {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t\t%d\t%s\t%v\n", short(s.Name, 20), human(s.Size), short(s.CreatedBy, 40), s.Records, ago(s.LastUsed), s.Reclaimable)
+	fmt.Fprintln(tw, "TYPE\tTOTAL\tSIZE\tRECLAIMABLE\tRECLAIMABLE (-a)")
+	for _, r := range u.Summary {
+		fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\n", r.Type, r.Count, human(r.Size), human(r.Reclaimable), human(r.ReclaimableAll))
 	}
 	tw.Flush()
 	if verbose {
+		fmt.Fprintln(w)
+		tw = tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "LAYER\tSIZE\tCREATED BY\tIMAGES\tCACHE RECORDS\tLAST USED\tRECLAIMABLE")
+		for _, b := range u.Blobs {
+			if b.Kind != state.KindLayer {
+				continue
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%s\t%s\n", shortDigest(b.Digest), human(b.Size), short(b.CreatedBy, 40), len(b.Images), b.Records, ago(b.LastUsed), reclaimable(b.Reclaimable, b.ReclaimableAll))
+		}
+		fmt.Fprintln(tw)
+		fmt.Fprintln(tw, "SNAPSHOT\tSIZE\tCREATED BY\t\tCACHE RECORDS\tLAST USED\tRECLAIMABLE")
+		for _, s := range u.Snapshots {
+			fmt.Fprintf(tw, "%s\t%s\t%s\t\t%d\t%s\t%s\n", short(s.Name, 20), human(s.Size), short(s.CreatedBy, 40), s.Records, ago(s.LastUsed), reclaimable(s.Reclaimable, s.ReclaimableAll))
+		}
+		tw.Flush()
 		fmt.Fprintln(w)
 		tw = tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 		fmt.Fprintln(tw, "IMAGE\tSIZE\tSHARED SIZE\tUNIQUE SIZE")
@@ -93,5 +106,17 @@ func printUsage(w io.Writer, u *state.Usage, verbose bool) {
 	if n := len(u.Unreadable); n > 0 {
 		fmt.Fprintf(w, "\n%d unreadable cache record(s), e.g. %s: %s (bld prune removes them)\n", n, u.Unreadable[0].Path, u.Unreadable[0].Err)
 	}
-	fmt.Fprintf(w, "\nTotal: %s   Shared: %s   Reclaimable: %s\n", human(u.Totals.All), human(u.Totals.Shared), human(u.Totals.Reclaimable))
+	fmt.Fprintf(w, "\nTotal: %s   Shared: %s   Reclaimable: %s (bld prune), %s (bld prune -a)\n",
+		human(u.Totals.All), human(u.Totals.Shared), human(u.Totals.Reclaimable), human(u.Totals.ReclaimableAll))
+}
+
+// reclaimable says which prune frees an item: "prune", "prune -a" or "no".
+func reclaimable(plain, all bool) string {
+	switch {
+	case plain:
+		return "prune"
+	case all:
+		return "prune -a"
+	}
+	return "no"
 }

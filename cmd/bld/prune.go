@@ -29,17 +29,19 @@ func newPruneCmd(g *globalOptions) *cobra.Command {
 		Short: "Free disk space no image needs: build cache, snapshots, unused blobs",
 		Long: `prune frees what no image in the store holds, least recently used first.
 Without flags it removes only what nothing references (leftovers of removed
-images and interrupted builds); --filter until=DURATION drops cache records
-not used for that long, --keep-storage SIZE drops the oldest records until
-the build cache fits, and -a drops every cache record. Layers an image
-needs are never removed.`,
+images and interrupted builds): exactly what bld du shows as RECLAIMABLE.
+--filter until=DURATION drops cache records not used for that long,
+--keep-storage SIZE drops the least recently used records until the whole
+root (bld du's total) fits, or says what holds the rest, and -a drops every
+cache record and empties the RUN cache mounts (bld du's RECLAIMABLE (-a)).
+Layers an image needs are never removed.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return runPrune(cmd.Context(), g, o, cmd.OutOrStdout())
 		},
 	}
 	cmd.Flags().BoolVarP(&o.all, "all", "a", false, "remove all build cache, not just unreferenced data")
-	cmd.Flags().StringVar(&o.keepStorage, "keep-storage", "", "keep at most this much build cache (e.g. 2GB; 0: no limit)")
+	cmd.Flags().StringVar(&o.keepStorage, "keep-storage", "", "drop least recently used cache until the root holds at most this much (e.g. 2GB; 0: no limit)")
 	cmd.Flags().StringArrayVar(&o.filters, "filter", nil, "until=DURATION: only cache not used for this long (e.g. 24h)")
 	return cmd
 }
@@ -95,4 +97,8 @@ func printPruned(w io.Writer, rep *state.PruneReport) {
 		}
 	}
 	fmt.Fprintf(w, "Deleted %d cache records. Total reclaimed space: %s\n", rep.Records, human(rep.Total))
+	if p := rep.Pinned; p != nil {
+		fmt.Fprintf(w, "Still %s after dropping every cache record, above --keep-storage: images hold %s (bld rmi frees them), RUN cache mounts %s (bld prune -a empties them), running builds %s\n",
+			human(p.Left), human(p.Images), human(p.CacheMounts), human(p.Live))
+	}
 }
