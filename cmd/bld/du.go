@@ -26,7 +26,7 @@ bld prune -a frees. The figures come from prune's own plan, so RECLAIMABLE is
 exactly what the next bld prune frees. -v adds every layer and snapshot (who
 made it, which images and cache records hold it, whether prune or prune -a
 frees it) and every image's shared and unique size.`,
-		Args:  cobra.NoArgs,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			st, err := g.openRoot(cmd.Context(), true)
 			if err != nil {
