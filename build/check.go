@@ -15,6 +15,9 @@ import (
 type CheckOptions struct {
 	Skip     []string // rules to skip ("all" for every rule)
 	AsErrors bool     // every finding fails the checks (lint --error)
+	// Validate also runs the build's own parse and validation (lint and
+	// --check, which build nothing; a build raises those errors itself).
+	Validate bool
 }
 
 // Check runs the build checks (frontend/check) on o's Dockerfile as the
@@ -24,11 +27,11 @@ type CheckOptions struct {
 // local size and USER of each base image in o.Root's store. failed says
 // whether a rule set to error fired.
 //
-// Then it runs the build's own parse and validation (frontend.Parse, with
-// the base images of o.Root's store, or empty ones for those it lacks), so
-// every error the build would raise from the Dockerfile alone is Check's
-// error too (a *frontend.Error with the line), returned with the findings.
-// An error with no findings is a Dockerfile the checks could not read.
+// With c.Validate it then runs the build's own parse and validation
+// (frontend.Parse, with the base images of o.Root's store, or empty ones
+// for those it lacks), so every error the build would raise from the
+// Dockerfile alone is Check's error too (a *frontend.Error with the
+// line), returned with the findings. An error with no findings is a Dockerfile the checks could not read.
 func Check(o Options, c CheckOptions) (findings []check.Finding, failed bool, err error) {
 	dockerfile := o.DockerfilePath
 	if dockerfile == "" {
@@ -71,6 +74,9 @@ func Check(o Options, c CheckOptions) (findings []check.Finding, failed bool, er
 		return nil, false, err
 	}
 	failed = check.Failed(findings, opt, o.Dockerfile)
+	if !c.Validate {
+		return findings, failed, nil
+	}
 	return findings, failed, validate(o, opt.Filename)
 }
 

@@ -84,7 +84,7 @@ func TestCheckRaisesBuildErrors(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			o := build.Options{Root: root, ContextDir: dir, Dockerfile: []byte(tc.df), DockerfilePath: filepath.Join(dir, "app.Dockerfile")}
-			_, _, err := build.Check(o, build.CheckOptions{})
+			_, _, err := build.Check(o, build.CheckOptions{Validate: true})
 			switch {
 			case tc.want == "" && err != nil:
 				t.Fatalf("Check = %v, want no error", err)

@@ -83,7 +83,7 @@ func runLint(g *globalOptions, o lintOptions, ctxDir string, stdin io.Reader, w 
 		return fmt.Errorf("--build-arg: %w", err)
 	}
 	opts.Root = checkRoot(g)
-	findings, failed, err := build.Check(opts, build.CheckOptions{Skip: o.skip, AsErrors: o.errors})
+	findings, failed, err := build.Check(opts, build.CheckOptions{Skip: o.skip, AsErrors: o.errors, Validate: true})
 	if ferr := check.Format(w, findings, o.format); ferr != nil {
 		return ferr
 	}
@@ -113,7 +113,7 @@ func checkRoot(g *globalOptions) *state.Root {
 // fires, which fails the build. Warnings are postBuildChecks'.
 func preBuildChecks(g *globalOptions, o buildOptions, opts build.Options, w io.Writer) error {
 	opts.Root = checkRoot(g)
-	findings, failed, err := build.Check(opts, build.CheckOptions{Skip: o.checkSkip})
+	findings, failed, err := build.Check(opts, build.CheckOptions{Skip: o.checkSkip, Validate: o.check})
 	if err != nil && !o.check {
 		// The build reports the Dockerfile's errors with their line; say
 		// nothing twice.
