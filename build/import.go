@@ -16,6 +16,7 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
 	"github.com/bldbuild/bld/exporter"
+	"github.com/bldbuild/bld/frontend"
 	"github.com/bldbuild/bld/internal/compress"
 )
 
@@ -24,8 +25,35 @@ import (
 // bzip2, xz or plain), or "-" for stdin. The image is as old as epoch, or
 // now. It returns the image's digest.
 func Import(ctx context.Context, root *state.Root, src string, stdin io.Reader, ref string, epoch *time.Time) (v1.Hash, error) {
+	return ImportWith(ctx, root, src, stdin, ref, ImportOptions{Epoch: epoch})
+}
+
+// ImportOptions are the settings of ImportWith beyond the source and name.
+type ImportOptions struct {
+	// Epoch is the image's creation time (SOURCE_DATE_EPOCH); nil is now.
+	Epoch *time.Time
+	// Changes are Dockerfile instructions applied to the empty config, as
+	// `docker import --change` (see frontend.ApplyChanges).
+	Changes []string
+	// Message is the history entry's comment, as `docker import -m`;
+	// empty is "Imported from SRC".
+	Message string
+}
+
+// ImportWith is Import with the options of `docker import`.
+func ImportWith(ctx context.Context, root *state.Root, src string, stdin io.Reader, ref string, o ImportOptions) (v1.Hash, error) {
+	epoch := o.Epoch
 	if _, err := name.ParseReference(ref); err != nil {
 		return v1.Hash{}, fmt.Errorf("invalid reference %q: %w", ref, err)
+	}
+	// The changes are checked before the (possibly large) source is read.
+	cfg, err := frontend.ApplyChanges(ctx, v1.Config{}, o.Changes)
+	if err != nil {
+		return v1.Hash{}, fmt.Errorf("import: %w", err)
+	}
+	comment := o.Message
+	if comment == "" {
+		comment = "Imported from " + src
 	}
 	var r io.Reader
 	switch fi, err := os.Stat(src); {
@@ -77,8 +105,8 @@ func Import(ctx context.Context, root *state.Root, src string, stdin io.Reader, 
 	if epoch != nil {
 		created = *epoch
 	}
-	img, err := exporter.Image(nil, []exporter.Layer{{Layer: layer, History: v1.History{CreatedBy: "bld import " + filepath.Base(src), Comment: "Imported from " + src}}},
-		v1.Config{}, HostPlatform(), created)
+	img, err := exporter.Image(nil, []exporter.Layer{{Layer: layer, History: v1.History{CreatedBy: "bld import " + filepath.Base(src), Comment: comment}}},
+		cfg, HostPlatform(), created)
 	if err != nil {
 		return v1.Hash{}, err
 	}

@@ -5,26 +5,81 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"strings"
 	"text/tabwriter"
+	"text/template"
 
 	"github.com/bldbuild/bld/build"
+	"github.com/bldbuild/bld/internal/imageref"
 	"github.com/bldbuild/bld/state"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/spf13/cobra"
 )
 
 func newImagesCmd(g *globalOptions) *cobra.Command {
-	return &cobra.Command{
+	var quiet bool
+	var format string
+	cmd := &cobra.Command{
 		Use:   "images",
 		Short: "List the images in the local store",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return runImages(cmd.Context(), g, cmd.OutOrStdout())
+			return runImages(cmd.Context(), g, quiet, format, cmd.OutOrStdout())
 		},
 	}
+	cmd.Flags().BoolVarP(&quiet, "quiet", "q", false, "print only image IDs (short digests), one per image")
+	cmd.Flags().StringVar(&format, "format", "", "format the output: a Go template over .ID .Digest .Repository .Tag .Name .CreatedAt .Size, \"table TEMPLATE\" for a table with headers, or \"json\" for one JSON object per line")
+	return cmd
 }
 
-func runImages(ctx context.Context, g *globalOptions, w io.Writer) error {
+// imageRow is one image as `bld images --format` templates see it; the
+// field names are docker's.
+type imageRow struct {
+	ID         string `json:"ID"`
+	Digest     string `json:"Digest"`
+	Repository string `json:"Repository"`
+	Tag        string `json:"Tag"`
+	Name       string `json:"Name"`
+	CreatedAt  string `json:"CreatedAt"`
+	Size       string `json:"Size"`
+}
+
+func newImageRow(i build.ImageInfo) imageRow {
+	short := imageref.Familiar(i.Name)
+	repo, tag := short, "<none>"
+	if k := strings.LastIndex(short, ":"); k > strings.LastIndex(short, "/") {
+		repo, tag = short[:k], short[k+1:]
+	}
+	created := ""
+	if !i.Created.IsZero() {
+		created = i.Created.UTC().Format("2006-01-02 15:04:05 +0000 UTC")
+	}
+	return imageRow{ID: i.Digest.Hex[:12], Digest: i.Digest.String(), Repository: repo, Tag: tag,
+		Name: i.Name, CreatedAt: created, Size: human(i.Size)}
+}
+
+func runImages(ctx context.Context, g *globalOptions, quiet bool, format string, w io.Writer) error {
+	var tmpl *template.Template
+	table := false
+	switch {
+	case quiet && format != "":
+		return fmt.Errorf("images: --quiet and --format cannot be used together")
+	case format == "json", format == "":
+	default:
+		// As docker's formatter: a literal \t in the format is a tab.
+		text := strings.ReplaceAll(format, `\t`, "\t")
+		if rest, ok := strings.CutPrefix(text, "table"); ok && (rest == "" || rest[0] == ' ' || rest[0] == '\t') {
+			table, text = true, strings.TrimSpace(rest)
+			if text == "" {
+				text = "{{.Repository}}\t{{.Tag}}\t{{.ID}}\t{{.CreatedAt}}\t{{.Size}}"
+			}
+		}
+		t, err := template.New("format").Option("missingkey=error").Parse(text)
+		if err != nil {
+			return fmt.Errorf("images: --format: %w", err)
+		}
+		tmpl = t
+	}
 	st, err := g.openRoot(ctx, false)
 	if err != nil {
 		return err
@@ -32,6 +87,45 @@ func runImages(ctx context.Context, g *globalOptions, w io.Writer) error {
 	list, err := build.Images(st)
 	if err != nil {
 		return err
+	}
+	switch {
+	case quiet:
+		for _, i := range list {
+			fmt.Fprintln(w, i.Digest.Hex[:12])
+		}
+		return nil
+	case format == "json":
+		enc := json.NewEncoder(w)
+		for _, i := range list {
+			if err := enc.Encode(newImageRow(i)); err != nil {
+				return err
+			}
+		}
+		return nil
+	case tmpl != nil:
+		out := w
+		var tw *tabwriter.Writer
+		if table {
+			tw = tabwriter.NewWriter(w, 0, 4, 3, ' ', 0)
+			out = tw
+			var hdr strings.Builder
+			// Headers are the templates' field names in upper case, as docker's.
+			if err := tmpl.Execute(&hdr, imageHeader); err != nil {
+				return fmt.Errorf("images: --format: %w", err)
+			}
+			fmt.Fprintln(tw, hdr.String())
+		}
+		for _, i := range list {
+			var line strings.Builder
+			if err := tmpl.Execute(&line, newImageRow(i)); err != nil {
+				return fmt.Errorf("images: --format: %w", err)
+			}
+			fmt.Fprintln(out, line.String())
+		}
+		if tw != nil {
+			return tw.Flush()
+		}
+		return nil
 	}
 	tw := tabwriter.NewWriter(w, 0, 4, 3, ' ', 0)
 	fmt.Fprintln(tw, "NAME\tDIGEST\tCREATED\tSIZE")
@@ -44,6 +138,9 @@ func runImages(ctx context.Context, g *globalOptions, w io.Writer) error {
 	}
 	return tw.Flush()
 }
+
+var imageHeader = imageRow{ID: "IMAGE ID", Digest: "DIGEST", Repository: "REPOSITORY", Tag: "TAG",
+	Name: "NAME", CreatedAt: "CREATED AT", Size: "SIZE"}
 
 func newInspectCmd(g *globalOptions) *cobra.Command {
 	return &cobra.Command{

@@ -12,17 +12,21 @@ import (
 )
 
 func newImportCmd(g *globalOptions) *cobra.Command {
-	return &cobra.Command{
-		Use:   "import TARBALL|DIR|- NAME",
+	var o build.ImportOptions
+	cmd := &cobra.Command{
+		Use:   "import [OPTIONS] TARBALL|DIR|- NAME",
 		Short: "Make a one-layer image from a root filesystem tarball or directory",
 		Args:  cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return runImport(cmd.Context(), g, args[0], args[1], cmd.InOrStdin(), cmd.OutOrStdout())
+			return runImport(cmd.Context(), g, args[0], args[1], o, cmd.InOrStdin(), cmd.OutOrStdout())
 		},
 	}
+	cmd.Flags().StringArrayVarP(&o.Changes, "change", "c", nil, "apply a Dockerfile instruction to the image config (CMD, ENTRYPOINT, ENV, EXPOSE, HEALTHCHECK, LABEL, ONBUILD, STOPSIGNAL, USER, VOLUME, WORKDIR)")
+	cmd.Flags().StringVarP(&o.Message, "message", "m", "", "comment of the image's history entry")
+	return cmd
 }
 
-func runImport(ctx context.Context, g *globalOptions, src, name string, stdin io.Reader, stdout io.Writer) error {
+func runImport(ctx context.Context, g *globalOptions, src, name string, o build.ImportOptions, stdin io.Reader, stdout io.Writer) error {
 	epoch, err := build.SourceDateEpoch(os.Getenv("SOURCE_DATE_EPOCH"))
 	if err != nil {
 		return err
@@ -31,7 +35,8 @@ func runImport(ctx context.Context, g *globalOptions, src, name string, stdin io
 	if err != nil {
 		return err
 	}
-	d, err := build.Import(ctx, root, src, stdin, name, epoch)
+	o.Epoch = epoch
+	d, err := build.ImportWith(ctx, root, src, stdin, name, o)
 	if err != nil {
 		return err
 	}
