@@ -81,7 +81,8 @@ type Pinned struct {
 //
 // It is one pass: blobs of named images are marked, records are chosen
 // oldest first, and snapshots and blobs are freed when their reference
-// counts (kept records, child snapshots) fall to zero.
+// counts (kept records, child snapshots) fall to zero. Usage runs the same
+// plan, so du's reclaimable figures are what Prune frees.
 func (r *Root) Prune(ctx context.Context, opts PruneOptions) (*PruneReport, error) {
 	if r.Snapshots == nil {
 		return nil, errors.New("prune: root opened without snapshots")
@@ -166,8 +167,9 @@ type snapNode struct {
 	freed bool
 }
 
-// readPrune reads the named images, the records, the snapshots (with their
-// sizes) and the blobs.
+// readPrune reads the named images, the records, the size of the RUN cache
+// mounts, the snapshots (with their sizes; none for a root opened without
+// snapshots) and the blobs: what Prune and Usage plan on.
 func (r *Root) readPrune(ctx context.Context) (*pruneInput, error) {
 	set, err := r.imageSet(ctx)
 	if err != nil {
