@@ -28,6 +28,9 @@ made it, which images and cache records hold it, whether prune or prune -a
 frees it) and every image's shared and unique size.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if format != "table" && format != "json" {
+				return fmt.Errorf("--format %s: want table or json", format)
+			}
 			st, err := g.openRoot(cmd.Context(), true)
 			if err != nil {
 				return err
