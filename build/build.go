@@ -224,6 +224,7 @@ func Run(ctx context.Context, o Options) (_ *Result, err error) {
 		}
 		if s, ok := e.(*storeExporter); ok {
 			s.res = res
+			s.recompress.Source = src
 		}
 	}
 	if len(annotations) > 0 {
@@ -331,6 +332,7 @@ func newBuilder(ctx context.Context, o Options, scratch string, res *resolver, c
 		Ulimits:     o.Ulimits,
 		WorkDir:     scratch,
 		CacheMounts: r.CacheMountsDir(),
+		Compression: commitFormat(o),
 		Remote: remotecache.ImportAll(ctx, o.CacheFrom, remotecache.ImportOptions{
 			Transport: cacheTransport(ctx, client),
 			MountDir:  func(id string) string { return builder.CacheMountDir(r.CacheMountsDir(), id) },

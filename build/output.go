@@ -13,6 +13,7 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
 	"github.com/bldbuild/bld/exporter"
+	"github.com/bldbuild/bld/internal/compress"
 )
 
 // outputs turns o's outputs, Push and Tags into exporters, and the names
@@ -85,7 +86,8 @@ func outputs(o Options, scratch string, client *registry.Client, prog Progress) 
 		exps = append(exps, newPushExporter(o, client, names, prog))
 	}
 	if storeOut {
-		exps = append([]exporter.Exporter{&storeExporter{root: o.Root, names: names}}, exps...)
+		exps = append([]exporter.Exporter{&storeExporter{root: o.Root, names: names,
+			recompress: exporter.RecompressOptions{Format: compress.Gzip, ScratchDir: scratch}}}, exps...)
 	}
 	return exps, names, nil
 }
@@ -170,9 +172,19 @@ type storeExporter struct {
 	root  *state.Root
 	names []string
 	res   *resolver
+	// recompress brings layers a zstd-only build committed (now cache
+	// hits) back to gzip, the store's format; Run sets its Source.
+	recompress exporter.RecompressOptions
 }
 
 func (s *storeExporter) Export(ctx context.Context, img v1.Image) error {
+	if other, err := notIn(img, compress.Gzip); err != nil {
+		return err
+	} else if other {
+		if img, err = exporter.RecompressWith(ctx, img, s.recompress); err != nil {
+			return err
+		}
+	}
 	if err := exporter.Store(s.root.Store, s.names).Export(ctx, img); err != nil {
 		return err
 	}
@@ -188,4 +200,50 @@ func Push(ctx context.Context, root *state.Root, img v1.Image, names []string, i
 	client := registry.New(registry.Options{Insecure: insecure})
 	p := &pushExporter{client: client, names: names, prog: discard{}, locs: registry.OpenBlobLocations(root.BlobLocationsPath())}
 	return p.Export(ctx, img)
+}
+
+// commitFormat is the compression a build commits its new layers in: zstd
+// when every output that carries compressed layers asks for zstd (so a
+// zstd-only export never writes gzip first), else gzip (""), which the
+// local store, a push without compression= and a cache export get.
+// Outputs of files (type=local, type=tar) carry no layers and do not vote.
+func commitFormat(o Options) string {
+	if len(o.Outputs) == 0 || o.Push || len(o.CacheTo) > 0 {
+		return ""
+	}
+	zstd := false
+	for _, spec := range o.Outputs {
+		out, err := exporter.ParseOutput(spec)
+		if err != nil {
+			return ""
+		}
+		switch {
+		case out.Type == exporter.TypeLocal || out.Type == exporter.TypeTar:
+			continue
+		case out.Type == exporter.TypeImage && !strings.Contains(spec, "type=registry"):
+			return "" // the local store keeps gzip
+		case out.Compression != compress.Zstd:
+			return ""
+		}
+		zstd = true
+	}
+	if zstd {
+		return compress.Zstd
+	}
+	return ""
+}
+
+// notIn reports whether some distributable layer of img is compressed
+// other than format, so an exporter that wants format must recompress.
+func notIn(img v1.Image, format string) (bool, error) {
+	m, err := img.Manifest()
+	if err != nil {
+		return false, err
+	}
+	for _, l := range m.Layers {
+		if f := compress.FormatOf(l.MediaType); l.MediaType.IsDistributable() && f != "" && f != format {
+			return true, nil
+		}
+	}
+	return false, nil
 }
