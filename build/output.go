@@ -40,6 +40,12 @@ func outputs(o Options, scratch string, client *registry.Client, prog Progress) 
 				e = exporter.OCITo(o.Stdout, onames)
 			}
 		case exporter.TypeDocker:
+			if out.Load {
+				// bld's store is always written; the daemon gets a copy.
+				storeOut = true
+				e = exporter.Daemon(onames)
+				break
+			}
 			e = exporter.Docker(out.Dest, onames)
 			if out.Dest == "-" {
 				e = exporter.DockerTo(o.Stdout, onames)

@@ -16,7 +16,7 @@ const (
 	TypeImage    = "image"    // the local store; Push also pushes to the registry
 	TypeRegistry = "registry" // push to the registry (ParseOutput gives Type image, Push true)
 	TypeOCI      = "oci"      // OCI layout: a tar at Dest, or a directory with Tar false
-	TypeDocker   = "docker"   // docker-archive tar at Dest
+	TypeDocker   = "docker"   // docker-archive tar at Dest; without Dest, load into docker or podman
 	TypeLocal    = "local"    // the final filesystem in directory Dest
 	TypeTar      = "tar"      // the final filesystem as a tar at Dest ("-": standard output)
 )
@@ -86,6 +86,9 @@ type OutputSpec struct {
 	Tar bool
 	// Push is true for type=registry and type=image,push=true.
 	Push bool
+	// Load is true for type=docker without dest: as buildx --load, the
+	// image is loaded into a running docker or podman (see Daemon).
+	Load bool
 	// Names are the image names given with name= (comma-separated); the
 	// caller adds -t names.
 	Names []string
@@ -106,6 +109,7 @@ type OutputSpec struct {
 //
 //	type=oci,dest=out.tar          type=oci,dest=dir,tar=false
 //	type=docker,dest=image.tar     type=registry   type=image,push=true
+//	type=docker (no dest: load into a running docker or podman)
 //	type=local,dest=dir            type=tar,dest=rootfs.tar
 //
 // Keys: type, dest, tar, push, name, compression (gzip, zstd,
@@ -152,6 +156,10 @@ func ParseOutput(spec string) (OutputSpec, error) {
 		}
 		if o.Type == TypeDocker && !o.Tar {
 			return OutputSpec{}, fmt.Errorf("output %q: tar=false: type=docker is always a tar", spec)
+		}
+		if o.Dest == "" && o.Type == TypeDocker {
+			o.Load = true // buildx: type=docker without dest is --load
+			break
 		}
 		if o.Dest == "" {
 			return OutputSpec{}, fmt.Errorf("output %q: dest: required for type=%s", spec, o.Type)

@@ -15,6 +15,8 @@ func TestParseOutput(t *testing.T) {
 		{"type=oci,dest=dir,tar=false", OutputSpec{Type: TypeOCI, Dest: "dir"}},
 		{"type=oci,dest=-", OutputSpec{Type: TypeOCI, Dest: "-", Tar: true}},
 		{"type=docker,dest=x.tar", OutputSpec{Type: TypeDocker, Dest: "x.tar", Tar: true}},
+		{"type=docker", OutputSpec{Type: TypeDocker, Tar: true, Load: true}},
+		{"type=docker,name=a:1", OutputSpec{Type: TypeDocker, Tar: true, Load: true, Names: []string{"a:1"}}},
 		{"type=registry", OutputSpec{Type: TypeImage, Push: true}},
 		{"type=registry,name=localhost:5000/app:v1", OutputSpec{Type: TypeImage, Push: true, Names: []string{"localhost:5000/app:v1"}}},
 		{"type=image", OutputSpec{Type: TypeImage}},
@@ -52,7 +54,6 @@ func TestParseOutputErrors(t *testing.T) {
 	}{
 		{"", "empty"},
 		{"type=oci", "dest: required"},
-		{"type=docker", "dest: required"},
 		{"type=local", "dest: required"},
 		{"type=tar", "dest: required"},
 		{"dest=x", "type: missing"},

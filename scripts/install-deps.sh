@@ -16,6 +16,8 @@ if [ "${1:-}" != "--demo" ]; then
   have runc || need+=(runc)
   have docker-registry || need+=(docker-registry)
   have curl || need+=(curl)
+  # bld build --load is tested against a dockerd the test starts
+  have dockerd || need+=(docker.io)
 fi
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" != 0 ]; then

@@ -53,6 +53,7 @@ type buildOptions struct {
 	addHosts      []string
 	shmSize       string
 	ulimits       []string
+	load          bool
 }
 
 func newBuildCmd(g *globalOptions) *cobra.Command {
@@ -63,6 +64,15 @@ func newBuildCmd(g *globalOptions) *cobra.Command {
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			o.context = args[0]
+			if err := checkRefusedFlags(cmd.Flags()); err != nil {
+				return err
+			}
+			if cmd.Flags().Lookup("call").Value.String() == "check" {
+				o.check = true
+			}
+			if o.load {
+				o.outputs = append(o.outputs, "type=docker")
+			}
 			if o.quiet {
 				o.progress = "quiet"
 			}
@@ -82,7 +92,7 @@ func newBuildCmd(g *globalOptions) *cobra.Command {
 	f.BoolVar(&o.noCache, "no-cache", false, "do not use the cache")
 	f.StringArrayVar(&o.noCacheFilter, "no-cache-filter", nil, "do not use the cache for these stages")
 	f.StringVar(&o.platform, "platform", "", "target platform (only the host's, e.g. linux/amd64)")
-	f.StringArrayVarP(&o.outputs, "output", "o", nil, "output destination (type=oci|docker|registry|local|tar|image,dest=...)")
+	f.StringArrayVarP(&o.outputs, "output", "o", nil, "output destination (type=oci|docker|registry|local|tar|image,dest=...; type=docker without dest is --load)")
 	f.BoolVar(&o.push, "push", false, "push every -t name to its registry")
 	f.StringVar(&o.iidfile, "iidfile", "", "write the image digest to this file")
 	f.StringVar(&o.metadataFile, "metadata-file", "", "write build results as JSON to this file")
@@ -90,7 +100,7 @@ func newBuildCmd(g *globalOptions) *cobra.Command {
 	f.StringArrayVar(&o.secrets, "secret", nil, "secret for RUN --mount=type=secret (id=ID,src=FILE or id=ID,env=VAR)")
 	f.StringVar(&o.network, "network", "default", "default network for RUN: default (own namespace, outbound access), none, or host (needs --allow network.host)")
 	f.StringSliceVar(&o.allow, "allow", nil, "grant an entitlement: network.host (RUN on the host's network)")
-	f.StringVar(&o.memory, "memory", "", "memory limit for each RUN step (e.g. 512m)")
+	f.StringVarP(&o.memory, "memory", "m", "", "memory limit for each RUN step (e.g. 512m)")
 	f.StringVar(&o.diskLimit, "disk-limit", "", "bytes each RUN step may write (e.g. 1g); the step fails past it")
 	f.Float64Var(&o.cpus, "cpus", 0, "CPU limit for each RUN step")
 	f.Int64Var(&o.pidsLimit, "pids-limit", 0, "process limit for each RUN step")
@@ -107,6 +117,8 @@ func newBuildCmd(g *globalOptions) *cobra.Command {
 	f.StringVar(&o.shmSize, "shm-size", "", "size of /dev/shm of every RUN step (e.g. 128m; default 64m)")
 	f.StringArrayVar(&o.ulimits, "ulimit", nil, "resource limit of every RUN step (TYPE=SOFT[:HARD], e.g. nofile=1024:2048)")
 	f.StringSliceVar(&o.checkSkip, "check-skip", nil, "build checks to skip (all for every check)")
+	f.BoolVar(&o.load, "load", false, "also load the image into the running docker (DOCKER_HOST or /var/run/docker.sock), else podman; bld's store is written as always (as -o type=docker)")
+	addRefusedFlags(f)
 	return cmd
 }
 
