@@ -89,7 +89,8 @@ func assemble(ctx context.Context, res *resolver, root *state.Root, plan *fronte
 func snapshotSource(root *state.Root, result *builder.Result, epoch *time.Time) exporter.Source {
 	snaps := map[v1.Hash]string{}
 	for _, s := range result.Steps {
-		if s.Layer != nil && s.Record.Snapshot != "" {
+		// An empty layer's record names its parent's snapshot.
+		if s.Layer != nil && s.Record.Snapshot != "" && s.DiffID != builder.EmptyTarDiffID {
 			snaps[s.Layer.Digest] = s.Record.Snapshot
 		}
 	}

@@ -603,16 +603,21 @@ func TestFailOnMiss(t *testing.T) {
 	}
 }
 
-// TestNoLayer: a step that changes nothing has no layer, and the next step
-// sees its parent's files.
+// TestNoLayer: a WORKDIR that changes nothing has no layer; a RUN that
+// changes nothing has the empty tar as its layer, as under BuildKit, byte
+// for byte (sha256:4f4fb700...). Either way the next step sees its
+// parent's files. (A RUN writing only to a mount whose target it created:
+// testdata/script/run_empty_layer.txtar, with the real sandbox.)
 func TestNoLayer(t *testing.T) {
+	emptyGzip := v1.Hash{Algorithm: "sha256", Hex: "4f4fb700ef54461cfa02571ae0db9a0dc1e0cdb5577484a6d75e68dc38e8acc1"}
 	for _, tc := range []struct {
-		name string
-		step func(g *graph, parent *dag.Vertex) *dag.Vertex
+		name      string
+		step      func(g *graph, parent *dag.Vertex) *dag.Vertex
+		wantLayer bool
 	}{
-		{"empty RUN", func(g *graph, p *dag.Vertex) *dag.Vertex { return g.run(p, "true") }},
-		{"WORKDIR existing", func(g *graph, p *dag.Vertex) *dag.Vertex { return g.workdir(p, "/w") }},
-		{"WORKDIR /", func(g *graph, p *dag.Vertex) *dag.Vertex { return g.workdir(p, "/") }},
+		{"empty RUN", func(g *graph, p *dag.Vertex) *dag.Vertex { return g.run(p, "true") }, true},
+		{"WORKDIR existing", func(g *graph, p *dag.Vertex) *dag.Vertex { return g.workdir(p, "/w") }, false},
+		{"WORKDIR /", func(g *graph, p *dag.Vertex) *dag.Vertex { return g.workdir(p, "/") }, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			e := newEnv(t, nil)
@@ -621,7 +626,11 @@ func TestNoLayer(t *testing.T) {
 			empty := tc.step(g, base)
 			target := g.run(empty, "exists /base && write /after a")
 			r, _, _ := e.mustBuild(target)
-			if s := r.Steps[empty]; s.Layer != nil || s.DiffID != (v1.Hash{}) {
+			s := r.Steps[empty]
+			switch {
+			case tc.wantLayer && (s.Layer == nil || s.Layer.Digest != emptyGzip || s.DiffID != builder.EmptyTarDiffID):
+				t.Errorf("%s: layer %+v diffID %v, want the empty tar", empty.Name, s.Layer, s.DiffID)
+			case !tc.wantLayer && (s.Layer != nil || s.DiffID != (v1.Hash{})):
 				t.Errorf("%s: layer %+v, want none", empty.Name, s.Layer)
 			}
 			for _, v := range []*dag.Vertex{base, target} {
@@ -629,7 +638,7 @@ func TestNoLayer(t *testing.T) {
 					t.Errorf("%s: no layer", v.Name)
 				}
 			}
-			// Rebuilt from a record with no layer, the next step still
+			// Rebuilt from the empty step's record, the next step still
 			// builds on the parent's files.
 			target2 := g.run(empty, "exists /base && write /after2 a")
 			if _, _, n := e.mustBuild(target2); n != 1 {

@@ -82,7 +82,7 @@ func (s *solve) copy(ctx context.Context, v *dag.Vertex, op *dag.Copy, inputs []
 	if err != nil {
 		return cache.Record{}, err
 	}
-	return s.commit(ctx, v, key, parent)
+	return s.commit(ctx, v, key, parent, false)
 }
 
 // rebase returns the snapshot of a linked step's result: its layer (made
@@ -164,7 +164,7 @@ func (s *solve) mkdir(ctx context.Context, v *dag.Vertex, op *dag.Mkdir, inputs 
 	if err != nil {
 		return cache.Record{}, err
 	}
-	return s.commit(ctx, v, key, parent)
+	return s.commit(ctx, v, key, parent, false)
 }
 
 // mkdirAll creates path inside root, resolving symlinks inside root; the

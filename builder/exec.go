@@ -194,8 +194,9 @@ func (s *solve) withView(ctx context.Context, n *node, fn func(dir string) error
 
 // commit commits active snapshot key as the result of step v and writes
 // its diff as a layer blob. A step that changed nothing keeps its parent's
-// snapshot and has no layer.
-func (s *solve) commit(ctx context.Context, v *dag.Vertex, key string, parent string) (cache.Record, error) {
+// snapshot; it has no layer unless keepEmpty, when its layer is the empty
+// tar (a RUN, as BuildKit gives every RUN a layer).
+func (s *solve) commit(ctx context.Context, v *dag.Vertex, key string, parent string, keepEmpty bool) (cache.Record, error) {
 	name := snapshot.StepName(s.nodes[v].key.String())
 	// Steps with one key (identical steps run again under NoCache, in
 	// parallel stages) share the snapshot name: one commits, the others
@@ -212,7 +213,7 @@ func (s *solve) commit(ctx context.Context, v *dag.Vertex, key string, parent st
 		_ = s.b.Snapshots.Remove(context.WithoutCancel(ctx), key)
 		committed = false
 	}
-	desc, diffID, err := s.writeLayer(ctx, v, name)
+	desc, diffID, err := s.writeLayer(ctx, v, name, keepEmpty)
 	if err != nil {
 		if committed {
 			// No layer, no record: the snapshot would only take space
@@ -221,9 +222,11 @@ func (s *solve) commit(ctx context.Context, v *dag.Vertex, key string, parent st
 		}
 		return cache.Record{}, err
 	}
-	if desc == nil {
+	if desc == nil || diffID == EmptyTarDiffID {
+		// The parent's snapshot serves: an empty lower would only make
+		// every later overlay mount deeper.
 		_ = s.b.Snapshots.Remove(context.WithoutCancel(ctx), name)
-		return cache.Record{Snapshot: parent}, nil
+		return cache.Record{Snapshot: parent, Layer: desc, DiffID: diffID}, nil
 	}
 	return cache.Record{Snapshot: name, Layer: desc, DiffID: diffID}, nil
 }
@@ -269,10 +272,24 @@ func (k *keyedMutex) lock(name string) (unlock func()) {
 // emptyTar is the size of a tar archive with no entries.
 const emptyTar = 1024
 
+// EmptyTarDiffID is the digest of a tar archive with no entries (1024 zero
+// bytes): the diffID of a step that changed nothing but has a layer. Its
+// record's snapshot is the parent's.
+var EmptyTarDiffID = v1.Hash{Algorithm: "sha256", Hex: "5f70bf18a086007016e948b04aed3b82103a36bea41755b6cddfaf10ace3c6ef"}
+
+// emptyTarGzip is the empty tar as BuildKit (Go's compress/gzip at its
+// default level) writes it, sha256:4f4fb700ef54...: the same bytes, so the
+// same blob, as in images docker build made.
+var emptyTarGzip = []byte{
+	0x1f, 0x8b, 0x08, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0xff, 0x62, 0x18, 0x05, 0xa3, 0x60, 0x14,
+	0x8c, 0x58, 0x00, 0x08, 0x00, 0x00, 0xff, 0xff, 0x2e, 0xaf, 0xb5, 0xef, 0x00, 0x04, 0x00, 0x00,
+}
+
 // writeLayer streams the diff of committed snapshot name through the
-// compressor into the store, reporting the bytes compressed as v's. It
-// returns a nil descriptor for an empty diff.
-func (s *solve) writeLayer(ctx context.Context, v *dag.Vertex, name string) (*v1.Descriptor, v1.Hash, error) {
+// compressor into the store, reporting the bytes compressed as v's. For an
+// empty diff it returns a nil descriptor, or with keepEmpty the empty
+// tar's.
+func (s *solve) writeLayer(ctx context.Context, v *dag.Vertex, name string, keepEmpty bool) (*v1.Descriptor, v1.Hash, error) {
 	pr, pw := io.Pipe()
 	go func() {
 		pw.CloseWithError(s.b.Snapshots.Diff(ctx, pw, name, snapshot.DiffOptions{Epoch: s.b.Epoch}))
@@ -294,13 +311,39 @@ func (s *solve) writeLayer(ctx context.Context, v *dag.Vertex, name string) (*v1
 	}
 	cr.done()
 	if cr.n.Load() <= emptyTar {
-		return nil, v1.Hash{}, nil
+		if !keepEmpty {
+			return nil, v1.Hash{}, nil
+		}
+		if format == "gzip" {
+			return s.writeEmptyGzip()
+		}
 	}
 	digest, size, err := w.Commit(res.Digest)
 	if err != nil {
 		return nil, v1.Hash{}, fmt.Errorf("write layer: %w", err)
 	}
 	return &v1.Descriptor{MediaType: res.MediaType, Size: size, Digest: digest}, res.DiffID, nil
+}
+
+// writeEmptyGzip stores emptyTarGzip and returns its descriptor.
+func (s *solve) writeEmptyGzip() (*v1.Descriptor, v1.Hash, error) {
+	w, err := s.b.Store.Writer()
+	if err != nil {
+		return nil, v1.Hash{}, err
+	}
+	defer w.Close()
+	if _, err := w.Write(emptyTarGzip); err != nil {
+		return nil, v1.Hash{}, fmt.Errorf("write empty layer: %w", err)
+	}
+	digest, size, err := w.Commit(v1.Hash{})
+	if err != nil {
+		return nil, v1.Hash{}, fmt.Errorf("write empty layer: %w", err)
+	}
+	mt, err := compress.MediaType("gzip")
+	if err != nil {
+		return nil, v1.Hash{}, err
+	}
+	return &v1.Descriptor{MediaType: mt, Size: size, Digest: digest}, EmptyTarDiffID, nil
 }
 
 // progressEvery is how often a transfer reports its bytes.

@@ -124,7 +124,7 @@ func (s *solve) plan(ctx context.Context, v *dag.Vertex, inputs []*node) (*node,
 	}
 	rec, err := s.b.Cache.Get(n.key)
 	switch {
-	case err == nil && s.usable(rec):
+	case err == nil && s.usable(rec) && !layerless(v, rec):
 		n.rec, n.hit = rec, true
 		return n, nil
 	case err != nil && !errors.Is(err, cache.ErrNotFound):
@@ -167,6 +167,14 @@ func (s *solve) mountedContext(ctx context.Context, op *dag.Run) (v1.Hash, []cac
 	}
 	h, _, _ := v1.SHA256(bytes.NewReader(pre))
 	return h, comps, nil
+}
+
+// layerless reports a RUN record without a layer: one an older bld made
+// for a RUN that changed nothing. Every RUN has a layer now (as under
+// BuildKit), so such a record is a miss rather than a different image.
+func layerless(v *dag.Vertex, r cache.Record) bool {
+	_, run := v.Op.(*dag.Run)
+	return run && r.Layer == nil
 }
 
 // usable reports whether a record's layer blob is still in the store.

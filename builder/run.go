@@ -104,7 +104,7 @@ func (s *solve) run(ctx context.Context, v *dag.Vertex, op *dag.Run, inputs []*n
 		return cache.Record{}, err
 	}
 	undo.run()
-	return s.commit(ctx, v, key, parent)
+	return s.commit(ctx, v, key, parent, true)
 }
 
 // Entitlements a build can be granted (bld build --allow), with BuildKit's names.
