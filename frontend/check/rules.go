@@ -42,10 +42,11 @@ var (
 )
 
 var bldRules = []*ruleDef{
-	{lint: ruleShellFormAsPID1, rule: Rule{Severity: Warning, Explain: `When CMD or ENTRYPOINT is written in shell form (CMD node server.js), or in exec
-form as ["sh", "-c", "..."], the container's PID 1 is /bin/sh, not your program.
-PID 1 gets no default signal handlers, and sh does not forward SIGTERM to its
-child: "docker stop" waits its grace period (10 s) and then SIGKILLs
+	{lint: ruleShellFormAsPID1, rule: Rule{Severity: Warning, Explain: `When CMD or ENTRYPOINT is written in shell form (CMD node server.js), the
+container's PID 1 is /bin/sh, not your program; in exec form as a shell
+wrapper (["bash", "-c", "..."]), it is that shell (bash here), a distinct
+finding that names it. PID 1 gets no default signal handlers, and the shell
+does not forward SIGTERM to its child: "docker stop" waits its grace period (10 s) and then SIGKILLs
 everything, so the program never shuts down cleanly (open connections are
 cut, buffers are not flushed). Only the final stage matters: it is the one
 that runs.
@@ -105,8 +106,9 @@ Add a .dockerignore next to the Dockerfile listing them, e.g.
 	{lint: ruleRootUser, rule: Rule{Severity: Warning, Explain: `The final stage ends with no USER (or USER root / 0), so the container runs
 as root unless the base image says otherwise. A process that is compromised,
 or just buggy, can then write anywhere in the container and, through bind
-mounts or a kernel bug, on the host. The rule trusts base images whose tag
-says "nonroot" (e.g. gcr.io/distroless/static:nonroot).
+mounts or a kernel bug, on the host. The base image's USER is read from its
+config in the local store (a build reads it again after pulling the base);
+when the base is not there, the finding says that it could not tell.
 
 Create a user and switch to it after the steps that need root:
   RUN useradd --uid 10001 --create-home app
