@@ -285,6 +285,8 @@ var emptyTarGzip = []byte{
 	0x8c, 0x58, 0x00, 0x08, 0x00, 0x00, 0xff, 0xff, 0x2e, 0xaf, 0xb5, 0xef, 0x00, 0x04, 0x00, 0x00,
 }
 
+var emptyTarGzipDigest = v1.Hash{Algorithm: "sha256", Hex: "4f4fb700ef54461cfa02571ae0db9a0dc1e0cdb5577484a6d75e68dc38e8acc1"}
+
 // writeLayer streams the diff of committed snapshot name through the
 // compressor into the store, reporting the bytes compressed as v's. For an
 // empty diff it returns a nil descriptor, or with keepEmpty the empty
@@ -325,8 +327,16 @@ func (s *solve) writeLayer(ctx context.Context, v *dag.Vertex, name string, keep
 	return &v1.Descriptor{MediaType: res.MediaType, Size: size, Digest: digest}, res.DiffID, nil
 }
 
-// writeEmptyGzip stores emptyTarGzip and returns its descriptor.
+// writeEmptyGzip stores emptyTarGzip (unless the store has it: no write,
+// no fsync) and returns its descriptor.
 func (s *solve) writeEmptyGzip() (*v1.Descriptor, v1.Hash, error) {
+	mt, err := compress.MediaType("gzip")
+	if err != nil {
+		return nil, v1.Hash{}, err
+	}
+	if size, err := s.b.Store.Stat(emptyTarGzipDigest); err == nil {
+		return &v1.Descriptor{MediaType: mt, Size: size, Digest: emptyTarGzipDigest}, EmptyTarDiffID, nil
+	}
 	w, err := s.b.Store.Writer()
 	if err != nil {
 		return nil, v1.Hash{}, err
@@ -335,13 +345,9 @@ func (s *solve) writeEmptyGzip() (*v1.Descriptor, v1.Hash, error) {
 	if _, err := w.Write(emptyTarGzip); err != nil {
 		return nil, v1.Hash{}, fmt.Errorf("write empty layer: %w", err)
 	}
-	digest, size, err := w.Commit(v1.Hash{})
+	digest, size, err := w.Commit(emptyTarGzipDigest)
 	if err != nil {
 		return nil, v1.Hash{}, fmt.Errorf("write empty layer: %w", err)
-	}
-	mt, err := compress.MediaType("gzip")
-	if err != nil {
-		return nil, v1.Hash{}, err
 	}
 	return &v1.Descriptor{MediaType: mt, Size: size, Digest: digest}, EmptyTarDiffID, nil
 }

@@ -264,7 +264,8 @@ func openProcs(paths []string) ([]*os.File, error) {
 	return files, nil
 }
 
-// writeAll writes s to each cgroup.procs file; "0" moves the writer.
+// writeAll writes s to each file; "0" moves the writer (the thread, for a
+// v1 tasks file).
 func writeAll(files []*os.File, s string) error {
 	for _, f := range files {
 		if _, err := f.WriteString(s); err != nil {

@@ -174,11 +174,15 @@ func Run(ctx context.Context, spec Spec) (err error) {
 			err = errors.Join(err, fmt.Errorf("sandbox: remove cgroup: %w", rerr))
 		}
 	}()
-	cfg.CgroupProcs, _ = cg.procs()
+	into := cg.cloneInto()
+	if into != nil {
+		defer into.Close()
+	}
+	cfg.CgroupProcs = cg.joinFiles(into != nil)
 	if cfg.Seccomp, err = stepSeccomp(); err != nil {
 		return fmt.Errorf("sandbox: %w", err)
 	}
-	return run(ctx, spec, cfg, cg)
+	return run(ctx, spec, cfg, cg, into)
 }
 
 func validate(spec Spec) error {
@@ -241,8 +245,9 @@ type config struct {
 	// the step's mount namespace), holding the /etc files and the
 	// directory the root is mounted on.
 	State string
-	// CgroupProcs are the cgroup.procs files of the step's cgroups; the
-	// init moves itself there before execve'ing the command.
+	// CgroupProcs are the files that move the init into the step's
+	// cgroups (cgroup.joinFiles); it writes "0" to each before execve'ing
+	// the command.
 	CgroupProcs []string
 	Seccomp     []byte // the command's seccomp filter (encodeSeccomp)
 	// WaitNet: the default network (slirp4netns) comes up while the init
@@ -343,7 +348,8 @@ const initEnv = "_BLD_SANDBOX_INIT"
 
 // run starts the init, gives it cfg and waits for it (the command, once it
 // execve's) to end, then removes the mount targets the init created.
-func run(ctx context.Context, spec Spec, cfg *config, cg *cgroup) (err error) {
+// run starts the init, in cgroup into (CLONE_INTO_CGROUP) unless it is nil.
+func run(ctx context.Context, spec Spec, cfg *config, cg *cgroup, into *os.File) (err error) {
 	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
 		return fmt.Errorf("sandbox: %w", os.NewSyscallError("socketpair", err))
@@ -392,6 +398,10 @@ func run(ctx context.Context, spec Spec, cfg *config, cg *cgroup) (err error) {
 			Pdeathsig:  syscall.SIGKILL,
 		},
 		WaitDelay: time.Second,
+	}
+	if into != nil {
+		cmd.SysProcAttr.UseCgroupFD = true
+		cmd.SysProcAttr.CgroupFD = int(into.Fd())
 	}
 	err = cmd.Start()
 	child.Close()
