@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# bench/runstep.sh: the fixed cost of a RUN step (issue 13). Rows in
+# bench/run.sh's format (scenario, bld seconds, -, -, target), the median
+# of RUNS runs, on a warm base image (imported, no registry needed):
+#   runstep50   50 trivial `RUN true` steps, --no-cache (target 15 ms each)
+#   parallel4   four stages of `RUN sleep 1` in parallel (target 1.15 s)
+# then BenchmarkFloor (sandbox): fork+exec, namespaces, overlay, and Run.
+#   RUNS=5 bench/runstep.sh      (as root; bench/run.sh may call it)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+RUNS=${RUNS:-3}
+W=$(mktemp -d /var/tmp/bld-runstep.XXXXXX)
+trap 'rm -rf "$W"' EXIT
+make -s build
+BLD=$PWD/bin/bld
+./scripts/busybox-rootfs.sh "$W/rootfs"
+R=$W/root
+$BLD --root "$R" import "$W/rootfs" busybox >/dev/null
+
+now() { date +%s.%N; }
+timeit() {
+  local s e
+  s=$(now)
+  "$@" >"$W/last.log" 2>&1 || { echo "runstep: command failed: $*" >&2; tail -20 "$W/last.log" >&2; exit 1; }
+  e=$(now)
+  awk -v s="$s" -v e="$e" 'BEGIN { printf "%.3f\n", e - s }'
+}
+median() { sort -n | awk '{ a[NR] = $1 } END { if (NR % 2) print a[(NR + 1) / 2]; else printf "%.3f\n", (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
+row() { printf '%s\t%s\t-\t-\t%s\n' "$1" "$2" "$3"; }
+
+mkdir -p "$W/run50" "$W/par"
+{ echo 'FROM busybox'; for i in $(seq 50); do echo "RUN true # $i"; done; } >"$W/run50/Dockerfile"
+cat >"$W/par/Dockerfile" <<'DF'
+FROM busybox AS a
+RUN sleep 1 && echo a > /a
+FROM busybox AS b
+RUN sleep 1 && echo b > /b
+FROM busybox AS c
+RUN sleep 1 && echo c > /c
+FROM busybox AS d
+RUN sleep 1 && echo d > /d
+FROM busybox
+COPY --from=a /a /
+COPY --from=b /b /
+COPY --from=c /c /
+COPY --from=d /d /
+DF
+for d in run50 par; do $BLD --root "$R" build --progress quiet "$W/$d" >/dev/null; done
+
+t=()
+for i in $(seq "$RUNS"); do t+=("$(timeit $BLD --root "$R" build --no-cache --progress quiet "$W/run50")"); done
+m=$(printf '%s\n' "${t[@]}" | median)
+row runstep50 "$m" "<= 0.75 s ($(awk -v m="$m" 'BEGIN { printf "%.1f", m * 1000 / 50 }') ms/RUN; target 15)"
+t=()
+for i in $(seq "$RUNS"); do t+=("$(timeit $BLD --root "$R" build --no-cache --progress quiet "$W/par")"); done
+row parallel4 "$(printf '%s\n' "${t[@]}" | median)" "<= 1.15 s"
+
+go test -run '^$' -bench Floor -benchtime 100x ./sandbox | grep '^Benchmark'
