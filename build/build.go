@@ -176,7 +176,7 @@ func Run(ctx context.Context, o Options) (_ *Result, err error) {
 	defer func() {
 		err = errors.Join(err, scratch.Close())
 	}()
-	exps, names, err := outputs(o, scratch.Dir, client, prog)
+	exps, names, err := outputs(ctx, o, scratch.Dir, client, prog)
 	if err != nil {
 		return nil, err
 	}

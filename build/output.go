@@ -18,7 +18,7 @@ import (
 
 // outputs turns o's outputs, Push and Tags into exporters, and the names
 // the image gets.
-func outputs(o Options, scratch string, client *registry.Client, prog Progress) ([]exporter.Exporter, []string, error) {
+func outputs(ctx context.Context, o Options, scratch string, client *registry.Client, prog Progress) ([]exporter.Exporter, []string, error) {
 	names := o.Tags
 	var exps []exporter.Exporter
 	// As in buildx, --push is --output type=registry: no local copy.
@@ -41,9 +41,14 @@ func outputs(o Options, scratch string, client *registry.Client, prog Progress) 
 			}
 		case exporter.TypeDocker:
 			if out.Load {
-				// bld's store is always written; the daemon gets a copy.
+				// bld's store is always written; the engine gets a copy.
+				// Without one the build fails before it starts.
+				engine, err := exporter.FindEngine(ctx)
+				if err != nil {
+					return nil, nil, err
+				}
 				storeOut = true
-				e = exporter.Daemon(onames)
+				e = exporter.Daemon(engine, onames)
 				break
 			}
 			e = exporter.Docker(out.Dest, onames)

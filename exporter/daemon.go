@@ -35,31 +35,45 @@ func DockerSocket() (string, error) {
 	return "", fmt.Errorf("DOCKER_HOST=%s: bld loads only over a local unix:// socket", h)
 }
 
-// Daemon returns an Exporter that loads the image, named names, into a
-// running container engine, as buildx --load does: the docker daemon at
-// DockerSocket when it answers GET /_ping (the image goes to POST
-// /images/load as a docker archive), else podman when it is installed
-// (podman load reads the same archive). When neither runs it fails with
-// one line saying so.
-func Daemon(names []string) Exporter {
+// Engine is the container engine Daemon loads images into: the docker
+// daemon at DockerSocket, or else podman's binary Podman.
+type Engine struct {
+	DockerSocket string
+	Podman       string
+}
+
+// FindEngine finds the engine --load loads into, as buildx --load does:
+// the docker daemon at DockerSocket when it answers GET /_ping, else
+// podman when it is installed. When neither runs it fails with one line
+// saying so; a build calls it before it starts.
+func FindEngine(ctx context.Context) (Engine, error) {
+	sock, err := DockerSocket()
+	if err != nil {
+		return Engine{}, fmt.Errorf("--load: %w", err)
+	}
+	pingErr := dockerPing(ctx, dockerClient(sock))
+	if pingErr == nil {
+		return Engine{DockerSocket: sock}, nil
+	}
+	podman, err := exec.LookPath("podman")
+	if err != nil {
+		return Engine{}, fmt.Errorf("--load: no docker daemon answers at %s (%v) and podman is not installed", sock, pingErr)
+	}
+	return Engine{Podman: podman}, nil
+}
+
+// Daemon returns an Exporter that loads the image, named names, into e:
+// a docker daemon gets it as a docker archive on POST /images/load,
+// podman on the standard input of podman load.
+func Daemon(e Engine, names []string) Exporter {
 	return ExporterFunc(func(ctx context.Context, img v1.Image) error {
-		sock, err := DockerSocket()
-		if err != nil {
-			return fmt.Errorf("load into docker: %w", err)
-		}
-		c := dockerClient(sock)
-		pingErr := dockerPing(ctx, c)
-		if pingErr == nil {
-			if err := dockerLoad(ctx, c, img, names); err != nil {
-				return fmt.Errorf("load into docker at %s: %w", sock, err)
+		if e.DockerSocket != "" {
+			if err := dockerLoad(ctx, dockerClient(e.DockerSocket), img, names); err != nil {
+				return fmt.Errorf("load into docker at %s: %w", e.DockerSocket, err)
 			}
 			return nil
 		}
-		podman, err := exec.LookPath("podman")
-		if err != nil {
-			return fmt.Errorf("load: no docker daemon answers at %s (%v) and podman is not installed; the image is in bld's store only", sock, pingErr)
-		}
-		if err := podmanLoad(ctx, podman, img, names); err != nil {
+		if err := podmanLoad(ctx, e.Podman, img, names); err != nil {
 			return fmt.Errorf("load into podman: %w", err)
 		}
 		return nil

@@ -117,7 +117,7 @@ func newBuildCmd(g *globalOptions) *cobra.Command {
 	f.StringVar(&o.shmSize, "shm-size", "", "size of /dev/shm of every RUN step (e.g. 128m; default 64m)")
 	f.StringArrayVar(&o.ulimits, "ulimit", nil, "resource limit of every RUN step (TYPE=SOFT[:HARD], e.g. nofile=1024:2048)")
 	f.StringSliceVar(&o.checkSkip, "check-skip", nil, "build checks to skip (all for every check)")
-	f.BoolVar(&o.load, "load", false, "also load the image into the running docker (DOCKER_HOST or /var/run/docker.sock), else podman; bld's store is written as always (as -o type=docker)")
+	f.BoolVar(&o.load, "load", false, "also load the image into the running docker (DOCKER_HOST or /var/run/docker.sock), else podman, and fail before building when neither runs; bld's store is written as always (as -o type=docker)")
 	addRefusedFlags(f)
 	return cmd
 }

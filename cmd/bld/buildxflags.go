@@ -43,6 +43,7 @@ var refusedFlags = []refusedFlag{
 	{name: "security-opt", why: "the RUN sandbox's seccomp profile and capabilities are fixed (see --allow)"},
 	{name: "squash", boolean: true, same: []string{"false"}, why: "layers are not squashed"},
 	{name: "rm", boolean: true, same: []string{"true"}, why: "bld keeps no intermediate containers to leave behind"},
+	{name: "disable-content-trust", boolean: true, same: []string{"true"}, why: "bld verifies no image signatures (Docker Content Trust)"},
 	{name: "force-rm", boolean: true, same: []string{"true"}, why: "bld keeps no intermediate containers to leave behind"},
 }
 
