@@ -203,6 +203,11 @@ func Run(ctx context.Context, o Options) (_ *Result, err error) {
 	if err != nil {
 		return nil, err
 	}
+	// The RUN steps of this build reuse default-mode networks, one step
+	// at a time each (sandbox.Networks).
+	nets := &sandbox.Networks{}
+	defer nets.Close()
+	b.Run = nets.Run
 	result, err := b.Build(ctx, plan.Target)
 	if sc, ok := b.StatCache.(*fscopy.FileStatCache); ok {
 		// The stat cache only saves re-reading context files next time:

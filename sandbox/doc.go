@@ -5,7 +5,14 @@
 //
 // By default a step gets a network namespace of its own, served by
 // slirp4netns (network.go: userNet, hand-written, as no Go library starts
-// it on a namespace path); "host" and "none" are the other modes.
+// it on a namespace path); "host" and "none" are the other modes. A build
+// runs its steps through a Networks pool (netpool.go), which keeps such
+// namespaces for reuse: a step still has one to itself while it runs, but
+// a later step of the same build may get it again, once the earlier one's
+// processes are gone. This departs from DESIGN.md's "a new network
+// namespace per step" for speed (a new namespace and slirp4netns start
+// cost 4-6 ms a step); the isolation from the host is the same, and a
+// step cannot change the namespace for the next (no CAP_NET_ADMIN).
 //
 // Run (sandbox.go) takes a Spec and reports an *ExitError for a command that
 // failed. It re-executes the current binary with a marker in its

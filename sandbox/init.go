@@ -29,6 +29,9 @@ import (
 // exits, the kernel kills whatever is left of the step, the mount
 // namespace goes with it, and Run removes the mount targets.
 func Init() {
+	if os.Getenv(netHolderEnv) != "" {
+		os.Exit(holdNetNS())
+	}
 	if os.Getenv(initEnv) == "" {
 		return
 	}
@@ -80,6 +83,11 @@ func execCommand(cfg *config, r *rootfs) (err error) {
 		return err
 	}
 	defer closeAll(join)
+	if cfg.JoinNet {
+		if err := unix.Setns(5, unix.CLONE_NEWNET); err != nil {
+			return os.NewSyscallError("setns pooled network", err)
+		}
+	}
 	// Nothing done here may propagate to the host.
 	if err := unix.Mount("", "/", "", unix.MS_REC|unix.MS_PRIVATE, ""); err != nil {
 		return &os.PathError{Op: "make rprivate", Path: "/", Err: err}

@@ -74,6 +74,10 @@ type Spec struct {
 	// /dev/null, as with os/exec.
 	Stdin          io.Reader
 	Stdout, Stderr io.Writer
+
+	// netns is a pooled default-mode network namespace (Networks.Run)
+	// the step joins instead of making its own.
+	netns *os.File
 }
 
 // Limits are cgroup limits for a step. Zero means no limit.
@@ -253,6 +257,9 @@ type config struct {
 	// WaitNet: the default network (slirp4netns) comes up while the init
 	// sets up; it waits for Run's byte on fd 5 before the command starts.
 	WaitNet bool
+	// JoinNet: fd 5 is a pooled network namespace (Networks), up
+	// already; the init joins it.
+	JoinNet bool
 	ShmSize int64 // bytes of /dev/shm; never 0 here
 	Ulimits []Ulimit
 }
@@ -365,7 +372,10 @@ func run(ctx context.Context, spec Spec, cfg *config, cg *cgroup, into *os.File)
 	defer cfgW.Close()
 	extra := []*os.File{child, cfgR} // fds 3 and 4
 	var netW *os.File                // the default network: "up" goes to the init's fd 5
-	if isUserNet(spec.Network) {
+	if spec.netns != nil && isUserNet(spec.Network) {
+		extra = append(extra, spec.netns)
+		cfg.JoinNet, cfg.NewNet = true, false
+	} else if isUserNet(spec.Network) {
 		netR, w, err := os.Pipe()
 		if err != nil {
 			child.Close()

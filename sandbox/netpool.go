@@ -1,0 +1,200 @@
+package sandbox
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"sync"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+)
+
+// Networks is a pool of default-mode networks (a network namespace and
+// the slirp4netns serving it) for the RUN steps of one build, so that a
+// step does not pay for a new namespace and a slirp4netns start (4-6 ms
+// a step here). A step has a network to itself while it runs, as under
+// Run alone: parallel steps never share one, so each may listen on any
+// port; a later step of the same build may get it again, once every
+// process of the earlier one is gone (its PID namespace ended). The
+// network stays isolated from the host's as before (slirp4netns with
+// --disable-host-loopback); steps hold Docker's default capabilities,
+// without CAP_NET_ADMIN, so they cannot change it for the next one.
+// Nothing is mounted for a pooled namespace: a holder process keeps it,
+// which dies with bld (parent-death signal), as slirp4netns does (its
+// exit pipe). The zero value is ready; Close ends every network.
+type Networks struct {
+	mu     sync.Mutex
+	free   []*heldNet
+	all    []*heldNet
+	closed bool
+}
+
+// heldNet is one pooled network: a holder process in a new network
+// namespace (lo up) and the slirp4netns serving it.
+type heldNet struct {
+	holder *exec.Cmd
+	stop   *os.File // the holder's stdin: closing it ends the holder
+	unet   *userNet
+	ns     *os.File // the namespace, for the init to join
+}
+
+// netHolderEnv marks the re-executed bld that holds a pooled network
+// namespace (Init runs it).
+const netHolderEnv = "_BLD_SANDBOX_NETNS"
+
+// Run is Run with a pooled network for a step in the default network
+// mode; other modes are Run's own.
+func (p *Networks) Run(ctx context.Context, spec Spec) error {
+	if !isUserNet(spec.Network) {
+		return Run(ctx, spec)
+	}
+	n, err := p.get(ctx)
+	if err != nil {
+		return fmt.Errorf("sandbox: network: %w", err)
+	}
+	spec.netns = n.ns
+	err = Run(ctx, spec)
+	p.put(n)
+	return err
+}
+
+// get takes a free network, or makes one.
+func (p *Networks) get(ctx context.Context) (*heldNet, error) {
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		return nil, errors.New("network pool closed")
+	}
+	if k := len(p.free); k > 0 {
+		n := p.free[k-1]
+		p.free = p.free[:k-1]
+		p.mu.Unlock()
+		return n, nil
+	}
+	p.mu.Unlock()
+	n, err := newHeldNet(ctx)
+	if err != nil {
+		return nil, err
+	}
+	p.mu.Lock()
+	p.all = append(p.all, n)
+	p.mu.Unlock()
+	return n, nil
+}
+
+// put gives n back, unless its slirp4netns has ended (it is then closed).
+func (p *Networks) put(n *heldNet) {
+	select {
+	case <-n.unet.done:
+		n.close()
+		return
+	default:
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed {
+		return
+	}
+	p.free = append(p.free, n)
+}
+
+// Close ends every network of the pool; steps still running keep theirs
+// until they end (the namespace lives while a process is in it).
+func (p *Networks) Close() error {
+	p.mu.Lock()
+	all := p.all
+	p.all, p.free, p.closed = nil, nil, true
+	p.mu.Unlock()
+	var errs []error
+	for _, n := range all {
+		errs = append(errs, n.close())
+	}
+	return errors.Join(errs...)
+}
+
+// newHeldNet starts a holder in a new network namespace and slirp4netns
+// on it, and waits until the network is up.
+func newHeldNet(ctx context.Context) (n *heldNet, err error) {
+	stopR, stopW, err := os.Pipe()
+	if err != nil {
+		return nil, err
+	}
+	readyR, readyW, err := os.Pipe()
+	if err != nil {
+		stopR.Close()
+		stopW.Close()
+		return nil, err
+	}
+	defer readyR.Close()
+	n = &heldNet{stop: stopW}
+	n.holder = &exec.Cmd{
+		Path:   "/proc/self/exe",
+		Args:   []string{"bld-sandbox-netns"},
+		Env:    []string{netHolderEnv + "=1"},
+		Stdin:  stopR,
+		Stdout: readyW,
+		SysProcAttr: &syscall.SysProcAttr{
+			Cloneflags: unix.CLONE_NEWNET,
+			Pdeathsig:  syscall.SIGKILL,
+			Setpgid:    true, // a ^C reaches bld, which ends the pool
+		},
+	}
+	err = n.holder.Start()
+	stopR.Close()
+	readyW.Close()
+	if err != nil {
+		stopW.Close()
+		return nil, fmt.Errorf("start network holder: %w", err)
+	}
+	defer func() {
+		if err != nil {
+			err = errors.Join(err, n.close())
+		}
+	}()
+	var b [1]byte
+	if _, err := io.ReadFull(readyR, b[:]); err != nil {
+		return n, fmt.Errorf("network holder: lo did not come up")
+	}
+	if n.ns, err = os.Open(fmt.Sprintf("/proc/%d/ns/net", n.holder.Process.Pid)); err != nil {
+		return n, err
+	}
+	if n.unet, err = startUserNet(n.holder.Process.Pid); err != nil {
+		return n, err
+	}
+	if err := n.unet.wait(ctx); err != nil {
+		return n, err
+	}
+	return n, nil
+}
+
+// close stops slirp4netns and the holder.
+func (n *heldNet) close() error {
+	var err error
+	if n.unet != nil {
+		err = n.unet.close()
+	}
+	n.stop.Close()
+	if n.holder != nil && n.holder.Process != nil {
+		n.holder.Wait()
+	}
+	if n.ns != nil {
+		n.ns.Close()
+	}
+	return err
+}
+
+// holdNetNS is the holder: it brings lo up in its (new) network
+// namespace, says so on stdout, and waits for stdin to close.
+func holdNetNS() int {
+	if err := loopbackUp(); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	os.Stdout.Write([]byte{1})
+	io.Copy(io.Discard, os.Stdin)
+	return 0
+}

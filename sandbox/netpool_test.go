@@ -1,0 +1,98 @@
+package sandbox
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// TestNetworksPool: steps run through a Networks pool get the default
+// network (tap0 configured, not the host's namespace); a step after
+// another reuses its namespace, two steps at once never share one (each
+// may listen on the same port); after Close no slirp4netns and no holder
+// is left.
+func TestNetworksPool(t *testing.T) {
+	root := newRoot(t)
+	nets := &Networks{}
+	run := func(args ...string) string {
+		t.Helper()
+		var out, errOut bytes.Buffer
+		err := nets.Run(t.Context(), Spec{Root: bindRoot(root), Args: args, Stdout: &out, Stderr: &errOut})
+		if err != nil {
+			t.Fatalf("Run(%q) = %v; stderr:\n%s", args, err, errOut.String())
+		}
+		return strings.TrimSpace(out.String())
+	}
+	host := mustReadlink(t, "/proc/self/ns/net")
+	first := run("readlink", "/proc/self/ns/net")
+	if first == host {
+		t.Fatalf("a pooled step is in the host's network namespace %s", host)
+	}
+	if out := run("ip", "-4", "addr", "show", slirpTap); !strings.Contains(out, "inet 10.0.2.100/24") {
+		t.Errorf("%s is not configured:\n%s", slirpTap, out)
+	}
+	if again := run("readlink", "/proc/self/ns/net"); again != first {
+		t.Errorf("the next step got namespace %s, want %s again", again, first)
+	}
+
+	// Two at once: both listen on port 8080 while the other runs.
+	var wg sync.WaitGroup
+	got := make([]string, 2)
+	for i := range got {
+		wg.Go(func() {
+			got[i] = run("sh", "-c", "nc -l -p 8080 & sleep 0.5; readlink /proc/self/ns/net; netstat -ltn | grep -c :8080; kill %1")
+		})
+	}
+	wg.Wait()
+	if got[0] == got[1] {
+		t.Errorf("two steps at once share a network namespace: %q", got)
+	}
+	for _, g := range got {
+		if !strings.HasSuffix(g, "\n1") {
+			t.Errorf("a step did not listen on 8080 alone: %q", g)
+		}
+	}
+	if err := nets.Close(); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(100 * time.Millisecond)
+	checkNoNetworkLeft(t)
+	if left := holdersLeft(); left != "" {
+		t.Errorf("network holders left: %s", left)
+	}
+}
+
+func mustReadlink(t *testing.T, p string) string {
+	t.Helper()
+	s, err := os.Readlink(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// holdersLeft describes network holders (Networks) still running as
+// children of this process, or returns "".
+func holdersLeft() string {
+	var left []string
+	procs, _ := filepath.Glob("/proc/[0-9]*/cmdline")
+	for _, p := range procs {
+		b, err := os.ReadFile(p)
+		if err != nil || !bytes.HasPrefix(b, []byte("bld-sandbox-netns")) {
+			continue
+		}
+		st, _ := os.ReadFile(filepath.Join(filepath.Dir(p), "stat"))
+		s := string(st)
+		if i := strings.LastIndexByte(s, ')'); i >= 0 {
+			if f := strings.Fields(s[i+1:]); len(f) > 1 && f[1] == strconv.Itoa(os.Getpid()) {
+				left = append(left, filepath.Dir(p))
+			}
+		}
+	}
+	return strings.Join(left, ", ")
+}
