@@ -1,5 +1,6 @@
 // Package exporter owns image assembly (base + layers + config into an OCI image) and the sinks an
-// image is written to: local store, OCI layout dir/tar, docker archive, registry, local dir, rootfs tar.
+// image is written to: local store, OCI layout dir/tar, docker archive, registry, local dir, rootfs tar,
+// and a running docker daemon or podman (--load: FindEngine, Daemon).
 //
 // The local dir sink (--output type=local) writes the image's files to the host, so it does not
 // keep what would give a reader of the destination the image's privileges: setuid and setgid bits
