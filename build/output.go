@@ -48,7 +48,14 @@ func outputs(ctx context.Context, o Options, scratch string, client *registry.Cl
 					return nil, nil, err
 				}
 				storeOut = true
-				e = exporter.Daemon(engine, onames)
+				load := exporter.Daemon(engine, onames)
+				e = exporter.ExporterFunc(func(ctx context.Context, img v1.Image) error {
+					if err := load.Export(ctx, img); err != nil {
+						return err
+					}
+					prog.Message("loaded into " + engine.String())
+					return nil
+				})
 				break
 			}
 			e = exporter.Docker(out.Dest, onames)

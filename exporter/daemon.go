@@ -42,6 +42,14 @@ type Engine struct {
 	Podman       string
 }
 
+// String names the engine: "docker at SOCKET" or "podman".
+func (e Engine) String() string {
+	if e.DockerSocket != "" {
+		return "docker at " + e.DockerSocket
+	}
+	return "podman"
+}
+
 // FindEngine finds the engine --load loads into, as buildx --load does:
 // the docker daemon at DockerSocket when it answers GET /_ping, else
 // podman when it is installed. When neither runs it fails with one line

@@ -101,7 +101,9 @@ func TestLoadIntoDocker(t *testing.T) {
 	sock := startDockerd(t, dockerd)
 	r, ctx := newLoadFixture(t, "DOCKER_HOST=unix://"+sock)
 	digest := strings.TrimSpace(r.must("build", "-q", "--load", "-t", "loaded:1", ctx))
-	r.must("build", "-q", "-o", "type=docker,name=loaded:2", ctx)
+	if out := r.must("build", "--progress", "plain", "-o", "type=docker,name=loaded:2", ctx); !strings.Contains(out, "\nloaded into docker at "+sock+"\n") {
+		t.Errorf("the progress does not say where the image was loaded:\n%s", out)
+	}
 
 	var inspect struct {
 		Manifest struct{ Config struct{ Digest string } }
