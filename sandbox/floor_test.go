@@ -106,5 +106,22 @@ func BenchmarkFloor(b *testing.B) {
 				}
 			}
 		})
+		if network == NetworkDefault {
+			// As a build runs its steps: the network pooled.
+			b.Run("Networks.Run network="+network, func(b *testing.B) {
+				nets := &Networks{}
+				defer nets.Close()
+				for b.Loop() {
+					_, m := overlay()
+					err := nets.Run(context.Background(), Spec{
+						Args: []string{"/bin/true"}, Root: m, Network: network,
+						ScratchDir: scratch, Stdout: os.Stdout, Stderr: os.Stderr,
+					})
+					if err != nil {
+						b.Fatal(err)
+					}
+				}
+			})
+		}
 	}
 }
