@@ -131,7 +131,7 @@ func (s *solve) plan(ctx context.Context, v *dag.Vertex, inputs []*node) (*node,
 		return nil, err
 	}
 	for _, rc := range s.b.Remote {
-		if rec, ok := rc.Get(n.key); ok {
+		if rec, ok := rc.Get(n.key); ok && !layerless(v, rec) {
 			rec.Key = n.key
 			if rec.Layer != nil {
 				rec.Snapshot = snapshot.StepName(n.key.String())
@@ -171,7 +171,8 @@ func (s *solve) mountedContext(ctx context.Context, op *dag.Run) (v1.Hash, []cac
 
 // layerless reports a RUN record without a layer: one an older bld made
 // for a RUN that changed nothing. Every RUN has a layer now (as under
-// BuildKit), so such a record is a miss rather than a different image.
+// BuildKit), so such a record (local or imported) is a miss rather than
+// a different image.
 func layerless(v *dag.Vertex, r cache.Record) bool {
 	_, run := v.Op.(*dag.Run)
 	return run && r.Layer == nil
