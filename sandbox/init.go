@@ -3,6 +3,7 @@ package sandbox
 import (
 	"encoding/json"
 	"fmt"
+	"github.com/bldbuild/bld/internal/userns"
 	"io"
 	"math"
 	"os"
@@ -247,7 +248,7 @@ func setCredentials(u user) error {
 	for i, g := range u.groups {
 		groups[i] = int(g)
 	}
-	if err := unix.Setgroups(groups); err != nil {
+	if err := unix.Setgroups(groups); err != nil && !(err == unix.EPERM && userns.SetgroupsDenied()) {
 		return os.NewSyscallError("setgroups", err)
 	}
 	if err := unix.Setresgid(int(u.gid), int(u.gid), int(u.gid)); err != nil {

@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/bldbuild/bld/internal/userns"
 	"net/netip"
 	"os"
 	"os/exec"
@@ -211,8 +212,10 @@ func persistentTapIn(pid int) error {
 		}
 		err = persistentTap(slirpTap)
 		if serr := unix.Setns(orig, unix.CLONE_NEWNET); serr != nil {
-			// Leave the thread locked: it dies with this goroutine.
-			errc <- errors.Join(err, os.NewSyscallError("setns back", serr))
+			// Leave the thread locked: it dies with this goroutine. A
+			// rootless bld cannot go back (its network namespace is
+			// owned by the host's user namespace): that is no error.
+			errc <- err
 			return
 		}
 		runtime.UnlockOSThread()
@@ -311,6 +314,9 @@ func persistentTap(name string) error {
 	syscall.ForkLock.Lock()
 	defer syscall.ForkLock.Unlock()
 	fd, err := unix.Open("/dev/net/tun", unix.O_RDWR|unix.O_CLOEXEC, 0)
+	if errors.Is(err, unix.EACCES) && userns.Rootless() {
+		return fmt.Errorf("rootless default network: /dev/net/tun is not readable and writable by you (the kernel's mode is 0666; this host changed it): use --network host or RUN --network=none: %w", &os.PathError{Op: "open", Path: "/dev/net/tun", Err: err})
+	}
 	if err != nil {
 		return &os.PathError{Op: "open", Path: "/dev/net/tun", Err: err}
 	}

@@ -2,6 +2,7 @@ package sandbox
 
 import (
 	"fmt"
+	"github.com/bldbuild/bld/internal/userns"
 	"os"
 	"strings"
 
@@ -60,11 +61,15 @@ func (r *rootfs) mountDev(shmSize int64) error {
 			return &os.PathError{Op: "mknod", Path: "/dev/" + d.name, Err: err}
 		}
 	}
+	pts := []string{"nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"}
+	if !userns.GIDMapped(5) {
+		pts = pts[:len(pts)-1] // rootless without subordinate gids: tty is unmapped
+	}
 	subs := []struct {
 		name string
 		m    mount.Mount
 	}{
-		{"pts", mount.Mount{Type: "devpts", Source: "devpts", Options: []string{"nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"}}},
+		{"pts", mount.Mount{Type: "devpts", Source: "devpts", Options: pts}},
 		{"shm", mount.Mount{Type: "tmpfs", Source: "shm", Options: []string{"nosuid", "nodev", "noexec", "mode=1777", fmt.Sprintf("size=%d", shmSize)}}},
 	}
 	for _, s := range subs {

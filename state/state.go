@@ -3,6 +3,7 @@ package state
 import (
 	"context"
 	"fmt"
+	"github.com/bldbuild/bld/internal/userns"
 	"os"
 	"path/filepath"
 
@@ -33,12 +34,13 @@ type Options struct {
 }
 
 // DefaultDir is the root used when none is given: $BLD_ROOT, else
-// /var/lib/bld for root, else $XDG_DATA_HOME/bld or ~/.local/share/bld.
+// /var/lib/bld for root, else $XDG_DATA_HOME/bld or ~/.local/share/bld
+// (also inside the user namespace of a rootless bld, see internal/userns).
 func DefaultDir() string {
 	if r := os.Getenv("BLD_ROOT"); r != "" {
 		return r
 	}
-	if os.Geteuid() == 0 {
+	if os.Geteuid() == 0 && !userns.Rootless() {
 		return "/var/lib/bld"
 	}
 	if d := os.Getenv("XDG_DATA_HOME"); d != "" {

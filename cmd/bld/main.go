@@ -14,6 +14,7 @@ import (
 	"syscall"
 
 	"github.com/bldbuild/bld/builder"
+	"github.com/bldbuild/bld/internal/userns"
 	"github.com/bldbuild/bld/sandbox"
 )
 
@@ -28,7 +29,20 @@ const (
 
 func main() {
 	sandbox.Init()
-	os.Exit(run())
+	os.Exit(start())
+}
+
+// start enters a user namespace when bld is not run by root (see
+// internal/userns), then runs the command line.
+func start() int {
+	if err := userns.Enter(); err != nil {
+		if !errors.Is(err, userns.ErrNoUserNS) {
+			fmt.Fprintf(os.Stderr, "bld: %v\n", err)
+			return exitBld
+		}
+		fmt.Fprintf(os.Stderr, "bld: warning: %v: running as the plain user, RUN steps cannot make their namespaces\n", err)
+	}
+	return run()
 }
 
 // run runs the command line and returns the exit code; it prints an error

@@ -21,7 +21,7 @@ func TestMain(m *testing.M) {
 	// A RUN step re-executes this binary as the sandbox init.
 	sandbox.Init()
 	testscript.Main(m, map[string]func(){
-		"bld": func() { os.Exit(run()) },
+		"bld": func() { os.Exit(start()) },
 	})
 }
 

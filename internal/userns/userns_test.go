@@ -1,0 +1,235 @@
+package userns_test
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"reflect"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/bldbuild/bld/internal/testutil"
+	"github.com/bldbuild/bld/internal/userns"
+)
+
+func TestMaps(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		ranges []userns.Range
+		want   []userns.IDMap
+		n      int
+	}{
+		{"none", nil, []userns.IDMap{{0, 1001, 1}}, 1},
+		{"one", []userns.Range{{100000, 65536}}, []userns.IDMap{{0, 1001, 1}, {1, 100000, 65536}}, 65537},
+		{"two", []userns.Range{{100000, 10}, {300000, 5}}, []userns.IDMap{{0, 1001, 1}, {1, 100000, 10}, {11, 300000, 5}}, 16},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, n := userns.Maps(1001, tc.ranges)
+			if !reflect.DeepEqual(got, tc.want) || n != tc.n {
+				t.Errorf("Maps = %v, %d; want %v, %d", got, n, tc.want, tc.n)
+			}
+		})
+	}
+}
+
+func TestReadRanges(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "subuid")
+	data := "# comment\nalice:100000:65536\nbob:165536:65536\n1001:300000:10\nalice:bad:1\nalice:400000:0\n"
+	if err := os.WriteFile(p, []byte(data), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name string
+		id   int
+		want []userns.Range
+	}{
+		{"alice", 1001, []userns.Range{{100000, 65536}, {300000, 10}}},
+		{"bob", 1002, []userns.Range{{165536, 65536}}},
+		{"carol", 1003, nil},
+	} {
+		got, err := userns.ReadRanges(p, tc.name, tc.id)
+		if err != nil || !reflect.DeepEqual(got, tc.want) {
+			t.Errorf("ReadRanges(%s) = %v, %v; want %v", tc.name, got, err, tc.want)
+		}
+	}
+	if got, err := userns.ReadRanges(filepath.Join(t.TempDir(), "missing"), "alice", 1); got != nil || err != nil {
+		t.Errorf("missing file: %v, %v", got, err)
+	}
+}
+
+// testUser is an unprivileged host user made for a test (removed after
+// it, with its /etc/subuid and /etc/subgid lines), running the real bld.
+type testUser struct {
+	name, home, bld string
+	uid             int
+}
+
+// newUser adds a user; with sub it has a subordinate range of 65536 ids.
+func newUser(t *testing.T, sub bool) *testUser {
+	t.Helper()
+	testutil.RequireRoot(t)
+	testutil.RequireTool(t, "useradd")
+	testutil.RequireTool(t, "newuidmap")
+	name := fmt.Sprintf("bldt%d", os.Getpid()%100000)
+	if !sub {
+		name += "n"
+	}
+	base := t.TempDir()
+	for _, d := range []string{filepath.Dir(base), base} {
+		if err := os.Chmod(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	home := filepath.Join(base, "home")
+	// --system: no subordinate ranges from login.defs; the test adds its own.
+	testutil.Run(t, "useradd", "--system", "--home-dir", home, "--create-home", "--shell", "/bin/sh", name)
+	t.Cleanup(func() {
+		exec.Command("userdel", "-r", name).Run()
+		for _, f := range []string{"/etc/subuid", "/etc/subgid"} {
+			removeLines(f, name+":")
+		}
+	})
+	if sub {
+		// Far above the ranges useradd hands out, so no other user's.
+		start := 3000000 + (os.Getpid()%1000)*65536
+		for _, f := range []string{"/etc/subuid", "/etc/subgid"} {
+			fh, err := os.OpenFile(f, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)
+			if err != nil {
+				t.Fatal(err)
+			}
+			fmt.Fprintf(fh, "%s:%d:65536\n", name, start)
+			fh.Close()
+		}
+	}
+	uid, err := strconv.Atoi(strings.TrimSpace(string(testutil.Run(t, "id", "-u", name))))
+	if err != nil {
+		t.Fatal(err)
+	}
+	bld := testutil.Bld(t)
+	if err := os.Chmod(filepath.Dir(bld), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return &testUser{name: name, home: home, bld: bld, uid: uid}
+}
+
+func removeLines(path, prefix string) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return
+	}
+	var keep []string
+	for _, l := range strings.SplitAfter(string(data), "\n") {
+		if l != "" && !strings.HasPrefix(l, prefix) {
+			keep = append(keep, l)
+		}
+	}
+	os.WriteFile(path, []byte(strings.Join(keep, "")), 0o644)
+}
+
+// bld runs bld as the user in dir, with SOURCE_DATE_EPOCH set.
+func (u *testUser) run(t *testing.T, dir string, args ...string) (string, error) {
+	t.Helper()
+	cmd := exec.CommandContext(t.Context(), "runuser", append([]string{"-u", u.name, "--", "env", "HOME=" + u.home, "SOURCE_DATE_EPOCH=1700000000", u.bld}, args...)...)
+	cmd.Env = []string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin"}
+	cmd.Dir = dir
+	out, err := cmd.CombinedOutput()
+	return string(out), err
+}
+
+// fixture writes, in a directory the user can read, a busybox tarball
+// (ownership kept, or all root with rootOnly) and a context with the
+// Dockerfile.
+func fixture(t *testing.T, u *testUser, rootOnly bool, dockerfile string) string {
+	t.Helper()
+	dir := filepath.Join(u.home, "w")
+	os.RemoveAll(dir)
+	rootfs := filepath.Join(t.TempDir(), "rootfs")
+	testutil.BusyboxRootfs(t, rootfs)
+	if err := os.MkdirAll(filepath.Join(dir, "ctx"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	args := []string{"-C", rootfs, "--numeric-owner", "-cf", filepath.Join(dir, "bb.tar")}
+	if rootOnly {
+		args = append(args, "--owner=0", "--group=0")
+	}
+	testutil.Run(t, "tar", append(args, ".")...)
+	if err := os.WriteFile(filepath.Join(dir, "ctx", "Dockerfile"), []byte(dockerfile), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	testutil.Run(t, "chown", "-R", u.name, dir)
+	return dir
+}
+
+const demo = `FROM busybox
+RUN echo hi > /greeting && mkdir /data && chown 1000:1000 /data && touch /data/f
+USER 1000
+RUN test "$(id -u)" = 1000 && echo mine > /data/g
+`
+
+// TestRootlessSameDigest: bld run by an ordinary user with subordinate
+// ranges builds (RUN, chown, USER 1000) the image a root bld builds,
+// digest for digest, and its steps see no host process.
+func TestRootlessSameDigest(t *testing.T) {
+	u := newUser(t, true)
+	dir := fixture(t, u, false, demo+"RUN test $(ls /proc | grep -c '^[0-9]') -le 4\n")
+	out, err := u.run(t, dir, "import", "bb.tar", "busybox")
+	if err != nil {
+		t.Fatalf("rootless import: %v\n%s", err, out)
+	}
+	out, err = u.run(t, dir, "build", "-q", "--network", "none", "-t", "demo", "ctx")
+	if err != nil {
+		t.Fatalf("rootless build: %v\n%s", err, out)
+	}
+	rootless := lastLine(out)
+	if _, err := os.Stat(filepath.Join(u.home, ".local/share/bld/content/index.json")); err != nil {
+		t.Errorf("rootless state is not under ~/.local/share/bld: %v", err)
+	}
+
+	root := t.TempDir()
+	var rout []byte
+	for _, args := range [][]string{{"import", "bb.tar", "busybox"}, {"build", "-q", "--network", "none", "-t", "demo", "ctx"}} {
+		cmd := exec.CommandContext(t.Context(), u.bld, append([]string{"--root", root}, args...)...)
+		cmd.Env = append(os.Environ(), "SOURCE_DATE_EPOCH=1700000000")
+		cmd.Dir = dir // the import's history records the path as given
+		if rout, err = cmd.CombinedOutput(); err != nil {
+			t.Fatalf("root bld %s: %v\n%s", args[0], err, rout)
+		}
+	}
+	if got := lastLine(string(rout)); got != rootless {
+		t.Errorf("root build %s, rootless build %s: want the same image", got, rootless)
+	}
+}
+
+// TestRootlessWithoutRanges: without subordinate ranges bld warns once,
+// builds from root-owned files, and a chown to another uid fails.
+func TestRootlessWithoutRanges(t *testing.T) {
+	u := newUser(t, false)
+	dir := fixture(t, u, true, "FROM busybox\nRUN echo hi > /greeting\n")
+	out, err := u.run(t, dir, "import", "bb.tar", "busybox")
+	if err != nil {
+		t.Fatalf("import: %v\n%s", err, out)
+	}
+	if n := strings.Count(out, "only your own uid mapped"); n != 1 {
+		t.Errorf("want the warning once, got %d:\n%s", n, out)
+	}
+	if out, err := u.run(t, dir, "build", "-q", "--network", "none", "ctx"); err != nil {
+		t.Fatalf("build of root-owned files: %v\n%s", err, out)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "ctx", "Dockerfile"), []byte("FROM busybox\nRUN touch /f && chown 1000 /f\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, err = u.run(t, dir, "build", "-q", "--network", "none", "ctx")
+	if err == nil || !strings.Contains(out, "chown 1000 /f") {
+		t.Errorf("chown to 1000 without ranges: want the step to fail, got %v:\n%s", err, out)
+	}
+}
+
+func lastLine(s string) string {
+	f := strings.Fields(s)
+	if len(f) == 0 {
+		return ""
+	}
+	return f[len(f)-1]
+}
