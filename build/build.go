@@ -239,25 +239,42 @@ func Run(ctx context.Context, o Options) (_ *Result, err error) {
 	if img, err = remotecache.Inline(img, cacheTo, steps); err != nil {
 		return nil, err
 	}
+	prog.Exporting()
 	if err := exporter.Tee(exps...).Export(ctx, img); err != nil {
+		return nil, err
+	}
+	r, err := newResult(img, names, plan, result, prog)
+	if err != nil {
 		return nil, err
 	}
 	var pushed []string
 	if o.Push {
 		pushed = names
 	}
-	err = remotecache.ExportAll(ctx, cacheTo, remotecache.ExportOptions{
-		Transport:   cacheTransport(ctx, client),
-		Steps:       steps,
-		Store:       o.Root.Store,
-		CacheMounts: func() (map[string]string, error) { return builder.CacheMountIDs(o.Root.CacheMountsDir()) },
-		MountFrom:   pushedRepo(client, pushed),
-		Log:         &messageWriter{prog: prog},
-	})
-	if err != nil {
-		return nil, err
+	// One progress entry per cache export, as buildx shows them.
+	for _, spec := range cacheTo {
+		if spec.Inline {
+			continue
+		}
+		dest := spec.Ref
+		if spec.Type == "local" {
+			dest = spec.Dest
+		}
+		prog.ExportingCache(dest)
+		err = remotecache.ExportAll(ctx, []remotecache.ExportSpec{spec}, remotecache.ExportOptions{
+			Transport:   cacheTransport(ctx, client),
+			Steps:       steps,
+			Store:       o.Root.Store,
+			CacheMounts: func() (map[string]string, error) { return builder.CacheMountIDs(o.Root.CacheMountsDir()) },
+			MountFrom:   pushedRepo(client, pushed),
+			Log:         &messageWriter{prog: prog},
+		})
+		prog.ExportedCache(dest, err)
+		if err != nil {
+			return nil, err
+		}
 	}
-	return newResult(img, names, plan, result, prog)
+	return r, nil
 }
 
 // Prepare fills in o's defaults: the context directory made absolute and

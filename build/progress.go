@@ -22,9 +22,17 @@ type Progress interface {
 	// Message is a line for the user outside any step: cache import and
 	// export notes, warnings.
 	Message(msg string)
-	// Exported reports the image written, with the names it got; it is the
-	// last call of a successful build.
+	// Exporting is called as the export of the image to the outputs
+	// starts, once every step is done.
+	Exporting()
+	// Exported reports the image written, with the names it got, at the
+	// end of its export (before any cache export).
 	Exported(msg string, names []string)
+	// ExportingCache is called as the export of the build cache to dest
+	// (a --cache-to reference or directory) starts; its notes come as
+	// Message calls until ExportedCache, which reports its end.
+	ExportingCache(dest string)
+	ExportedCache(dest string, err error)
 }
 
 // discard is the Progress of a build that asked for none.
@@ -40,4 +48,7 @@ func (discard) Pushing(_ string, updates <-chan v1.Update) int64 {
 }
 func (discard) Pushed(string, int64, time.Duration, error) {}
 func (discard) Message(string)                             {}
+func (discard) Exporting()                                 {}
 func (discard) Exported(string, []string)                  {}
+func (discard) ExportingCache(string)                      {}
+func (discard) ExportedCache(string, error)                {}

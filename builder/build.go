@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"sort"
 	"strings"
 	"sync"
 	"time"
@@ -129,6 +130,7 @@ func (b *Builder) Build(ctx context.Context, target *dag.Vertex) (*Result, error
 	}
 	s.nodes = plan
 	s.memo = map[*dag.Vertex]func() (*node, error){}
+	s.announce(plan)
 	s.cancel = cancel
 	// The target, then every step of its chain: the image needs each
 	// one's layer, even where a cached later step means it need not run.
@@ -204,9 +206,44 @@ type node struct {
 	rec    cache.Record
 	hit    bool
 	reason string
-	depth  int                    // place in its chain: 0 for a Source, its parent's + 1
-	remote RemoteCache            // where rec came from, if not the local cache
-	snap   func() (string, error) // committed snapshot name of the result; "" is an empty root
+	depth  int // place in its chain: 0 for a Source, its parent's + 1
+	// announced: the vertex's Done (a Source) or Cached event went out
+	// before the solve began (solve.announce).
+	announced bool
+	remote    RemoteCache            // where rec came from, if not the local cache
+	snap      func() (string, error) // committed snapshot name of the result; "" is an empty root
+}
+
+// announce reports, before anything runs and in Dockerfile order, the
+// base images and every step the cache answers, as BuildKit lists a cached
+// build's steps: all of them, in order, each CACHED, although a step that
+// only a cached later step needs is never restored.
+func (s *solve) announce(plan map[*dag.Vertex]*node) {
+	var vs []*dag.Vertex
+	for v, n := range plan {
+		if _, src := v.Op.(*dag.Source); src || n.hit {
+			vs = append(vs, v)
+		}
+	}
+	sort.SliceStable(vs, func(i, j int) bool { return vertexBefore(vs[i], vs[j]) })
+	for _, v := range vs {
+		state := Cached
+		if _, src := v.Op.(*dag.Source); src {
+			state = Done
+		}
+		plan[v].announced = true
+		s.b.emit(Event{Vertex: v, State: state})
+	}
+}
+
+// vertexBefore orders vertices as their Dockerfile lines do, then by
+// progress name: "[build 1/4] FROM" before "[stage-1 1/4] FROM" when two
+// stages start with one base on the same line of a generated file.
+func vertexBefore(a, b *dag.Vertex) bool {
+	if a.Pos.Line != b.Pos.Line {
+		return a.Pos.Line < b.Pos.Line
+	}
+	return a.Name < b.Name
 }
 
 func (b *Builder) emit(e Event) {

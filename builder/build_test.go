@@ -333,7 +333,10 @@ func TestRebuildRunsNothing(t *testing.T) {
 			cached++
 		}
 	}
-	if want := len(target.Chain()) - 1; cached != want {
+	// Every step of the chain but its FROM, and the lib stage's RUN: a
+	// cached build lists each step CACHED, as BuildKit does, even one only
+	// a cached later step needs (and that is never restored).
+	if want := len(target.Chain()) - 1 + 1; cached != want {
 		t.Errorf("second build: %d Cached events, want %d", cached, want)
 	}
 }

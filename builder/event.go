@@ -12,16 +12,17 @@ import (
 type State int
 
 const (
-	Started State = iota // the step began executing; Reason says why it missed the cache
-	Cached               // the step's result came from the cache
-	Log                  // a line of the step's output
-	Done                 // the step finished; Duration is set
-	Failed               // the step failed; Err is set
-	Bytes                // bytes moved for the vertex (a layer pulled or compressed); Current, Total and What are set
+	Started  State = iota // the step began executing; Reason says why it missed the cache
+	Cached                // the step's result came from the cache
+	Log                   // a line of the step's output
+	Done                  // the step finished; Duration is set
+	Failed                // the step failed; Err is set
+	Bytes                 // bytes moved for the vertex (a layer pulled or compressed); Current, Total and What are set
+	Canceled              // the step was stopped before it finished (interrupt, or another step failed); Duration is set
 )
 
 func (s State) String() string {
-	return [...]string{"started", "cached", "log", "done", "failed", "bytes"}[s]
+	return [...]string{"started", "cached", "log", "done", "failed", "bytes", "canceled"}[s]
 }
 
 // Event is one progress report. Events for one vertex arrive in order;

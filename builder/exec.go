@@ -47,7 +47,9 @@ func (s *solve) visit(ctx context.Context, v *dag.Vertex) (*node, error) {
 	n := s.nodes[v]
 	if src, ok := v.Op.(*dag.Source); ok {
 		n.snap = sync.OnceValues(func() (string, error) { return s.unpack(s.rootCtx, v, src) })
-		s.b.emit(Event{Vertex: v, State: Done})
+		if !n.announced {
+			s.b.emit(Event{Vertex: v, State: Done})
+		}
 		return n, nil
 	}
 	if n.hit {
@@ -69,7 +71,9 @@ func (s *solve) visit(ctx context.Context, v *dag.Vertex) (*node, error) {
 		if err := s.b.Cache.Touch(n.key); err != nil && !errors.Is(err, cache.ErrNotFound) {
 			s.warn(v, fmt.Errorf("mark cache record used: %w", err))
 		}
-		s.b.emit(Event{Vertex: v, State: Cached})
+		if !n.announced {
+			s.b.emit(Event{Vertex: v, State: Cached})
+		}
 		return n, nil
 	}
 	inputs := make([]*node, len(v.Inputs))
@@ -117,7 +121,10 @@ func (s *solve) exec(ctx context.Context, v *dag.Vertex, inputs []*node) (*node,
 			err = &StepError{Pos: v.Pos, Instruction: instruction(v), Err: err}
 		}
 		if ctx.Err() != nil && context.Cause(ctx) != nil && !errors.Is(context.Cause(ctx), err) {
-			// A sibling failed first and cancelled this step.
+			// A sibling failed first, or the build was interrupted, and
+			// cancelled this step: its line stays, marked as such (as
+			// BuildKit's CANCELED).
+			s.b.emit(Event{Vertex: v, State: Canceled, Duration: time.Since(start)})
 			return nil, context.Cause(ctx)
 		}
 		s.b.emit(Event{Vertex: v, State: Failed, Err: err, Duration: time.Since(start)})

@@ -36,8 +36,14 @@ type Printer struct {
 	next  int
 	tty   *ttyView // the live view, in tty mode
 	// export is the plain-mode number of the export, once its first
-	// line is out (pushes print theirs before done).
-	export int
+	// line is out (pushes print theirs before done); exportStart is when
+	// the export began (Exporting).
+	export      int
+	exportStart time.Time
+	// cacheID and cacheStart: the cache export in progress, whose notes
+	// (Message) go under its number.
+	cacheID    int
+	cacheStart time.Time
 }
 
 // Mode resolves "auto": tty on a terminal, plain elsewhere (CI).
@@ -140,23 +146,47 @@ func (p *Printer) Event(e builder.Event) {
 			msg = msg[:i]
 		}
 		fmt.Fprintf(p.w, "#%d ERROR: %s\n", id, msg)
+	case builder.Canceled:
+		fmt.Fprintf(p.w, "#%d CANCELED\n", id)
 	}
+}
+
+// Exporting implements build.Progress: the export starts.
+func (p *Printer) Exporting() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.exportStart = time.Now()
+	if p.tty != nil {
+		p.tty.exporting()
+	}
+}
+
+// sinceExport is the time the export took so far.
+func (p *Printer) sinceExport() time.Duration {
+	if p.exportStart.IsZero() {
+		return 0
+	}
+	return time.Since(p.exportStart)
 }
 
 // Exported implements build.Progress: the export at the end of a build.
 func (p *Printer) Exported(msg string, names []string) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.mode == "quiet" || p.mode == "rawjson" {
+	if p.mode == "quiet" {
+		return
+	}
+	if p.mode == "rawjson" {
+		p.next++
+		p.rawLine(map[string]any{"id": p.next - 1, "vertex": "exporting to image", "state": "done", "log": msg, "names": names, "duration": p.sinceExport().Seconds()})
 		return
 	}
 	if p.tty != nil {
-		lines := []string{"=> exporting to image", "=> " + msg}
+		lines := []string{fmt.Sprintf("=> exporting to image  %.1fs", p.sinceExport().Seconds()), "=> " + msg}
 		for _, n := range names {
 			lines = append(lines, "=> naming to "+n)
 		}
-		p.tty.finish(lines)
-		p.tty = nil
+		p.tty.exported(lines)
 		return
 	}
 	id := p.exportID()
@@ -164,7 +194,65 @@ func (p *Printer) Exported(msg string, names []string) {
 	for _, n := range names {
 		fmt.Fprintf(p.w, "#%d naming to %s\n", id, n)
 	}
-	fmt.Fprintf(p.w, "#%d DONE %.1fs\n", id, time.Since(p.start).Seconds())
+	fmt.Fprintf(p.w, "#%d DONE %.1fs\n", id, p.sinceExport().Seconds())
+}
+
+// cacheKind is how buildx names where a cache export goes.
+func cacheKind(dest string) string {
+	if strings.HasPrefix(dest, "/") || strings.HasPrefix(dest, ".") {
+		return "client directory " + dest
+	}
+	return "registry " + dest
+}
+
+// ExportingCache implements build.Progress: a --cache-to export starts.
+func (p *Printer) ExportingCache(dest string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.cacheStart = time.Now()
+	switch {
+	case p.tty != nil:
+		p.tty.cacheExport("exporting cache to "+cacheKind(dest), time.Now())
+	case p.mode == "rawjson":
+		p.cacheID = p.next
+		p.next++
+		p.rawLine(map[string]any{"id": p.cacheID, "vertex": "exporting cache to " + cacheKind(dest), "state": "started"})
+	case p.mode == "quiet":
+	default:
+		p.cacheID = p.next
+		p.next++
+		fmt.Fprintf(p.w, "#%d exporting cache to %s\n", p.cacheID, cacheKind(dest))
+	}
+}
+
+// ExportedCache implements build.Progress: a --cache-to export ended.
+func (p *Printer) ExportedCache(dest string, err error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	took := time.Since(p.cacheStart)
+	switch {
+	case p.tty != nil:
+		p.tty.cacheExported(err == nil, took)
+	case p.mode == "rawjson":
+		r := map[string]any{"id": p.cacheID, "vertex": "exporting cache to " + cacheKind(dest), "state": "done", "duration": took.Seconds()}
+		if err != nil {
+			r["state"], r["error"] = "failed", err.Error()
+		}
+		p.rawLine(r)
+	case p.mode == "quiet":
+	case err != nil:
+		fmt.Fprintf(p.w, "#%d ERROR: %v\n", p.cacheID, err)
+	default:
+		fmt.Fprintf(p.w, "#%d DONE %.1fs\n", p.cacheID, took.Seconds())
+	}
+	p.cacheID, p.cacheStart = 0, time.Time{}
+}
+
+// rawLine writes one rawjson object for something that is not a step.
+func (p *Printer) rawLine(r map[string]any) {
+	r["time"] = time.Now().UTC().Format(time.RFC3339Nano)
+	b, _ := json.Marshal(r)
+	fmt.Fprintf(p.w, "%s\n", b)
 }
 
 // exportID numbers the export and prints its first line, once.
@@ -215,11 +303,21 @@ func (p *Printer) Pushed(name string, size int64, took time.Duration, err error)
 	}
 }
 
-// Message implements build.Progress: a line outside any step.
+// Message implements build.Progress: a line outside any step, or a note
+// of the cache export in progress.
 func (p *Printer) Message(msg string) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	fmt.Fprintln(p.w, msg)
+	switch {
+	case p.tty != nil && p.tty.inCache():
+		p.tty.cacheNote(msg)
+	case p.mode == "rawjson" && p.cacheID != 0:
+		p.rawLine(map[string]any{"id": p.cacheID, "state": "log", "log": msg})
+	case p.cacheID != 0:
+		fmt.Fprintf(p.w, "#%d %s\n", p.cacheID, msg)
+	default:
+		fmt.Fprintln(p.w, msg)
+	}
 }
 
 // Close ends the live view if the build ended without done (an error).

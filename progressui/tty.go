@@ -27,12 +27,16 @@ type ttyView struct {
 	pushes []*ttyTransfer // What is the name pushed to
 	drawn  int            // lines of the in-flight block on screen
 	done   chan struct{}
-	steps  int
-	cached int
+	// seen and completed count the vertices shown so far and those that
+	// ended (done, cached, failed or canceled), as BuildKit's "(5/9)".
+	seen      map[*dag.Vertex]bool
+	completed map[*dag.Vertex]bool
+	finished  bool
 }
 
 type ttyStep struct {
-	v         *dag.Vertex
+	v         *dag.Vertex // nil for the export and cache export
+	name      string      // the line's text when v is nil
 	id        int
 	began     time.Time
 	last      string
@@ -53,7 +57,7 @@ func newTTYView(w io.Writer, width int) *ttyView {
 	if width <= 20 {
 		width = 100
 	}
-	t := &ttyView{w: w, width: width, start: time.Now(), done: make(chan struct{})}
+	t := &ttyView{w: w, width: width, start: time.Now(), done: make(chan struct{}), seen: map[*dag.Vertex]bool{}, completed: map[*dag.Vertex]bool{}}
 	go t.tick()
 	return t
 }
@@ -78,6 +82,14 @@ func (t *ttyView) event(e builder.Event, id int) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	var lines []string
+	if t.seen == nil {
+		t.seen, t.completed = map[*dag.Vertex]bool{}, map[*dag.Vertex]bool{}
+	}
+	t.seen[e.Vertex] = true
+	switch e.State {
+	case builder.Cached, builder.Done, builder.Failed, builder.Canceled:
+		t.completed[e.Vertex] = true
+	}
 	switch e.State {
 	case builder.Started:
 		t.active = append(t.active, &ttyStep{v: e.Vertex, id: id, began: e.Time})
@@ -96,20 +108,20 @@ func (t *ttyView) event(e builder.Event, id int) {
 			t.remove(e.Vertex)
 		}
 	case builder.Cached:
-		t.steps++
-		t.cached++
-		lines = append(lines, fmt.Sprintf("=> CACHED %s", e.Vertex.Name))
+		lines = append(lines, t.timed("=> CACHED "+e.Vertex.Name, ""))
 	case builder.Done:
 		if _, src := e.Vertex.Op.(*dag.Source); src {
-			lines = append(lines, fmt.Sprintf("=> %s", e.Vertex.Name))
+			lines = append(lines, t.timed("=> "+e.Vertex.Name, ""))
 			break
 		}
-		t.steps++
 		t.remove(e.Vertex)
-		lines = append(lines, fmt.Sprintf("=> %s  %.1fs", e.Vertex.Name, e.Duration.Seconds()))
+		lines = append(lines, t.timed("=> "+e.Vertex.Name, seconds(e.Duration)))
 	case builder.Failed:
 		t.remove(e.Vertex)
-		lines = append(lines, fmt.Sprintf("=> ERROR %s  %.1fs", e.Vertex.Name, e.Duration.Seconds()))
+		lines = append(lines, t.timed("=> ERROR "+e.Vertex.Name, seconds(e.Duration)))
+	case builder.Canceled:
+		t.remove(e.Vertex)
+		lines = append(lines, t.timed("=> CANCELED "+e.Vertex.Name, seconds(e.Duration)))
 	}
 	t.redraw(lines)
 }
@@ -125,7 +137,7 @@ func (t *ttyView) find(v *dag.Vertex) *ttyStep {
 
 func (t *ttyView) remove(v *dag.Vertex) {
 	for i, s := range t.active {
-		if s.v == v {
+		if s.v == v && s.v != nil {
 			t.active = append(t.active[:i], t.active[i+1:]...)
 			return
 		}
@@ -143,11 +155,19 @@ func (t *ttyView) redraw(finished []string) {
 		b.WriteString(t.fit(l) + "\n")
 	}
 	t.drawn = 0
-	fmt.Fprintf(&b, "\x1b[1m[+] Building %.1fs (%d steps, %d cached)\x1b[0m\n", time.Since(t.start).Seconds(), t.steps, t.cached)
+	state := ""
+	if t.finished {
+		state = " FINISHED"
+	}
+	fmt.Fprintf(&b, "\x1b[1m[+] Building %.1fs (%d/%d)%s\x1b[0m\n", time.Since(t.start).Seconds(), len(t.completed), len(t.seen), state)
 	t.drawn++
 	barWidth := max(10, min(30, t.width/4))
 	for _, s := range t.active {
-		b.WriteString(t.fit(fmt.Sprintf(" => %s  %.1fs", s.v.Name, time.Since(s.began).Seconds())) + "\n")
+		name := s.name
+		if s.v != nil {
+			name = s.v.Name
+		}
+		b.WriteString(t.timed(" => "+name, seconds(time.Since(s.began))) + "\n")
 		t.drawn++
 		if s.last != "" {
 			b.WriteString("\x1b[2m" + t.fit("    "+s.last) + "\x1b[0m\n")
@@ -234,6 +254,85 @@ func humanSize(n int64) string {
 	return units.HumanSizeWithPrecision(float64(n), 3)
 }
 
+// seconds is a duration as the view shows it: "1.2s".
+func seconds(d time.Duration) string { return fmt.Sprintf("%.1fs", d.Seconds()) }
+
+// timed is a line of text and a duration that fits the width: a long text
+// is cut, the duration never is.
+func (t *ttyView) timed(text, dur string) string {
+	if dur == "" {
+		return t.fit(text)
+	}
+	room := t.width - 1 - len(dur) - 2
+	r := []rune(text)
+	if room < 10 {
+		room = 10
+	}
+	if len(r) > room {
+		text = string(r[:room-1]) + "…"
+	}
+	return text + "  " + dur
+}
+
+// exporting shows the export of the image in flight.
+func (t *ttyView) exporting() {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.active = append(t.active, &ttyStep{name: "exporting to image", began: time.Now()})
+}
+
+// exported ends the export with its finished lines.
+func (t *ttyView) exported(lines []string) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.active = slices.DeleteFunc(t.active, func(s *ttyStep) bool { return s.v == nil && s.name == "exporting to image" })
+	t.redraw(lines)
+}
+
+// cacheExport shows a cache export in flight under name.
+func (t *ttyView) cacheExport(name string, began time.Time) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.active = append(t.active, &ttyStep{name: name, began: began})
+}
+
+// inCache reports whether a cache export is in flight.
+func (t *ttyView) inCache() bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return slices.ContainsFunc(t.active, func(s *ttyStep) bool { return s.v == nil && s.name != "exporting to image" })
+}
+
+// cacheNote shows msg under the cache export in flight.
+func (t *ttyView) cacheNote(msg string) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for _, s := range t.active {
+		if s.v == nil && s.name != "exporting to image" {
+			s.last = msg
+		}
+	}
+}
+
+// cacheExported ends the cache export in flight.
+func (t *ttyView) cacheExported(ok bool, took time.Duration) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	var lines []string
+	t.active = slices.DeleteFunc(t.active, func(s *ttyStep) bool {
+		if s.v != nil || s.name == "exporting to image" {
+			return false
+		}
+		prefix := "=> "
+		if !ok {
+			prefix = "=> ERROR "
+		}
+		lines = append(lines, t.timed(prefix+s.name, seconds(took)))
+		return true
+	})
+	t.redraw(lines)
+}
+
 func (t *ttyView) fit(s string) string {
 	r := []rune(s)
 	if len(r) > t.width-1 {
@@ -247,7 +346,20 @@ func (t *ttyView) finish(lines []string) {
 	close(t.done)
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	if t.completed == nil {
+		t.seen, t.completed = map[*dag.Vertex]bool{}, map[*dag.Vertex]bool{}
+	}
+	// What is still in flight ends with the build: an interrupted
+	// build's steps stay on screen, marked CANCELED (as BuildKit's).
+	for _, s := range t.active {
+		if s.v == nil || s.onlyBytes {
+			continue
+		}
+		lines = append(lines, t.timed("=> CANCELED "+s.v.Name, seconds(time.Since(s.began))))
+		t.completed[s.v] = true
+	}
 	t.active = nil
 	t.pushes = nil
+	t.finished = true
 	t.redraw(lines)
 }

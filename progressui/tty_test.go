@@ -98,3 +98,48 @@ func TestTTYTransfers(t *testing.T) {
 		t.Errorf("finished push:\n%s", f)
 	}
 }
+
+// TestTTYCounterAndNames: the header counts every vertex shown and those
+// ended, as BuildKit's "(5/5)" (it said "(0 steps, 0 cached)" while steps
+// ran and "(4 steps...)" for five); a long step name is cut, its duration
+// never is; a step still in flight when the build ends stays, CANCELED.
+func TestTTYCounterAndNames(t *testing.T) {
+	var out bytes.Buffer
+	tv := &ttyView{w: &out, width: 60, start: time.Now(), done: make(chan struct{})}
+	src := &dag.Vertex{Name: "[1/5] FROM busybox", Op: &dag.Source{Ref: "busybox"}}
+	long := &dag.Vertex{Name: "[2/5] RUN " + strings.Repeat("apt-get install -y very-long-package-name ", 4), Op: &dag.Run{}}
+	cached := &dag.Vertex{Name: "[3/5] COPY a /a", Op: &dag.Copy{}}
+	third := &dag.Vertex{Name: "[4/5] RUN true", Op: &dag.Run{}}
+	last := &dag.Vertex{Name: "[5/5] RUN sleep 100", Op: &dag.Run{}}
+	now := time.Now()
+
+	tv.event(builder.Event{Vertex: src, State: builder.Done, Time: now}, 1)
+	tv.event(builder.Event{Vertex: long, State: builder.Started, Time: now}, 2)
+	if f := out.String(); !strings.Contains(f, "(1/2)") {
+		t.Errorf("one of two vertices ended, header:\n%s", f)
+	}
+	out.Reset()
+	tv.event(builder.Event{Vertex: long, State: builder.Done, Duration: 12300 * time.Millisecond, Time: now}, 2)
+	var line string
+	for _, l := range strings.Split(out.String(), "\n") {
+		if i := strings.Index(l, "=> [2/5]"); i >= 0 {
+			line = l[i:]
+		}
+	}
+	if !strings.HasSuffix(line, "…  12.3s") || len([]rune(line)) > 59 {
+		t.Errorf("long step's line %q: want it cut to the width with its duration kept", line)
+	}
+	tv.event(builder.Event{Vertex: cached, State: builder.Cached, Time: now}, 3)
+	tv.event(builder.Event{Vertex: third, State: builder.Started, Time: now}, 4)
+	tv.event(builder.Event{Vertex: third, State: builder.Done, Time: now}, 4)
+	tv.event(builder.Event{Vertex: last, State: builder.Started, Time: now}, 5)
+	out.Reset()
+	tv.finish(nil)
+	f := out.String()
+	if !strings.Contains(f, "=> CANCELED [5/5] RUN sleep 100") {
+		t.Errorf("step in flight at the end not kept as CANCELED:\n%s", f)
+	}
+	if !strings.Contains(f, "(5/5) FINISHED") {
+		t.Errorf("final header should count five of five:\n%s", f)
+	}
+}

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -317,7 +318,7 @@ func TestExportMounts(t *testing.T) {
 				t.Fatal(err)
 			}
 			must(t, s.Write(ctx, e, nameOpts, remote.WithTransport(c)))
-			if len(notes) != 1 || notes[0] != "cache mount big: 100.0 KiB is over cache-mount-max (64.0 KiB), not exported" {
+			if !slices.Contains(notes, "cache mount big: 100.0 KiB is over cache-mount-max (64.0 KiB), not exported") {
 				t.Errorf("notes = %q, want one about cache mount big", notes)
 			}
 			from := strings.Replace(strings.Replace(spec, "dest=", "src=", 1), ",cache-mounts=true,cache-mount-max=64K", "", 1)

@@ -242,7 +242,7 @@ func ExportAll(ctx context.Context, specs []ExportSpec, o ExportOptions) error {
 		e := Export{
 			Records:   records(o.Steps, spec.Mode),
 			MountFrom: o.MountFrom,
-			Note:      func(msg string) { fmt.Fprintf(log, "cache-to: %s\n", msg) },
+			Note:      func(msg string) { fmt.Fprintf(log, "%s\n", msg) },
 			Layer: func(desc v1.Descriptor) (v1.Layer, error) {
 				s := layers[desc.Digest]
 				var l v1.Layer

@@ -237,11 +237,20 @@ func (s ExportSpec) writeRegistry(ctx context.Context, e Export, nameOpts []name
 	if err != nil {
 		return err
 	}
+	e.note(fmt.Sprintf("writing cache manifest %s (%d layers)", img.digest, len(img.layers)))
 	return remote.Write(ref, img, opts...)
+}
+
+// note passes msg to e.Note, if any.
+func (e Export) note(msg string) {
+	if e.Note != nil {
+		e.Note(msg)
+	}
 }
 
 // image assembles the cache manifest of e.
 func (s ExportSpec) image(ctx context.Context, e Export, prev *Remote) (*cacheImage, error) {
+	e.note(fmt.Sprintf("preparing build cache for export (%d records)", len(e.Records)))
 	recs := append([]cache.Record(nil), e.Records...)
 	sort.Slice(recs, func(i, j int) bool { return bytes.Compare(recs[i].Key[:], recs[j].Key[:]) < 0 })
 	img := &cacheImage{}
@@ -328,9 +337,7 @@ func (s ExportSpec) addMounts(ctx context.Context, img *cacheImage, e Export, pr
 			return fmt.Errorf("cache mount %s: %w", m.ID, err)
 		}
 		if size > max {
-			if e.Note != nil {
-				e.Note(fmt.Sprintf("cache mount %s: %s is over cache-mount-max (%s), not exported", m.ID, humanSize(size), humanSize(max)))
-			}
+			e.note(fmt.Sprintf("cache mount %s: %s is over cache-mount-max (%s), not exported", m.ID, humanSize(size), humanSize(max)))
 			continue
 		}
 		var l v1.Layer

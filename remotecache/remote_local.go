@@ -153,6 +153,7 @@ func (s ExportSpec) writeLocal(ctx context.Context, e Export) error {
 	if err != nil {
 		return err
 	}
+	e.note(fmt.Sprintf("writing cache manifest %s (%d layers)", img.digest, len(img.layers)))
 	// ggcr writes a layer by temp file and rename but the config and the
 	// manifest in place, and keeps any file already at a blob's name: a
 	// crash there would leave a torn blob for good. Those two are written

@@ -156,7 +156,10 @@ func runBuild(ctx context.Context, g *globalOptions, o buildOptions, stdin io.Re
 	opts.Progress = prog
 	res, err := build.Run(ctx, opts)
 	prog.Close()
-	postBuildChecks(opts.Root, o, opts, stderr, mode)
+	if ctx.Err() == nil {
+		// An interrupted build ends with its CANCELED step, not warnings.
+		postBuildChecks(opts.Root, o, opts, stderr, mode)
+	}
 	if err != nil {
 		return err
 	}
