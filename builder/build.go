@@ -157,10 +157,18 @@ func (b *Builder) Build(ctx context.Context, target *dag.Vertex) (*Result, error
 		return nil, err
 	}
 	res := &Result{Steps: map[*dag.Vertex]*Step{}}
+	// The result holds every step solved, and every step the cache
+	// answered even if nothing needed it restored (a cached build stage
+	// under a cached COPY --from): a mode=max cache export must carry
+	// those records too, or each fully cached build would write a smaller
+	// cache than the one it read.
 	s.mu.Lock()
-	visited := make([]*dag.Vertex, 0, len(s.memo))
-	for v := range s.memo {
-		visited = append(visited, v)
+	visited := make([]*dag.Vertex, 0, len(plan))
+	for v, n := range plan {
+		_, solved := s.memo[v]
+		if _, src := v.Op.(*dag.Source); solved || n.hit && !src {
+			visited = append(visited, v)
+		}
 	}
 	s.mu.Unlock()
 	for _, v := range visited {
