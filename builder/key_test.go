@@ -187,6 +187,11 @@ func TestKeyFields(t *testing.T) {
 				}
 			}
 		}},
+		// BuildKit keys the exec op's security mode.
+		{name: "run: security mode", mk: run(func(r *dag.Run, a bool) { r.Security = pick(a, "", "insecure") }),
+			opt: func(bool) func(*builder.Builder) {
+				return func(b *builder.Builder) { b.Allow = []string{builder.EntitlementSecurityInsecure} }
+			}},
 		{name: "run: proxy variable", mk: run(func(r *dag.Run, a bool) { r.Env = []string{pick(a, "http_proxy=a", "http_proxy=b")} }), hit: true},
 		{name: "run: progress name", mk: func(g *graph, a bool) *dag.Vertex {
 			v := g.run(g.from("main"), "write /r r")

@@ -71,8 +71,13 @@ func (s *solve) plan(ctx context.Context, v *dag.Vertex, inputs []*node) (*node,
 		bare := *kop.(*dag.Run)
 		bare.Env = nil
 		bare.Network = ""
+		bare.Security = ""
 		comps = append(comps, cache.Component{Name: "instruction", Value: shortDigest(dag.Encode(&bare))},
 			cache.Component{Name: "network mode", Value: kop.(*dag.Run).Network})
+		if sec := kop.(*dag.Run).Security; sec != "" {
+			// BuildKit keys the exec op's security mode.
+			comps = append(comps, cache.Component{Name: "security mode", Value: sec})
+		}
 		if s.b.Hosts != nil {
 			// BuildKit keys a RUN's extra hosts.
 			def = fmt.Appendf(def, "\nhosts %s", shortDigest(s.b.Hosts))

@@ -66,8 +66,10 @@ func (s *solve) run(ctx context.Context, v *dag.Vertex, op *dag.Run, inputs []*n
 		Dir:     op.Dir,
 		User:    op.User,
 		Network: network,
-		Limits:  s.b.Limits,
-		Hosts:   s.b.Hosts,
+		// Granted by --allow security.insecure (checkEntitlements).
+		Insecure: op.Security == "insecure",
+		Limits:   s.b.Limits,
+		Hosts:    s.b.Hosts,
 		// --add-host, --shm-size, --ulimit: in the key (runOptionsKey).
 		ExtraHosts: s.b.ExtraHosts,
 		ShmSize:    s.b.ShmSize,
@@ -110,7 +112,7 @@ func (s *solve) run(ctx context.Context, v *dag.Vertex, op *dag.Run, inputs []*n
 // Entitlements a build can be granted (bld build --allow), with BuildKit's names.
 const (
 	EntitlementNetworkHost      = "network.host"      // RUN in the host's network namespace
-	EntitlementSecurityInsecure = "security.insecure" // RUN --security=insecure: not supported yet
+	EntitlementSecurityInsecure = "security.insecure" // RUN --security=insecure: every capability, no seccomp, all devices
 )
 
 // EntitlementError reports a build that needs an entitlement it was not
@@ -133,13 +135,13 @@ func (e *EntitlementError) Error() string {
 // target depends on) without the network.host entitlement, or is granted
 // an entitlement bld does not know or support.
 func (b *Builder) checkEntitlements(target *dag.Vertex) error {
-	hostOK := false
+	hostOK, insecureOK := false, false
 	for _, e := range b.Allow {
 		switch e {
 		case EntitlementNetworkHost:
 			hostOK = true
 		case EntitlementSecurityInsecure:
-			return fmt.Errorf("--allow %s: not supported yet (RUN --security=insecure is not implemented)", e)
+			insecureOK = true
 		default:
 			return fmt.Errorf("--allow %s: unknown entitlement (known: %s, %s)", e, EntitlementNetworkHost, EntitlementSecurityInsecure)
 		}
@@ -153,10 +155,9 @@ func (b *Builder) checkEntitlements(target *dag.Vertex) error {
 	default:
 		return fmt.Errorf("--network %s: unknown network mode (default, host or none)", b.Network)
 	}
-	if hostOK {
-		return nil
-	}
+	// The first step (by line) that needs an entitlement not granted.
 	var first *dag.Vertex
+	need := ""
 	seen := map[*dag.Vertex]bool{}
 	var walk func(v *dag.Vertex)
 	walk = func(v *dag.Vertex) {
@@ -164,8 +165,13 @@ func (b *Builder) checkEntitlements(target *dag.Vertex) error {
 			return
 		}
 		seen[v] = true
-		if r, ok := v.Op.(*dag.Run); ok && r.Network == sandbox.NetworkHost && (first == nil || v.Pos.Line < first.Pos.Line) {
-			first = v
+		if r, ok := v.Op.(*dag.Run); ok && (first == nil || v.Pos.Line < first.Pos.Line) {
+			switch {
+			case r.Network == sandbox.NetworkHost && !hostOK:
+				first, need = v, EntitlementNetworkHost
+			case r.Security == "insecure" && !insecureOK:
+				first, need = v, EntitlementSecurityInsecure
+			}
 		}
 		for _, in := range v.Inputs {
 			walk(in)
@@ -173,7 +179,7 @@ func (b *Builder) checkEntitlements(target *dag.Vertex) error {
 	}
 	walk(target)
 	if first != nil {
-		return &StepError{Pos: first.Pos, Instruction: instruction(first), Err: &EntitlementError{Entitlement: EntitlementNetworkHost}}
+		return &StepError{Pos: first.Pos, Instruction: instruction(first), Err: &EntitlementError{Entitlement: need}}
 	}
 	return nil
 }

@@ -53,6 +53,10 @@ type Run struct {
 	// Heredocs are RUN heredoc scripts with a shebang, mounted read-only
 	// (mode 0755) at /dev/pipes/<Name> for the step only; Args name them.
 	Heredocs []Heredoc
+	// Security is "" (the sandbox) or "insecure" (RUN --security=insecure,
+	// which needs the security.insecure entitlement). Left out of the
+	// encoding when empty, so the keys of other RUN steps do not change.
+	Security string `json:",omitempty"`
 }
 
 // RunMount is one RUN --mount flag, after expansion.

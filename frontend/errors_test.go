@@ -45,7 +45,7 @@ func TestErrors(t *testing.T) {
 		{"FROM alpine\nRUN --network=bogus x", "", `Dockerfile:2: RUN: invalid network mode "bogus"`},
 		{"FROM alpine\nRUN --mount=type=bogus x", "", `Dockerfile:2: RUN: unsupported mount type "bogus"`},
 		{"FROM alpine\nRUN --mount=type=bind,target=/ x", "", `Dockerfile:2: RUN: invalid mount target "/"`},
-		{"FROM alpine\nRUN --security=insecure x", "", "Dockerfile:2: RUN: --security=insecure is not supported"},
+		{"FROM alpine\nRUN --security=privileged x", "", "Dockerfile:2: RUN: security \"privileged\" is not valid"},
 		{"FROM alpine\nEXPOSE 80/xyz", "", `Dockerfile:2: EXPOSE: invalid port: "80/xyz": invalid proto: xyz`},
 		{"FROM alpine\nEXPOSE 90-80", "", "Dockerfile:2: EXPOSE: invalid containerPort: 90-80"},
 		{"FROM alpine\nSTOPSIGNAL NOPE", "", "Dockerfile:2: STOPSIGNAL: invalid signal: NOPE"},

@@ -20,8 +20,13 @@ import (
 // /dev/pipes, and the shell runs that file. Any other RUN with heredocs is
 // handed to the shell with the heredocs inline, so the shell feeds them.
 func (b *build) dispatchRun(s *stage, c *command, x *instructions.RunCommand) error {
-	if sec := instructions.GetSecurity(x); sec != "" && sec != "sandbox" {
-		return fmt.Errorf("--security=%s is not supported", sec)
+	security := ""
+	switch sec := instructions.GetSecurity(x); sec {
+	case "", "sandbox":
+	case "insecure":
+		security = "insecure"
+	default:
+		return fmt.Errorf("--security=%s: unknown mode (sandbox or insecure)", sec)
 	}
 	if len(instructions.GetDevices(x)) > 0 {
 		return errors.New("--device is not supported")
@@ -80,6 +85,7 @@ func (b *build) dispatchRun(s *stage, c *command, x *instructions.RunCommand) er
 		Network:  network,
 		Mounts:   mounts,
 		Heredocs: scripts,
+		Security: security,
 	}
 	v := b.step(s, c, op, b.label(s, c, name, true), extra...)
 	s.commit(v, "RUN "+runCommandString(args, s)+" # buildkit")

@@ -54,7 +54,7 @@ type hierarchy struct {
 // then runs in the caller's cgroup; failing device rules always are. The
 // memory and pids controllers are always used when present, to detect OOM
 // kills.
-func newCgroup(l Limits) (cg *cgroup, err error) {
+func newCgroup(l Limits, restrictDevices bool) (cg *cgroup, err error) {
 	limited := l != Limits{}
 	devices := false // past the limits: an error is in the device rules
 	cg = &cgroup{limit: l.Memory, limited: limited}
@@ -103,6 +103,9 @@ func newCgroup(l Limits) (cg *cgroup, err error) {
 	}
 	if err := cg.setLimits(l, dirs); err != nil {
 		return cg, err
+	}
+	if !restrictDevices {
+		return cg, nil // insecure mode: the host's devices cgroup, all allowed
 	}
 	devices = true
 	if err := cg.setDevices(hs, own, name, made); err != nil {

@@ -280,7 +280,7 @@ func BenchmarkSandboxTrue(b *testing.B) {
 func BenchmarkNewCgroup(b *testing.B) {
 	testutil.RequireRoot(b)
 	for b.Loop() {
-		cg, err := newCgroup(Limits{})
+		cg, err := newCgroup(Limits{}, true)
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -342,7 +342,7 @@ func TestNewCgroupDevices(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cg, err := newCgroup(Limits{})
+	cg, err := newCgroup(Limits{}, true)
 	if err != nil {
 		t.Fatal(err)
 	}

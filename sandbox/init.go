@@ -153,9 +153,11 @@ func execCommand(cfg *config, r *rootfs) (err error) {
 		return err
 	}
 	unix.Umask(0o022)
-	filter, err := decodeSeccomp(cfg.Seccomp)
-	if err != nil {
-		return err
+	var filter []unix.SockFilter
+	if !cfg.Insecure {
+		if filter, err = decodeSeccomp(cfg.Seccomp); err != nil {
+			return err
+		}
 	}
 
 	// The default network comes up (slirp4netns) while the init set the
@@ -181,18 +183,20 @@ func execCommand(cfg *config, r *rootfs) (err error) {
 	if err := setUlimits(cfg.Ulimits); err != nil {
 		return err
 	}
-	if err := dropBoundingSet(); err != nil {
-		return err
-	}
-	if err := applyDevices(cfg); err != nil {
-		return err
-	}
-	// Seccomp goes on while this thread still has CAP_SYS_ADMIN, as runc
-	// does when no_new_privs is off (Docker's default): the filter must
-	// let through what follows (setgroups, setresuid, prctl, close_range,
-	// execve), which Docker's profile does.
-	if err := applySeccomp(filter); err != nil {
-		return err
+	if !cfg.Insecure {
+		if err := dropBoundingSet(); err != nil {
+			return err
+		}
+		if err := applyDevices(cfg); err != nil {
+			return err
+		}
+		// Seccomp goes on while this thread still has CAP_SYS_ADMIN, as
+		// runc does when no_new_privs is off (Docker's default): the
+		// filter must let through what follows (setgroups, setresuid,
+		// prctl, close_range, execve), which Docker's profile does.
+		if err := applySeccomp(filter); err != nil {
+			return err
+		}
 	}
 	if err := setCredentials(u); err != nil {
 		return err

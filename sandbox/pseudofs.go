@@ -34,6 +34,11 @@ var devices = []struct {
 	{"random", 1, 8}, {"urandom", 1, 9}, {"tty", 5, 0},
 }
 
+// insecureDevices are the host's nodes an insecure step also gets, as
+// under BuildKit's security.insecure (the loop devices themselves are made
+// by losetup through loop-control).
+var insecureDevices = []string{"kmsg", "cuse", "fuse", "kvm", "loop-control"}
+
 // mountDev mounts a tmpfs with the few devices a build needs, its own
 // devpts, a /dev/shm of shmSize bytes and the usual symlinks. Everything below /dev is made
 // through the new mount's descriptor.
@@ -78,6 +83,17 @@ func (r *rootfs) mountDev(shmSize int64) error {
 		}
 		if err := attachIn(dev, s.name, s.m); err != nil {
 			return fmt.Errorf("/dev/%s: %w", s.name, err)
+		}
+	}
+	if r.insecure {
+		// BuildKit's insecure mode adds these host nodes, where they exist.
+		for _, name := range insecureDevices {
+			if _, err := os.Stat("/dev/" + name); err != nil {
+				continue
+			}
+			if err := bindHostDevice(dev, name); err != nil {
+				return &os.PathError{Op: "bind", Path: "/dev/" + name, Err: err}
+			}
 		}
 	}
 	if r.null, err = openBeneath(dev, "null"); err != nil {
@@ -129,11 +145,14 @@ func (r *rootfs) mountKernelFS() error {
 	if err := mount.Attach(proc, r.proc); err != nil {
 		return fmt.Errorf("mount /proc: %w", err)
 	}
-	sys, err := mountSys(r.sys)
+	sys, err := mountSys(r.sys, !r.insecure)
 	if err != nil {
 		return fmt.Errorf("mount /sys: %w", err)
 	}
 	defer unix.Close(sys)
+	if r.insecure {
+		return nil // nothing read-only, nothing masked
+	}
 	for _, p := range readonlyPaths {
 		fd, err := openBeneath(proc, strings.TrimPrefix(p, "/proc/"))
 		if err == unix.ENOENT {
@@ -175,11 +194,15 @@ func readonlyBind(fd int) error {
 	return mount.Attach(tree, fd)
 }
 
-// mountSys mounts a read-only sysfs on target, or, where sysfs cannot be
+// mountSys mounts a sysfs (read-only unless insecure) on target, or, where sysfs cannot be
 // mounted, a recursive read-only bind of the host's; it returns the new
 // mount's descriptor.
-func mountSys(target int) (int, error) {
-	sys, err := mount.Detached(mount.Mount{Type: "sysfs", Source: "sysfs", Options: []string{"ro", "nosuid", "nodev", "noexec"}})
+func mountSys(target int, readonly bool) (int, error) {
+	opts := []string{"ro", "nosuid", "nodev", "noexec"}
+	if !readonly {
+		opts = opts[1:]
+	}
+	sys, err := mount.Detached(mount.Mount{Type: "sysfs", Source: "sysfs", Options: opts})
 	if err != nil {
 		sys, err = unix.OpenTree(unix.AT_FDCWD, "/sys", unix.OPEN_TREE_CLONE|unix.OPEN_TREE_CLOEXEC|unix.AT_RECURSIVE)
 		if err != nil {

@@ -30,6 +30,7 @@ type rootfs struct {
 	proc, sys, null int
 	sock            int           // the socket to Run placeholders are handed over on, or -1
 	created         []placeholder // in creation order
+	insecure        bool          // config.Insecure: /proc and /sys unmasked and writable, more of /dev
 }
 
 // placeholder is a file or directory the sandbox created in the root. The
@@ -92,6 +93,7 @@ func (r *rootfs) mountAll(cfg *config) error {
 	if r.sys, err = r.ensure("/sys", true); err != nil {
 		return fmt.Errorf("mount /sys: %w", err)
 	}
+	r.insecure = cfg.Insecure
 	if err := r.mountDev(cfg.ShmSize); err != nil {
 		return fmt.Errorf("mount /dev: %w", err)
 	}

@@ -70,6 +70,13 @@ type Spec struct {
 	ScratchDir string
 	// Limits are the step's cgroup limits.
 	Limits Limits
+	// Insecure runs the command as BuildKit's security.insecure mode (RUN
+	// --security=insecure, docker run --privileged): every capability,
+	// no seccomp filter, every device allowed by the cgroup (and the
+	// host's fuse, kmsg, kvm and loop-control nodes in /dev), /sys and
+	// /proc writable, nothing masked. Only for a build granted --allow
+	// security.insecure.
+	Insecure bool
 	// Stdin, Stdout and Stderr are the command's standard streams; nil is
 	// /dev/null, as with os/exec.
 	Stdin          io.Reader
@@ -169,7 +176,7 @@ func Run(ctx context.Context, spec Spec) (err error) {
 	if err != nil {
 		return fmt.Errorf("sandbox: %w", err)
 	}
-	cg, err := newCgroup(spec.Limits)
+	cg, err := newCgroup(spec.Limits, !spec.Insecure)
 	if err != nil {
 		return fmt.Errorf("sandbox: cgroup: %w", err)
 	}
@@ -183,8 +190,10 @@ func Run(ctx context.Context, spec Spec) (err error) {
 		defer into.Close()
 	}
 	cfg.CgroupProcs = cg.joinFiles(into != nil)
-	if cfg.Seccomp, err = stepSeccomp(); err != nil {
-		return fmt.Errorf("sandbox: %w", err)
+	if !spec.Insecure {
+		if cfg.Seccomp, err = stepSeccomp(); err != nil {
+			return fmt.Errorf("sandbox: %w", err)
+		}
 	}
 	return run(ctx, spec, cfg, cg, into)
 }
@@ -259,9 +268,10 @@ type config struct {
 	WaitNet bool
 	// JoinNet: fd 5 is a pooled network namespace (Networks), up
 	// already; the init joins it.
-	JoinNet bool
-	ShmSize int64 // bytes of /dev/shm; never 0 here
-	Ulimits []Ulimit
+	JoinNet  bool
+	ShmSize  int64 // bytes of /dev/shm; never 0 here
+	Ulimits  []Ulimit
+	Insecure bool // Spec.Insecure
 }
 
 // etcFiles are the files of /etc the sandbox provides, from config.Files.
@@ -286,6 +296,7 @@ func newConfig(spec Spec, state string) (*config, error) {
 		State:    state,
 		ShmSize:  spec.ShmSize,
 		Ulimits:  spec.Ulimits,
+		Insecure: spec.Insecure,
 	}
 	if cfg.ShmSize == 0 {
 		cfg.ShmSize = 64 << 20 // docker's default

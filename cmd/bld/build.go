@@ -99,7 +99,7 @@ func newBuildCmd(g *globalOptions) *cobra.Command {
 	f.StringVar(&o.progress, "progress", "auto", "progress output: auto (tty on a terminal, else plain), plain, tty, rawjson, quiet")
 	f.StringArrayVar(&o.secrets, "secret", nil, "secret for RUN --mount=type=secret (id=ID,src=FILE or id=ID,env=VAR)")
 	f.StringVar(&o.network, "network", "default", "default network for RUN: default (own namespace, outbound access), none, or host (needs --allow network.host)")
-	f.StringSliceVar(&o.allow, "allow", nil, "grant an entitlement: network.host (RUN on the host's network)")
+	f.StringSliceVar(&o.allow, "allow", nil, "grant an entitlement: network.host (RUN on the host's network), security.insecure (RUN --security=insecure: all capabilities, no seccomp)")
 	f.StringVarP(&o.memory, "memory", "m", "", "memory limit for each RUN step (e.g. 512m)")
 	f.StringVar(&o.diskLimit, "disk-limit", "", "bytes each RUN step may write (e.g. 1g); the step fails past it")
 	f.Float64Var(&o.cpus, "cpus", 0, "CPU limit for each RUN step")
