@@ -21,6 +21,7 @@ import (
 	"github.com/bldbuild/bld/dag"
 	"github.com/bldbuild/bld/exporter"
 	"github.com/bldbuild/bld/frontend"
+	"github.com/bldbuild/bld/frontend/vars"
 	"github.com/bldbuild/bld/internal/fscopy"
 	"github.com/bldbuild/bld/remotecache"
 	"github.com/bldbuild/bld/sandbox"
@@ -199,6 +200,11 @@ func Run(ctx context.Context, o Options) (_ *Result, err error) {
 	if err != nil {
 		return nil, err
 	}
+	// A RUN for another CPU runs under an emulator: say before anything
+	// runs when none is registered.
+	if err := checkEmulation(plan.Target, *o.Platform); err != nil {
+		return nil, err
+	}
 	b, err := newBuilder(ctx, o, scratch.Dir, res, client, prog)
 	if err != nil {
 		return nil, err
@@ -304,8 +310,8 @@ func Prepare(o Options) (Options, error) {
 	host := HostPlatform()
 	if p := o.Platform; p == nil {
 		o.Platform = &host
-	} else if p.OS != host.OS || p.Architecture != host.Architecture {
-		return o, fmt.Errorf("--platform %s: only the host platform %s can be built here", p, host)
+	} else if p.OS != "linux" {
+		return o, fmt.Errorf("--platform %s: only linux images can be built", vars.FormatPlatform(*p))
 	}
 	if o.Epoch == nil {
 		if o.Epoch, err = SourceDateEpoch(o.BuildArgs["SOURCE_DATE_EPOCH"]); err != nil {

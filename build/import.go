@@ -38,6 +38,9 @@ type ImportOptions struct {
 	// Message is the history entry's comment, as `docker import -m`;
 	// empty is "Imported from SRC".
 	Message string
+	// Platform is the image's os/architecture/variant (`docker import
+	// --platform`); nil is the host's. The files are not checked against it.
+	Platform *v1.Platform
 }
 
 // ImportWith is Import with the options of `docker import`.
@@ -50,6 +53,10 @@ func ImportWith(ctx context.Context, root *state.Root, src string, stdin io.Read
 	cfg, err := frontend.ApplyChanges(ctx, v1.Config{}, o.Changes)
 	if err != nil {
 		return v1.Hash{}, fmt.Errorf("import: %w", err)
+	}
+	platform := HostPlatform()
+	if o.Platform != nil {
+		platform = *o.Platform
 	}
 	comment := o.Message
 	if comment == "" {
@@ -106,7 +113,7 @@ func ImportWith(ctx context.Context, root *state.Root, src string, stdin io.Read
 		created = *epoch
 	}
 	img, err := exporter.Image(nil, []exporter.Layer{{Layer: layer, History: v1.History{CreatedBy: "bld import " + filepath.Base(src), Comment: comment}}},
-		cfg, HostPlatform(), created)
+		cfg, platform, created)
 	if err != nil {
 		return v1.Hash{}, err
 	}

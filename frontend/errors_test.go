@@ -38,7 +38,7 @@ func TestErrors(t *testing.T) {
 		{"FROM Alpine", "", `Dockerfile:1: FROM: invalid reference "Alpine": could not parse reference: Alpine`},
 		{"ARG V\nFROM alpine:$V", "", `Dockerfile:2: FROM: invalid reference "alpine:": could not parse reference: alpine:`},
 		{"FROM ${NOPE}", "", "Dockerfile:1: FROM: base name (${NOPE}) should not be blank"},
-		{"FROM --platform=linux/ alpine", "", `Dockerfile:1: FROM: parse platform linux/: invalid platform "linux/"`},
+		{"FROM --platform=linux/ alpine", "", `Dockerfile:1: FROM: parse platform linux/: "" is an invalid component of "linux/": platform specifier component must match "^[A-Za-z0-9_.-]+$": invalid argument`},
 		{"FROM missing:1", "", "Dockerfile:1: FROM: missing:1: manifest unknown"},
 		{"FROM alpine\nCOPY --from=missing:2 / /", "", "Dockerfile:2: COPY: missing:2: manifest unknown"},
 		{"FROM alpine\nRUN --mount=from=missing:3,target=/m x", "", "Dockerfile:2: RUN: missing:3: manifest unknown"},

@@ -18,6 +18,8 @@ if [ "${1:-}" != "--demo" ]; then
   have curl || need+=(curl)
   # bld build --load is tested against a dockerd the test starts
   have dockerd || need+=(docker.io)
+  # emulated RUN steps (bld binfmt, --platform linux/arm64)
+  [ -x /usr/bin/qemu-aarch64-static ] || need+=(qemu-user-static)
 fi
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" != 0 ]; then
@@ -28,4 +30,8 @@ if [ ${#need[@]} -gt 0 ]; then
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
   apt-get install -y -qq "${need[@]}" >/dev/null
+fi
+if [ "${1:-}" != "--demo" ]; then
+  # an arm64 busybox for the emulation tests (.cache/busybox-static-arm64)
+  "$(dirname "$0")/foreign-busybox.sh" arm64
 fi

@@ -10,7 +10,6 @@ import (
 	"runtime"
 	"strings"
 
-	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/spf13/cobra"
 
 	"github.com/bldbuild/bld/build"
@@ -91,7 +90,7 @@ func newBuildCmd(g *globalOptions) *cobra.Command {
 	f.BoolVar(&o.pull, "pull", false, "always look up base images in their registry")
 	f.BoolVar(&o.noCache, "no-cache", false, "do not use the cache")
 	f.StringArrayVar(&o.noCacheFilter, "no-cache-filter", nil, "do not use the cache for these stages")
-	f.StringVar(&o.platform, "platform", "", "target platform (only the host's, e.g. linux/amd64)")
+	f.StringVar(&o.platform, "platform", "", "target platform (os/arch[/variant], e.g. linux/arm64, or local); RUN steps for another CPU run under QEMU (bld binfmt)")
 	f.StringArrayVarP(&o.outputs, "output", "o", nil, "output destination (type=oci|docker|registry|local|tar|image,dest=...; type=docker without dest is --load)")
 	f.BoolVar(&o.push, "push", false, "push every -t name to its registry")
 	f.StringVar(&o.iidfile, "iidfile", "", "write the image digest to this file")
@@ -198,11 +197,16 @@ func buildOpts(g *globalOptions, o buildOptions, stdin io.Reader, stdout io.Writ
 		}
 	}
 	if o.platform != "" {
-		p, err := v1.ParsePlatform(o.platform)
-		if err != nil {
-			return opts, fmt.Errorf("--platform %s: %w", o.platform, err)
+		if strings.Contains(o.platform, ",") {
+			// Issue 14's multi-platform index is not built yet: one
+			// platform per build, emulated where it is not the host's.
+			return opts, fmt.Errorf("--platform %s: one platform per build for now (run bld once per platform)", o.platform)
 		}
-		opts.Platform = p
+		p, err := build.ParsePlatform(o.platform)
+		if err != nil {
+			return opts, err
+		}
+		opts.Platform = &p
 	}
 	if opts.BuildArgs, err = build.ParseKV(o.buildArgs, true); err != nil {
 		return opts, fmt.Errorf("--build-arg: %w", err)

@@ -6,6 +6,8 @@ import (
 	"io"
 	"os"
 
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+
 	"github.com/bldbuild/bld/build"
 
 	"github.com/spf13/cobra"
@@ -23,8 +25,30 @@ func newImportCmd(g *globalOptions) *cobra.Command {
 	}
 	cmd.Flags().StringArrayVarP(&o.Changes, "change", "c", nil, "apply a Dockerfile instruction to the image config (CMD, ENTRYPOINT, ENV, EXPOSE, HEALTHCHECK, LABEL, ONBUILD, STOPSIGNAL, USER, VOLUME, WORKDIR)")
 	cmd.Flags().StringVarP(&o.Message, "message", "m", "", "comment of the image's history entry")
+	cmd.Flags().Var(&platformFlag{&o.Platform}, "platform", "the image's platform (os/arch[/variant], e.g. linux/arm64); default: the host's")
 	return cmd
 }
+
+// platformFlag is a --platform flag parsed by build.ParsePlatform into *p.
+type platformFlag struct{ p **v1.Platform }
+
+func (f *platformFlag) String() string {
+	if *f.p == nil {
+		return ""
+	}
+	return build.FormatPlatform(**f.p)
+}
+
+func (f *platformFlag) Set(s string) error {
+	p, err := build.ParsePlatform(s)
+	if err != nil {
+		return err
+	}
+	*f.p = &p
+	return nil
+}
+
+func (f *platformFlag) Type() string { return "platform" }
 
 func runImport(ctx context.Context, g *globalOptions, src, name string, o build.ImportOptions, stdin io.Reader, stdout io.Writer) error {
 	epoch, err := build.SourceDateEpoch(os.Getenv("SOURCE_DATE_EPOCH"))

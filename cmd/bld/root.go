@@ -49,6 +49,7 @@ func newRootCmd() *cobra.Command {
 		newHistoryCmd(g),
 		newLintCmd(g),
 		newLoginCmd(g),
+		newBinfmtCmd(g),
 	)
 	return cmd
 }

@@ -9,8 +9,10 @@
 package vars
 
 import (
+	"github.com/containerd/platforms"
 	"maps"
 	"slices"
+	"strings"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/moby/buildkit/frontend/dockerfile/instructions"
@@ -163,4 +165,17 @@ func Arg(kv instructions.KeyValuePairOptional, buildArgs map[string]string, glob
 		}
 	}
 	return "", false, nil
+}
+
+// ParsePlatform reads a platform ("os", "arch", "os/arch",
+// "os/arch/variant") with containerd's platforms package and normalises it
+// as containerd does: linux/x86_64 is linux/amd64, arm is arm/v7, arm64's
+// v8 and amd64's v1 are dropped, amd64/v2..v4 kept.
+func ParsePlatform(s string) (v1.Platform, error) {
+	p, err := platforms.Parse(strings.TrimSpace(s))
+	if err != nil {
+		return v1.Platform{}, err
+	}
+	p = platforms.Normalize(p)
+	return v1.Platform{OS: p.OS, Architecture: p.Architecture, Variant: p.Variant}, nil
 }

@@ -119,8 +119,28 @@ const (
 // It is also the conformance suite's base image.
 func BusyboxRootfs(t testing.TB, dir string) {
 	t.Helper()
-	bb := "/bin/busybox"
-	if _, err := os.Stat(bb); err != nil {
+	busyboxRootfs(t, dir, "/bin/busybox")
+}
+
+// ForeignBusyboxRootfs is BusyboxRootfs with Debian's busybox-static for
+// arch (e.g. arm64), which scripts/foreign-busybox.sh puts under the
+// repository's .cache (make test runs it). Running it needs an emulator.
+func ForeignBusyboxRootfs(t testing.TB, dir, arch string) {
+	t.Helper()
+	out, err := exec.Command("go", "env", "GOMOD").Output()
+	must(t, err)
+	bin := filepath.Join(filepath.Dir(strings.TrimSpace(string(out))), ".cache", "busybox-static-"+arch, "busybox")
+	if _, err := os.Stat(bin); err != nil {
+		t.Fatalf("no %s busybox: run scripts/foreign-busybox.sh %s (make test does): %v", arch, arch, err)
+	}
+	busyboxRootfs(t, dir, bin)
+}
+
+// busyboxRootfs makes the fixture with the busybox binary bb; the applets
+// are the host busybox's (the same Debian version).
+func busyboxRootfs(t testing.TB, dir, bb string) {
+	t.Helper()
+	if _, err := os.Stat("/bin/busybox"); err != nil {
 		t.Fatalf("busybox-static is not installed (make test installs it): %v", err)
 	}
 	for _, d := range []struct {
@@ -137,7 +157,7 @@ func BusyboxRootfs(t testing.TB, dir string) {
 	data, err := os.ReadFile(bb)
 	must(t, err)
 	must(t, os.WriteFile(filepath.Join(dir, "bin/busybox"), data, 0o755))
-	out, err := exec.CommandContext(t.Context(), bb, "--list").Output()
+	out, err := exec.CommandContext(t.Context(), "/bin/busybox", "--list").Output()
 	if err != nil {
 		t.Fatalf("busybox --list: %v", err)
 	}

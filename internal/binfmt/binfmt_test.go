@@ -1,0 +1,166 @@
+package binfmt
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+
+	v1 "github.com/opencontainers/image-spec/specs-go/v1"
+	"golang.org/x/sys/unix"
+
+	"github.com/bldbuild/bld/internal/testutil"
+)
+
+// unescape turns a binfmt.d field ("\x7f\x45...") into bytes.
+func unescape(t *testing.T, s string) []byte {
+	t.Helper()
+	var out []byte
+	for len(s) > 0 {
+		if strings.HasPrefix(s, `\x`) && len(s) >= 4 {
+			b, err := strconv.ParseUint(s[2:4], 16, 8)
+			if err != nil {
+				t.Fatalf("bad escape in %q", s)
+			}
+			out = append(out, byte(b))
+			s = s[4:]
+			continue
+		}
+		out = append(out, s[0])
+		s = s[1:]
+	}
+	return out
+}
+
+// debianHandler reads Debian's qemu-q definition as a Handler.
+func debianHandler(t *testing.T, q string) (Handler, bool) {
+	data, err := os.ReadFile(filepath.Join("/usr/lib/binfmt.d", "qemu-"+q+".conf"))
+	if err != nil {
+		return Handler{}, false
+	}
+	f := strings.Split(strings.TrimSpace(string(data))[1:], ":")
+	off, _ := strconv.Atoi(f[2])
+	return Handler{Name: f[0], offset: off, magic: unescape(t, f[3]), mask: unescape(t, f[4]), Enabled: true}, true
+}
+
+// The ELF header bld makes for each architecture is matched by Debian's
+// handler for it and by no other architecture's: Check finds handlers by
+// what they match, so a wrong e_machine would send arm64 to qemu-riscv64.
+func TestHeadersMatchDebian(t *testing.T) {
+	found := 0
+	for name, a := range arches {
+		h, ok := debianHandler(t, a.qemu)
+		if !ok {
+			continue // the host's own architecture has no qemu handler
+		}
+		found++
+		if !h.matches(a.elfHeader()) {
+			t.Errorf("%s: Debian's %s does not match bld's header % x", name, h.Name, a.elfHeader())
+		}
+		for other, b := range arches {
+			if other != name && h.matches(b.elfHeader()) {
+				t.Errorf("Debian's %s matches %s's header too", h.Name, other)
+			}
+		}
+	}
+	if found < 5 {
+		t.Fatalf("only %d Debian qemu handlers found: is qemu-user-static installed? (make test installs it)", found)
+	}
+}
+
+// The real arm64 busybox starts with the header bld expects.
+func TestRealBinaryHeader(t *testing.T) {
+	dir := t.TempDir()
+	testutil.ForeignBusyboxRootfs(t, dir, "arm64")
+	f, err := os.Open(filepath.Join(dir, "bin/busybox"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	head := make([]byte, 20)
+	if _, err := f.Read(head); err != nil {
+		t.Fatal(err)
+	}
+	h, ok := debianHandler(t, "aarch64")
+	if !ok {
+		t.Fatal("no /usr/lib/binfmt.d/qemu-aarch64.conf: install qemu-user-static")
+	}
+	if !h.matches(head) {
+		t.Errorf("Debian's handler does not match the real binary's header % x", head)
+	}
+	if a := arches["arm64"]; !h.matches(a.elfHeader()) {
+		t.Errorf("bld's arm64 header % x does not match", a.elfHeader())
+	}
+}
+
+func TestNative(t *testing.T) {
+	if !Native(v1.Platform{OS: "linux", Architecture: "amd64"}) || !Native(v1.Platform{OS: "linux", Architecture: "386"}) {
+		t.Error("amd64 and 386 run natively on this amd64 host")
+	}
+	if Native(v1.Platform{OS: "linux", Architecture: "arm64"}) || Native(v1.Platform{OS: "windows", Architecture: "amd64"}) {
+		t.Error("arm64, or windows, cannot run natively here")
+	}
+}
+
+// TestInstallRunUninstall registers the arm64 emulator (needs root; binfmt_misc
+// is host-global, so the test removes its handler, and unmounts binfmt_misc
+// if it mounted it, even when it fails), runs an arm64 busybox through it,
+// removes it, and checks that Check then names the fix.
+func TestInstallRunUninstall(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Fatal("needs root (binfmt_misc registration); CI runs as root")
+	}
+	mountedBefore := Mounted()
+	arm := v1.Platform{OS: "linux", Architecture: "arm64"}
+	othersBefore := Check(arm) == nil // a handler someone else registered
+	t.Cleanup(func() {
+		if err := Uninstall("arm64"); err != nil {
+			t.Errorf("cleanup: %v", err)
+		}
+		if !mountedBefore && Mounted() {
+			if err := unix.Unmount(Dir, 0); err != nil {
+				t.Errorf("cleanup: unmount %s: %v", Dir, err)
+			}
+		}
+	})
+	dir := t.TempDir()
+	testutil.ForeignBusyboxRootfs(t, dir, "arm64")
+	if err := Install("arm64"); err != nil {
+		t.Fatal(err)
+	}
+	if err := Check(arm); err != nil {
+		t.Fatalf("after Install: %v", err)
+	}
+	hs, err := Status()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ours := false
+	for _, h := range hs {
+		if h.Ours && h.Arch == "arm64" && h.FixBinary && h.Enabled {
+			ours = true
+		}
+	}
+	if !ours && !othersBefore {
+		t.Fatalf("no enabled bld-qemu-aarch64 handler with F in %+v", hs)
+	}
+	out, err := exec.Command(filepath.Join(dir, "bin/busybox"), "uname", "-m").CombinedOutput()
+	if err != nil || strings.TrimSpace(string(out)) != "aarch64" {
+		t.Fatalf("arm64 busybox uname -m = %q, %v; want aarch64", out, err)
+	}
+	if err := Uninstall("arm64"); err != nil {
+		t.Fatal(err)
+	}
+	err = Check(arm)
+	switch {
+	case othersBefore && err != nil:
+		t.Errorf("Uninstall removed a handler bld did not register: %v", err)
+	case !othersBefore && (err == nil || !strings.Contains(err.Error(), `run "bld binfmt --install arm64"`)):
+		t.Errorf("after Uninstall, Check = %v; want the error naming bld binfmt --install arm64", err)
+	}
+	if err := Install("sparc"); err == nil || !strings.Contains(err.Error(), "unknown architecture") {
+		t.Errorf("Install(sparc) = %v, want unknown architecture", err)
+	}
+}
