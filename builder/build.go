@@ -12,6 +12,7 @@ import (
 	"time"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"golang.org/x/sync/errgroup"
 	"golang.org/x/sync/semaphore"
 	"golang.org/x/sync/singleflight"
 
@@ -102,6 +103,15 @@ var ErrCacheMiss = errors.New("cache miss")
 // Build solves target and everything it needs. The first failing step
 // cancels the rest; its error is returned (a *StepError for a step).
 func (b *Builder) Build(ctx context.Context, target *dag.Vertex) (*Result, error) {
+	return b.BuildAll(ctx, []*dag.Vertex{target})
+}
+
+// BuildAll solves several targets in one graph under one job limit: the
+// images of a multi-platform build, one target per platform. Vertices of
+// different targets with the same cache key (a FROM --platform=$BUILDPLATFORM
+// stage that uses no TARGET* arg) are one step: it runs once, as BuildKit
+// merges identical vertices, and both vertices get its result.
+func (b *Builder) BuildAll(ctx context.Context, targets []*dag.Vertex) (*Result, error) {
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	jobs := b.Jobs
@@ -109,11 +119,13 @@ func (b *Builder) Build(ctx context.Context, target *dag.Vertex) (*Result, error
 		jobs = 1
 	}
 	s := &solve{b: b, sem: semaphore.NewWeighted(int64(jobs)), rootCtx: ctx}
-	if err := b.checkEntitlements(target); err != nil {
-		return nil, err
+	for _, target := range targets {
+		if err := b.checkEntitlements(target); err != nil {
+			return nil, err
+		}
 	}
 
-	plan, err := dag.Walk(ctx, []*dag.Vertex{target}, s.plan)
+	plan, err := dag.Walk(ctx, targets, s.plan)
 	if err != nil {
 		return nil, err
 	}
@@ -130,13 +142,18 @@ func (b *Builder) Build(ctx context.Context, target *dag.Vertex) (*Result, error
 	}
 	s.nodes = plan
 	s.memo = map[*dag.Vertex]func() (*node, error){}
+	s.byKey = map[cache.Key]func() (*node, error){}
 	s.announce(plan)
 	s.cancel = cancel
 	// The target, then every step of its chain: the image needs each
 	// one's layer, even where a cached later step means it need not run.
 	// Steps the user asked to re-run (--no-cache-filter) run even where a
 	// cached step after them would not need them.
-	want := append([]*dag.Vertex{target}, target.Chain()...)
+	var want []*dag.Vertex
+	for _, target := range targets {
+		want = append(want, target)
+		want = append(want, target.Chain()...)
+	}
 	if b.NoCache != nil {
 		for v := range plan {
 			if _, src := v.Op.(*dag.Source); !src && b.NoCache(v) {
@@ -144,13 +161,16 @@ func (b *Builder) Build(ctx context.Context, target *dag.Vertex) (*Result, error
 			}
 		}
 	}
-	var err2 error
+	// Every target at once: the platforms of a build run in parallel,
+	// their steps under the one job limit.
+	g, gctx := errgroup.WithContext(ctx)
 	for _, v := range want {
-		if _, err2 = s.need(ctx, v); err2 != nil {
-			break
-		}
+		g.Go(func() error {
+			_, err := s.need(gctx, v)
+			return err
+		})
 	}
-	if err := err2; err != nil {
+	if err := g.Wait(); err != nil {
 		if cause := context.Cause(ctx); cause != nil && !errors.Is(cause, context.Canceled) {
 			return nil, cause
 		}
@@ -198,8 +218,11 @@ type solve struct {
 	rootCtx context.Context
 	cancel  context.CancelCauseFunc
 	nodes   map[*dag.Vertex]*node // the plan: every vertex's key and record
-	mu      sync.Mutex            // protects memo
+	mu      sync.Mutex            // protects memo, byKey and the nodes of merged vertices
 	memo    map[*dag.Vertex]func() (*node, error)
+	// byKey merges vertices with the same result key (the same step of
+	// several platforms' graphs): the first one's solve is everyone's.
+	byKey map[cache.Key]func() (*node, error)
 	// unpacking shares the unpacking of a base image layer, by snapshot
 	// name, among the Source vertices that reach it at once.
 	unpacking singleflight.Group
@@ -234,7 +257,19 @@ func (s *solve) announce(plan map[*dag.Vertex]*node) {
 		}
 	}
 	sort.SliceStable(vs, func(i, j int) bool { return vertexBefore(vs[i], vs[j]) })
+	// The same step in several platforms' graphs is one line.
+	type seenKey struct {
+		key  cache.Key
+		name string
+	}
+	seen := map[seenKey]bool{}
 	for _, v := range vs {
+		if k := (seenKey{plan[v].chain, v.Name}); seen[k] {
+			plan[v].announced = true
+			continue
+		} else {
+			seen[k] = true
+		}
 		state := Cached
 		if _, src := v.Op.(*dag.Source); src {
 			state = Done

@@ -34,9 +34,26 @@ func (s *solve) need(ctx context.Context, v *dag.Vertex) (*node, error) {
 	s.mu.Lock()
 	f, ok := s.memo[v]
 	if !ok {
-		// Shared work runs under the build's context, not the first
-		// caller's (whose errgroup may be cancelled by a sibling).
-		f = sync.OnceValues(func() (*node, error) { return s.visit(s.rootCtx, v) })
+		k := s.nodes[v].chain
+		if shared, ok := s.byKey[k]; ok {
+			// The same step in another platform's graph: its result,
+			// once solved, is this vertex's too.
+			f = sync.OnceValues(func() (*node, error) {
+				n, err := shared()
+				if err != nil {
+					return nil, err
+				}
+				s.mu.Lock()
+				*s.nodes[v] = *n
+				s.mu.Unlock()
+				return n, nil
+			})
+		} else {
+			// Shared work runs under the build's context, not the first
+			// caller's (whose errgroup may be cancelled by a sibling).
+			f = sync.OnceValues(func() (*node, error) { return s.visit(s.rootCtx, v) })
+			s.byKey[k] = f
+		}
 		s.memo[v] = f
 	}
 	s.mu.Unlock()
