@@ -205,6 +205,11 @@ func Run(ctx context.Context, o Options) (_ *Result, err error) {
 	if err := checkEmulation(plan.Target, *o.Platform); err != nil {
 		return nil, err
 	}
+	// Limits that cannot be set (bld without root and no delegated
+	// cgroup) fail the build before any step runs, never silently.
+	if err := sandbox.CheckLimits(o.Resources); err != nil {
+		return nil, err
+	}
 	b, err := newBuilder(ctx, o, scratch.Dir, res, client, prog)
 	if err != nil {
 		return nil, err

@@ -17,6 +17,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/bldbuild/bld/internal/mount"
+	"github.com/bldbuild/bld/internal/userns"
 )
 
 // cgroup is a step's control group: one directory in each cgroup hierarchy
@@ -38,6 +39,30 @@ type cgroup struct {
 	// limited: a limit is written into the step's cgroups, so the init
 	// joins only once it is done with its own threads and memory.
 	limited bool
+}
+
+// RootlessLimitsError is a step with --memory, --cpus or --pids-limit run
+// by bld without root, where no cgroup is delegated to the user: the
+// limits cannot be set, and bld says so rather than run without them.
+type RootlessLimitsError struct{ Err error }
+
+func (e *RootlessLimitsError) Error() string {
+	return fmt.Sprintf("--memory, --cpus and --pids-limit need a cgroup delegated to your user when bld runs without root (cgroup v2 with systemd's Delegate=yes, as a user@.service slice gives); none is writable here (%v)", e.Err)
+}
+
+func (e *RootlessLimitsError) Unwrap() error { return e.Err }
+
+// CheckLimits fails when a step with limits l could not get them: it makes
+// a cgroup with them and removes it. A build calls it before any step runs.
+func CheckLimits(l Limits) error {
+	if l == (Limits{}) {
+		return nil
+	}
+	cg, err := newCgroup(l, false)
+	if err != nil {
+		return err
+	}
+	return cg.remove()
 }
 
 // hierarchy is one mounted cgroup hierarchy.
@@ -65,6 +90,10 @@ func newCgroup(l Limits, restrictDevices bool) (cg *cgroup, err error) {
 		cg.remove()
 		if !limited && !devices {
 			cg, err = &cgroup{}, nil
+			return
+		}
+		if limited && !devices && userns.Rootless() && (errors.Is(err, os.ErrPermission) || errors.Is(err, unix.EROFS)) {
+			err = &RootlessLimitsError{Err: err}
 		}
 	}()
 	hs, err := hierarchies()

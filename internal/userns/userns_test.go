@@ -233,3 +233,26 @@ func lastLine(s string) string {
 	}
 	return f[len(f)-1]
 }
+
+// TestRootlessLimits: --memory as an ordinary user on a host that delegates
+// no cgroup to it (this one: cgroup v1 controllers owned by root) fails
+// before any step runs, naming what is missing; before, the step failed
+// with a bare "mkdir ...: permission denied". On a host with delegation
+// the limit is set and the build passes.
+func TestRootlessLimits(t *testing.T) {
+	u := newUser(t, true)
+	dir := fixture(t, u, false, "FROM busybox\nRUN echo step-ran\n")
+	if out, err := u.run(t, dir, "import", "bb.tar", "busybox"); err != nil {
+		t.Fatalf("import: %v\n%s", err, out)
+	}
+	out, err := u.run(t, dir, "build", "--progress", "plain", "--network", "none", "--memory", "64m", "ctx")
+	if err == nil {
+		return // a delegated cgroup: the limit applies
+	}
+	if !strings.Contains(out, "bld: --memory, --cpus and --pids-limit need a cgroup delegated to your user when bld runs without root") {
+		t.Errorf("want the error naming the missing delegation, got %v:\n%s", err, out)
+	}
+	if strings.Contains(out, "step-ran") || strings.Contains(out, "[2/2] RUN") {
+		t.Errorf("a step ran before the limits were found impossible:\n%s", out)
+	}
+}
