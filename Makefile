@@ -5,7 +5,7 @@ DEMO_ROOT ?= $(if $(BLD_ROOT),$(BLD_ROOT),/var/lib/bld)
 ROOTFS    := $(CURDIR)/.cache/busybox-rootfs
 PKGS      := ./...
 
-.PHONY: all build demo test test-short bench lint fuzz clean deps
+.PHONY: all build demo test test-short bench lint fuzz clean deps image
 
 all: build
 
@@ -30,6 +30,12 @@ demo:
 test: deps
 	$(GO) vet $(PKGS)
 	./scripts/with-registry.sh $(GO) test -p 2 -count=1 -timeout 18m $(PKGS)
+
+# bld's own image (images/bld/Dockerfile), built by bld into its store as
+# bld:latest; `bld push bld:latest REG/bld:TAG` publishes it.
+image: build
+	./scripts/image-context.sh $(CURDIR)/.cache/image-ctx
+	$(BIN) --root $(DEMO_ROOT) build --progress plain -t bld:latest $(CURDIR)/.cache/image-ctx
 
 test-short:
 	$(GO) test -short -count=1 $(PKGS)
