@@ -47,8 +47,11 @@ type Options struct {
 	BuildArgs map[string]string // --build-arg
 	Labels    map[string]string // --label
 	Target    string            // --target: the stage to build ("" the last)
-	// Platform is the target platform; nil is the host's (the only one
-	// that can be built today).
+	// Platforms are the target platforms (--platform): one image each,
+	// under one OCI index when there are several. Empty is Platform.
+	Platforms []v1.Platform
+	// Platform is the target platform when Platforms is empty; nil is
+	// the host's. Prepare sets it to Platforms[0].
 	Platform *v1.Platform
 
 	// Tags name the image (-t).
@@ -108,10 +111,13 @@ type Options struct {
 
 // Result is what a successful build made.
 type Result struct {
-	Image        v1.Image
-	Digest       v1.Hash // the image manifest's digest
-	ConfigDigest v1.Hash
-	Names        []string // the names the image was given
+	Image        v1.Image // the first platform's image
+	Digest       v1.Hash  // the image manifest's digest, or the index's
+	ConfigDigest v1.Hash  // the first platform's config
+	// Index is the OCI index of a multi-platform build (nil otherwise),
+	// one manifest per platform, in --platform order.
+	Index v1.ImageIndex
+	Names []string // the names the image was given
 	// Steps are the target stage's steps in Dockerfile order (FROM left out).
 	Steps       []Step
 	CacheHits   int // steps of the whole graph reused from a cache
@@ -186,24 +192,41 @@ func Run(ctx context.Context, o Options) (_ *Result, err error) {
 		return nil, err
 	}
 
-	res := &resolver{root: o.Root, client: client, pull: o.Pull}
-	plan, err := frontend.Parse(ctx, o.Dockerfile, frontend.Options{
-		Filename:      o.DockerfileName,
-		BuildArgs:     o.BuildArgs,
-		Target:        o.Target,
-		Platform:      *o.Platform,
-		BuildPlatform: HostPlatform(),
-		Labels:        o.Labels,
-		Resolve:       res.Resolve,
-		Limits:        o.Limits.Frontend,
-	})
-	if err != nil {
-		return nil, err
+	res := &resolver{root: o.Root, client: client, pull: o.Pull, warn: prog.Message}
+	multi := len(o.Platforms) > 1
+	// One graph per target platform, solved together: steps that do not
+	// depend on the platform have the same keys and run once.
+	plans := make([]*frontend.Result, len(o.Platforms))
+	targets := make([]*dag.Vertex, len(o.Platforms))
+	for i, p := range o.Platforms {
+		plan, err := frontend.Parse(ctx, o.Dockerfile, frontend.Options{
+			Filename:      o.DockerfileName,
+			BuildArgs:     o.BuildArgs,
+			Target:        o.Target,
+			Platform:      p,
+			BuildPlatform: HostPlatform(),
+			MultiPlatform: multi,
+			Labels:        o.Labels,
+			Resolve:       res.Resolve,
+			Limits:        o.Limits.Frontend,
+		})
+		if err != nil {
+			if multi {
+				return nil, fmt.Errorf("%s: %w", FormatPlatform(p), err)
+			}
+			return nil, err
+		}
+		// A RUN for another CPU runs under an emulator: say before
+		// anything runs when none is registered.
+		if err := checkEmulation(plan.Target, p); err != nil {
+			return nil, err
+		}
+		plans[i], targets[i] = plan, plan.Target
 	}
-	// A RUN for another CPU runs under an emulator: say before anything
-	// runs when none is registered.
-	if err := checkEmulation(plan.Target, *o.Platform); err != nil {
-		return nil, err
+	if multi {
+		if err := multiPlatformOutputs(exps); err != nil {
+			return nil, err
+		}
 	}
 	// Limits that cannot be set (bld without root and no delegated
 	// cgroup) fail the build before any step runs, never silently.
@@ -219,7 +242,7 @@ func Run(ctx context.Context, o Options) (_ *Result, err error) {
 	nets := &sandbox.Networks{}
 	defer nets.Close()
 	b.Run = nets.Run
-	result, err := b.Build(ctx, plan.Target)
+	result, err := b.BuildAll(ctx, targets)
 	if sc, ok := b.StatCache.(*fscopy.FileStatCache); ok {
 		// The stat cache only saves re-reading context files next time:
 		// failing to save it costs speed, not correctness.
@@ -229,9 +252,16 @@ func Run(ctx context.Context, o Options) (_ *Result, err error) {
 		return nil, err
 	}
 
-	img, err := assemble(ctx, res, o.Root, plan, result, *o.Platform, o.Epoch)
-	if err != nil {
-		return nil, err
+	imgs := make([]v1.Image, len(plans))
+	for i, plan := range plans {
+		img, err := assemble(ctx, res, o.Root, plan, result, o.Platforms[i], o.Epoch)
+		if err != nil {
+			return nil, err
+		}
+		if len(annotations) > 0 {
+			img = mutate.Annotations(img, annotations).(v1.Image)
+		}
+		imgs[i] = img
 	}
 	src := snapshotSource(o.Root, result, o.Epoch)
 	for _, e := range exps {
@@ -243,20 +273,32 @@ func Run(ctx context.Context, o Options) (_ *Result, err error) {
 			s.recompress.Source = src
 		}
 	}
-	if len(annotations) > 0 {
-		img = mutate.Annotations(img, annotations).(v1.Image)
-	}
-	steps := cacheSteps(plan, result)
-	if img, err = remotecache.Inline(img, cacheTo, steps); err != nil {
-		return nil, err
+	steps := cacheSteps(plans, result)
+	for i := range imgs {
+		if imgs[i], err = remotecache.Inline(imgs[i], cacheTo, steps); err != nil {
+			return nil, err
+		}
 	}
 	prog.Exporting()
-	if err := exporter.Tee(exps...).Export(ctx, img); err != nil {
-		return nil, err
-	}
-	r, err := newResult(img, names, plan, result, prog)
-	if err != nil {
-		return nil, err
+	var r *Result
+	if multi {
+		idx, err := platformIndex(imgs, o.Platforms)
+		if err != nil {
+			return nil, err
+		}
+		if err := exportIndex(ctx, exps, idx); err != nil {
+			return nil, err
+		}
+		if r, err = newIndexResult(idx, imgs, names, plans, result, prog); err != nil {
+			return nil, err
+		}
+	} else {
+		if err := exporter.Tee(exps...).Export(ctx, imgs[0]); err != nil {
+			return nil, err
+		}
+		if r, err = newResult(imgs[0], names, plans[0], result, prog); err != nil {
+			return nil, err
+		}
 	}
 	var pushed []string
 	if o.Push {
@@ -312,12 +354,26 @@ func Prepare(o Options) (Options, error) {
 			return o, fmt.Errorf("read Dockerfile: %w", err)
 		}
 	}
-	host := HostPlatform()
-	if p := o.Platform; p == nil {
-		o.Platform = &host
-	} else if p.OS != "linux" {
-		return o, fmt.Errorf("--platform %s: only linux images can be built", vars.FormatPlatform(*p))
+	if len(o.Platforms) == 0 {
+		p := HostPlatform()
+		if o.Platform != nil {
+			p = *o.Platform
+		}
+		o.Platforms = []v1.Platform{p}
 	}
+	seen := map[string]bool{}
+	var ps []v1.Platform
+	for _, p := range o.Platforms {
+		if p.OS != "linux" {
+			return o, fmt.Errorf("--platform %s: only linux images can be built", vars.FormatPlatform(p))
+		}
+		if k := vars.FormatPlatform(p); !seen[k] {
+			seen[k] = true
+			ps = append(ps, p)
+		}
+	}
+	o.Platforms = ps
+	o.Platform = &o.Platforms[0]
 	if o.Epoch == nil {
 		if o.Epoch, err = SourceDateEpoch(o.BuildArgs["SOURCE_DATE_EPOCH"]); err != nil {
 			return o, err

@@ -9,6 +9,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/name"
 
 	"github.com/bldbuild/bld/builder"
+	"github.com/bldbuild/bld/cache"
 	"github.com/bldbuild/bld/dag"
 	"github.com/bldbuild/bld/frontend"
 	"github.com/bldbuild/bld/registry"
@@ -32,18 +33,28 @@ func cacheTransport(ctx context.Context, client *registry.Client) remotecache.Tr
 
 // cacheSteps are the build's steps as a cache export sees them; Target
 // marks the target stage's chain (what mode=min and inline carry).
-func cacheSteps(plan *frontend.Result, result *builder.Result) []remotecache.Step {
+// With several platforms' plans every platform's steps are carried, each
+// key once (a step shared by the platforms is one record).
+func cacheSteps(plans []*frontend.Result, result *builder.Result) []remotecache.Step {
 	target := map[*dag.Vertex]bool{}
-	for _, v := range plan.Target.Chain() {
-		target[v] = true
+	for _, plan := range plans {
+		for _, v := range plan.Target.Chain() {
+			target[v] = true
+		}
 	}
+	byKey := map[cache.Key]int{}
 	var out []remotecache.Step
 	for v, s := range result.Steps {
 		if _, src := v.Op.(*dag.Source); src {
 			continue
 		}
+		if i, ok := byKey[s.Key]; ok {
+			out[i].Target = out[i].Target || target[v]
+			continue
+		}
 		r := s.Record
 		r.Key = s.Key
+		byKey[s.Key] = len(out)
 		out = append(out, remotecache.Step{Record: r, Source: s.Remote, Target: target[v]})
 	}
 	return out

@@ -35,9 +35,9 @@ func outputs(ctx context.Context, o Options, scratch string, client *registry.Cl
 		var e exporter.Exporter
 		switch out.Type {
 		case exporter.TypeOCI:
-			e = exporter.OCI(out.Dest, onames, out.Tar)
+			e = both{exporter.OCI(out.Dest, onames, out.Tar), exporter.OCIIndex(out.Dest, onames, out.Tar)}
 			if out.Dest == "-" {
-				e = exporter.OCITo(o.Stdout, onames)
+				e = both{exporter.OCITo(o.Stdout, onames), exporter.OCIIndexTo(o.Stdout, onames)}
 			}
 		case exporter.TypeDocker:
 			if out.Load {
@@ -49,18 +49,18 @@ func outputs(ctx context.Context, o Options, scratch string, client *registry.Cl
 				}
 				storeOut = true
 				load := exporter.Daemon(engine, onames)
-				e = exporter.ExporterFunc(func(ctx context.Context, img v1.Image) error {
+				e = dockerOutput{exporter.ExporterFunc(func(ctx context.Context, img v1.Image) error {
 					if err := load.Export(ctx, img); err != nil {
 						return err
 					}
 					prog.Message("loaded into " + engine.String())
 					return nil
-				})
+				})}
 				break
 			}
-			e = exporter.Docker(out.Dest, onames)
+			e = dockerOutput{exporter.Docker(out.Dest, onames)}
 			if out.Dest == "-" {
-				e = exporter.DockerTo(o.Stdout, onames)
+				e = dockerOutput{exporter.DockerTo(o.Stdout, onames)}
 			}
 		case exporter.TypeLocal:
 			e = exporter.LocalWith(out.Dest, exporter.LocalOptions{PreserveOwnership: out.PreserveOwnership})

@@ -4,7 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
+
+	"github.com/containerd/platforms"
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/moby/buildkit/frontend/dockerfile/linter"
+	specs "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/bldbuild/bld/registry"
 	"github.com/bldbuild/bld/state"
@@ -25,6 +31,9 @@ type resolver struct {
 	root   *state.Root
 	client *registry.Client
 	pull   bool // --pull: always ask the registry for tags
+	// warn reports a warning (a base image of another platform); nil
+	// drops it.
+	warn func(string)
 
 	mu     sync.Mutex // protects pulled
 	pulled map[v1.Hash]pulledImage
@@ -38,7 +47,7 @@ type pulledImage struct {
 // Resolve implements frontend.Options.Resolve.
 func (r *resolver) Resolve(ctx context.Context, ref string, platform v1.Platform) (*frontend.Image, error) {
 	if !r.pull {
-		img, desc, err := r.local(ref)
+		img, desc, err := r.local(ref, platform)
 		var le *registry.LimitError
 		if errors.As(err, &le) {
 			return nil, fmt.Errorf("image %s: %w", ref, err) // not a miss: it is here, too large
@@ -51,6 +60,7 @@ func (r *resolver) Resolve(ctx context.Context, ref string, platform v1.Platform
 			if err != nil {
 				return nil, fmt.Errorf("image %s: config: %w", ref, err)
 			}
+			r.checkPlatform(ref, cfg, platform)
 			return &frontend.Image{Ref: ref, Digest: desc.Digest, Config: cfg}, nil
 		}
 	}
@@ -58,7 +68,7 @@ func (r *resolver) Resolve(ctx context.Context, ref string, platform v1.Platform
 	if err != nil {
 		return nil, err
 	}
-	img, err := remote.Image(nref, r.client.RemoteOptions(ctx, remote.WithPlatform(platform))...)
+	img, err := r.remoteImage(ctx, nref, platform)
 	if err != nil {
 		if !r.pull {
 			return nil, fmt.Errorf("not in the local store, and pull %w", registry.Error(ref, err))
@@ -78,6 +88,7 @@ func (r *resolver) Resolve(ctx context.Context, ref string, platform v1.Platform
 	if err != nil {
 		return nil, fmt.Errorf("pull %s: config: %w", ref, err)
 	}
+	r.checkPlatform(ref, cfg, platform)
 	registry.OpenBlobLocations(r.root.BlobLocationsPath()).Add(nref.Context(), registry.LayerDigests(img))
 	r.mu.Lock()
 	if r.pulled == nil {
@@ -94,16 +105,99 @@ func (r *resolver) storeLimits() store.ReadLimits {
 	return store.ReadLimits{ManifestSize: lim.ManifestSize, ConfigSize: lim.ConfigSize}
 }
 
-func (r *resolver) local(ref string) (v1.Image, v1.Descriptor, error) {
+func (r *resolver) local(ref string, platform v1.Platform) (v1.Image, v1.Descriptor, error) {
 	desc, err := r.root.Store.Resolve(ref)
 	if err != nil {
 		return nil, v1.Descriptor{}, err
+	}
+	if desc.MediaType.IsIndex() {
+		// A multi-platform image: the manifest for platform.
+		idx, err := r.root.Store.IndexLimited(desc.Digest.String(), r.storeLimits())
+		if err != nil {
+			return nil, v1.Descriptor{}, err
+		}
+		im, err := idx.IndexManifest()
+		if err != nil {
+			return nil, v1.Descriptor{}, fmt.Errorf("image %s: %w", ref, err)
+		}
+		d, err := matchPlatform(ref, im.Manifests, platform)
+		if err != nil {
+			return nil, v1.Descriptor{}, err
+		}
+		desc = d
 	}
 	img, err := r.root.Store.ImageLimited(desc.Digest.String(), r.storeLimits())
 	if err != nil {
 		return nil, v1.Descriptor{}, err
 	}
 	return img, desc, nil
+}
+
+// remoteImage fetches ref's manifest for platform: from an index, the
+// manifest containerd's matcher picks.
+func (r *resolver) remoteImage(ctx context.Context, ref name.Reference, platform v1.Platform) (v1.Image, error) {
+	opts := r.client.RemoteOptions(ctx)
+	desc, err := remote.Get(ref, opts...)
+	if err != nil {
+		return nil, err
+	}
+	if !desc.MediaType.IsIndex() {
+		return desc.Image()
+	}
+	idx, err := desc.ImageIndex()
+	if err != nil {
+		return nil, err
+	}
+	im, err := idx.IndexManifest()
+	if err != nil {
+		return nil, err
+	}
+	d, err := matchPlatform(ref.String(), im.Manifests, platform)
+	if err != nil {
+		return nil, err
+	}
+	return idx.Image(d.Digest)
+}
+
+// matchPlatform picks the manifest for want among an index's, as
+// containerd's matcher does (variants: arm/v7 runs arm/v6; amd64/v2
+// falls back to amd64), the best match first.
+func matchPlatform(ref string, ds []v1.Descriptor, want v1.Platform) (v1.Descriptor, error) {
+	m := platforms.Only(specs.Platform{OS: want.OS, Architecture: want.Architecture, Variant: want.Variant})
+	var best *v1.Descriptor
+	var have []string
+	for i, d := range ds {
+		if d.Platform == nil || !d.MediaType.IsImage() {
+			continue
+		}
+		p := specs.Platform{OS: d.Platform.OS, Architecture: d.Platform.Architecture, Variant: d.Platform.Variant}
+		have = append(have, platforms.Format(p))
+		if !m.Match(p) {
+			continue
+		}
+		if best == nil || m.Less(p, specs.Platform{OS: best.Platform.OS, Architecture: best.Platform.Architecture, Variant: best.Platform.Variant}) {
+			best = &ds[i]
+		}
+	}
+	if best == nil {
+		return v1.Descriptor{}, fmt.Errorf("image %s: no manifest for %s (the index has %s)", ref, FormatPlatform(want), strings.Join(have, ", "))
+	}
+	return *best, nil
+}
+
+// checkPlatform warns, as BuildKit's InvalidBaseImagePlatform, when a
+// single-platform base image is not for the platform asked; the image is
+// used all the same.
+func (r *resolver) checkPlatform(ref string, cfg *v1.ConfigFile, want v1.Platform) {
+	if r.warn == nil || cfg.Architecture == "" {
+		return
+	}
+	got := specs.Platform{OS: cfg.OS, Architecture: cfg.Architecture, Variant: cfg.Variant}
+	if platforms.Only(specs.Platform{OS: want.OS, Architecture: want.Architecture, Variant: want.Variant}).Match(got) {
+		return
+	}
+	r.warn("WARN: " + linter.RuleInvalidBaseImagePlatform.Name + ": " +
+		linter.RuleInvalidBaseImagePlatform.Format(ref, FormatPlatform(want), platforms.Format(platforms.Normalize(got))))
 }
 
 // Image implements builder.Builder.Image: the image a Source resolved to,

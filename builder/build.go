@@ -142,7 +142,11 @@ func (b *Builder) BuildAll(ctx context.Context, targets []*dag.Vertex) (*Result,
 	}
 	s.nodes = plan
 	s.memo = map[*dag.Vertex]func() (*node, error){}
-	s.byKey = map[cache.Key]func() (*node, error){}
+	if len(targets) > 1 {
+		// Only across platforms: a single-platform build runs every
+		// vertex it has, as it always did (--no-cache runs twin steps).
+		s.byKey = map[cache.Key]func() (*node, error){}
+	}
 	s.announce(plan)
 	s.cancel = cancel
 	// The target, then every step of its chain: the image needs each

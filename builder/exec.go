@@ -35,7 +35,7 @@ func (s *solve) need(ctx context.Context, v *dag.Vertex) (*node, error) {
 	f, ok := s.memo[v]
 	if !ok {
 		k := s.nodes[v].chain
-		if shared, ok := s.byKey[k]; ok {
+		if shared, ok := s.byKey[k]; ok && s.byKey != nil {
 			// The same step in another platform's graph: its result,
 			// once solved, is this vertex's too.
 			f = sync.OnceValues(func() (*node, error) {
@@ -52,7 +52,9 @@ func (s *solve) need(ctx context.Context, v *dag.Vertex) (*node, error) {
 			// Shared work runs under the build's context, not the first
 			// caller's (whose errgroup may be cancelled by a sibling).
 			f = sync.OnceValues(func() (*node, error) { return s.visit(s.rootCtx, v) })
-			s.byKey[k] = f
+			if s.byKey != nil {
+				s.byKey[k] = f
+			}
 		}
 		s.memo[v] = f
 	}

@@ -79,9 +79,16 @@ func Registry(names []string, opt RegistryOptions) Exporter {
 }
 
 func push(ctx context.Context, c *registry.Client, ref name.Reference, img v1.Image, progress chan<- v1.Update) error {
-	opts := c.RemoteOptions(ctx)
+	return pushWith(ctx, progress, func(o ...remote.Option) error {
+		return remote.Write(ref, img, append(c.RemoteOptions(ctx), o...)...)
+	})
+}
+
+// pushWith runs write (a remote.Write or WriteIndex) forwarding its
+// upload progress to progress, if any, which stays open.
+func pushWith(ctx context.Context, progress chan<- v1.Update, write func(...remote.Option) error) error {
 	if progress == nil {
-		return remote.Write(ref, img, opts...)
+		return write()
 	}
 	// ggcr closes its progress channel when a push ends; ours must stay
 	// open across names, so forward.
@@ -120,7 +127,7 @@ func push(ctx context.Context, c *registry.Client, ref name.Reference, img v1.Im
 			}
 		}
 	}()
-	err := remote.Write(ref, img, append(opts, remote.WithProgress(updates))...)
+	err := write(remote.WithProgress(updates))
 	close(done)
 	<-forwarded
 	return err

@@ -257,6 +257,12 @@ func (b *build) prefix(s *stage, str string, onbuild bool) string {
 		return str
 	}
 	out := "["
+	if b.opt.MultiPlatform {
+		// BuildKit names the stage's platform on every step of a
+		// multi-platform build, and the target's where a stage on
+		// another platform declares TARGETPLATFORM: "[linux/amd64->arm64 build 2/4]".
+		out += formatPlatform(s.platform) + targetSuffix(s) + " "
+	}
 	if s.label != "" && len(b.stages) > 1 {
 		out += s.label + " "
 	}
@@ -302,4 +308,54 @@ func cloneConfig(c v1.Config) v1.Config {
 		c.Healthcheck = &h
 	}
 	return c
+}
+
+// targetSuffix is BuildKit's "->arch" (or "->os/arch") after a stage's
+// platform when the stage's variables in scope (declared ARGs) name a
+// target platform that differs: TARGETPLATFORM, else TARGETOS, TARGETARCH
+// and TARGETVARIANT (BuildKit's platformFromEnv and formatTargetPlatform).
+func targetSuffix(s *stage) string {
+	if s.env == nil {
+		return ""
+	}
+	var t v1.Platform
+	if v, ok := s.env.Get("TARGETPLATFORM"); ok {
+		p, err := parsePlatform(v)
+		if err != nil {
+			return ""
+		}
+		t = p
+	} else {
+		set := false
+		for k, dst := range map[string]*string{"TARGETOS": &t.OS, "TARGETARCH": &t.Architecture, "TARGETVARIANT": &t.Variant} {
+			if v, ok := s.env.Get(k); ok {
+				*dst, set = v, true
+			}
+		}
+		if !set {
+			return ""
+		}
+		if t.OS == "" {
+			t.OS = s.platform.OS
+		}
+		if t.Architecture == "" {
+			t.Architecture = s.platform.Architecture
+		}
+		p, err := parsePlatform(formatPlatform(t))
+		if err != nil {
+			return ""
+		}
+		t = p
+	}
+	switch {
+	case t.OS == s.platform.OS && t.Architecture != s.platform.Architecture:
+		a := t.Architecture
+		if t.Variant != "" {
+			a += "/" + t.Variant
+		}
+		return "->" + a
+	case t.OS != s.platform.OS:
+		return "->" + formatPlatform(t)
+	}
+	return ""
 }

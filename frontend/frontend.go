@@ -36,6 +36,10 @@ type Options struct {
 	// BuildPlatform is the platform of the machine running the build
 	// (BUILDPLATFORM, BUILDOS, ...). Zero means the host's.
 	BuildPlatform v1.Platform
+	// MultiPlatform is set when the build is for several platforms (one
+	// Parse each): every progress name then starts with its stage's
+	// platform, as BuildKit's "[linux/arm64 build 2/4] RUN ...".
+	MultiPlatform bool
 	// Labels are the --label values, merged over the target's LABELs.
 	Labels map[string]string
 	// Resolve returns the image for a FROM, COPY --from or RUN --mount

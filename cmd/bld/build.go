@@ -25,7 +25,7 @@ type buildOptions struct {
 	pull          bool
 	noCache       bool
 	noCacheFilter []string
-	platform      string
+	platform      []string
 	outputs       []string
 	push          bool
 	iidfile       string
@@ -90,7 +90,7 @@ func newBuildCmd(g *globalOptions) *cobra.Command {
 	f.BoolVar(&o.pull, "pull", false, "always look up base images in their registry")
 	f.BoolVar(&o.noCache, "no-cache", false, "do not use the cache")
 	f.StringArrayVar(&o.noCacheFilter, "no-cache-filter", nil, "do not use the cache for these stages")
-	f.StringVar(&o.platform, "platform", "", "target platform (os/arch[/variant], e.g. linux/arm64, or local); RUN steps for another CPU run under QEMU (bld binfmt)")
+	f.StringArrayVar(&o.platform, "platform", nil, "target platforms (os/arch[/variant], e.g. linux/amd64,linux/arm64, or local; comma list, repeatable): several make one OCI index; RUN steps for another CPU run under QEMU (bld binfmt)")
 	f.StringArrayVarP(&o.outputs, "output", "o", nil, "output destination (type=oci|docker|registry|local|tar|image,dest=...; type=docker without dest is --load)")
 	f.BoolVar(&o.push, "push", false, "push every -t name to its registry")
 	f.StringVar(&o.iidfile, "iidfile", "", "write the image digest to this file")
@@ -196,17 +196,10 @@ func buildOpts(g *globalOptions, o buildOptions, stdin io.Reader, stdout io.Writ
 			return opts, fmt.Errorf("read Dockerfile: %w", err)
 		}
 	}
-	if o.platform != "" {
-		if strings.Contains(o.platform, ",") {
-			// Issue 14's multi-platform index is not built yet: one
-			// platform per build, emulated where it is not the host's.
-			return opts, fmt.Errorf("--platform %s: one platform per build for now (run bld once per platform)", o.platform)
-		}
-		p, err := build.ParsePlatform(o.platform)
-		if err != nil {
+	if len(o.platform) > 0 {
+		if opts.Platforms, err = build.ParsePlatforms(o.platform); err != nil {
 			return opts, err
 		}
-		opts.Platform = &p
 	}
 	if opts.BuildArgs, err = build.ParseKV(o.buildArgs, true); err != nil {
 		return opts, fmt.Errorf("--build-arg: %w", err)

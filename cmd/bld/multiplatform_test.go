@@ -1,0 +1,208 @@
+package main
+
+import (
+	"debug/elf"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+	specs "github.com/opencontainers/image-spec/specs-go/v1"
+	"golang.org/x/sys/unix"
+
+	"github.com/bldbuild/bld/exporter"
+	"github.com/bldbuild/bld/internal/binfmt"
+	"github.com/bldbuild/bld/internal/testutil"
+)
+
+// multiDockerfile has a stage on the build platform that does not depend
+// on the target (run once for both platforms), one on the build platform
+// that does (TARGETARCH: once per platform, natively), and a final stage
+// per platform whose RUN is emulated for arm64.
+const multiDockerfile = `ARG BASE
+FROM --platform=$BUILDPLATFORM $BASE AS tools
+RUN uname -m > /tools-arch
+FROM --platform=$BUILDPLATFORM $BASE AS cross
+ARG TARGETARCH
+RUN echo "$TARGETARCH" > /target
+FROM $BASE
+COPY --from=tools /tools-arch /tools-arch
+COPY --from=cross /target /target
+RUN uname -m > /arch
+`
+
+// TestMultiPlatformPush builds linux/amd64 and linux/arm64 in one run
+// from a two-platform busybox index in a real registry (needs root:
+// namespaces, and binfmt_misc for the emulated arm64 RUN; the test removes
+// the handler it registers and unmounts binfmt_misc if it mounted it). It
+// pushes one OCI index, which skopeo reads (--raw, --override-arch arm64)
+// and umoci unpacks per platform; the shared stage ran once.
+func TestMultiPlatformPush(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Fatal("needs root (namespaces, binfmt_misc); CI runs as root")
+	}
+	skopeo := testutil.RequireTool(t, "skopeo")
+	umoci := testutil.RequireTool(t, "umoci")
+	arm64 := specs.Platform{OS: "linux", Architecture: "arm64"}
+	mountedBefore := binfmt.Mounted()
+	registered := binfmt.Check(arm64) == nil
+	t.Cleanup(func() {
+		if !registered {
+			if err := binfmt.Uninstall("arm64"); err != nil {
+				t.Errorf("cleanup: %v", err)
+			}
+		}
+		if !mountedBefore && binfmt.Mounted() {
+			if err := unix.Unmount(binfmt.Dir, 0); err != nil {
+				t.Errorf("cleanup: unmount binfmt_misc: %v", err)
+			}
+		}
+	})
+	reg := testutil.Registry(t)
+	dir := t.TempDir()
+	r := bldRunner{t: t, bin: testutil.Bld(t), env: append(os.Environ(), "BLD_ROOT="+filepath.Join(dir, "root"))}
+
+	// The base: busybox for both CPUs, pushed, then joined in an index.
+	amdRoot, armRoot := filepath.Join(dir, "bb-amd64"), filepath.Join(dir, "bb-arm64")
+	testutil.BusyboxRootfs(t, amdRoot)
+	testutil.ForeignBusyboxRootfs(t, armRoot, "arm64")
+	r.must("import", "--platform", "linux/amd64", amdRoot, reg+"/busybox:amd64")
+	r.must("import", "--platform", "linux/arm64", armRoot, reg+"/busybox:arm64")
+	r.must("push", reg+"/busybox:amd64")
+	r.must("push", reg+"/busybox:arm64")
+	var pis []exporter.PlatformImage
+	for _, arch := range []string{"amd64", "arm64"} {
+		ref, err := name.ParseReference(reg+"/busybox:"+arch, name.Insecure)
+		if err != nil {
+			t.Fatal(err)
+		}
+		img, err := remote.Image(ref)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pis = append(pis, exporter.PlatformImage{Platform: v1.Platform{OS: "linux", Architecture: arch}, Image: img})
+	}
+	idx, err := exporter.Index(pis)
+	if err != nil {
+		t.Fatal(err)
+	}
+	base, err := name.ParseReference(reg+"/busybox:multi", name.Insecure)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := remote.WriteIndex(base, idx); err != nil {
+		t.Fatal(err)
+	}
+
+	ctx := filepath.Join(dir, "ctx")
+	if err := os.MkdirAll(ctx, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(ctx, "Dockerfile"), []byte(multiDockerfile), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if binfmt.Check(arm64) != nil {
+		out, err := r.run("build", "--progress", "plain", "--platform", "linux/amd64,linux/arm64", "--build-arg", "BASE="+reg+"/busybox:multi", ctx)
+		if err == nil || !strings.Contains(out, `bld binfmt --install arm64`) {
+			t.Fatalf("build without an emulator: %v\n%s", err, out)
+		}
+		r.must("binfmt", "--install", "arm64")
+	}
+
+	app := reg + "/app:v1"
+	out := r.must("build", "--progress", "plain", "--platform", "linux/amd64,linux/arm64", "--build-arg", "BASE="+reg+"/busybox:multi", "--push", "-t", app, ctx)
+	// The shared stage is one step; each platform names itself.
+	if n := strings.Count(out, "RUN uname -m > /tools-arch\n"); n != 1 {
+		t.Errorf("the shared stage's RUN shows %d times, want 1:\n%s", n, out)
+	}
+	for _, want := range []string{
+		"[linux/amd64 tools 2/2] RUN uname -m > /tools-arch",
+		"[linux/amd64->arm64 cross 2/2] RUN echo \"arm64\" > /target",
+		"[linux/amd64 cross 2/2] RUN echo \"amd64\" > /target",
+		"[linux/arm64 stage-2 4/4] RUN uname -m > /arch",
+		"[linux/amd64 stage-2 4/4] RUN uname -m > /arch",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("progress lacks %q:\n%s", want, out)
+		}
+	}
+
+	raw := testutil.Run(t, skopeo, "inspect", "--tls-verify=false", "--raw", "docker://"+app)
+	var im v1.IndexManifest
+	if err := json.Unmarshal(raw, &im); err != nil {
+		t.Fatalf("skopeo inspect --raw: %v\n%s", err, raw)
+	}
+	if len(im.Manifests) != 2 || im.MediaType != "application/vnd.oci.image.index.v1+json" {
+		t.Fatalf("pushed index: %s", raw)
+	}
+	for i, arch := range []string{"amd64", "arm64"} {
+		if p := im.Manifests[i].Platform; p == nil || p.OS != "linux" || p.Architecture != arch {
+			t.Errorf("manifest %d platform %+v, want linux/%s", i, p, arch)
+		}
+	}
+	cfg := testutil.Run(t, skopeo, "inspect", "--tls-verify=false", "--override-arch", "arm64", "docker://"+app)
+	if !strings.Contains(string(cfg), `"Architecture": "arm64"`) {
+		t.Errorf("skopeo inspect --override-arch arm64:\n%s", cfg)
+	}
+
+	for _, c := range []struct{ arch, uname string }{{"amd64", "x86_64"}, {"arm64", "aarch64"}} {
+		layout := filepath.Join(dir, "oci-"+c.arch)
+		testutil.Run(t, skopeo, "copy", "--src-tls-verify=false", "--override-arch", c.arch, "docker://"+app, "oci:"+layout+":app")
+		bundle := filepath.Join(dir, "bundle-"+c.arch)
+		testutil.Run(t, umoci, "unpack", "--image", layout+":app", bundle)
+		rootfs := filepath.Join(bundle, "rootfs")
+		for file, want := range map[string]string{"arch": c.uname, "target": c.arch, "tools-arch": "x86_64"} {
+			b, err := os.ReadFile(filepath.Join(rootfs, file))
+			if err != nil || strings.TrimSpace(string(b)) != want {
+				t.Errorf("%s: /%s = %q, %v; want %q", c.arch, file, b, err, want)
+			}
+		}
+		f, err := elf.Open(filepath.Join(rootfs, "bin", "busybox"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := map[string]elf.Machine{"amd64": elf.EM_X86_64, "arm64": elf.EM_AARCH64}[c.arch]
+		if f.Machine != want {
+			t.Errorf("%s: /bin/busybox is %s, want %s", c.arch, f.Machine, want)
+		}
+		f.Close()
+	}
+
+	// Again into an OCI layout: every step cached, the same index.
+	dest := filepath.Join(dir, "out-oci")
+	out = r.must("build", "--progress", "plain", "--platform", "linux/amd64,linux/arm64", "--build-arg", "BASE="+reg+"/busybox:multi", "--output", "type=oci,tar=false,dest="+dest, ctx)
+	if strings.Contains(out, "DONE") && !strings.Contains(out, "CACHED") {
+		t.Errorf("rebuild ran steps:\n%s", out)
+	}
+	b, err := os.ReadFile(filepath.Join(dest, "index.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var top v1.IndexManifest
+	if err := json.Unmarshal(b, &top); err != nil || len(top.Manifests) != 1 || top.Manifests[0].Digest.String() != digestOf(t, raw) {
+		t.Errorf("oci layout index.json %s: want the pushed index %s (%v)", b, digestOf(t, raw), err)
+	}
+
+	// type=docker takes one platform: refused before anything runs, in
+	// buildx's words.
+	out, err = r.run("build", "--platform", "linux/amd64,linux/arm64", "--build-arg", "BASE="+reg+"/busybox:multi", "--output", "type=docker,dest="+filepath.Join(dir, "d.tar"), ctx)
+	if err == nil || !strings.Contains(out, "docker exporter does not currently support exporting manifest lists") {
+		t.Errorf("type=docker: %v\n%s", err, out)
+	}
+}
+
+func digestOf(t *testing.T, b []byte) string {
+	t.Helper()
+	h, _, err := v1.SHA256(strings.NewReader(string(b)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return h.String()
+}
+
+var _ = exec.Command

@@ -1,0 +1,317 @@
+package exporter
+
+import (
+	"archive/tar"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"time"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/empty"
+	"github.com/google/go-containerregistry/pkg/v1/layout"
+	"github.com/google/go-containerregistry/pkg/v1/match"
+	"github.com/google/go-containerregistry/pkg/v1/mutate"
+	"github.com/google/go-containerregistry/pkg/v1/partial"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/google/go-containerregistry/pkg/v1/types"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+
+	"github.com/bldbuild/bld/internal/readers"
+	"github.com/bldbuild/bld/registry"
+)
+
+// An IndexExporter writes an image index (a multi-platform build's
+// result: one manifest per platform) somewhere.
+type IndexExporter interface {
+	ExportIndex(ctx context.Context, idx v1.ImageIndex) error
+}
+
+// IndexExporterFunc adapts a function to IndexExporter.
+type IndexExporterFunc func(ctx context.Context, idx v1.ImageIndex) error
+
+// ExportIndex calls f.
+func (f IndexExporterFunc) ExportIndex(ctx context.Context, idx v1.ImageIndex) error {
+	return f(ctx, idx)
+}
+
+// PlatformImage is one platform's image of a multi-platform build.
+type PlatformImage struct {
+	Platform v1.Platform
+	Image    v1.Image
+}
+
+// Index makes the OCI image index of a multi-platform build: one manifest
+// descriptor per image, in order, each with its platform set, as BuildKit
+// writes them.
+func Index(imgs []PlatformImage) (v1.ImageIndex, error) {
+	adds := make([]mutate.IndexAddendum, len(imgs))
+	for i, pi := range imgs {
+		desc, err := partial.Descriptor(pi.Image)
+		if err != nil {
+			return nil, fmt.Errorf("index: manifest for %s: %w", pi.Platform.String(), err)
+		}
+		p := pi.Platform
+		adds[i] = mutate.IndexAddendum{Add: pi.Image, Descriptor: v1.Descriptor{
+			MediaType: desc.MediaType, Size: desc.Size, Digest: desc.Digest, Platform: &p,
+		}}
+	}
+	idx := mutate.IndexMediaType(empty.Index, types.OCIImageIndex)
+	return mutate.AppendManifests(idx, adds...), nil
+}
+
+// IndexImages returns the images of idx with their platforms, in order.
+// Descriptors that are not image manifests (nested indexes, attestations
+// without a platform) are skipped.
+func IndexImages(idx v1.ImageIndex) ([]PlatformImage, error) {
+	im, err := idx.IndexManifest()
+	if err != nil {
+		return nil, err
+	}
+	var out []PlatformImage
+	for _, d := range im.Manifests {
+		if !d.MediaType.IsImage() || d.Platform == nil {
+			continue
+		}
+		img, err := idx.Image(d.Digest)
+		if err != nil {
+			return nil, fmt.Errorf("index: manifest %s: %w", d.Digest, err)
+		}
+		out = append(out, PlatformImage{Platform: *d.Platform, Image: img})
+	}
+	return out, nil
+}
+
+// IndexStore is where StoreIndex writes: store.Store satisfies it.
+type IndexStore interface {
+	ImageStore
+	// WriteIndex writes the index, its manifests and their blobs, and
+	// returns the index's descriptor, without naming it.
+	WriteIndex(ctx context.Context, idx v1.ImageIndex) (v1.Descriptor, error)
+}
+
+// StoreIndex returns an IndexExporter that writes the index into s and
+// gives it each of names: the name points at the index, as docker's
+// containerd image store keeps a multi-platform image.
+func StoreIndex(s IndexStore, names []string) IndexExporter {
+	return IndexExporterFunc(func(ctx context.Context, idx v1.ImageIndex) error {
+		desc, err := s.WriteIndex(ctx, idx)
+		if err != nil {
+			return fmt.Errorf("store index: %w", err)
+		}
+		for _, n := range names {
+			if err := s.Tag(n, desc); err != nil {
+				return fmt.Errorf("store index: %w", err)
+			}
+		}
+		return nil
+	})
+}
+
+// OCIIndex is OCI for an index: the layout's index.json lists the index
+// (under each of names), whose manifests are the platforms' images.
+func OCIIndex(dest string, names []string, tarball bool) IndexExporter {
+	if tarball {
+		return IndexExporterFunc(func(ctx context.Context, idx v1.ImageIndex) error {
+			err := writeDest(dest, func(w io.Writer) error { return writeOCITarIndex(ctx, w, idx, names) })
+			if err != nil {
+				return fmt.Errorf("oci archive %s: %w", dest, err)
+			}
+			return nil
+		})
+	}
+	return IndexExporterFunc(func(ctx context.Context, idx v1.ImageIndex) error {
+		if err := writeOCIDirIndex(dest, idx, names); err != nil {
+			return fmt.Errorf("oci layout %s: %w", dest, err)
+		}
+		return nil
+	})
+}
+
+// OCIIndexTo is OCIIndex writing the tar to w.
+func OCIIndexTo(w io.Writer, names []string) IndexExporter {
+	return IndexExporterFunc(func(ctx context.Context, idx v1.ImageIndex) error {
+		if err := writeOCITarIndex(ctx, w, idx, names); err != nil {
+			return fmt.Errorf("oci archive: %w", err)
+		}
+		return nil
+	})
+}
+
+func writeOCIDirIndex(dest string, idx v1.ImageIndex, names []string) error {
+	full, err := normalizeAll(names)
+	if err != nil {
+		return err
+	}
+	p, err := layout.FromPath(dest)
+	if err != nil {
+		if p, err = layout.Write(dest, empty.Index); err != nil {
+			return err
+		}
+	}
+	if len(full) == 0 {
+		h, err := idx.Digest()
+		if err != nil {
+			return err
+		}
+		unnamed := func(d v1.Descriptor) bool {
+			return d.Digest == h && d.Annotations[ocispec.AnnotationRefName] == ""
+		}
+		return p.ReplaceIndex(idx, unnamed)
+	}
+	for _, n := range full {
+		if err := p.ReplaceIndex(idx, match.Annotation(ocispec.AnnotationRefName, n), layout.WithAnnotations(refAnnotations(n))); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// writeOCITarIndex is writeOCITar for an index: every platform's blobs
+// (each once), the manifests, the index, and index.json naming it.
+func writeOCITarIndex(ctx context.Context, w io.Writer, idx v1.ImageIndex, names []string) error {
+	full, err := normalizeAll(names)
+	if err != nil {
+		return err
+	}
+	imgs, err := IndexImages(idx)
+	if err != nil {
+		return err
+	}
+	tw := tar.NewWriter(readers.WriterWithContext(ctx, w))
+	epoch := time.Unix(0, 0)
+	seen := map[v1.Hash]bool{}
+	file := func(name string, size int64, r io.Reader) error {
+		err := tw.WriteHeader(&tar.Header{Typeflag: tar.TypeReg, Name: name, Mode: 0o644, Size: size, ModTime: epoch, Format: tar.FormatPAX})
+		if err != nil {
+			return err
+		}
+		_, err = io.Copy(tw, r)
+		return err
+	}
+	blob := func(h v1.Hash, b []byte) error {
+		if seen[h] {
+			return nil
+		}
+		seen[h] = true
+		return file("blobs/sha256/"+h.Hex, int64(len(b)), bytes.NewReader(b))
+	}
+	if err := file("oci-layout", int64(len(`{"imageLayoutVersion":"1.0.0"}`)), bytes.NewReader([]byte(`{"imageLayoutVersion":"1.0.0"}`))); err != nil {
+		return err
+	}
+	for _, d := range []string{"blobs/", "blobs/sha256/"} {
+		if err := tw.WriteHeader(&tar.Header{Typeflag: tar.TypeDir, Name: d, Mode: 0o755, ModTime: epoch, Format: tar.FormatPAX}); err != nil {
+			return err
+		}
+	}
+	for _, pi := range imgs {
+		img := pi.Image
+		ls, err := img.Layers()
+		if err != nil {
+			return err
+		}
+		for _, l := range ls {
+			d, err := partial.Descriptor(l)
+			if err != nil {
+				return err
+			}
+			if seen[d.Digest] || !d.MediaType.IsDistributable() {
+				continue
+			}
+			seen[d.Digest] = true
+			rc, err := l.Compressed()
+			if err != nil {
+				return fmt.Errorf("layer %s: %w", d.Digest, err)
+			}
+			err = file("blobs/sha256/"+d.Digest.Hex, d.Size, rc)
+			rc.Close()
+			if err != nil {
+				return fmt.Errorf("layer %s: %w", d.Digest, err)
+			}
+		}
+		cfg, err := img.RawConfigFile()
+		if err != nil {
+			return err
+		}
+		cfgName, err := img.ConfigName()
+		if err != nil {
+			return err
+		}
+		if err := blob(cfgName, cfg); err != nil {
+			return err
+		}
+		m, err := img.RawManifest()
+		if err != nil {
+			return err
+		}
+		h, err := img.Digest()
+		if err != nil {
+			return err
+		}
+		if err := blob(h, m); err != nil {
+			return err
+		}
+	}
+	raw, err := idx.RawManifest()
+	if err != nil {
+		return err
+	}
+	desc, err := partial.Descriptor(idx)
+	if err != nil {
+		return err
+	}
+	if err := blob(desc.Digest, raw); err != nil {
+		return err
+	}
+	top := v1.IndexManifest{SchemaVersion: 2, MediaType: types.OCIImageIndex, Manifests: []v1.Descriptor{}}
+	base := v1.Descriptor{MediaType: desc.MediaType, Size: desc.Size, Digest: desc.Digest}
+	if len(full) == 0 {
+		top.Manifests = append(top.Manifests, base)
+	}
+	for _, n := range full {
+		d := base
+		d.Annotations = refAnnotations(n)
+		top.Manifests = append(top.Manifests, d)
+	}
+	b, err := json.Marshal(top)
+	if err != nil {
+		return err
+	}
+	if err := file("index.json", int64(len(b)), bytes.NewReader(b)); err != nil {
+		return err
+	}
+	return tw.Close()
+}
+
+// RegistryIndex is Registry for an index: each name gets every platform's
+// manifest (blobs first), then the index, so the tag never points at a
+// missing manifest.
+func RegistryIndex(names []string, opt RegistryOptions) IndexExporter {
+	return IndexExporterFunc(func(ctx context.Context, idx v1.ImageIndex) error {
+		c := opt.Client
+		if c == nil {
+			c = registry.New(registry.Options{
+				Insecure:  opt.Insecure,
+				Keychain:  opt.Keychain,
+				Transport: opt.Transport,
+				Backoff:   opt.Backoff,
+				Jobs:      opt.Jobs,
+			})
+		}
+		for _, n := range names {
+			ref, err := c.ParseReference(n)
+			if err != nil {
+				return fmt.Errorf("push %w", registry.Error(n, err))
+			}
+			err = pushWith(ctx, opt.Progress, func(o ...remote.Option) error {
+				return remote.WriteIndex(ref, idx, append(c.RemoteOptions(ctx), o...)...)
+			})
+			if err != nil {
+				return fmt.Errorf("push %w", registry.Error(n, err))
+			}
+		}
+		return nil
+	})
+}
