@@ -138,9 +138,11 @@ func overlayChanges(ctx context.Context, upper string, lowers []string) ([]chang
 				if err != nil {
 					return err
 				}
-				// Overlay marks new dirs opaque too; the marker is
-				// needed only where a lower has the dir.
-				if o && lc.hasDir(p) {
+				// Overlay marks new dirs opaque too, and a dir removed
+				// and made again; the marker is needed only where a
+				// lower's dir has something to hide (the native
+				// differ, comparing trees, writes none otherwise).
+				if o && lc.hidesEntries(p) {
 					opaque = true
 					changes = append(changes, change{p, changeOpaque})
 				}

@@ -8,8 +8,8 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// lowerCheck answers whether a lower dir has a directory at a path,
-// resolving the path inside each lower.
+// lowerCheck answers what the lower dirs hold at a path, resolving the
+// path inside each lower.
 type lowerCheck struct {
 	dirs  []string
 	roots []*os.Root
@@ -29,14 +29,44 @@ func (lc *lowerCheck) root(i int) *os.Root {
 	return lc.roots[i]
 }
 
-func (lc *lowerCheck) hasDir(rel string) bool {
+// hidesEntries reports whether the lowers' merged view has anything in
+// directory rel, which an opaque upper dir would hide: lowers are searched
+// top first, whiteouts hide nothing new, and a lower where rel is opaque
+// or not a directory ends the search.
+func (lc *lowerCheck) hidesEntries(rel string) bool {
 	for i := range lc.dirs {
 		r := lc.root(i)
 		if r == nil {
 			continue
 		}
-		if fi, err := r.Lstat(rel); err == nil && fi.IsDir() {
+		fi, err := r.Lstat(rel)
+		if err != nil {
+			continue
+		}
+		if !fi.IsDir() {
+			return false
+		}
+		f, err := r.Open(rel)
+		if err != nil {
+			return true // unreadable: assume something is there
+		}
+		ents, err := f.ReadDir(-1)
+		f.Close()
+		if err != nil {
 			return true
+		}
+		for _, e := range ents {
+			info, err := e.Info()
+			if err != nil {
+				return true
+			}
+			if st, ok := info.Sys().(*syscall.Stat_t); ok && st.Mode&unix.S_IFMT == unix.S_IFCHR && st.Rdev == 0 {
+				continue // a whiteout: hides a lower entry, is none itself
+			}
+			return true
+		}
+		if o, err := isOpaque(lc.dirs[i] + "/" + rel); err != nil || o {
+			return err != nil
 		}
 	}
 	return false

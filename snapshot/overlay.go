@@ -11,6 +11,7 @@ import (
 	"sync"
 
 	"github.com/bldbuild/bld/internal/mount"
+	"github.com/bldbuild/bld/internal/userns"
 	"golang.org/x/sys/unix"
 )
 
@@ -238,7 +239,25 @@ var kernelOverlayOptions = sync.OnceValue(func() []string {
 	return opts
 })
 
-func overlayOptions() []string { return slices.Clone(kernelOverlayOptions()) }
+// overlayOptions are the mount options of bld's overlays; in bld's own
+// user namespace (rootless) with userxattr, so that overlay keeps its
+// whiteouts' and opaque dirs' marks in user.overlay. attributes, as
+// containerd's rootless overlay does (kernels 5.11 and later).
+func overlayOptions() []string {
+	opts := slices.Clone(kernelOverlayOptions())
+	if userns.Rootless() {
+		// With userxattr the kernel refuses redirect_dir=off when the
+		// module follows redirects (redirect_always_follow=Y): nofollow
+		// creates none and follows none.
+		for i, o := range opts {
+			if o == "redirect_dir=off" {
+				opts[i] = "redirect_dir=nofollow"
+			}
+		}
+		opts = append(opts, "userxattr")
+	}
+	return opts
+}
 
 // overlayParamKnown reports whether the overlay module has parameter p.
 // Before the module is loaded its parameters are not listed; then the

@@ -10,7 +10,6 @@ import (
 )
 
 const (
-	opaqueXattr  = "trusted.overlay.opaque"
 	whiteoutPfx  = ".wh."
 	opaqueMarker = ".wh..wh..opq"
 )
@@ -22,7 +21,7 @@ func lxattrs(path string) (map[string]string, error) { return archive.Lxattrs(pa
 
 // isOpaque reports whether overlay marked upper dir path opaque.
 func isOpaque(path string) (bool, error) {
-	v, err := archive.Lgetxattr(path, opaqueXattr)
+	v, err := archive.Lgetxattr(path, archive.OpaqueXattr())
 	if errors.Is(err, unix.ENODATA) || errors.Is(err, unix.ENOTSUP) {
 		return false, nil
 	}

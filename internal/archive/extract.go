@@ -31,12 +31,13 @@ var (
 )
 
 const (
-	whiteoutPfx   = ".wh."
-	opaqueMarker  = ".wh..wh..opq"
-	metaWhiteouts = ".wh..wh."
-	paxXattr      = "SCHILY.xattr."
-	overlayXattr  = "trusted.overlay."
-	opaqueXattr   = "trusted.overlay.opaque"
+	whiteoutPfx      = ".wh."
+	opaqueMarker     = ".wh..wh..opq"
+	metaWhiteouts    = ".wh..wh."
+	paxXattr         = "SCHILY.xattr."
+	overlayXattr     = "trusted.overlay."
+	userOverlayXattr = "user.overlay."
+	opaqueXattr      = "trusted.overlay.opaque"
 )
 
 // extractor unpacks one archive into a directory. Every path is resolved
@@ -415,7 +416,7 @@ func (x *extractor) opaque(dir string) error {
 		return err
 	}
 	if x.opt.Whiteouts == WhiteoutOverlay {
-		if err := unix.Fsetxattr(int(d.Fd()), opaqueXattr, []byte("y"), 0); err != nil {
+		if err := unix.Fsetxattr(int(d.Fd()), OpaqueXattr(), []byte("y"), 0); err != nil {
 			return &os.PathError{Op: "fsetxattr", Path: rel, Err: err}
 		}
 		return nil

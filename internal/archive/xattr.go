@@ -6,12 +6,29 @@ import (
 	"strings"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/bldbuild/bld/internal/userns"
 )
 
 // LayerXattr reports whether xattr k belongs in a tar. Overlay's own
-// attributes never do: they describe one upper dir, and a layer that set
-// them could redirect lookups.
-func LayerXattr(k string) bool { return !strings.HasPrefix(k, overlayXattr) }
+// attributes never do, in either namespace (trusted.overlay. as root,
+// user.overlay. for an overlay mounted with userxattr in bld's user
+// namespace): they describe one upper dir, and a layer that set them could
+// redirect lookups.
+func LayerXattr(k string) bool {
+	return !strings.HasPrefix(k, overlayXattr) && !strings.HasPrefix(k, userOverlayXattr)
+}
+
+// OpaqueXattr is the xattr that marks an overlay upper dir opaque here:
+// trusted.overlay.opaque as root, user.overlay.opaque when bld runs in its
+// own user namespace, where overlays are mounted with userxattr (the kernel
+// lets no namespace but the initial one set trusted. attributes).
+func OpaqueXattr() string {
+	if userns.Rootless() {
+		return userOverlayXattr + "opaque"
+	}
+	return opaqueXattr
+}
 
 // Lxattrs returns the xattrs of path (not following a final symlink)
 // that belong in a tar.

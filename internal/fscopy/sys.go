@@ -10,6 +10,8 @@ import (
 	"unsafe"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/bldbuild/bld/internal/archive"
 )
 
 // Open flags. Every open of a final path component uses O_NOFOLLOW: a
@@ -178,7 +180,7 @@ func copyLoop(dst, src int) error {
 // skipXattr reports xattrs never copied: the host's SELinux label and
 // overlayfs' private attributes must not leak into an image.
 func skipXattr(name string) bool {
-	return name == "security.selinux" || strings.HasPrefix(name, "trusted.overlay.")
+	return name == "security.selinux" || !archive.LayerXattr(name)
 }
 
 // copyXattrs copies the extended attributes of src to dst, both open files,

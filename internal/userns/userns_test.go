@@ -173,7 +173,10 @@ RUN test "$(id -u)" = 1000 && echo mine > /data/g
 // digest for digest, and its steps see no host process.
 func TestRootlessSameDigest(t *testing.T) {
 	u := newUser(t, true)
-	dir := fixture(t, u, false, demo+"RUN test $(ls /proc | grep -c '^[0-9]') -le 4\n")
+	// A whiteout and a directory made again: overlay's marks, in
+	// user.overlay. xattrs under userxattr, must give root's layer.
+	df := "FROM busybox\nRUN rm /bin/vi && rm -rf /home/app && mkdir -p /home/app && touch /home/app/new\n" + strings.TrimPrefix(demo, "FROM busybox\n")
+	dir := fixture(t, u, false, df+"RUN test $(ls /proc | grep -c '^[0-9]') -le 4\n")
 	out, err := u.run(t, dir, "import", "bb.tar", "busybox")
 	if err != nil {
 		t.Fatalf("rootless import: %v\n%s", err, out)
@@ -183,6 +186,10 @@ func TestRootlessSameDigest(t *testing.T) {
 		t.Fatalf("rootless build: %v\n%s", err, out)
 	}
 	rootless := lastLine(out)
+	// Overlay in the user namespace (userxattr), not the copying fallback.
+	if out, err := u.run(t, dir, "version"); err != nil || !strings.Contains(out, "snapshotter: overlayfs") {
+		t.Errorf("rootless snapshotter: %v\n%s", err, out)
+	}
 	if _, err := os.Stat(filepath.Join(u.home, ".local/share/bld/content/index.json")); err != nil {
 		t.Errorf("rootless state is not under ~/.local/share/bld: %v", err)
 	}

@@ -262,3 +262,28 @@ func testApplyReadsToEnd(t *testing.T, sn snapshot.Snapshotter) {
 		t.Errorf("Apply left %d bytes unread", r.Len())
 	}
 }
+
+// testRecreateEmptyDir: a directory removed and made again over an empty
+// one in the parent hides nothing, so its layer has no opaque marker, from
+// every implementation alike. (Overlay marked it opaque and wrote the
+// marker, native did not: the same Dockerfile gave two digests.)
+func testRecreateEmptyDir(t *testing.T, sn snapshot.Snapshotter) {
+	Unpack(t, sn, "base", "", BaseLayer(t))
+	Modify(t, sn, "changed", "base", func(root string) error {
+		p := filepath.Join(root, "tmp")
+		if err := os.RemoveAll(p); err != nil {
+			return err
+		}
+		if err := os.Mkdir(p, 0o755); err != nil {
+			return err
+		}
+		return os.WriteFile(filepath.Join(p, "new"), []byte("n"), 0o644)
+	})
+	ents := Entries(t, Diff(t, sn, "changed", snapshot.DiffOptions{}))
+	if slices.ContainsFunc(ents, func(e string) bool { return strings.HasPrefix(e, "tmp/.wh..wh..opq") }) {
+		t.Errorf("opaque marker for a dir that hid nothing:\n%s", strings.Join(ents, "\n"))
+	}
+	if !slices.ContainsFunc(ents, func(e string) bool { return strings.HasPrefix(e, "tmp/new ") }) {
+		t.Errorf("diff lacks tmp/new:\n%s", strings.Join(ents, "\n"))
+	}
+}

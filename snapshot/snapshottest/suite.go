@@ -40,6 +40,7 @@ func Run(t *testing.T, newSnapshotter func(t *testing.T, root string) snapshot.S
 		{"ApplyDiffRoundTrip", true, testApplyDiffRoundTrip},
 		{"ApplyWhiteouts", true, testApplyWhiteouts},
 		{"DeleteAndRecreate", true, testDeleteAndRecreate},
+		{"RecreateEmptyDir", true, testRecreateEmptyDir},
 		{"MetadataOnlyChange", true, testMetadataOnlyChange},
 		{"SpecialFiles", true, testSpecialFiles},
 		{"Deterministic", true, testDeterministic},
