@@ -220,6 +220,14 @@ func Push(ctx context.Context, root *state.Root, img v1.Image, names []string, i
 	return p.Export(ctx, img)
 }
 
+// PushIndex pushes a multi-platform image of the store to names (the
+// `bld push` of an index): every platform's manifest, then the index.
+func PushIndex(ctx context.Context, root *state.Root, idx v1.ImageIndex, names []string, insecure []string) error {
+	client := registry.New(registry.Options{Insecure: insecure})
+	p := &pushExporter{client: client, names: names, prog: discard{}}
+	return p.ExportIndex(ctx, idx)
+}
+
 // commitFormat is the compression a build commits its new layers in: zstd
 // when every output that carries compressed layers asks for zstd (so a
 // zstd-only export never writes gzip first), else gzip (""), which the

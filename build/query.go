@@ -2,11 +2,13 @@ package build
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"time"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
+	"github.com/bldbuild/bld/exporter"
 	"github.com/bldbuild/bld/state"
 )
 
@@ -18,6 +20,9 @@ type ImageInfo struct {
 	Digest  v1.Hash   // what the name points at
 	Created time.Time // zero when the image or its config cannot be read
 	Size    int64     // ImageSize; 0 when the image cannot be read
+	// Platforms are the platforms of a multi-platform image (an index),
+	// in its order; nil for a single image.
+	Platforms []string
 }
 
 // Images lists the named images of root's store, in the store's order. An
@@ -31,6 +36,11 @@ func Images(root *state.Root) ([]ImageInfo, error) {
 	out := make([]ImageInfo, 0, len(named))
 	for _, n := range named {
 		info := ImageInfo{Name: n.Name, Digest: n.Descriptor.Digest}
+		if n.Descriptor.MediaType.IsIndex() {
+			indexInfo(root, n.Descriptor, &info)
+			out = append(out, info)
+			continue
+		}
 		if img, err := root.Store.Image(n.Descriptor.Digest.String()); err == nil {
 			if cf, err := img.ConfigFile(); err == nil {
 				info.Created = cf.Created.Time
@@ -56,18 +66,100 @@ func ImageSize(img v1.Image) int64 {
 	return n
 }
 
+// indexInfo fills in what `bld images` shows of a multi-platform image:
+// its platforms, the newest platform's creation time, and the size of
+// the layers of all platforms (each layer once).
+func indexInfo(root *state.Root, d v1.Descriptor, info *ImageInfo) {
+	idx, err := root.Store.Index(d.Digest.String())
+	if err != nil {
+		return
+	}
+	pis, err := exporter.IndexImages(idx)
+	if err != nil {
+		return
+	}
+	seen := map[v1.Hash]bool{}
+	for _, pi := range pis {
+		info.Platforms = append(info.Platforms, FormatPlatform(pi.Platform))
+		if cf, err := pi.Image.ConfigFile(); err == nil && cf.Created.After(info.Created) {
+			info.Created = cf.Created.Time
+		}
+		if m, err := pi.Image.Manifest(); err == nil {
+			for _, l := range m.Layers {
+				if !seen[l.Digest] {
+					seen[l.Digest] = true
+					info.Size += l.Size
+				}
+			}
+		}
+	}
+}
+
 // LocalImage finds the image ref names in root's store. The store's errors
-// name ref (and wrap store.ErrNotFound when there is none).
+// name ref (and wrap store.ErrNotFound when there is none). For a
+// multi-platform image desc is the index's and img the host platform's
+// manifest, else the first (LocalPlatformImage chooses).
 func LocalImage(root *state.Root, ref string) (v1.Descriptor, v1.Image, error) {
+	return LocalPlatformImage(root, ref, nil)
+}
+
+// LocalPlatformImage is LocalImage choosing the platform of an index:
+// platform, or (nil) the host's if the index has it, else its first.
+func LocalPlatformImage(root *state.Root, ref string, platform *v1.Platform) (v1.Descriptor, v1.Image, error) {
 	desc, err := root.Store.Resolve(ref)
 	if err != nil {
 		return v1.Descriptor{}, nil, err
+	}
+	if desc.MediaType.IsIndex() {
+		idx, err := root.Store.Index(desc.Digest.String())
+		if err != nil {
+			return v1.Descriptor{}, nil, err
+		}
+		img, err := PlatformImage(ref, idx, platform)
+		return desc, img, err
+	}
+	if platform != nil {
+		cf, err := root.Store.Image(desc.Digest.String())
+		if err == nil {
+			if c, err := cf.ConfigFile(); err == nil && (c.OS != platform.OS || c.Architecture != platform.Architecture) {
+				return v1.Descriptor{}, nil, fmt.Errorf("image %s is %s/%s only, not %s", ref, c.OS, c.Architecture, FormatPlatform(*platform))
+			}
+		}
 	}
 	img, err := root.Store.Image(desc.Digest.String())
 	if err != nil {
 		return v1.Descriptor{}, nil, err
 	}
 	return desc, img, nil
+}
+
+// PlatformImage is the image of idx for platform, as a build would pick
+// it; nil is the host's platform if idx has it, else its first image.
+func PlatformImage(ref string, idx v1.ImageIndex, platform *v1.Platform) (v1.Image, error) {
+	im, err := idx.IndexManifest()
+	if err != nil {
+		return nil, fmt.Errorf("image %s: %w", ref, err)
+	}
+	want := platform
+	if want == nil {
+		host := HostPlatform()
+		want = &host
+	}
+	d, err := matchPlatform(ref, im.Manifests, *want)
+	if err != nil {
+		if platform != nil {
+			return nil, err
+		}
+		pis, err := exporter.IndexImages(idx)
+		if err != nil {
+			return nil, fmt.Errorf("image %s: %w", ref, err)
+		}
+		if len(pis) == 0 {
+			return nil, fmt.Errorf("image %s: the index lists no image", ref)
+		}
+		return pis[0].Image, nil
+	}
+	return idx.Image(d.Digest)
 }
 
 // HistoryEntry is one entry of an image's history.
@@ -82,11 +174,15 @@ type HistoryEntry struct {
 
 // History returns the image ref names in root's store and its history,
 // bottom first, each layer with the other images that share it.
-func History(ctx context.Context, root *state.Root, ref string) (v1.Descriptor, []HistoryEntry, error) {
-	desc, img, err := LocalImage(root, ref)
+//
+// For a multi-platform image, platform chooses the image (nil: the host's
+// if the index has it, else the first), as LocalPlatformImage does.
+func History(ctx context.Context, root *state.Root, ref string, platform *v1.Platform) (v1.Descriptor, []HistoryEntry, error) {
+	desc, img, err := LocalPlatformImage(root, ref, platform)
 	if err != nil {
 		return desc, nil, err
 	}
+
 	m, err := img.Manifest()
 	if err != nil {
 		return desc, nil, err

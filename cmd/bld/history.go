@@ -6,32 +6,60 @@ import (
 	"io"
 	"strings"
 
+	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/spf13/cobra"
 
 	"github.com/bldbuild/bld/build"
 )
 
 func newHistoryCmd(g *globalOptions) *cobra.Command {
-	return &cobra.Command{
+	var platform string
+	cmd := &cobra.Command{
 		Use:   "history NAME",
 		Short: "Show an image's layers, top first, and which other images share them",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return runHistory(cmd.Context(), g, args[0], cmd.OutOrStdout())
+			return runHistory(cmd.Context(), g, args[0], platform, cmd.OutOrStdout())
 		},
 	}
+	cmd.Flags().StringVar(&platform, "platform", "", "the platform of a multi-platform image to show (default: the host's if it has it, else its first)")
+	return cmd
 }
 
-func runHistory(ctx context.Context, g *globalOptions, ref string, w io.Writer) error {
+func runHistory(ctx context.Context, g *globalOptions, ref, platform string, w io.Writer) error {
+	var p *v1.Platform
+	if platform != "" {
+		pp, err := build.ParsePlatform(platform)
+		if err != nil {
+			return err
+		}
+		p = &pp
+	}
 	st, err := g.openRoot(ctx, false)
 	if err != nil {
 		return err
 	}
-	desc, entries, err := build.History(ctx, st, ref)
+	desc, entries, err := build.History(ctx, st, ref, p)
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(w, "%s (%s)\n", ref, desc.Digest.Hex[:12])
+	if desc.MediaType.IsIndex() {
+		_, img, err := build.LocalPlatformImage(st, ref, p)
+		if err != nil {
+			return err
+		}
+		cf, err := img.ConfigFile()
+		if err != nil {
+			return err
+		}
+		d, err := img.Digest()
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(w, "%s (%s, %s)\n", ref, d.Hex[:12], build.FormatPlatform(v1.Platform{OS: cf.OS, Architecture: cf.Architecture, Variant: cf.Variant}))
+	} else {
+		fmt.Fprintf(w, "%s (%s)\n", ref, desc.Digest.Hex[:12])
+	}
 	var total, shared int64
 	for i := len(entries) - 1; i >= 0; i-- {
 		e := entries[i]

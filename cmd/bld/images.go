@@ -28,7 +28,7 @@ func newImagesCmd(g *globalOptions) *cobra.Command {
 		},
 	}
 	cmd.Flags().BoolVarP(&quiet, "quiet", "q", false, "print only image IDs (short digests), one per image")
-	cmd.Flags().StringVar(&format, "format", "", "format the output: a Go template over .ID .Digest .Repository .Tag .Name .CreatedAt .Size, \"table TEMPLATE\" for a table with headers, or \"json\" for one JSON object per line")
+	cmd.Flags().StringVar(&format, "format", "", "format the output: a Go template over .ID .Digest .Repository .Tag .Name .CreatedAt .Size .Platforms, \"table TEMPLATE\" for a table with headers, or \"json\" for one JSON object per line")
 	return cmd
 }
 
@@ -42,6 +42,7 @@ type imageRow struct {
 	Name       string `json:"Name"`
 	CreatedAt  string `json:"CreatedAt"`
 	Size       string `json:"Size"`
+	Platforms  string `json:"Platforms,omitempty"` // a multi-platform image's, comma-separated
 }
 
 func newImageRow(i build.ImageInfo) imageRow {
@@ -55,7 +56,7 @@ func newImageRow(i build.ImageInfo) imageRow {
 		created = i.Created.UTC().Format("2006-01-02 15:04:05 +0000 UTC")
 	}
 	return imageRow{ID: i.Digest.Hex[:12], Digest: i.Digest.String(), Repository: repo, Tag: tag,
-		Name: i.Name, CreatedAt: created, Size: human(i.Size)}
+		Name: i.Name, CreatedAt: created, Size: human(i.Size), Platforms: strings.Join(i.Platforms, ",")}
 }
 
 func runImages(ctx context.Context, g *globalOptions, quiet bool, format string, w io.Writer) error {
@@ -127,12 +128,25 @@ func runImages(ctx context.Context, g *globalOptions, quiet bool, format string,
 		}
 		return nil
 	}
+	// A PLATFORMS column only when some image has several.
+	multi := false
+	for _, i := range list {
+		multi = multi || len(i.Platforms) > 0
+	}
 	tw := tabwriter.NewWriter(w, 0, 4, 3, ' ', 0)
-	fmt.Fprintln(tw, "NAME\tDIGEST\tCREATED\tSIZE")
+	if multi {
+		fmt.Fprintln(tw, "NAME\tDIGEST\tCREATED\tSIZE\tPLATFORMS")
+	} else {
+		fmt.Fprintln(tw, "NAME\tDIGEST\tCREATED\tSIZE")
+	}
 	for _, i := range list {
 		created := ""
 		if !i.Created.IsZero() {
 			created = i.Created.UTC().Format("2006-01-02 15:04:05")
+		}
+		if multi {
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", i.Name, i.Digest.Hex[:12], created, human(i.Size), strings.Join(i.Platforms, ","))
+			continue
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", i.Name, i.Digest.Hex[:12], created, human(i.Size))
 	}
@@ -140,7 +154,7 @@ func runImages(ctx context.Context, g *globalOptions, quiet bool, format string,
 }
 
 var imageHeader = imageRow{ID: "IMAGE ID", Digest: "DIGEST", Repository: "REPOSITORY", Tag: "TAG",
-	Name: "NAME", CreatedAt: "CREATED AT", Size: "SIZE"}
+	Name: "NAME", CreatedAt: "CREATED AT", Size: "SIZE", Platforms: "PLATFORMS"}
 
 func newInspectCmd(g *globalOptions) *cobra.Command {
 	return &cobra.Command{
@@ -148,9 +162,12 @@ func newInspectCmd(g *globalOptions) *cobra.Command {
 		Short: "Show an image's manifest and config as JSON",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			_, desc, img, err := localImage(cmd.Context(), g, args[0])
+			st, desc, img, err := localImage(cmd.Context(), g, args[0])
 			if err != nil {
 				return err
+			}
+			if desc.MediaType.IsIndex() {
+				return inspectIndex(cmd.OutOrStdout(), st, args[0], desc)
 			}
 			m, err := img.Manifest()
 			if err != nil {
@@ -223,6 +240,17 @@ func newPushCmd(g *globalOptions) *cobra.Command {
 			if len(args) == 2 {
 				dest = args[1]
 			}
+			if desc.MediaType.IsIndex() {
+				idx, err := st.Store.Index(desc.Digest.String())
+				if err != nil {
+					return err
+				}
+				if err := build.PushIndex(cmd.Context(), st, idx, []string{dest}, g.insecure); err != nil {
+					return err
+				}
+				fmt.Fprintln(cmd.OutOrStdout(), desc.Digest)
+				return nil
+			}
 			if err := build.Push(cmd.Context(), st, img, []string{dest}, g.insecure); err != nil {
 				return err
 			}
@@ -240,4 +268,50 @@ func localImage(ctx context.Context, g *globalOptions, ref string) (*state.Root,
 	}
 	desc, img, err := build.LocalImage(st, ref)
 	return st, desc, img, err
+}
+
+// inspectIndex shows a multi-platform image: the index, then each
+// platform's manifest and config.
+func inspectIndex(w io.Writer, st *state.Root, ref string, desc v1.Descriptor) error {
+	idx, err := st.Store.Index(desc.Digest.String())
+	if err != nil {
+		return err
+	}
+	im, err := idx.IndexManifest()
+	if err != nil {
+		return err
+	}
+	type platformImage struct {
+		Platform string         `json:"platform"`
+		Digest   string         `json:"digest"`
+		Manifest *v1.Manifest   `json:"manifest"`
+		Config   *v1.ConfigFile `json:"config"`
+	}
+	out := struct {
+		Name      string            `json:"name"`
+		Digest    string            `json:"digest"`
+		Index     *v1.IndexManifest `json:"index"`
+		Platforms []platformImage   `json:"platforms"`
+	}{Name: ref, Digest: desc.Digest.String(), Index: im}
+	for _, d := range im.Manifests {
+		if !d.MediaType.IsImage() || d.Platform == nil {
+			continue
+		}
+		img, err := idx.Image(d.Digest)
+		if err != nil {
+			return err
+		}
+		m, err := img.Manifest()
+		if err != nil {
+			return err
+		}
+		cf, err := img.ConfigFile()
+		if err != nil {
+			return err
+		}
+		out.Platforms = append(out.Platforms, platformImage{build.FormatPlatform(*d.Platform), d.Digest.String(), m, cf})
+	}
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(out)
 }

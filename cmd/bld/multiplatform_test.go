@@ -188,6 +188,43 @@ func TestMultiPlatformPush(t *testing.T) {
 		t.Errorf("oci layout index.json %s: want the pushed index %s (%v)", b, digestOf(t, raw), err)
 	}
 
+	// Into the local store: the name points at the index; images,
+	// inspect, history and du understand it, and a later build picks
+	// its platform's manifest from it.
+	r.must("build", "--progress", "quiet", "--platform", "linux/amd64,linux/arm64", "--build-arg", "BASE="+reg+"/busybox:multi", "-t", "app:multi", ctx)
+	if out := r.must("images"); !strings.Contains(out, "PLATFORMS") || !strings.Contains(out, "linux/amd64,linux/arm64") {
+		t.Errorf("bld images:\n%s", out)
+	}
+	var ins struct {
+		Platforms []struct {
+			Platform string        `json:"platform"`
+			Config   v1.ConfigFile `json:"config"`
+		} `json:"platforms"`
+	}
+	if err := json.Unmarshal([]byte(r.must("inspect", "app:multi")), &ins); err != nil || len(ins.Platforms) != 2 ||
+		ins.Platforms[1].Platform != "linux/arm64" || ins.Platforms[1].Config.Architecture != "arm64" {
+		t.Errorf("bld inspect app:multi: %+v, %v", ins, err)
+	}
+	if out := r.must("history", "--platform", "linux/arm64", "app:multi"); !strings.Contains(out, "linux/arm64)") || !strings.Contains(out, "uname -m > /arch") {
+		t.Errorf("bld history --platform linux/arm64:\n%s", out)
+	}
+	if out := r.must("history", "app:multi"); !strings.Contains(out, "linux/amd64)") {
+		t.Errorf("bld history (host platform by default):\n%s", out)
+	}
+	r.must("du")
+	ctx2 := filepath.Join(dir, "ctx2")
+	if err := os.MkdirAll(ctx2, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(ctx2, "Dockerfile"), []byte("FROM app:multi\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	local := filepath.Join(dir, "local-arm64")
+	r.must("build", "--progress", "quiet", "--platform", "linux/arm64", "--output", "type=local,dest="+local, ctx2)
+	if b, err := os.ReadFile(filepath.Join(local, "arch")); err != nil || strings.TrimSpace(string(b)) != "aarch64" {
+		t.Errorf("FROM app:multi for linux/arm64: /arch = %q, %v; want aarch64", b, err)
+	}
+
 	// type=docker takes one platform: refused before anything runs, in
 	// buildx's words.
 	out, err = r.run("build", "--platform", "linux/amd64,linux/arm64", "--build-arg", "BASE="+reg+"/busybox:multi", "--output", "type=docker,dest="+filepath.Join(dir, "d.tar"), ctx)
