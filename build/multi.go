@@ -42,12 +42,6 @@ func ParsePlatforms(specs []string) ([]v1.Platform, error) {
 	return out, nil
 }
 
-// dirName is a platform as buildx names its directory in a split local or
-// tar output: "linux_arm64", "linux_arm_v7".
-func dirName(p v1.Platform) string {
-	return strings.ReplaceAll(FormatPlatform(p), "/", "_")
-}
-
 // indexOutput is an output that can take a multi-platform build's index.
 type indexOutput interface {
 	exporter.IndexExporter
@@ -66,7 +60,7 @@ func multiPlatformOutputs(exps []exporter.Exporter) error {
 			return errors.New("docker exporter does not currently support exporting manifest lists")
 		case indexOutput:
 		default:
-			return errors.New("a multi-platform build cannot be written to type=local or type=tar yet (build one --platform at a time)")
+			return fmt.Errorf("output %T: a multi-platform build cannot be written there", e)
 		}
 	}
 	return nil
@@ -214,5 +208,3 @@ type both struct {
 // dockerOutput is a docker archive or --load: one platform only.
 type dockerOutput struct{ exporter.Exporter }
 
-// dirName is unused until the split outputs.
-var _ = dirName

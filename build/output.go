@@ -63,11 +63,12 @@ func outputs(ctx context.Context, o Options, scratch string, client *registry.Cl
 				e = dockerOutput{exporter.DockerTo(o.Stdout, onames)}
 			}
 		case exporter.TypeLocal:
-			e = exporter.LocalWith(out.Dest, exporter.LocalOptions{PreserveOwnership: out.PreserveOwnership})
+			lo := exporter.LocalOptions{PreserveOwnership: out.PreserveOwnership}
+			e = both{exporter.LocalWith(out.Dest, lo), exporter.LocalIndex(out.Dest, lo, split(out))}
 		case exporter.TypeTar:
-			e = exporter.Tar(out.Dest)
+			e = both{exporter.Tar(out.Dest), exporter.TarIndex(out.Dest, split(out))}
 			if out.Dest == "-" {
-				e = exporter.TarTo(o.Stdout)
+				e = both{exporter.TarTo(o.Stdout), exporter.TarIndexTo(o.Stdout, split(out))}
 			}
 		case exporter.TypeRegistry:
 			e = newPushExporter(o, client, onames, prog)
@@ -108,6 +109,11 @@ func outputs(ctx context.Context, o Options, scratch string, client *registry.Cl
 			recompress: exporter.RecompressOptions{Format: compress.Gzip, ScratchDir: scratch}}}, exps...)
 	}
 	return exps, names, nil
+}
+
+// split is an output's platform-split: true unless set false, as buildx.
+func split(out exporter.OutputSpec) bool {
+	return out.PlatformSplit == nil || *out.PlatformSplit
 }
 
 // ToStdout reports whether an output writes to standard output (-o -),

@@ -69,6 +69,11 @@ var outputKeys = map[string]func(p *outputParse, v string) error{
 		p.PreserveOwnership, err = strconv.ParseBool(v)
 		return err
 	},
+	"platform-split": func(p *outputParse, v string) error {
+		b, err := strconv.ParseBool(v)
+		p.PlatformSplit = &b
+		return err
+	},
 	"force-compression": func(p *outputParse, v string) (err error) {
 		p.ForceCompression, err = strconv.ParseBool(v)
 		return err
@@ -100,6 +105,11 @@ type OutputSpec struct {
 	// setuid/setgid bits on the host; by default files belong to the user
 	// running bld and lose those bits (see Local).
 	PreserveOwnership bool
+	// PlatformSplit (type=local, type=tar) is buildx's platform-split: a
+	// multi-platform build writes each platform under a directory named
+	// for it ("linux_arm64/"), the default; false merges all platforms'
+	// files, a path in two platforms being an error. Nil is the default.
+	PlatformSplit *bool
 }
 
 // ParseOutput parses an --output value in buildx syntax: comma-separated
@@ -114,7 +124,7 @@ type OutputSpec struct {
 //
 // Keys: type, dest, tar, push, name, compression (gzip, zstd,
 // uncompressed), compression-level, force-compression, preserve-ownership
-// (type=local). Errors name the bad
+// (type=local), platform-split (type=local, tar). Errors name the bad
 // key or value.
 func ParseOutput(spec string) (OutputSpec, error) {
 	if spec == "" {
@@ -181,6 +191,9 @@ func ParseOutput(spec string) (OutputSpec, error) {
 		return OutputSpec{}, fmt.Errorf("output %q: type: missing", spec)
 	default:
 		return OutputSpec{}, fmt.Errorf("output %q: type: unknown type %q (want image, registry, oci, docker, local or tar)", spec, o.Type)
+	}
+	if o.PlatformSplit != nil && o.Type != TypeLocal && o.Type != TypeTar {
+		return OutputSpec{}, fmt.Errorf("output %q: platform-split: only for type=local or tar", spec)
 	}
 	if o.Push && o.Type != TypeImage {
 		return OutputSpec{}, fmt.Errorf("output %q: push: only for type=image or registry", spec)

@@ -184,8 +184,27 @@ func TestMultiPlatformPush(t *testing.T) {
 		t.Fatal(err)
 	}
 	var top v1.IndexManifest
-	if err := json.Unmarshal(b, &top); err != nil || len(top.Manifests) != 1 || top.Manifests[0].Digest.String() != digestOf(t, raw) {
+	if err = json.Unmarshal(b, &top); err != nil || len(top.Manifests) != 1 || top.Manifests[0].Digest.String() != digestOf(t, raw) {
 		t.Errorf("oci layout index.json %s: want the pushed index %s (%v)", b, digestOf(t, raw), err)
+	}
+
+	// type=local and type=tar, split per platform as buildx lays them
+	// out; unsplit, the platforms' common paths are an error.
+	split := filepath.Join(dir, "split")
+	r.must("build", "--progress", "quiet", "--platform", "linux/amd64,linux/arm64", "--build-arg", "BASE="+reg+"/busybox:multi", "--output", "type=local,dest="+split, ctx)
+	for dirName, want := range map[string]string{"linux_amd64": "x86_64", "linux_arm64": "aarch64"} {
+		if b, err := os.ReadFile(filepath.Join(split, dirName, "arch")); err != nil || strings.TrimSpace(string(b)) != want {
+			t.Errorf("type=local %s/arch = %q, %v; want %q", dirName, b, err, want)
+		}
+	}
+	tarOut := filepath.Join(dir, "split.tar")
+	r.must("build", "--progress", "quiet", "--platform", "linux/amd64,linux/arm64", "--build-arg", "BASE="+reg+"/busybox:multi", "--output", "type=tar,dest="+tarOut, ctx)
+	if out := string(testutil.Run(t, "tar", "-tf", tarOut)); !strings.Contains(out, "linux_amd64/arch\n") || !strings.Contains(out, "linux_arm64/arch\n") {
+		t.Errorf("type=tar entries lack linux_amd64/arch and linux_arm64/arch:\n%.2000s", out)
+	}
+	out, err = r.run("build", "--progress", "quiet", "--platform", "linux/amd64,linux/arm64", "--build-arg", "BASE="+reg+"/busybox:multi", "--output", "type=local,platform-split=false,dest="+filepath.Join(dir, "merged"), ctx)
+	if err == nil || !strings.Contains(out, "from linux/amd64 with linux/arm64 when split option is disabled") {
+		t.Errorf("type=local,platform-split=false: %v\n%s", err, out)
 	}
 
 	// Into the local store: the name points at the index; images,
