@@ -207,4 +207,3 @@ type both struct {
 
 // dockerOutput is a docker archive or --load: one platform only.
 type dockerOutput struct{ exporter.Exporter }
-
