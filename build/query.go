@@ -74,17 +74,26 @@ func indexInfo(root *state.Root, d v1.Descriptor, info *ImageInfo) {
 	if err != nil {
 		return
 	}
-	pis, err := exporter.IndexImages(idx)
+	im, err := idx.IndexManifest()
 	if err != nil {
 		return
 	}
 	seen := map[v1.Hash]bool{}
-	for _, pi := range pis {
-		info.Platforms = append(info.Platforms, FormatPlatform(pi.Platform))
-		if cf, err := pi.Image.ConfigFile(); err == nil && cf.Created.After(info.Created) {
+	for _, d := range im.Manifests {
+		if !d.MediaType.IsImage() || d.Platform == nil {
+			continue
+		}
+		// A pulled base's index lists platforms never pulled: those are
+		// not here, and not shown.
+		img, err := idx.Image(d.Digest)
+		if err != nil {
+			continue
+		}
+		info.Platforms = append(info.Platforms, FormatPlatform(*d.Platform))
+		if cf, err := img.ConfigFile(); err == nil && cf.Created.After(info.Created) {
 			info.Created = cf.Created.Time
 		}
-		if m, err := pi.Image.Manifest(); err == nil {
+		if m, err := img.Manifest(); err == nil {
 			for _, l := range m.Layers {
 				if !seen[l.Digest] {
 					seen[l.Digest] = true

@@ -35,8 +35,12 @@ type resolver struct {
 	// drops it.
 	warn func(string)
 
-	mu     sync.Mutex // protects pulled
+	mu     sync.Mutex // protects pulled and indexes
 	pulled map[v1.Hash]pulledImage
+	// indexes are the indexes pulled names resolved through, by name:
+	// the name is kept pointing at the index, as docker's containerd
+	// store keeps it, with the platforms this build pulled.
+	indexes map[string]v1.ImageIndex
 }
 
 type pulledImage struct {
@@ -68,7 +72,7 @@ func (r *resolver) Resolve(ctx context.Context, ref string, platform v1.Platform
 	if err != nil {
 		return nil, err
 	}
-	img, err := r.remoteImage(ctx, nref, platform)
+	img, idx, err := r.remoteImage(ctx, nref, platform)
 	if err != nil {
 		if !r.pull {
 			return nil, fmt.Errorf("not in the local store, and pull %w", registry.Error(ref, err))
@@ -95,6 +99,12 @@ func (r *resolver) Resolve(ctx context.Context, ref string, platform v1.Platform
 		r.pulled = map[v1.Hash]pulledImage{}
 	}
 	r.pulled[digest] = pulledImage{name: nref.Name(), img: img}
+	if idx != nil {
+		if r.indexes == nil {
+			r.indexes = map[string]v1.ImageIndex{}
+		}
+		r.indexes[nref.Name()] = idx
+	}
 	r.mu.Unlock()
 	return &frontend.Image{Ref: nref.Name(), Digest: digest, Config: cfg}, nil
 }
@@ -135,28 +145,31 @@ func (r *resolver) local(ref string, platform v1.Platform) (v1.Image, v1.Descrip
 
 // remoteImage fetches ref's manifest for platform: from an index, the
 // manifest containerd's matcher picks.
-func (r *resolver) remoteImage(ctx context.Context, ref name.Reference, platform v1.Platform) (v1.Image, error) {
+// The index is returned too, when there is one.
+func (r *resolver) remoteImage(ctx context.Context, ref name.Reference, platform v1.Platform) (v1.Image, v1.ImageIndex, error) {
 	opts := r.client.RemoteOptions(ctx)
 	desc, err := remote.Get(ref, opts...)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if !desc.MediaType.IsIndex() {
-		return desc.Image()
+		img, err := desc.Image()
+		return img, nil, err
 	}
 	idx, err := desc.ImageIndex()
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	im, err := idx.IndexManifest()
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	d, err := matchPlatform(ref.String(), im.Manifests, platform)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return idx.Image(d.Digest)
+	img, err := idx.Image(d.Digest)
+	return img, idx, err
 }
 
 // matchPlatform picks the manifest for want among an index's, as
@@ -225,7 +238,22 @@ func (r *resolver) keepPulled(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("store %s: %w", p.name, err)
 		}
+		if _, ok := r.indexes[p.name]; ok {
+			continue // named below
+		}
 		if err := r.root.Store.Tag(p.name, desc); err != nil {
+			return err
+		}
+	}
+	// A name pulled through an index points at the index: the store
+	// holds the platforms this build pulled, a later build for another
+	// platform asks the registry.
+	for n, idx := range r.indexes {
+		desc, err := r.root.Store.WriteIndexManifest(idx)
+		if err != nil {
+			return fmt.Errorf("store %s: %w", n, err)
+		}
+		if err := r.root.Store.Tag(n, desc); err != nil {
 			return err
 		}
 	}

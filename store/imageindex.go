@@ -53,6 +53,25 @@ func (s *Store) WriteIndex(ctx context.Context, idx v1.ImageIndex) (v1.Descripto
 	return v1.Descriptor{MediaType: desc.MediaType, Size: desc.Size, Digest: desc.Digest}, nil
 }
 
+// WriteIndexManifest writes idx's own manifest only, for an index whose
+// manifests the store holds some of (a pulled base image: the platforms
+// used); it returns the index's descriptor. Readers skip the manifests
+// that are not here.
+func (s *Store) WriteIndexManifest(idx v1.ImageIndex) (v1.Descriptor, error) {
+	raw, err := idx.RawManifest()
+	if err != nil {
+		return v1.Descriptor{}, fmt.Errorf("write index: %w", err)
+	}
+	desc, err := partial.Descriptor(idx)
+	if err != nil {
+		return v1.Descriptor{}, fmt.Errorf("write index: %w", err)
+	}
+	if err := s.writeBytes(raw, desc.Digest); err != nil {
+		return v1.Descriptor{}, fmt.Errorf("write index %s: %w", desc.Digest, err)
+	}
+	return v1.Descriptor{MediaType: desc.MediaType, Size: desc.Size, Digest: desc.Digest}, nil
+}
+
 // Index returns the index ref resolves to (anything Resolve accepts), read
 // from the store and verified against its digest; its images are read as
 // Image reads them. It is an error if ref names an image manifest.

@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -211,8 +212,12 @@ func TestMultiPlatformPush(t *testing.T) {
 	// inspect, history and du understand it, and a later build picks
 	// its platform's manifest from it.
 	r.must("build", "--progress", "quiet", "--platform", "linux/amd64,linux/arm64", "--build-arg", "BASE="+reg+"/busybox:multi", "-t", "app:multi", ctx)
-	if out := r.must("images"); !strings.Contains(out, "PLATFORMS") || !strings.Contains(out, "linux/amd64,linux/arm64") {
-		t.Errorf("bld images:\n%s", out)
+	out = r.must("images")
+	for _, n := range []string{"docker.io/library/app:multi", reg + "/busybox:multi"} {
+		// The pulled base is kept as the index it was pulled through.
+		if !strings.Contains(out, "PLATFORMS") || !regexp.MustCompile(regexp.QuoteMeta(n)+` .* linux/amd64,linux/arm64\n`).MatchString(out) {
+			t.Errorf("bld images: %s not listed with both platforms:\n%s", n, out)
+		}
 	}
 	var ins struct {
 		Platforms []struct {
