@@ -56,9 +56,10 @@ type Options struct {
 
 	// Tags name the image (-t).
 	Tags []string
-	// Annotations are added to the image manifest, as buildx's
-	// --annotation: "KEY=VALUE" or "manifest:KEY=VALUE". (Index and
-	// descriptor annotations need a multi-platform build: refused.)
+	// Annotations are added to the image manifests, as buildx's
+	// --annotation: "KEY=VALUE" or "manifest:KEY=VALUE"; with several
+	// platforms also "index:KEY=VALUE" (the index) and
+	// "manifest-descriptor:KEY=VALUE" (its descriptors of the manifests).
 	Annotations []string
 	// Outputs are where the image goes, as buildx's --output specs
 	// ("type=oci,dest=out.tar"; exporter.ParseOutput); none (and no Push)
@@ -159,7 +160,7 @@ func Run(ctx context.Context, o Options) (_ *Result, err error) {
 		return nil, err
 	}
 	client := registry.New(registry.Options{Insecure: o.Insecure, Limits: o.Limits.Pull})
-	annotations, err := parseAnnotations(o.Annotations)
+	annotations, err := parseAnnotations(o.Annotations, len(o.Platforms) > 1)
 	if err != nil {
 		return nil, err
 	}
@@ -258,8 +259,8 @@ func Run(ctx context.Context, o Options) (_ *Result, err error) {
 		if err != nil {
 			return nil, err
 		}
-		if len(annotations) > 0 {
-			img = mutate.Annotations(img, annotations).(v1.Image)
+		if len(annotations.manifest) > 0 {
+			img = mutate.Annotations(img, annotations.manifest).(v1.Image)
 		}
 		imgs[i] = img
 	}
@@ -282,7 +283,7 @@ func Run(ctx context.Context, o Options) (_ *Result, err error) {
 	prog.Exporting()
 	var r *Result
 	if multi {
-		idx, err := platformIndex(imgs, o.Platforms)
+		idx, err := platformIndex(imgs, o.Platforms, annotations)
 		if err != nil {
 			return nil, err
 		}

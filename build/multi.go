@@ -9,6 +9,7 @@ import (
 	"time"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/mutate"
 
 	"github.com/bldbuild/bld/builder"
 	"github.com/bldbuild/bld/dag"
@@ -67,12 +68,18 @@ func multiPlatformOutputs(exps []exporter.Exporter) error {
 }
 
 // platformIndex is the OCI index of a multi-platform build.
-func platformIndex(imgs []v1.Image, platforms []v1.Platform) (v1.ImageIndex, error) {
+// --annotation index: and manifest-descriptor: values go on the index and
+// its descriptors.
+func platformIndex(imgs []v1.Image, platforms []v1.Platform, a annotations) (v1.ImageIndex, error) {
 	pis := make([]exporter.PlatformImage, len(imgs))
 	for i := range imgs {
-		pis[i] = exporter.PlatformImage{Platform: platforms[i], Image: imgs[i]}
+		pis[i] = exporter.PlatformImage{Platform: platforms[i], Image: imgs[i], Annotations: a.descriptor}
 	}
-	return exporter.Index(pis)
+	idx, err := exporter.Index(pis)
+	if err != nil || len(a.index) == 0 {
+		return idx, err
+	}
+	return mutate.Annotations(idx, a.index).(v1.ImageIndex), nil
 }
 
 // exportIndex writes idx to every output at once, as Tee does for an image.
@@ -147,7 +154,7 @@ func (s *storeExporter) ExportIndex(ctx context.Context, idx v1.ImageIndex) erro
 		}
 	}
 	if changed {
-		if idx, err = exporter.Index(pis); err != nil {
+		if idx, err = exporter.Reindex(idx, pis); err != nil {
 			return err
 		}
 	}
@@ -193,7 +200,7 @@ func (r *recompressed) ExportIndex(ctx context.Context, idx v1.ImageIndex) error
 			return err
 		}
 	}
-	if idx, err = exporter.Index(pis); err != nil {
+	if idx, err = exporter.Reindex(idx, pis); err != nil {
 		return err
 	}
 	return ie.ExportIndex(ctx, idx)

@@ -81,29 +81,44 @@ func ParseSecrets(specs []string) (map[string][]byte, error) {
 // secretSyntax is buildx's --secret: id=ID[,type=file|env][,src=PATH|,env=VAR].
 var secretSyntax = optspec.Syntax{Keys: []string{"id", "type", "src", "source", "env"}}
 
-// parseAnnotations reads --annotation values: "KEY=VALUE" or
-// "manifest:KEY=VALUE" (buildx's syntax; its other targets, index and
-// descriptors, belong to multi-platform images, which bld does not build
-// yet, so they are refused by name).
-func parseAnnotations(specs []string) (map[string]string, error) {
-	out := map[string]string{}
+// annotations are --annotation values by target, as buildx's: "KEY=VALUE"
+// and "manifest:KEY=VALUE" on the image manifests, "index:KEY=VALUE" on
+// a multi-platform build's index, "manifest-descriptor:KEY=VALUE" on the
+// index's descriptors of the manifests.
+type annotations struct {
+	manifest, index, descriptor map[string]string
+}
+
+// parseAnnotations reads --annotation values; index and descriptor
+// targets need a multi-platform build (multi), and index-descriptor (the
+// layout's index.json entry) is refused by name.
+func parseAnnotations(specs []string, multi bool) (annotations, error) {
+	out := annotations{manifest: map[string]string{}, index: map[string]string{}, descriptor: map[string]string{}}
 	for _, spec := range specs {
-		kv := spec
+		kv, dst := spec, out.manifest
 		if typ, rest, ok := strings.Cut(spec, ":"); ok && !strings.Contains(typ, "=") {
 			switch typ {
 			case "manifest":
 				kv = rest
-			case "index", "manifest-descriptor", "index-descriptor":
-				return nil, fmt.Errorf("--annotation %s: %s annotations need a multi-platform image index, which bld does not build yet", spec, typ)
+			case "index", "manifest-descriptor":
+				if !multi {
+					return out, fmt.Errorf("--annotation %s: %s annotations need a multi-platform image index (--platform with several platforms)", spec, typ)
+				}
+				kv, dst = rest, out.index
+				if typ == "manifest-descriptor" {
+					dst = out.descriptor
+				}
+			case "index-descriptor":
+				return out, fmt.Errorf("--annotation %s: %s annotations are not supported", spec, typ)
 			default:
-				return nil, fmt.Errorf("--annotation %s: unknown target %q (want manifest)", spec, typ)
+				return out, fmt.Errorf("--annotation %s: unknown target %q (want manifest, index or manifest-descriptor)", spec, typ)
 			}
 		}
 		k, v, ok := strings.Cut(kv, "=")
 		if !ok || k == "" {
-			return nil, fmt.Errorf("--annotation %s: want KEY=VALUE", spec)
+			return out, fmt.Errorf("--annotation %s: want KEY=VALUE", spec)
 		}
-		out[k] = v
+		dst[k] = v
 	}
 	return out, nil
 }

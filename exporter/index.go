@@ -41,6 +41,8 @@ func (f IndexExporterFunc) ExportIndex(ctx context.Context, idx v1.ImageIndex) e
 type PlatformImage struct {
 	Platform v1.Platform
 	Image    v1.Image
+	// Annotations go on the image's descriptor in the index.
+	Annotations map[string]string
 }
 
 // Index makes the OCI image index of a multi-platform build: one manifest
@@ -55,11 +57,28 @@ func Index(imgs []PlatformImage) (v1.ImageIndex, error) {
 		}
 		p := pi.Platform
 		adds[i] = mutate.IndexAddendum{Add: pi.Image, Descriptor: v1.Descriptor{
-			MediaType: desc.MediaType, Size: desc.Size, Digest: desc.Digest, Platform: &p,
+			MediaType: desc.MediaType, Size: desc.Size, Digest: desc.Digest, Platform: &p, Annotations: pi.Annotations,
 		}}
 	}
 	idx := mutate.IndexMediaType(empty.Index, types.OCIImageIndex)
 	return mutate.AppendManifests(idx, adds...), nil
+}
+
+// Reindex is Index for images taken from orig (and changed, e.g.
+// recompressed): orig's own annotations are kept.
+func Reindex(orig v1.ImageIndex, imgs []PlatformImage) (v1.ImageIndex, error) {
+	idx, err := Index(imgs)
+	if err != nil {
+		return nil, err
+	}
+	im, err := orig.IndexManifest()
+	if err != nil {
+		return nil, err
+	}
+	if len(im.Annotations) > 0 {
+		idx = mutate.Annotations(idx, im.Annotations).(v1.ImageIndex)
+	}
+	return idx, nil
 }
 
 // IndexImages returns the images of idx with their platforms, in order.
@@ -79,7 +98,7 @@ func IndexImages(idx v1.ImageIndex) ([]PlatformImage, error) {
 		if err != nil {
 			return nil, fmt.Errorf("index: manifest %s: %w", d.Digest, err)
 		}
-		out = append(out, PlatformImage{Platform: *d.Platform, Image: img})
+		out = append(out, PlatformImage{Platform: *d.Platform, Image: img, Annotations: d.Annotations})
 	}
 	return out, nil
 }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/layout"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	specs "github.com/opencontainers/image-spec/specs-go/v1"
 	"golang.org/x/sys/unix"
@@ -116,7 +117,9 @@ func TestMultiPlatformPush(t *testing.T) {
 	}
 
 	app := reg + "/app:v1"
-	out := r.must("build", "--progress", "plain", "--platform", "linux/amd64,linux/arm64", "--build-arg", "BASE="+reg+"/busybox:multi", "--push", "-t", app, ctx)
+	cacheDir := filepath.Join(dir, "cache")
+	out := r.must("build", "--progress", "plain", "--platform", "linux/amd64,linux/arm64", "--build-arg", "BASE="+reg+"/busybox:multi", "--push", "-t", app,
+		"--cache-to", "type=local,dest="+cacheDir+",mode=max", ctx)
 	// The shared stage is one step; each platform names itself.
 	if n := strings.Count(out, "RUN uname -m > /tools-arch\n"); n != 1 {
 		t.Errorf("the shared stage's RUN shows %d times, want 1:\n%s", n, out)
@@ -152,10 +155,10 @@ func TestMultiPlatformPush(t *testing.T) {
 	}
 
 	for _, c := range []struct{ arch, uname string }{{"amd64", "x86_64"}, {"arm64", "aarch64"}} {
-		layout := filepath.Join(dir, "oci-"+c.arch)
-		testutil.Run(t, skopeo, "copy", "--src-tls-verify=false", "--override-arch", c.arch, "docker://"+app, "oci:"+layout+":app")
+		ociDir := filepath.Join(dir, "oci-"+c.arch)
+		testutil.Run(t, skopeo, "copy", "--src-tls-verify=false", "--override-arch", c.arch, "docker://"+app, "oci:"+ociDir+":app")
 		bundle := filepath.Join(dir, "bundle-"+c.arch)
-		testutil.Run(t, umoci, "unpack", "--image", layout+":app", bundle)
+		testutil.Run(t, umoci, "unpack", "--image", ociDir+":app", bundle)
 		rootfs := filepath.Join(bundle, "rootfs")
 		for file, want := range map[string]string{"arch": c.uname, "target": c.arch, "tools-arch": "x86_64"} {
 			b, err := os.ReadFile(filepath.Join(rootfs, file))
@@ -187,6 +190,53 @@ func TestMultiPlatformPush(t *testing.T) {
 	var top v1.IndexManifest
 	if err = json.Unmarshal(b, &top); err != nil || len(top.Manifests) != 1 || top.Manifests[0].Digest.String() != digestOf(t, raw) {
 		t.Errorf("oci layout index.json %s: want the pushed index %s (%v)", b, digestOf(t, raw), err)
+	}
+
+	// Index and descriptor annotations, as buildx's --annotation.
+	destAnn := filepath.Join(dir, "out-ann")
+	r.must("build", "--progress", "quiet", "--platform", "linux/amd64,linux/arm64", "--build-arg", "BASE="+reg+"/busybox:multi",
+		"--annotation", "index:org.example.index=i", "--annotation", "manifest-descriptor:org.example.desc=d", "--annotation", "org.example.manifest=m",
+		"--output", "type=oci,tar=false,dest="+destAnn, ctx)
+	lp, err := layout.FromPath(destAnn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	top2, err := lp.ImageIndex()
+	if err != nil {
+		t.Fatal(err)
+	}
+	tm, err := top2.IndexManifest()
+	if err != nil || len(tm.Manifests) != 1 {
+		t.Fatalf("oci layout: %v %v", tm, err)
+	}
+	built, err := top2.ImageIndex(tm.Manifests[0].Digest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bm, err := built.IndexManifest()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if bm.Annotations["org.example.index"] != "i" || len(bm.Manifests) != 2 || bm.Manifests[1].Annotations["org.example.desc"] != "d" {
+		t.Errorf("index annotations: %+v", bm)
+	}
+	if m, err := built.Image(bm.Manifests[1].Digest); err != nil {
+		t.Error(err)
+	} else if mf, err := m.Manifest(); err != nil || mf.Annotations["org.example.manifest"] != "m" {
+		t.Errorf("manifest annotations: %+v %v", mf, err)
+	}
+
+	// The cache export carries every platform: an empty root builds
+	// the same index from it, running nothing.
+	rb := bldRunner{t: t, bin: r.bin, env: append(os.Environ(), "BLD_ROOT="+filepath.Join(dir, "root-b"))}
+	destB := filepath.Join(dir, "out-oci-b")
+	out = rb.must("build", "--progress", "plain", "--platform", "linux/amd64,linux/arm64", "--build-arg", "BASE="+reg+"/busybox:multi",
+		"--cache-from", "type=local,src="+cacheDir, "--output", "type=oci,tar=false,dest="+destB, ctx)
+	if n := strings.Count(out, "CACHED"); n != 9 {
+		t.Errorf("build from the exported cache: %d steps CACHED, want every one (9):\n%s", n, out)
+	}
+	if b, err := os.ReadFile(filepath.Join(destB, "index.json")); err != nil || !strings.Contains(string(b), digestOf(t, raw)) {
+		t.Errorf("build from the exported cache: index.json %s, want the pushed index %s (%v)", b, digestOf(t, raw), err)
 	}
 
 	// type=local and type=tar, split per platform as buildx lays them
@@ -247,6 +297,16 @@ func TestMultiPlatformPush(t *testing.T) {
 	r.must("build", "--progress", "quiet", "--platform", "linux/arm64", "--output", "type=local,dest="+local, ctx2)
 	if b, err := os.ReadFile(filepath.Join(local, "arch")); err != nil || strings.TrimSpace(string(b)) != "aarch64" {
 		t.Errorf("FROM app:multi for linux/arm64: /arch = %q, %v; want aarch64", b, err)
+	}
+
+	// A single-platform base of another platform is used, with
+	// BuildKit's warning.
+	if err := os.WriteFile(filepath.Join(ctx2, "Dockerfile"), []byte("FROM "+reg+"/busybox:arm64\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out = r.must("build", "--progress", "plain", "--platform", "linux/amd64", "--output", "type=local,dest="+filepath.Join(dir, "mismatch"), ctx2)
+	if want := `InvalidBaseImagePlatform: Base image ` + reg + `/busybox:arm64 was pulled with platform "linux/arm64", expected "linux/amd64" for current build`; !strings.Contains(out, want) {
+		t.Errorf("no %q in:\n%s", want, out)
 	}
 
 	// type=docker takes one platform: refused before anything runs, in
