@@ -1,47 +1,88 @@
 #!/usr/bin/env bash
-# make bench: the scenarios of DESIGN.md, built by bld and by buildah
-# (`buildah bud --layers`, the reference that runs here) on this machine in
-# the same run. Prints the median of RUNS runs per tool and the ratio
-# bld/buildah. All data is generated here; nothing large is committed.
+# make bench: the scenarios of DESIGN.md and issue 13, built by bld, by
+# BuildKit (buildkitd + buildctl, bench/buildkit.sh) and by buildah
+# (`buildah bud --layers`) on this machine in the same run, and where one
+# exists against the floor (the least work: tar | zstd, tar | pigz, reading
+# and hashing the context, sleep 1). Prints the median of RUNS runs per tool,
+# the ratios bld/BuildKit, bld/buildah and bld/floor, and bld's peak RSS.
+# Every row's outputs are checked (bld's image against BuildKit's files,
+# layer formats, blob counts). All data is generated here.
 #   RUNS=3 ONLY="noop onefile" ./scripts/with-registry.sh bench/run.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RUNS=${RUNS:-3}
-ONLY=${ONLY:-"cold noop onefile cachefrom parallel files50k layer1g push"}
+ONLY=${ONLY:-"cold noop onefile cachefrom parallel runs50 files50k layer1g zstd256 push"}
 REG=${BLD_TEST_REGISTRY:?run under scripts/with-registry.sh}
 W=$(mktemp -d /var/tmp/bld-bench.XXXXXX)
 BLD=$PWD/bin/bld
 BHROOT=$W/buildah
 bh() { buildah --root "$BHROOT/root" --runroot "$BHROOT/run" --storage-driver overlay "$@"; }
-cleanup() { bh rm -a >/dev/null 2>&1 || true; umount -R "$BHROOT/root/overlay" 2>/dev/null || true; rm -rf "$W"; }
+. bench/buildkit.sh
+cleanup() {
+  bk_stop
+  bh rm -a >/dev/null 2>&1 || true
+  umount -R "$BHROOT/root/overlay" 2>/dev/null || true
+  rm -rf "$W"
+}
 trap cleanup EXIT
 
 now() { date +%s.%N; }
-# timeit CMD...: prints the seconds CMD took; its output goes to $W/last.log
+# timeit CMD...: prints the seconds CMD took; its output goes to
+# $W/last.log, its peak RSS (KiB) to $W/rss.last; a failure ends the bench.
 timeit() {
   local s e
   s=$(now)
-  "$@" >"$W/last.log" 2>&1 || { echo "bench: command failed: $*" >&2; tail -20 "$W/last.log" >&2; exit 1; }
+  if [ "$(type -t "$1")" = function ]; then
+    # A shell function (bkbuild, bh): no RSS of interest, none taken.
+    "$@" >"$W/last.log" 2>&1 || { echo "bench: command failed: $*" >&2; tail -20 "$W/last.log" >&2; exit 1; }
+  else
+    /usr/bin/time -f '%M' -o "$W/rss.last" "$@" >"$W/last.log" 2>&1 || { echo "bench: command failed: $*" >&2; tail -20 "$W/last.log" >&2; exit 1; }
+  fi
   e=$(now)
   awk -v s="$s" -v e="$e" 'BEGIN { printf "%.3f\n", e - s }'
 }
-median() { sort -n | awk '{ a[NR] = $1 } END { if (NR % 2) print a[(NR + 1) / 2]; else printf "%.3f\n", (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
+# tb CMD...: timeit for a bld command; its RSS counts for the row.
+tb() {
+  timeit "$@"
+  cat "$W/rss.last" >>"$W/rss.row"
+}
+# tk CMD...: timeit for BuildKit, or "-" when it is skipped.
+tk() {
+  if [ -n "$BK_SKIP" ]; then echo "-"; else timeit "$@"; fi
+}
+median() { sort -n | awk '{ a[NR] = $1 } END { if (NR == 0) print "-"; else if (NR % 2) print a[(NR + 1) / 2]; else printf "%.3f\n", (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
+med() { printf '%s\n' "$@" | grep -v '^-$' | median; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a != "-" && b != "-" && b > 0) printf "%.3f", a / b; else print "-" }'; }
 RESULTS=$W/results.tsv
 : >"$RESULTS"
-row() { # scenario bld buildah target
-  local ratio
-  ratio=$(awk -v a="$2" -v b="$3" 'BEGIN { if (b > 0) printf "%.3f", a / b; else print "-" }')
-  printf '%s\t%s\t%s\t%s\t%s\n' "$1" "$2" "$3" "$ratio" "$4" | tee -a "$RESULTS"
+: >"$W/rss.row"
+# row SCENARIO BLD BUILDKIT BUILDAH FLOOR TARGET: one line of the table;
+# the peak RSS is the largest of the row's bld runs (tb).
+row() {
+  local rss
+  rss=$(sort -n "$W/rss.row" | tail -1)
+  rss=$([ -n "$rss" ] && awk -v k="$rss" 'BEGIN { printf "%.0f", k / 1024 }' || echo "-")
+  : >"$W/rss.row"
+  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$1" "$2" "$3" "$4" "$(ratio "$2" "$3")" "$(ratio "$2" "$4")" "$5" "$(ratio "$2" "$5")" "$rss" "$6" | tee -a "$RESULTS"
 }
+note() { echo "# $*" | tee -a "$RESULTS"; }
 want() { case " $ONLY " in *" $1 "*) return 0 ;; esac; return 1; }
+# check WHAT CONDITION...: a failed output check ends the bench.
+check() {
+  local what=$1
+  shift
+  "$@" || { echo "bench: output check failed: $what" >&2; exit 1; }
+}
 
-echo "bench: preparing base image and contexts in $W" >&2
+echo "bench: preparing base image, contexts and BuildKit in $W (load: $(cut -d' ' -f1-3 /proc/loadavg))" >&2
 make -s build
 ./scripts/busybox-rootfs.sh "$W/rootfs"
 SEED=$W/seed
 $BLD --root "$SEED" import "$W/rootfs" busybox >/dev/null
 $BLD --root "$SEED" push busybox "$REG/bench/busybox:1" >/dev/null
 BASE=$REG/bench/busybox:1
+bk_start "$REG"
+[ -n "$BK_SKIP" ] && note "BuildKit $BKVER: $BK_SKIP"
 
 # The 200-file multi-stage build.
 gen200() {
@@ -69,32 +110,54 @@ DF
 CTX=$W/ctx200
 gen200 "$CTX"
 
-printf 'scenario\tbld_s\tbuildah_s\tratio\ttarget\n' | tee -a "$RESULTS"
+printf 'scenario\tbld_s\tbuildkit_s\tbuildah_s\tbld/buildkit\tbld/buildah\tfloor_s\tbld/floor\tbld_rss_MiB\ttarget\n' | tee -a "$RESULTS"
+
+# bkimg NAME: BuildKit's output for the rows that build into a store: its
+# own image store (the OCI worker keeps images there, as bld's local store).
+bkimg() { echo "type=image,name=$1"; }
 
 if want cold || want noop || want onefile; then
-  b=() h=()
+  b=() k=() h=()
   for i in $(seq "$RUNS"); do
-    rm -rf "$W/r-cold"; cleanup_bh() { bh rmi -a -f >/dev/null 2>&1 || true; }; cleanup_bh
-    b+=("$(timeit $BLD --root "$W/r-cold" build --progress quiet --build-arg BASE="$BASE" -t app:1 "$CTX")")
+    rm -rf "$W/r-cold"
+    bh rmi -a -f >/dev/null 2>&1 || true
+    [ -z "$BK_SKIP" ] && bk_prune
+    b+=("$(tb $BLD --root "$W/r-cold" build --progress quiet --build-arg BASE="$BASE" -t app:1 "$CTX")")
+    k+=("$(tk bkbuild "$CTX" --opt build-arg:BASE="$BASE" --output "$(bkimg app:1)")")
     h+=("$(timeit bh bud --layers --tls-verify=false --runtime runc --build-arg BASE="$BASE" -t app:1 "$CTX")")
   done
-  want cold && row "cold build (base pulled from registry)" "$(printf '%s\n' "${b[@]}" | median)" "$(printf '%s\n' "${h[@]}" | median)" "<= 0.35"
+  # bld's image holds what BuildKit's does.
+  $BLD --root "$W/r-cold" build --progress quiet --build-arg BASE="$BASE" --output "type=local,dest=$W/out-bld" "$CTX" >/dev/null
+  if [ -z "$BK_SKIP" ]; then
+    bkbuild "$CTX" --opt build-arg:BASE="$BASE" --output "type=local,dest=$W/out-bk" >/dev/null 2>&1
+    check "cold: bld's /app equals BuildKit's" diff -r "$W/out-bld/app" "$W/out-bk/app"
+  fi
+  check "cold: /app/build.sum" test -s "$W/out-bld/app/build.sum"
+  want cold && row "cold build (base pulled from registry)" "$(med "${b[@]}")" "$(med "${k[@]}")" "$(med "${h[@]}")" "-" "bk <= 0.35"
   if want noop; then
-    b=() h=()
+    b=() k=() h=() f=()
     for i in $(seq "$RUNS"); do
-      b+=("$(timeit $BLD --root "$W/r-cold" build --progress quiet --build-arg BASE="$BASE" -t app:1 "$CTX")")
+      b+=("$(tb $BLD --root "$W/r-cold" build --progress quiet --build-arg BASE="$BASE" -t app:1 "$CTX")")
+      k+=("$(tk bkbuild "$CTX" --opt build-arg:BASE="$BASE" --output "$(bkimg app:1)")")
       h+=("$(timeit bh bud --layers --tls-verify=false --runtime runc --build-arg BASE="$BASE" -t app:1 "$CTX")")
+      # The floor of a no-op: read and hash the context once.
+      f+=("$(timeit sh -c "tar -cf - -C '$CTX' . | sha256sum")")
     done
-    row "no-op rebuild" "$(printf '%s\n' "${b[@]}" | median)" "$(printf '%s\n' "${h[@]}" | median)" "<= 0.05"
+    check "no-op: nothing ran" sh -c "! $BLD --root '$W/r-cold' build --progress plain --build-arg BASE='$BASE' -t app:1 '$CTX' 2>&1 | grep -q 'cache miss'"
+    row "no-op rebuild" "$(med "${b[@]}")" "$(med "${k[@]}")" "$(med "${h[@]}")" "$(med "${f[@]}")" "bk <= 0.2, floor <= 1.1"
   fi
   if want onefile; then
-    b=() h=()
+    b=() k=() h=()
     for i in $(seq "$RUNS"); do
       echo "change $i" >>"$CTX/src/file7.txt"
-      b+=("$(timeit $BLD --root "$W/r-cold" build --progress quiet --build-arg BASE="$BASE" -t app:1 "$CTX")")
+      b+=("$(tb $BLD --root "$W/r-cold" build --progress quiet --build-arg BASE="$BASE" -t app:1 "$CTX")")
+      k+=("$(tk bkbuild "$CTX" --opt build-arg:BASE="$BASE" --output "$(bkimg app:1)")")
       h+=("$(timeit bh bud --layers --tls-verify=false --runtime runc --build-arg BASE="$BASE" -t app:1 "$CTX")")
     done
-    row "one-file change" "$(printf '%s\n' "${b[@]}" | median)" "$(printf '%s\n' "${h[@]}" | median)" "<= 0.30"
+    rm -rf "$W/out-bld"
+    $BLD --root "$W/r-cold" build --progress quiet --build-arg BASE="$BASE" --output "type=local,dest=$W/out-bld" "$CTX" >/dev/null
+    check "one-file: the image's checksum is the changed sources'" test "$(cd "$CTX" && find src -type f | sort | xargs cat | md5sum)" = "$(cat "$W/out-bld/app/build.sum")"
+    row "one-file change" "$(med "${b[@]}")" "$(med "${k[@]}")" "$(med "${h[@]}")" "-" "bk <= 0.35"
   fi
 fi
 
@@ -106,12 +169,12 @@ if want cachefrom; then
   c=() b=() pulled=()
   for i in $(seq "$RUNS"); do
     rm -rf "$W/r-cf-cold" "$W/r-cf"
-    c+=("$(timeit $BLD --root "$W/r-cf-cold" build --progress quiet --build-arg BASE="$BASE" --output "type=registry,name=$REG/bench/cf:cold$i" "$CTX")")
-    b+=("$(timeit $BLD --root "$W/r-cf" build --progress quiet --build-arg BASE="$BASE" --cache-from "$REG/bench/cache:main" --output "type=registry,name=$REG/bench/cf:$i" "$CTX")")
+    c+=("$(tb $BLD --root "$W/r-cf-cold" build --progress quiet --build-arg BASE="$BASE" --output "type=registry,name=$REG/bench/cf:cold$i" "$CTX")")
+    b+=("$(tb $BLD --root "$W/r-cf" build --progress quiet --build-arg BASE="$BASE" --cache-from "$REG/bench/cache:main" --output "type=registry,name=$REG/bench/cf:$i" "$CTX")")
     pulled+=("$(du -sb "$W/r-cf/content/blobs" 2>/dev/null | cut -f1)")
   done
-  row "empty runner with --cache-from vs cold (bld both)" "$(printf '%s\n' "${b[@]}" | median)" "$(printf '%s\n' "${c[@]}" | median)" "<= 0.30"
-  echo "# bytes in the empty runner's store after the --cache-from build: $(printf '%s\n' "${pulled[@]}" | sort -n | tail -1) (no layer pulled: only what the output needs)" | tee -a "$RESULTS"
+  row "empty runner with --cache-from (bld; the floor column: a cold bld build)" "$(med "${b[@]}")" "-" "-" "$(med "${c[@]}")" "floor <= 0.30"
+  note "bytes in the empty runner's store after the --cache-from build: $(printf '%s\n' "${pulled[@]}" | sort -n | tail -1) (no layer pulled: only what the output needs)"
 fi
 
 if want parallel; then
@@ -133,13 +196,32 @@ COPY --from=b /b /
 COPY --from=c /c /
 COPY --from=d /d /
 DF
-  b=() h=()
+  b=() k=() h=()
   $BLD --root "$W/r-par" build --progress quiet --build-arg BASE="$BASE" "$P" >/dev/null
   for i in $(seq "$RUNS"); do
-    b+=("$(timeit $BLD --root "$W/r-par" build --no-cache --progress quiet --build-arg BASE="$BASE" "$P")")
+    b+=("$(tb $BLD --root "$W/r-par" build --no-cache --progress quiet --build-arg BASE="$BASE" -t par "$P")")
+    k+=("$(tk bkbuild "$P" --no-cache --opt build-arg:BASE="$BASE" --output "$(bkimg par)")")
     h+=("$(timeit bh bud --layers --no-cache --tls-verify=false --runtime runc --jobs 4 --build-arg BASE="$BASE" -t par "$P")")
   done
-  row "four 1-s stages (seconds, wall)" "$(printf '%s\n' "${b[@]}" | median)" "$(printf '%s\n' "${h[@]}" | median)" "bld <= 1.3 s"
+  rm -rf "$W/out-par"
+  $BLD --root "$W/r-par" build --progress quiet --build-arg BASE="$BASE" --output "type=local,dest=$W/out-par" "$P" >/dev/null
+  check "parallel: four files" test "$(cat "$W/out-par/a" "$W/out-par/b" "$W/out-par/c" "$W/out-par/d" | tr -d '\n')" = abcd
+  row "four 1-s stages in parallel (wall; floor: sleep 1)" "$(med "${b[@]}")" "$(med "${k[@]}")" "$(med "${h[@]}")" "1.000" "floor <= 1.15"
+fi
+
+if want runs50; then
+  R50=$W/ctx50
+  mkdir -p "$R50"
+  { echo 'ARG BASE'; echo 'FROM ${BASE}'; for i in $(seq 50); do echo "RUN true # $i"; done; } >"$R50/Dockerfile"
+  $BLD --root "$W/r-cold" build --progress quiet --build-arg BASE="$BASE" "$R50" >/dev/null
+  b=() k=() h=()
+  for i in $(seq "$RUNS"); do
+    b+=("$(tb $BLD --root "$W/r-cold" build --no-cache --progress quiet --build-arg BASE="$BASE" -t r50 "$R50")")
+    k+=("$(tk bkbuild "$R50" --no-cache --opt build-arg:BASE="$BASE" --output "$(bkimg r50)")")
+    h+=("$(timeit bh bud --layers --no-cache --tls-verify=false --runtime runc --build-arg BASE="$BASE" -t r50 "$R50")")
+  done
+  check "50 RUNs: 51 layers (every RUN has one, as BuildKit)" test "$($BLD --root "$W/r-cold" inspect r50 | grep -c '"digest": "sha256:4f4fb700')" -ge 50
+  row "50 trivial RUN steps, no cache" "$(med "${b[@]}")" "$(med "${k[@]}")" "$(med "${h[@]}")" "-" "bk <= 0.2"
 fi
 
 if want files50k; then
@@ -156,16 +238,16 @@ for d in range(100):
 PY
   printf 'ARG BASE\nFROM ${BASE}\nCOPY data/ /data/\n' >"$F/Dockerfile"
   $BLD --root "$W/r-50k" build --progress quiet --build-arg BASE="$BASE" "$F" >/dev/null
-  b=() h=() c=()
+  [ -z "$BK_SKIP" ] && bkbuild "$F" --opt build-arg:BASE="$BASE" --output "$(bkimg f50k)" >/dev/null 2>&1
+  b=() k=() h=() f=()
   for i in $(seq "$RUNS"); do
-    b+=("$(timeit $BLD --root "$W/r-50k" build --no-cache --progress quiet --build-arg BASE="$BASE" -t f50k "$F")")
+    b+=("$(tb $BLD --root "$W/r-50k" build --no-cache --progress quiet --build-arg BASE="$BASE" -t f50k "$F")")
+    k+=("$(tk bkbuild "$F" --no-cache --opt build-arg:BASE="$BASE" --output "$(bkimg f50k)")")
     h+=("$(timeit bh bud --layers --no-cache --tls-verify=false --runtime runc --build-arg BASE="$BASE" -t f50k "$F")")
-    rm -rf "$W/cpa"
-    c+=("$(timeit cp -a "$F/data" "$W/cpa")")
+    f+=("$(timeit sh -c "tar -cf - -C '$F' data | pigz -6 -p $(nproc) > /dev/null")")
   done
-  bm=$(printf '%s\n' "${b[@]}" | median)
-  row "50,000 small files COPY + export" "$bm" "$(printf '%s\n' "${h[@]}" | median)" "<= 0.5"
-  row "50,000 small files, bld vs cp -a" "$bm" "$(printf '%s\n' "${c[@]}" | median)" "<= 2.0 (cp -a in buildah column)"
+  check "50k files: 50,000 entries in the layer" test "$($BLD --root "$W/r-50k" build --progress quiet --build-arg BASE="$BASE" --output type=tar,dest=- "$F" | tar -tf - | grep -c '^data/d[0-9]*/f')" = 50000
+  row "50,000 small files: COPY + export (floor: tar | pigz)" "$(med "${b[@]}")" "$(med "${k[@]}")" "$(med "${h[@]}")" "$(med "${f[@]}")" "bk <= 0.2, floor <= 1.5"
 fi
 
 if want layer1g; then
@@ -176,26 +258,47 @@ if want layer1g; then
   python3 -c 'import sys; line = b"bld layer benchmark line: the quick brown fox jumps over the lazy dog 0123456789\n"; sys.stdout.buffer.write(line * (512 * 1024 * 1024 // len(line)))' >"$G/text.txt"
   printf 'FROM scratch\nCOPY . /data/\n' >"$G/Dockerfile"
   $BLD --root "$W/r-1g" build --progress quiet -t big "$G" >/dev/null
+  [ -z "$BK_SKIP" ] && bkbuild "$G" --output "$(bkimg big)" >/dev/null 2>&1
   bh bud --layers --runtime runc -t big "$G" >/dev/null 2>&1
   for comp in gzip zstd; do
-    b=() h=() m=()
+    b=() k=() h=() f=()
     for i in $(seq "$RUNS"); do
-      rm -f "$W/out.tar"
-      s=$(now)
-      /usr/bin/time -f '%M' -o "$W/rss" $BLD --root "$W/r-1g" build --progress quiet --output "type=oci,dest=$W/out.tar,compression=$comp,force-compression=true" "$G" >/dev/null 2>&1
-      e=$(now)
-      b+=("$(awk -v s="$s" -v e="$e" 'BEGIN { printf "%.3f\n", e - s }')")
-      m+=("$(cat "$W/rss")")
-      rm -f "$W/bh.tar"
+      rm -f "$W/out.tar" "$W/bk.tar" "$W/bh.tar"
+      b+=("$(tb $BLD --root "$W/r-1g" build --progress quiet --output "type=oci,dest=$W/out.tar,compression=$comp,force-compression=true" "$G")")
+      k+=("$(tk bkbuild "$G" --output "type=oci,dest=$W/bk.tar,compression=$comp,force-compression=true")")
       h+=("$(timeit bh push --compression-format "$comp" big "oci-archive:$W/bh.tar")")
+      if [ $comp = zstd ]; then
+        f+=("$(timeit sh -c "tar -cf - -C '$G' . | zstd -3 -T$(nproc) -q -o /dev/null -f")")
+      else
+        f+=("$(timeit sh -c "tar -cf - -C '$G' . | pigz -6 -p $(nproc) > /dev/null")")
+      fi
     done
-    row "1 GiB layer export, $comp" "$(printf '%s\n' "${b[@]}" | median)" "$(printf '%s\n' "${h[@]}" | median)" "$([ $comp = gzip ] && echo '<= 0.8' || echo '<= 0.3')"
-    echo "# peak RSS of bld, 1 GiB $comp export: $(printf '%s\n' "${m[@]}" | sort -n | tail -1) KiB (target < 131072)" | tee -a "$RESULTS"
+    mt=$(tar -xOf "$W/out.tar" index.json | python3 -c 'import json,sys; print(json.load(sys.stdin)["manifests"][0]["digest"].split(":")[1])')
+    check "1 GiB $comp: the layer is $comp" sh -c "tar -xOf '$W/out.tar' blobs/sha256/$mt | grep -q 'layer.v1.tar+$comp'"
+    row "1 GiB layer exported as $comp (floor: tar | $([ $comp = zstd ] && echo 'zstd -3' || echo 'pigz -6'))" "$(med "${b[@]}")" "$(med "${k[@]}")" "$(med "${h[@]}")" "$(med "${f[@]}")" "$([ $comp = zstd ] && echo 'bk <= 0.4, floor <= 1.3' || echo '-')"
   done
-  f=()
-  for i in $(seq "$RUNS"); do f+=("$(timeit sh -c "tar -cf - -C '$G' . | zstd -3 -T2 -q -o /dev/null -f")"); done
-  echo "# floor: tar | zstd -3 -T2 of the same data: $(printf '%s\n' "${f[@]}" | median) s (target: bld zstd within 1.5x)" | tee -a "$RESULTS"
   rm -rf "$G"
+fi
+
+if want zstd256; then
+  # An empty bld root and a zstd-only export: each new layer is compressed
+  # once, to zstd; no gzip blob is written on the way (lazy compression).
+  Z=$W/ctxz
+  mkdir -p "$Z"
+  head -c 128M /dev/urandom >"$Z/random.bin"
+  python3 -c 'import sys; line = b"bld zstd benchmark line: the quick brown fox jumps over the lazy dog 0123456789\n"; sys.stdout.buffer.write(line * (128 * 1024 * 1024 // len(line)))' >"$Z/text.txt"
+  printf 'FROM scratch\nCOPY . /data/\n' >"$Z/Dockerfile"
+  b=() k=() f=()
+  for i in $(seq "$RUNS"); do
+    rm -rf "$W/r-z" "$W/z.tar" "$W/bkz.tar"
+    [ -z "$BK_SKIP" ] && bk_prune
+    b+=("$(tb $BLD --root "$W/r-z" build --progress quiet --output "type=oci,dest=$W/z.tar,compression=zstd" "$Z")")
+    k+=("$(tk bkbuild "$Z" --output "type=oci,dest=$W/bkz.tar,compression=zstd,force-compression=true")")
+    f+=("$(timeit sh -c "tar -cf - -C '$Z' . | zstd -3 -T$(nproc) -q -o /dev/null -f")")
+  done
+  # No gzip layer anywhere in the root: the blobs are zstd frames or JSON.
+  check "zstd256: no gzip blob in the bld root" sh -c "! find '$W/r-z' -type f -path '*blobs/sha256/*' -size +1k -exec sh -c 'head -c2 \"\$1\" | od -An -tx1 | grep -q \"1f 8b\"' _ {} \; -print | grep -q ."
+  row "256 MiB layer, empty root, zstd export only (floor: tar | zstd -3)" "$(med "${b[@]}")" "$(med "${k[@]}")" "-" "$(med "${f[@]}")" "bk <= 0.4"
 fi
 
 if want push; then
@@ -205,28 +308,35 @@ if want push; then
   head -c 64M /dev/urandom >"$PC/blob.bin"
   printf '\nCOPY blob.bin /blob.bin\n' >>"$PC/Dockerfile"
   $BLD --root "$W/r-cold" build --progress quiet --build-arg BASE="$BASE" -t app:1 "$PC" >/dev/null
+  [ -z "$BK_SKIP" ] && bkbuild "$PC" --opt build-arg:BASE="$BASE" --output "$(bkimg app:1)" >/dev/null 2>&1
   bh bud --layers --tls-verify=false --runtime runc --build-arg BASE="$BASE" -t app:1 "$PC" >/dev/null 2>&1
-  b1=() b2=() b3=() h1=() h2=() h3=()
+  b1=() b2=() b3=() k1=() k2=() k3=() h1=() h2=() h3=()
   for i in $(seq "$RUNS"); do
     # First push, with no hint that the registry holds the blobs elsewhere
     # (bld's blob locations and buildah's blob-info cache are cleared).
     rm -f "$W/r-cold/cache/blob-locations.json" /var/lib/containers/cache/blob-info-cache-v1.boltdb
-    b1+=("$(timeit $BLD --root "$W/r-cold" push app:1 "$REG/bench/bld-push$i:1")")
-    b2+=("$(timeit $BLD --root "$W/r-cold" push app:1 "$REG/bench/bld-push$i:1")")
-    b3+=("$(timeit $BLD --root "$W/r-cold" push app:1 "$REG/bench/bld-mount$i:1")")
+    b1+=("$(tb $BLD --root "$W/r-cold" push app:1 "$REG/bench/bld-push$i:1")")
+    b2+=("$(tb $BLD --root "$W/r-cold" push app:1 "$REG/bench/bld-push$i:1")")
+    b3+=("$(tb $BLD --root "$W/r-cold" push app:1 "$REG/bench/bld-mount$i:1")")
+    # BuildKit pushes from a cached build (its push is an export).
+    k1+=("$(tk bkbuild "$PC" --opt build-arg:BASE="$BASE" --output "type=image,name=$REG/bench/bk-push$i:1,push=true")")
+    k2+=("$(tk bkbuild "$PC" --opt build-arg:BASE="$BASE" --output "type=image,name=$REG/bench/bk-push$i:1,push=true")")
+    k3+=("$(tk bkbuild "$PC" --opt build-arg:BASE="$BASE" --output "type=image,name=$REG/bench/bk-mount$i:1,push=true")")
     h1+=("$(timeit bh push --tls-verify=false app:1 "docker://$REG/bench/bh-push$i:1")")
     h2+=("$(timeit bh push --tls-verify=false app:1 "docker://$REG/bench/bh-push$i:1")")
     h3+=("$(timeit bh push --tls-verify=false app:1 "docker://$REG/bench/bh-mount$i:1")")
   done
-  bf=$(printf '%s\n' "${b1[@]}" | median)
-  row "push (first, uploads every blob)" "$bf" "$(printf '%s\n' "${h1[@]}" | median)" "-"
-  bp=$(printf '%s\n' "${b2[@]}" | median)
-  row "re-push (all blobs present)" "$bp" "$(printf '%s\n' "${h2[@]}" | median)" "-"
-  row "push to a new repository of the same registry (mounts)" "$(printf '%s\n' "${b3[@]}" | median)" "$(printf '%s\n' "${h3[@]}" | median)" "-"
-  echo "# bld re-push / bld first push: $(awk -v a="$bp" -v b="$bf" 'BEGIN { printf "%.3f", a / b }') (target < 0.1)" | tee -a "$RESULTS"
+  check "push: skopeo reads bld's pushed image" skopeo inspect --tls-verify=false "docker://$REG/bench/bld-push1:1" >/dev/null
+  bf=$(med "${b1[@]}")
+  row "push (first, uploads every blob)" "$bf" "$(med "${k1[@]}")" "$(med "${h1[@]}")" "-" "bk <= 0.5"
+  bp=$(med "${b2[@]}")
+  row "re-push (all blobs present)" "$bp" "$(med "${k2[@]}")" "$(med "${h2[@]}")" "-" "-"
+  row "push to a new repository of the same registry (mounts)" "$(med "${b3[@]}")" "$(med "${k3[@]}")" "$(med "${h3[@]}")" "-" "-"
+  note "bld re-push / bld first push: $(ratio "$bp" "$bf") (target < 0.1)"
 fi
 
+bk_stop
 echo
-echo "machine: $(nproc) cores, $(free -g | awk '/Mem:/ { print $2 }') GiB, $(uname -r), $(buildah --version)"
+echo "machine: $(nproc) cores, $(free -g | awk '/Mem:/ { print $2 }') GiB, $(uname -r), $(buildah --version), BuildKit $BKVER; load after: $(cut -d' ' -f1-3 /proc/loadavg)"
 column -t -s $'\t' "$RESULTS"
 cp "$RESULTS" bench/last-results.tsv
