@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"syscall"
 
 	"github.com/bldbuild/bld/builder"
@@ -50,6 +51,18 @@ func start() int {
 func run() int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	// BLD_CPUPROFILE=FILE writes a CPU profile of the command (for `go
+	// tool pprof`; bench/run.sh's profiles). A profile that cannot be
+	// started is said and skipped: the command itself still runs.
+	if f := os.Getenv("BLD_CPUPROFILE"); f != "" {
+		if out, err := os.Create(f); err != nil {
+			fmt.Fprintf(os.Stderr, "bld: BLD_CPUPROFILE: %v\n", err)
+		} else if err := pprof.StartCPUProfile(out); err != nil {
+			fmt.Fprintf(os.Stderr, "bld: BLD_CPUPROFILE: %v\n", err)
+		} else {
+			defer func() { pprof.StopCPUProfile(); out.Close() }()
+		}
+	}
 	err := newRootCmd().ExecuteContext(ctx)
 	if err == nil {
 		return 0
