@@ -240,7 +240,7 @@ PY
   printf 'ARG BASE\nFROM ${BASE}\nCOPY data/ /data/\n' >"$F/Dockerfile"
   $BLD --root "$W/r-50k" build --progress quiet --build-arg BASE="$BASE" "$F" >/dev/null
   [ -z "$BK_SKIP" ] && bkbuild "$F" --opt build-arg:BASE="$BASE" --output "$(bkimg f50k)" >/dev/null 2>&1
-  b=() k=() h=() f=()
+  b=() k=() h=() f=() c=()
   for i in $(seq "$RUNS"); do
     b+=("$(tb $BLD --root "$W/r-50k" build --no-cache --progress quiet --build-arg BASE="$BASE" -t f50k "$F")")
     k+=("$(tk bkbuild "$F" --no-cache --opt build-arg:BASE="$BASE" --output "$(bkimg f50k)")")
