@@ -50,72 +50,7 @@ func TestMultiPlatformPush(t *testing.T) {
 	}
 	skopeo := testutil.RequireTool(t, "skopeo")
 	umoci := testutil.RequireTool(t, "umoci")
-	arm64 := specs.Platform{OS: "linux", Architecture: "arm64"}
-	mountedBefore := binfmt.Mounted()
-	registered := binfmt.Check(arm64) == nil
-	t.Cleanup(func() {
-		if !registered {
-			if err := binfmt.Uninstall("arm64"); err != nil {
-				t.Errorf("cleanup: %v", err)
-			}
-		}
-		if !mountedBefore && binfmt.Mounted() {
-			if err := unix.Unmount(binfmt.Dir, 0); err != nil {
-				t.Errorf("cleanup: unmount binfmt_misc: %v", err)
-			}
-		}
-	})
-	reg := testutil.Registry(t)
-	dir := t.TempDir()
-	r := bldRunner{t: t, bin: testutil.Bld(t), env: append(os.Environ(), "BLD_ROOT="+filepath.Join(dir, "root"))}
-
-	// The base: busybox for both CPUs, pushed, then joined in an index.
-	amdRoot, armRoot := filepath.Join(dir, "bb-amd64"), filepath.Join(dir, "bb-arm64")
-	testutil.BusyboxRootfs(t, amdRoot)
-	testutil.ForeignBusyboxRootfs(t, armRoot, "arm64")
-	r.must("import", "--platform", "linux/amd64", amdRoot, reg+"/busybox:amd64")
-	r.must("import", "--platform", "linux/arm64", armRoot, reg+"/busybox:arm64")
-	r.must("push", reg+"/busybox:amd64")
-	r.must("push", reg+"/busybox:arm64")
-	var pis []exporter.PlatformImage
-	for _, arch := range []string{"amd64", "arm64"} {
-		ref, err := name.ParseReference(reg+"/busybox:"+arch, name.Insecure)
-		if err != nil {
-			t.Fatal(err)
-		}
-		img, err := remote.Image(ref)
-		if err != nil {
-			t.Fatal(err)
-		}
-		pis = append(pis, exporter.PlatformImage{Platform: v1.Platform{OS: "linux", Architecture: arch}, Image: img})
-	}
-	idx, err := exporter.Index(pis)
-	if err != nil {
-		t.Fatal(err)
-	}
-	base, err := name.ParseReference(reg+"/busybox:multi", name.Insecure)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := remote.WriteIndex(base, idx); err != nil {
-		t.Fatal(err)
-	}
-
-	ctx := filepath.Join(dir, "ctx")
-	if err := os.MkdirAll(ctx, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(ctx, "Dockerfile"), []byte(multiDockerfile), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if binfmt.Check(arm64) != nil {
-		out, err := r.run("build", "--progress", "plain", "--platform", "linux/amd64,linux/arm64", "--build-arg", "BASE="+reg+"/busybox:multi", ctx)
-		if err == nil || !strings.Contains(out, `bld binfmt --install arm64`) {
-			t.Fatalf("build without an emulator: %v\n%s", err, out)
-		}
-		r.must("binfmt", "--install", "arm64")
-	}
-
+	r, reg, dir, ctx := multiFixture(t, true)
 	app := reg + "/app:v1"
 	cacheDir := filepath.Join(dir, "cache")
 	out := r.must("build", "--progress", "plain", "--platform", "linux/amd64,linux/arm64", "--build-arg", "BASE="+reg+"/busybox:multi", "--push", "-t", app,
@@ -326,4 +261,168 @@ func digestOf(t *testing.T, b []byte) string {
 	return h.String()
 }
 
-var _ = exec.Command
+// multiFixture makes what the multi-platform tests share: a registry
+// holding busybox:multi (an index of amd64 and arm64 busybox images), a
+// bld state root, a context with multiDockerfile, and an arm64 emulator
+// registered (removed at the end if the fixture registered it; with
+// checkMissing, a build without it is checked to fail first, naming bld
+// binfmt --install).
+func multiFixture(t *testing.T, checkMissing bool) (r bldRunner, reg, dir, ctx string) {
+	t.Helper()
+	arm64 := specs.Platform{OS: "linux", Architecture: "arm64"}
+	mountedBefore := binfmt.Mounted()
+	registered := binfmt.Check(arm64) == nil
+	t.Cleanup(func() {
+		if !registered {
+			if err := binfmt.Uninstall("arm64"); err != nil {
+				t.Errorf("cleanup: %v", err)
+			}
+		}
+		if !mountedBefore && binfmt.Mounted() {
+			if err := unix.Unmount(binfmt.Dir, 0); err != nil {
+				t.Errorf("cleanup: unmount binfmt_misc: %v", err)
+			}
+		}
+	})
+	reg = testutil.Registry(t)
+	dir = t.TempDir()
+	r = bldRunner{t: t, bin: testutil.Bld(t), env: append(os.Environ(), "BLD_ROOT="+filepath.Join(dir, "root"))}
+
+	// The base: busybox for both CPUs, pushed, then joined in an index.
+	amdRoot, armRoot := filepath.Join(dir, "bb-amd64"), filepath.Join(dir, "bb-arm64")
+	testutil.BusyboxRootfs(t, amdRoot)
+	testutil.ForeignBusyboxRootfs(t, armRoot, "arm64")
+	r.must("import", "--platform", "linux/amd64", amdRoot, reg+"/busybox:amd64")
+	r.must("import", "--platform", "linux/arm64", armRoot, reg+"/busybox:arm64")
+	r.must("push", reg+"/busybox:amd64")
+	r.must("push", reg+"/busybox:arm64")
+	var pis []exporter.PlatformImage
+	for _, arch := range []string{"amd64", "arm64"} {
+		ref, err := name.ParseReference(reg+"/busybox:"+arch, name.Insecure)
+		if err != nil {
+			t.Fatal(err)
+		}
+		img, err := remote.Image(ref)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pis = append(pis, exporter.PlatformImage{Platform: v1.Platform{OS: "linux", Architecture: arch}, Image: img})
+	}
+	idx, err := exporter.Index(pis)
+	if err != nil {
+		t.Fatal(err)
+	}
+	base, err := name.ParseReference(reg+"/busybox:multi", name.Insecure)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := remote.WriteIndex(base, idx); err != nil {
+		t.Fatal(err)
+	}
+
+	ctx = filepath.Join(dir, "ctx")
+	if err := os.MkdirAll(ctx, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(ctx, "Dockerfile"), []byte(multiDockerfile), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if binfmt.Check(arm64) != nil && checkMissing {
+		out, err := r.run("build", "--progress", "plain", "--platform", "linux/amd64,linux/arm64", "--build-arg", "BASE="+reg+"/busybox:multi", ctx)
+		if err == nil || !strings.Contains(out, `bld binfmt --install arm64`) {
+			t.Fatalf("build without an emulator: %v\n%s", err, out)
+		}
+	}
+	if binfmt.Check(arm64) != nil {
+		r.must("binfmt", "--install", "arm64")
+	}
+
+	return r, reg, dir, ctx
+}
+
+// TestMultiPlatformBuildah compares a two-platform build per platform with
+// buildah's (`buildah build --platform linux/amd64,linux/arm64 --manifest`,
+// emulated the same way; needs root): each platform's /arch, /target,
+// and busybox ELF machine are the same. Where buildah departs from
+// BuildKit, bld follows BuildKit, and the test says so: buildah 1.28 runs
+// the FROM --platform=$BUILDPLATFORM tools stage once per platform and on
+// the target platform; bld (as BuildKit) once, on the build platform.
+func TestMultiPlatformBuildah(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Fatal("needs root (namespaces, binfmt_misc); CI runs as root")
+	}
+	testutil.RequireTool(t, "buildah")
+	skopeo := testutil.RequireTool(t, "skopeo")
+	umoci := testutil.RequireTool(t, "umoci")
+	r, reg, dir, ctx := multiFixture(t, false)
+	base := "BASE=" + reg + "/busybox:multi"
+
+	out := r.must("build", "--progress", "plain", "--platform", "linux/amd64,linux/arm64", "--build-arg", base, "--output", "type=local,dest="+filepath.Join(dir, "bld"), ctx)
+	if n := strings.Count(out, "RUN uname -m > /tools-arch\n"); n != 1 {
+		t.Errorf("bld ran the tools stage %d times, want once (BuildKit dedups it)", n)
+	}
+
+	bh := filepath.Join(dir, "buildah")
+	global := []string{"--root", filepath.Join(bh, "root"), "--runroot", filepath.Join(bh, "run"), "--storage-driver", "vfs"}
+	t.Cleanup(func() {
+		// vfs layers are plain dirs; buildah's mounts, if any, go first.
+		_ = exec.Command("buildah", append(global, "rm", "-a")...).Run()
+		_ = exec.Command("buildah", append(global, "rmi", "-a", "-f")...).Run()
+	})
+	cmd := exec.Command("buildah", append(global, "build", "--tls-verify=false", "--platform", "linux/amd64,linux/arm64", "--build-arg", base, "--manifest", "bh-app", ctx)...)
+	b, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("buildah build: %v\n%s", err, b)
+	}
+	if n := strings.Count(string(b), "RUN uname -m > /tools-arch"); n != 2 {
+		t.Logf("buildah ran the tools stage %d times (1.28 runs it once per platform)", n)
+	}
+	pushed := reg + "/bh-app:1"
+	if b, err := exec.Command("buildah", append(global, "manifest", "push", "--all", "--tls-verify=false", "bh-app", "docker://"+pushed)...).CombinedOutput(); err != nil {
+		t.Fatalf("buildah manifest push: %v\n%s", err, b)
+	}
+	for _, c := range []struct{ arch, uname string }{{"amd64", "x86_64"}, {"arm64", "aarch64"}} {
+		ociDir := filepath.Join(dir, "bh-oci-"+c.arch)
+		testutil.Run(t, skopeo, "copy", "--src-tls-verify=false", "--override-arch", c.arch, "docker://"+pushed, "oci:"+ociDir+":app")
+		bundle := filepath.Join(dir, "bh-bundle-"+c.arch)
+		testutil.Run(t, umoci, "unpack", "--image", ociDir+":app", bundle)
+		bhRoot, bldRoot := filepath.Join(bundle, "rootfs"), filepath.Join(dir, "bld", "linux_"+c.arch)
+		// BuildKit runs a FROM --platform=$BUILDPLATFORM stage on the
+		// build platform for every target, so /tools-arch is x86_64 in
+		// both images; buildah 1.28 runs it on the target platform
+		// (aarch64 in its arm64 image). bld follows BuildKit.
+		if got := strings.TrimSpace(readFile(t, filepath.Join(bldRoot, "tools-arch"))); got != "x86_64" {
+			t.Errorf("%s: /tools-arch %q, want x86_64 (the build platform, as BuildKit)", c.arch, got)
+		}
+		t.Logf("%s: buildah's /tools-arch: %s", c.arch, strings.TrimSpace(readFile(t, filepath.Join(bhRoot, "tools-arch"))))
+		for _, f := range []string{"arch", "target"} {
+			want, err1 := os.ReadFile(filepath.Join(bhRoot, f))
+			got, err2 := os.ReadFile(filepath.Join(bldRoot, f))
+			if err1 != nil || err2 != nil || string(got) != string(want) {
+				t.Errorf("%s /%s: bld %q (%v), buildah %q (%v)", c.arch, f, got, err2, want, err1)
+			}
+		}
+		if got := strings.TrimSpace(readFile(t, filepath.Join(bldRoot, "arch"))); got != c.uname {
+			t.Errorf("%s: /arch %q, want %q", c.arch, got, c.uname)
+		}
+		for _, root := range []string{bhRoot, bldRoot} {
+			f, err := elf.Open(filepath.Join(root, "bin", "busybox"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if want := map[string]elf.Machine{"amd64": elf.EM_X86_64, "arm64": elf.EM_AARCH64}[c.arch]; f.Machine != want {
+				t.Errorf("%s: %s/bin/busybox is %s, want %s", c.arch, root, f.Machine, want)
+			}
+			f.Close()
+		}
+	}
+}
+
+func readFile(t *testing.T, p string) string {
+	t.Helper()
+	b, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
