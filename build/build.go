@@ -80,7 +80,11 @@ type Options struct {
 	Network   string            // default network for RUN: "" or "default" (own namespace), "host" (needs Allow), "none"
 	Allow     []string          // entitlements granted (--allow): "network.host"
 	Resources sandbox.Limits    // cgroup limits of every RUN step (memory, CPUs, processes)
-	Jobs      int               // steps executed at once (0: max(4, 2×CPUs))
+	// Isolation is how RUN steps run: "" or "default" (sandbox.Run) or
+	// "chroot" (sandbox.RunChroot: weaker, for containers that allow no
+	// namespace and no mount).
+	Isolation string
+	Jobs      int // steps executed at once (0: max(4, 2×CPUs))
 	// DiskLimit is the bytes each RUN step may write (0: no limit); a step
 	// that writes more fails with a *builder.DiskLimitError and leaves
 	// nothing behind.
@@ -243,6 +247,16 @@ func Run(ctx context.Context, o Options) (_ *Result, err error) {
 	nets := &sandbox.Networks{}
 	defer nets.Close()
 	b.Run = nets.Run
+	switch o.Isolation {
+	case "", sandbox.IsolationDefault:
+	case sandbox.IsolationChroot:
+		if o.Resources != (sandbox.Limits{}) {
+			return nil, fmt.Errorf("--isolation chroot: --memory, --cpus and --pids-limit need a cgroup, which chroot isolation does not make")
+		}
+		b.Run = sandbox.RunChroot
+	default:
+		return nil, fmt.Errorf("--isolation %s: unknown (default or chroot)", o.Isolation)
+	}
 	result, err := b.BuildAll(ctx, targets)
 	if sc, ok := b.StatCache.(*fscopy.FileStatCache); ok {
 		// The stat cache only saves re-reading context files next time:

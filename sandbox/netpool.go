@@ -148,7 +148,7 @@ func newHeldNet(ctx context.Context) (n *heldNet, err error) {
 	readyW.Close()
 	if err != nil {
 		stopW.Close()
-		return nil, fmt.Errorf("start network holder: %w", err)
+		return nil, fmt.Errorf("start network holder: %w", noNamespaces(err))
 	}
 	defer func() {
 		if err != nil {

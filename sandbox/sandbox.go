@@ -428,7 +428,7 @@ func run(ctx context.Context, spec Spec, cfg *config, cg *cgroup, into *os.File)
 	child.Close()
 	cfgR.Close()
 	if err != nil {
-		return fmt.Errorf("sandbox: start init: %w", err)
+		return fmt.Errorf("sandbox: start init: %w", noNamespaces(err))
 	}
 	// The init reports as it goes (placeholders as soon as it creates
 	// them, so a kill during setup loses none); the socket ends when it

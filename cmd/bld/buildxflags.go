@@ -39,7 +39,6 @@ var refusedFlags = []refusedFlag{
 	{name: "cpuset-cpus", why: "use --cpus"},
 	{name: "cpuset-mems", why: "NUMA placement is not supported"},
 	{name: "memory-swap", why: "swap is not limited apart from --memory"},
-	{name: "isolation", same: []string{"default"}, why: "RUN steps are Linux namespaces only"},
 	{name: "security-opt", why: "the RUN sandbox's seccomp profile and capabilities are fixed (see --allow)"},
 	{name: "squash", boolean: true, same: []string{"false"}, why: "layers are not squashed"},
 	{name: "rm", boolean: true, same: []string{"true"}, why: "bld keeps no intermediate containers to leave behind"},

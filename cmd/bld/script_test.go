@@ -21,7 +21,8 @@ func TestMain(m *testing.M) {
 	// A RUN step re-executes this binary as the sandbox init.
 	sandbox.Init()
 	testscript.Main(m, map[string]func(){
-		"bld": func() { os.Exit(start()) },
+		"bld":          func() { os.Exit(start()) },
+		"seccomp-deny": seccompDeny,
 	})
 }
 
