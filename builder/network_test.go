@@ -58,7 +58,9 @@ func TestNetworkModesReachSandbox(t *testing.T) {
 		{name: "build default host", def: "host", allow: []string{"network.host"}, want: []string{"host", "host"}},
 		{name: "build default none", def: "none", step: "host", allow: []string{"network.host"}, want: []string{"none", "host"}},
 		{name: "buildx default", def: "default", want: []string{"default", "default"}},
-		{name: "insecure", allow: []string{"security.insecure"}, wantErr: "--allow security.insecure: not supported yet"},
+		// security.insecure is granted (RUN --security=insecure may use
+		// it); it changes no network mode.
+		{name: "insecure granted", allow: []string{"security.insecure"}, step: "none", want: []string{"", "none"}},
 		{name: "unknown entitlement", allow: []string{"net.host"}, wantErr: "--allow net.host: unknown entitlement"},
 		{name: "unknown mode", def: "bridge", wantErr: "--network bridge: unknown network mode"},
 	} {

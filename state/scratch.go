@@ -145,7 +145,24 @@ func (r *Root) cleanTmp(exclusive bool) error {
 		}
 		if strings.HasPrefix(e.Name(), ".new-") {
 			// A scratch dir being made: NewScratch may run without the
-			// root lock. Left by a crash, it is old.
+			// root lock. Its maker locks it at once: a lock that can be
+			// taken is a dead maker's (killed before the rename). With no
+			// lock file yet it may be a live maker's: only an old one is
+			// left by a crash.
+			f, err := os.OpenFile(filepath.Join(p, scratchLock), os.O_RDWR|unix.O_CLOEXEC|unix.O_NOFOLLOW, 0)
+			if err == nil {
+				err = flock(f, unix.LOCK_EX|unix.LOCK_NB)
+				if err != nil {
+					f.Close()
+					continue // alive, or unreadable: leave it
+				}
+				rerr := recoverDir(p)
+				f.Close()
+				if rerr != nil {
+					errs = append(errs, rerr)
+				}
+				continue
+			}
 			if fi, err := e.Info(); err != nil || time.Since(fi.ModTime()) < time.Minute {
 				continue
 			}

@@ -23,6 +23,7 @@ func TestEmulatedRun(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Fatal("needs root (namespaces, binfmt_misc); CI runs as root")
 	}
+	testutil.LockBinfmt(t) // other packages' tests register handlers too
 	mountedBefore := binfmt.Mounted()
 	t.Cleanup(func() {
 		if err := binfmt.Uninstall("arm64"); err != nil {

@@ -270,6 +270,7 @@ func digestOf(t *testing.T, b []byte) string {
 func multiFixture(t *testing.T, checkMissing bool) (r bldRunner, reg, dir, ctx string) {
 	t.Helper()
 	arm64 := specs.Platform{OS: "linux", Architecture: "arm64"}
+	testutil.LockBinfmt(t) // other packages' tests register handlers too
 	mountedBefore := binfmt.Mounted()
 	registered := binfmt.Check(arm64) == nil
 	t.Cleanup(func() {

@@ -112,6 +112,7 @@ func TestInstallRunUninstall(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Fatal("needs root (binfmt_misc registration); CI runs as root")
 	}
+	testutil.LockBinfmt(t) // cmd/bld's tests register handlers too
 	mountedBefore := Mounted()
 	arm := v1.Platform{OS: "linux", Architecture: "arm64"}
 	othersBefore := Check(arm) == nil // a handler someone else registered

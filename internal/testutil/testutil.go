@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -276,4 +277,25 @@ func StopRegistry(dir string) {
 	if p, err := os.FindProcess(pid); err == nil && pid > 0 {
 		_ = p.Kill()
 	}
+}
+
+// LockBinfmt serialises the tests that register or remove binfmt_misc
+// handlers (host-global state) across test processes: it takes an
+// exclusive lock on a file under /run/lock until the test's cleanups have
+// run. Call it before registering the test's own cleanup.
+func LockBinfmt(t testing.TB) {
+	t.Helper()
+	dir := "/run/lock"
+	if _, err := os.Stat(dir); err != nil {
+		dir = os.TempDir()
+	}
+	f, err := os.OpenFile(filepath.Join(dir, "bld-binfmt-test.lock"), os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
+		f.Close()
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { f.Close() }) // closing releases the lock
 }
