@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/bldbuild/bld/registry"
@@ -203,18 +204,28 @@ func Run(ctx context.Context, o Options) (_ *Result, err error) {
 	// depend on the platform have the same keys and run once.
 	plans := make([]*frontend.Result, len(o.Platforms))
 	targets := make([]*dag.Vertex, len(o.Platforms))
+	// The platforms' base images are looked up at once; the first
+	// platform (in --platform order) that fails names the error.
+	errs := make([]error, len(o.Platforms))
+	var wg sync.WaitGroup
 	for i, p := range o.Platforms {
-		plan, err := frontend.Parse(ctx, o.Dockerfile, frontend.Options{
-			Filename:      o.DockerfileName,
-			BuildArgs:     o.BuildArgs,
-			Target:        o.Target,
-			Platform:      p,
-			BuildPlatform: HostPlatform(),
-			MultiPlatform: multi,
-			Labels:        o.Labels,
-			Resolve:       res.Resolve,
-			Limits:        o.Limits.Frontend,
+		wg.Go(func() {
+			plans[i], errs[i] = frontend.Parse(ctx, o.Dockerfile, frontend.Options{
+				Filename:      o.DockerfileName,
+				BuildArgs:     o.BuildArgs,
+				Target:        o.Target,
+				Platform:      p,
+				BuildPlatform: HostPlatform(),
+				MultiPlatform: multi,
+				Labels:        o.Labels,
+				Resolve:       res.Resolve,
+				Limits:        o.Limits.Frontend,
+			})
 		})
+	}
+	wg.Wait()
+	for i, p := range o.Platforms {
+		plan, err := plans[i], errs[i]
 		if err != nil {
 			if multi {
 				return nil, fmt.Errorf("%s: %w", FormatPlatform(p), err)

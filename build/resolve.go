@@ -35,12 +35,15 @@ type resolver struct {
 	// drops it.
 	warn func(string)
 
-	mu     sync.Mutex // protects pulled and indexes
+	mu     sync.Mutex // protects pulled, indexes and resolved
 	pulled map[v1.Hash]pulledImage
 	// indexes are the indexes pulled names resolved through, by name:
 	// the name is kept pointing at the index, as docker's containerd
 	// store keeps it, with the platforms this build pulled.
 	indexes map[string]v1.ImageIndex
+	// resolved are the Resolve calls of this build, by reference and
+	// platform.
+	resolved map[string]func() (*frontend.Image, error)
 }
 
 type pulledImage struct {
@@ -48,8 +51,26 @@ type pulledImage struct {
 	img  v1.Image
 }
 
-// Resolve implements frontend.Options.Resolve.
+// Resolve implements frontend.Options.Resolve. A multi-platform build
+// parses the Dockerfile once per platform: a reference and platform
+// already resolved (a FROM --platform=$BUILDPLATFORM base) is answered
+// from memory, one registry lookup and one warning per build.
 func (r *resolver) Resolve(ctx context.Context, ref string, platform v1.Platform) (*frontend.Image, error) {
+	key := ref + " " + FormatPlatform(platform)
+	r.mu.Lock()
+	if r.resolved == nil {
+		r.resolved = map[string]func() (*frontend.Image, error){}
+	}
+	f, ok := r.resolved[key]
+	if !ok {
+		f = sync.OnceValues(func() (*frontend.Image, error) { return r.resolve(ctx, ref, platform) })
+		r.resolved[key] = f
+	}
+	r.mu.Unlock()
+	return f()
+}
+
+func (r *resolver) resolve(ctx context.Context, ref string, platform v1.Platform) (*frontend.Image, error) {
 	if !r.pull {
 		img, desc, err := r.local(ref, platform)
 		var le *registry.LimitError
