@@ -126,7 +126,7 @@ func newBuildCmd(g *globalOptions) *cobra.Command {
 // buildMetadata is what --metadata-file writes, with buildx's key names.
 type buildMetadata struct {
 	Digest       string       `json:"containerimage.digest"`
-	ConfigDigest string       `json:"containerimage.config.digest"`
+	ConfigDigest string       `json:"containerimage.config.digest,omitempty"` // none for an index, as BuildKit
 	Names        string       `json:"image.name,omitempty"`
 	Steps        []build.Step `json:"bld.steps"`
 	CacheHits    int          `json:"bld.cache.hits"`
@@ -172,6 +172,9 @@ func runBuild(ctx context.Context, g *globalOptions, o buildOptions, stdin io.Re
 	if o.metadataFile != "" {
 		md := buildMetadata{Digest: res.Digest.String(), ConfigDigest: res.ConfigDigest.String(), Names: strings.Join(res.Names, ","),
 			Steps: res.Steps, CacheHits: res.CacheHits, CacheMisses: res.CacheMisses}
+		if res.Index != nil {
+			md.ConfigDigest = "" // a multi-platform build: one config per platform
+		}
 		b, _ := json.MarshalIndent(md, "", "  ") // strings and ints: cannot fail
 		if err := os.WriteFile(o.metadataFile, append(b, '\n'), 0o644); err != nil {
 			return fmt.Errorf("--metadata-file: %w", err)

@@ -196,7 +196,11 @@ func TestMultiPlatformPush(t *testing.T) {
 	// Into the local store: the name points at the index; images,
 	// inspect, history and du understand it, and a later build picks
 	// its platform's manifest from it.
-	r.must("build", "--progress", "quiet", "--platform", "linux/amd64,linux/arm64", "--build-arg", "BASE="+reg+"/busybox:multi", "-t", "app:multi", ctx)
+	meta := filepath.Join(dir, "meta.json")
+	r.must("build", "--progress", "quiet", "--platform", "linux/amd64,linux/arm64", "--build-arg", "BASE="+reg+"/busybox:multi", "-t", "app:multi", "--metadata-file", meta, ctx)
+	if b := readFile(t, meta); !strings.Contains(b, `"containerimage.digest": "`+digestOf(t, raw)+`"`) || strings.Contains(b, "containerimage.config.digest") {
+		t.Errorf("--metadata-file of a multi-platform build: want the index digest %s and no config digest:\n%s", digestOf(t, raw), b)
+	}
 	out = r.must("images")
 	for _, n := range []string{"docker.io/library/app:multi", reg + "/busybox:multi"} {
 		// The pulled base is kept as the index it was pulled through.
