@@ -18,6 +18,8 @@ if [ "${1:-}" != "--demo" ]; then
   have curl || need+=(curl)
   # bld build --load is tested against a dockerd the test starts
   have dockerd || need+=(docker.io)
+  # multi-platform indexes are read back with podman pull --platform
+  have podman || need+=(podman)
   # emulated RUN steps (bld binfmt, --platform linux/arm64)
   [ -x /usr/bin/qemu-aarch64-static ] || need+=(qemu-user-static)
 fi

@@ -3,6 +3,7 @@ package main
 import (
 	"debug/elf"
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -88,6 +89,7 @@ func TestMultiPlatformPush(t *testing.T) {
 	if !strings.Contains(string(cfg), `"Architecture": "arm64"`) {
 		t.Errorf("skopeo inspect --override-arch arm64:\n%s", cfg)
 	}
+	podmanPullPlatforms(t, app)
 
 	for _, c := range []struct{ arch, uname string }{{"amd64", "x86_64"}, {"arm64", "aarch64"}} {
 		ociDir := filepath.Join(dir, "oci-"+c.arch)
@@ -430,4 +432,34 @@ func readFile(t *testing.T, p string) string {
 		t.Fatal(err)
 	}
 	return string(b)
+}
+
+// podmanPullPlatforms pulls each platform of the pushed index with podman
+// (make test installs it), into a storage of the test's own (vfs, under a
+// temporary directory), and checks the image podman stored.
+func podmanPullPlatforms(t *testing.T, ref string) {
+	t.Helper()
+	podman, err := exec.LookPath("podman")
+	if err != nil {
+		t.Fatalf("podman is not installed (make test installs it): %v", err)
+	}
+	dir := t.TempDir()
+	conf := filepath.Join(dir, "storage.conf")
+	body := fmt.Sprintf("[storage]\ndriver = \"vfs\"\nrunroot = %q\ngraphroot = %q\n", filepath.Join(dir, "run"), filepath.Join(dir, "graph"))
+	if err := os.WriteFile(conf, []byte(body), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, arch := range []string{"arm64", "amd64"} {
+		pull := exec.Command(podman, "pull", "--tls-verify=false", "--platform", "linux/"+arch, ref)
+		pull.Env = append(os.Environ(), "CONTAINERS_STORAGE_CONF="+conf)
+		if out, err := pull.CombinedOutput(); err != nil {
+			t.Fatalf("podman pull --platform linux/%s %s: %v\n%s", arch, ref, err, out)
+		}
+		insp := exec.Command(podman, "image", "inspect", "--format", "{{.Os}}/{{.Architecture}}", ref)
+		insp.Env = pull.Env
+		out, err := insp.CombinedOutput()
+		if err != nil || strings.TrimSpace(string(out)) != "linux/"+arch {
+			t.Errorf("podman pulled %q (%v) for --platform linux/%s", out, err, arch)
+		}
+	}
 }
