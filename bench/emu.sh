@@ -15,6 +15,10 @@ BLD=$PWD/bin/bld
 ./scripts/foreign-busybox.sh arm64
 ./scripts/busybox-rootfs.sh "$W/rootfs"
 cp .cache/busybox-static-arm64/busybox "$W/rootfs/bin/busybox"
+# The tests that register handlers take this lock (testutil.LockBinfmt):
+# holding it keeps them from removing the handler under the loop.
+exec 9>/run/lock/bld-binfmt-test.lock
+flock 9
 mounted=$(test -e /proc/sys/fs/binfmt_misc/register && echo yes || echo no)
 had=$($BLD binfmt 2>/dev/null | awk '$2 == "arm64" && $3 == "true" && $4 == "true"' | wc -l)
 cleanup() {
