@@ -21,7 +21,8 @@ type ImageInfo struct {
 	Created time.Time // zero when the image or its config cannot be read
 	Size    int64     // ImageSize; 0 when the image cannot be read
 	// Platforms are the platforms of a multi-platform image (an index),
-	// in its order; nil for a single image.
+	// in its order; for a single image, its platform when it is not the
+	// host's (an arm64 image on amd64), else nil.
 	Platforms []string
 }
 
@@ -44,6 +45,11 @@ func Images(root *state.Root) ([]ImageInfo, error) {
 		if img, err := root.Store.Image(n.Descriptor.Digest.String()); err == nil {
 			if cf, err := img.ConfigFile(); err == nil {
 				info.Created = cf.Created.Time
+				if p := cf.Platform(); p != nil && p.Architecture != "" {
+					if f := FormatPlatform(*p); f != FormatPlatform(HostPlatform()) {
+						info.Platforms = []string{f}
+					}
+				}
 			}
 			info.Size = ImageSize(img)
 		}

@@ -42,7 +42,7 @@ type imageRow struct {
 	Name       string `json:"Name"`
 	CreatedAt  string `json:"CreatedAt"`
 	Size       string `json:"Size"`
-	Platforms  string `json:"Platforms,omitempty"` // a multi-platform image's, comma-separated
+	Platforms  string `json:"Platforms,omitempty"` // a multi-platform or foreign image's, comma-separated
 }
 
 func newImageRow(i build.ImageInfo) imageRow {
@@ -128,7 +128,8 @@ func runImages(ctx context.Context, g *globalOptions, quiet bool, format string,
 		}
 		return nil
 	}
-	// A PLATFORMS column only when some image has several.
+	// A PLATFORMS column only when some image has several, or is not
+	// for the host's platform.
 	multi := false
 	for _, i := range list {
 		multi = multi || len(i.Platforms) > 0

@@ -5,10 +5,13 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
+	"strings"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
 	"github.com/bldbuild/bld/build"
+	"github.com/bldbuild/bld/internal/binfmt"
 
 	"github.com/spf13/cobra"
 )
@@ -39,10 +42,19 @@ func (f *platformFlag) String() string {
 	return build.FormatPlatform(**f.p)
 }
 
+// Set parses s. containerd's parser takes any os and architecture
+// ("arm/v7" is os arm, architecture v7): an imported image is a linux
+// root filesystem for an architecture bld knows, so others are refused.
 func (f *platformFlag) Set(s string) error {
 	p, err := build.ParsePlatform(s)
 	if err != nil {
 		return err
+	}
+	if p.OS != "linux" {
+		return fmt.Errorf("os %q: bld imports linux root filesystems (os/arch[/variant], e.g. linux/arm/v7)", p.OS)
+	}
+	if !slices.Contains(binfmt.Arches(), p.Architecture) {
+		return fmt.Errorf("unknown architecture %q (known: %s)", p.Architecture, strings.Join(binfmt.Arches(), ", "))
 	}
 	*f.p = &p
 	return nil
