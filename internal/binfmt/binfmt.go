@@ -20,14 +20,17 @@
 package binfmt
 
 import (
+	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"runtime"
 	"slices"
 	"strings"
+	"sync"
 
 	v1 "github.com/opencontainers/image-spec/specs-go/v1"
 	"golang.org/x/sys/unix"
@@ -88,12 +91,76 @@ func (a arch) elfHeader() []byte {
 	return h
 }
 
-// Native reports whether the host runs p's binaries without emulation.
+// Native reports whether the host runs p's binaries without emulation:
+// its own architecture, and 386 on amd64 when the kernel runs 32-bit
+// programs (IA32 emulation, which a kernel may lack or disable with
+// ia32_emulation=false): that is probed once, by running one.
 func Native(p v1.Platform) bool {
 	if p.OS != "" && p.OS != "linux" {
 		return false
 	}
-	return p.Architecture == runtime.GOARCH || (runtime.GOARCH == "amd64" && p.Architecture == "386")
+	if p.Architecture == runtime.GOARCH {
+		return true
+	}
+	return runtime.GOARCH == "amd64" && p.Architecture == "386" && ia32()
+}
+
+// ia32 reports whether a 32-bit x86 program runs here.
+var ia32 = sync.OnceValue(func() bool { return runI386() == nil })
+
+// i386Exit42 is the smallest useful i386 ELF executable: one PT_LOAD
+// segment whose code is exit(42) through int 0x80.
+func i386Exit42() []byte {
+	const base, ehsize, phsize = 0x08048000, 52, 32
+	code := []byte{0xb8, 1, 0, 0, 0, 0xbb, 42, 0, 0, 0, 0xcd, 0x80} // mov eax,1; mov ebx,42; int 0x80
+	size := uint32(ehsize + phsize + len(code))
+	le := binary.LittleEndian
+	b := []byte{0x7f, 'E', 'L', 'F', 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0}
+	b = le.AppendUint16(b, 2)                  // e_type: ET_EXEC
+	b = le.AppendUint16(b, 3)                  // e_machine: EM_386
+	b = le.AppendUint32(b, 1)                  // e_version
+	b = le.AppendUint32(b, base+ehsize+phsize) // e_entry
+	b = le.AppendUint32(b, ehsize)             // e_phoff
+	b = le.AppendUint32(b, 0)                  // e_shoff
+	b = le.AppendUint32(b, 0)                  // e_flags
+	b = le.AppendUint16(b, ehsize)             // e_ehsize
+	b = le.AppendUint16(b, phsize)             // e_phentsize
+	b = le.AppendUint16(b, 1)                  // e_phnum
+	b = le.AppendUint16(b, 0)                  // e_shentsize
+	b = le.AppendUint16(b, 0)                  // e_shnum
+	b = le.AppendUint16(b, 0)                  // e_shstrndx
+	b = le.AppendUint32(b, 1)                  // p_type: PT_LOAD
+	b = le.AppendUint32(b, 0)                  // p_offset
+	b = le.AppendUint32(b, base)               // p_vaddr
+	b = le.AppendUint32(b, base)               // p_paddr
+	b = le.AppendUint32(b, size)               // p_filesz
+	b = le.AppendUint32(b, size)               // p_memsz
+	b = le.AppendUint32(b, 5)                  // p_flags: R+X
+	b = le.AppendUint32(b, 0x1000)             // p_align
+	return append(b, code...)
+}
+
+// runI386 runs i386Exit42 from a memfd (no file left, no noexec mount in
+// the way) and checks it exited 42.
+func runI386() error {
+	fd, err := unix.MemfdCreate("bld-ia32-probe", unix.MFD_CLOEXEC)
+	if err != nil {
+		return err
+	}
+	f := os.NewFile(uintptr(fd), "bld-ia32-probe")
+	defer f.Close()
+	if _, err := f.Write(i386Exit42()); err != nil {
+		return err
+	}
+	err = exec.Command(fmt.Sprintf("/proc/%d/fd/%d", os.Getpid(), fd)).Run()
+	var ee *exec.ExitError
+	if errors.As(err, &ee) && ee.ExitCode() == 42 {
+		return nil
+	}
+	if err == nil {
+		err = errors.New("exit status 0, want 42")
+	}
+	return err
 }
 
 // Handler is one binfmt_misc entry.

@@ -1,9 +1,12 @@
 package binfmt
 
 import (
+	"compress/gzip"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"testing"
@@ -95,13 +98,58 @@ func TestRealBinaryHeader(t *testing.T) {
 	}
 }
 
+// TestNative: amd64 runs natively on this amd64 host, arm64 and windows do
+// not, and 386 does when the kernel has IA32 emulation enabled, which its
+// configuration (/proc/config.gz, else /boot/config-RELEASE) and command
+// line say independently of the probe Native runs.
 func TestNative(t *testing.T) {
-	if !Native(v1.Platform{OS: "linux", Architecture: "amd64"}) || !Native(v1.Platform{OS: "linux", Architecture: "386"}) {
-		t.Error("amd64 and 386 run natively on this amd64 host")
+	if runtime.GOARCH != "amd64" {
+		t.Fatalf("the test expects an amd64 host (CI's), not %s", runtime.GOARCH)
+	}
+	if !Native(v1.Platform{OS: "linux", Architecture: "amd64"}) {
+		t.Error("amd64 runs natively on this amd64 host")
 	}
 	if Native(v1.Platform{OS: "linux", Architecture: "arm64"}) || Native(v1.Platform{OS: "windows", Architecture: "amd64"}) {
 		t.Error("arm64, or windows, cannot run natively here")
 	}
+	config, err := kernelConfig()
+	if err != nil {
+		t.Logf("no kernel configuration to check 386 against (%v): Native(386) = %v", err, Native(v1.Platform{OS: "linux", Architecture: "386"}))
+		return
+	}
+	built := strings.Contains(config, "\nCONFIG_IA32_EMULATION=y\n")
+	want := built && !strings.Contains(config, "\nCONFIG_IA32_EMULATION_DEFAULT_DISABLED=y\n")
+	cmdline, _ := os.ReadFile("/proc/cmdline")
+	for _, arg := range strings.Fields(string(cmdline)) {
+		switch arg {
+		case "ia32_emulation=false", "ia32_emulation=0", "ia32_emulation=off":
+			want = false
+		case "ia32_emulation=true", "ia32_emulation=1", "ia32_emulation=on":
+			want = built
+		}
+	}
+	if got := Native(v1.Platform{OS: "linux", Architecture: "386"}); got != want {
+		t.Errorf("Native(linux/386) = %v; the kernel's configuration says IA32 emulation is %v (probe: %v)", got, want, runI386())
+	}
+}
+
+// kernelConfig is the running kernel's .config.
+func kernelConfig() (string, error) {
+	if f, err := os.Open("/proc/config.gz"); err == nil {
+		defer f.Close()
+		zr, err := gzip.NewReader(f)
+		if err != nil {
+			return "", err
+		}
+		b, err := io.ReadAll(zr)
+		return "\n" + string(b), err
+	}
+	var u unix.Utsname
+	if err := unix.Uname(&u); err != nil {
+		return "", err
+	}
+	b, err := os.ReadFile("/boot/config-" + unix.ByteSliceToString(u.Release[:]))
+	return "\n" + string(b), err
 }
 
 // TestInstallRunUninstall registers the arm64 emulator (needs root; binfmt_misc
