@@ -2,6 +2,7 @@ package main
 
 import (
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -82,5 +83,23 @@ func TestEmulatedRun(t *testing.T) {
 	r.must("build", "--progress", "quiet", "--platform", "linux/arm64", "-t", "app:arm64", ctx)
 	if out := r.must("inspect", "app:arm64"); !strings.Contains(out, `"architecture": "arm64"`) {
 		t.Errorf("built image is not arm64:\n%s", out)
+	}
+	// The handler runs an arm64 program outside a sandbox too.
+	if out, err := exec.Command(filepath.Join(rootfs, "bin/busybox"), "uname", "-m").CombinedOutput(); err != nil || string(out) != "aarch64\n" {
+		t.Errorf("arm64 busybox on the host: %q, %v", out, err)
+	}
+
+	// bld binfmt --uninstall removes bld's handler, and only it.
+	r.must("binfmt", "--uninstall", "arm64")
+	if out := r.must("binfmt"); strings.Contains(out, "bld-qemu-aarch64") {
+		t.Errorf("bld binfmt --uninstall arm64 left its handler:\n%s", out)
+	}
+	if binfmt.Check(arm64) == nil {
+		t.Log("another registrant's arm64 emulator is present: the build after --uninstall cannot fail")
+	} else if out, err := r.run("build", "--progress", "quiet", "--no-cache", "--platform", "linux/arm64", ctx); err == nil || !strings.Contains(out, `run "bld binfmt --install arm64"`) {
+		t.Errorf("build after bld binfmt --uninstall: %v\n%s", err, out)
+	}
+	if out, err := r.run("binfmt", "--install", "sparc"); err == nil || !strings.Contains(out, "binfmt --install sparc: unknown architecture (known: 386, amd64, arm, arm64,") {
+		t.Errorf("bld binfmt --install sparc: %v\n%s", err, out)
 	}
 }
