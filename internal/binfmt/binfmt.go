@@ -258,6 +258,9 @@ func Check(p v1.Platform) error {
 		return nil
 	}
 	plat := p.OS + "/" + p.Architecture
+	if p.Variant != "" {
+		plat += "/" + p.Variant
+	}
 	a, ok := arches[p.Architecture]
 	if !ok {
 		return fmt.Errorf("%s: bld knows no emulator for this architecture (known: %s)", plat, strings.Join(Arches(), ", "))

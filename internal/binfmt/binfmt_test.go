@@ -213,3 +213,68 @@ func TestInstallRunUninstall(t *testing.T) {
 		t.Errorf("Install(sparc) = %v, want unknown architecture", err)
 	}
 }
+
+// TestCheckMessages reads a fake binfmt_misc directory (Dir), as the
+// kernel lays it out, so every answer of Check is tried without root.
+func TestCheckMessages(t *testing.T) {
+	handler := func(enabled bool, flags string) string {
+		state := "disabled"
+		if enabled {
+			state = "enabled"
+		}
+		return state + "\ninterpreter /usr/libexec/qemu-binfmt/aarch64-binfmt-P\nflags: " + flags +
+			"\noffset 0\nmagic 7f454c460201010000000000000000000200b700\nmask ffffffffffffff00fffffffffffffffffeffffff\n"
+	}
+	arm64 := v1.Platform{OS: "linux", Architecture: "arm64"}
+	for _, tc := range []struct {
+		name     string
+		handlers map[string]string // file name -> contents
+		p        v1.Platform
+		want     string // "" for nil
+	}{
+		{"native", nil, v1.Platform{OS: "linux", Architecture: "amd64"}, ""},
+		{"none", nil, arm64, `linux/arm64: no emulator registered in binfmt_misc; run "bld binfmt --install arm64" (needs Debian's qemu-user-static`},
+		{"with F", map[string]string{"qemu-aarch64": handler(true, "POCF")}, arm64, ""},
+		{"without F", map[string]string{"qemu-aarch64": handler(true, "OC")}, arm64,
+			`linux/arm64: the binfmt_misc handler qemu-aarch64 (/usr/libexec/qemu-binfmt/aarch64-binfmt-P) lacks the F flag, so it cannot run inside a RUN step's root; run "bld binfmt --install arm64"`},
+		{"disabled", map[string]string{"bld-qemu-aarch64": handler(false, "F")}, arm64, "no emulator registered"},
+		{"another arch's handler", map[string]string{"qemu-aarch64": handler(true, "F")}, v1.Platform{OS: "linux", Architecture: "arm", Variant: "v7"},
+			`linux/arm/v7: no emulator registered in binfmt_misc; run "bld binfmt --install arm"`},
+		{"unknown arch", nil, v1.Platform{OS: "linux", Architecture: "sparc64"}, "linux/sparc64: bld knows no emulator for this architecture (known: 386, amd64, arm, arm64,"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			for _, f := range []string{"register", "status"} {
+				if err := os.WriteFile(filepath.Join(dir, f), nil, 0o600); err != nil {
+					t.Fatal(err)
+				}
+			}
+			for name, body := range tc.handlers {
+				if err := os.WriteFile(filepath.Join(dir, name), []byte(body), 0o600); err != nil {
+					t.Fatal(err)
+				}
+			}
+			old := Dir
+			Dir = dir
+			t.Cleanup(func() { Dir = old })
+			err := Check(tc.p)
+			switch {
+			case tc.want == "" && err != nil:
+				t.Errorf("Check(%v) = %v, want nil", tc.p, err)
+			case tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)):
+				t.Errorf("Check(%v) = %v, want %q", tc.p, err, tc.want)
+			case err != nil && strings.Contains(err.Error(), "\n"):
+				t.Errorf("Check(%v): not one line: %q", tc.p, err)
+			}
+			hs, err := Status()
+			if err != nil || len(hs) != len(tc.handlers) {
+				t.Fatalf("Status() = %+v, %v; want %d handlers", hs, err, len(tc.handlers))
+			}
+			for _, h := range hs {
+				if h.Arch != "arm64" || h.Ours != strings.HasPrefix(h.Name, "bld-") {
+					t.Errorf("Status: %+v, want arch arm64, Ours for bld- names", h)
+				}
+			}
+		})
+	}
+}
