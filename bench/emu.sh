@@ -12,9 +12,7 @@ LOOP=${LOOP:-300000}
 W=$(mktemp -d /var/tmp/bld-emu.XXXXXX)
 make -s build
 BLD=$PWD/bin/bld
-./scripts/foreign-busybox.sh arm64
-./scripts/busybox-rootfs.sh "$W/rootfs"
-cp .cache/busybox-static-arm64/busybox "$W/rootfs/bin/busybox"
+./scripts/busybox-rootfs.sh "$W/rootfs" arm64
 # The tests that register handlers take this lock (testutil.LockBinfmt):
 # holding it keeps them from removing the handler under the loop.
 exec 9>/run/lock/bld-binfmt-test.lock
