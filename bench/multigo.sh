@@ -28,6 +28,9 @@ cleanup() {
   rm -rf "$W"
 }
 trap cleanup EXIT
+# binfmt_misc is host-wide: hold the lock the tests take (testutil.LockBinfmt)
+exec 9>/run/lock/bld-binfmt-test.lock
+flock 9
 [ "$had" = 0 ] && $BLD binfmt --install arm64 >/dev/null
 
 ./scripts/foreign-busybox.sh arm64
