@@ -17,6 +17,9 @@ BLD=$PWD/bin/bld
 BHROOT=$W/buildah
 bh() { buildah --root "$BHROOT/root" --runroot "$BHROOT/run" --storage-driver overlay "$@"; }
 . bench/buildkit.sh
+# binfmt_misc is host-wide: hold the lock the tests take (testutil.LockBinfmt)
+exec 9>/run/lock/bld-binfmt-test.lock
+flock 9
 mounted=$(test -e /proc/sys/fs/binfmt_misc/register && echo yes || echo no)
 had=$($BLD binfmt 2>/dev/null | awk '$2 == "arm64" && $3 == "true" && $4 == "true"' | wc -l)
 cleanup() {
@@ -28,9 +31,6 @@ cleanup() {
   rm -rf "$W"
 }
 trap cleanup EXIT
-# binfmt_misc is host-wide: hold the lock the tests take (testutil.LockBinfmt)
-exec 9>/run/lock/bld-binfmt-test.lock
-flock 9
 [ "$had" = 0 ] && $BLD binfmt --install arm64 >/dev/null
 
 ./scripts/foreign-busybox.sh arm64
