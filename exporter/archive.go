@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"strings"
 	"time"
 
 	"github.com/bldbuild/bld/internal/readers"
@@ -122,6 +123,15 @@ func refAnnotations(full string) map[string]string {
 }
 
 func writeOCIDir(dest string, img v1.Image, names []string) error {
+	return writeOCIDirWith(dest, names, img.Digest, func(p layout.Path, m match.Matcher, opts ...layout.Option) error {
+		return p.ReplaceImage(img, m, opts...)
+	})
+}
+
+// writeOCIDirWith writes into the OCI layout directory dest (made if
+// missing) the manifest whose digest is digest, by replace (ReplaceImage or
+// ReplaceIndex), under each of names or, without names, unnamed.
+func writeOCIDirWith(dest string, names []string, digest func() (v1.Hash, error), replace func(layout.Path, match.Matcher, ...layout.Option) error) error {
 	full, err := normalizeAll(names)
 	if err != nil {
 		return err
@@ -133,38 +143,50 @@ func writeOCIDir(dest string, img v1.Image, names []string) error {
 		}
 	}
 	if len(full) == 0 {
-		h, err := img.Digest()
+		h, err := digest()
 		if err != nil {
 			return err
 		}
 		unnamed := func(d v1.Descriptor) bool {
 			return d.Digest == h && d.Annotations[ocispec.AnnotationRefName] == ""
 		}
-		return p.ReplaceImage(img, unnamed)
+		return replace(p, unnamed)
 	}
 	for _, n := range full {
-		if err := p.ReplaceImage(img, match.Annotation(ocispec.AnnotationRefName, n), layout.WithAnnotations(refAnnotations(n))); err != nil {
+		if err := replace(p, match.Annotation(ocispec.AnnotationRefName, n), layout.WithAnnotations(refAnnotations(n))); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-// writeOCITar streams an OCI image layout as a tar: oci-layout, the blobs,
-// then index.json. Entries have fixed modes and times, so equal images give
-// equal archives.
+// writeOCITar streams img as an OCI image layout tar (writeOCILayoutTar).
+func writeOCITar(ctx context.Context, w io.Writer, img v1.Image, names []string) error {
+	desc, err := partial.Descriptor(img)
+	if err != nil {
+		return err
+	}
+	return writeOCILayoutTar(ctx, w, []v1.Image{img}, nil, *desc, names)
+}
+
+// writeOCILayoutTar streams an OCI image layout as a tar: oci-layout, the
+// blobs of imgs (layers, config, manifest; each blob once), the extra
+// manifests (an index's own), then index.json naming top under each of
+// names (or unnamed). Entries have fixed modes and times, so equal images
+// give equal archives. It serves a single image and an index alike.
 //
 // Hand-written: ggcr writes an OCI layout only as a directory (layout) and
 // a tar only in docker's format (tarball), and internal/archive's writer
 // writes filesystem trees, not image archives; a layout tar is a dozen
 // entries of fixed shape.
-func writeOCITar(ctx context.Context, w io.Writer, img v1.Image, names []string) error {
+func writeOCILayoutTar(ctx context.Context, w io.Writer, imgs []v1.Image, extra []rawBlob, top v1.Descriptor, names []string) error {
 	full, err := normalizeAll(names)
 	if err != nil {
 		return err
 	}
 	tw := tar.NewWriter(readers.WriterWithContext(ctx, w))
 	epoch := time.Unix(0, 0)
+	seen := map[v1.Hash]bool{}
 	dir := func(name string) error {
 		return tw.WriteHeader(&tar.Header{Typeflag: tar.TypeDir, Name: name, Mode: 0o755, ModTime: epoch, Format: tar.FormatPAX})
 	}
@@ -176,10 +198,14 @@ func writeOCITar(ctx context.Context, w io.Writer, img v1.Image, names []string)
 		_, err = io.Copy(tw, r)
 		return err
 	}
-	bytesFile := func(name string, b []byte) error {
-		return file(name, int64(len(b)), bytes.NewReader(b))
+	blob := func(b rawBlob) error {
+		if seen[b.digest] {
+			return nil
+		}
+		seen[b.digest] = true
+		return file("blobs/sha256/"+b.digest.Hex, int64(len(b.raw)), bytes.NewReader(b.raw))
 	}
-	if err := bytesFile("oci-layout", []byte(`{"imageLayoutVersion":"1.0.0"}`)); err != nil {
+	if err := file("oci-layout", int64(len(ociLayoutFile)), strings.NewReader(ociLayoutFile)); err != nil {
 		return err
 	}
 	if err := dir("blobs/"); err != nil {
@@ -188,56 +214,60 @@ func writeOCITar(ctx context.Context, w io.Writer, img v1.Image, names []string)
 	if err := dir("blobs/sha256/"); err != nil {
 		return err
 	}
-	ls, err := img.Layers()
-	if err != nil {
-		return err
-	}
-	seen := map[v1.Hash]bool{}
-	for _, l := range ls {
-		d, err := partial.Descriptor(l)
+	for _, img := range imgs {
+		ls, err := img.Layers()
 		if err != nil {
 			return err
 		}
-		if seen[d.Digest] || !d.MediaType.IsDistributable() {
-			continue
+		for _, l := range ls {
+			d, err := partial.Descriptor(l)
+			if err != nil {
+				return err
+			}
+			if seen[d.Digest] || !d.MediaType.IsDistributable() {
+				continue
+			}
+			seen[d.Digest] = true
+			rc, err := l.Compressed()
+			if err != nil {
+				return fmt.Errorf("layer %s: %w", d.Digest, err)
+			}
+			err = file("blobs/sha256/"+d.Digest.Hex, d.Size, rc)
+			rc.Close()
+			if err != nil {
+				return fmt.Errorf("layer %s: %w", d.Digest, err)
+			}
 		}
-		seen[d.Digest] = true
-		rc, err := l.Compressed()
+		cfg, err := img.RawConfigFile()
 		if err != nil {
-			return fmt.Errorf("layer %s: %w", d.Digest, err)
+			return err
 		}
-		err = file("blobs/sha256/"+d.Digest.Hex, d.Size, rc)
-		rc.Close()
+		cfgName, err := img.ConfigName()
 		if err != nil {
-			return fmt.Errorf("layer %s: %w", d.Digest, err)
+			return err
 		}
-	}
-	cfg, err := img.RawConfigFile()
-	if err != nil {
-		return err
-	}
-	cfgName, err := img.ConfigName()
-	if err != nil {
-		return err
-	}
-	if !seen[cfgName] {
-		if err := bytesFile("blobs/sha256/"+cfgName.Hex, cfg); err != nil {
+		if err := blob(rawBlob{cfgName, cfg}); err != nil {
+			return err
+		}
+		m, err := img.RawManifest()
+		if err != nil {
+			return err
+		}
+		h, err := img.Digest()
+		if err != nil {
+			return err
+		}
+		if err := blob(rawBlob{h, m}); err != nil {
 			return err
 		}
 	}
-	m, err := img.RawManifest()
-	if err != nil {
-		return err
-	}
-	desc, err := partial.Descriptor(img)
-	if err != nil {
-		return err
-	}
-	if err := bytesFile("blobs/sha256/"+desc.Digest.Hex, m); err != nil {
-		return err
+	for _, b := range extra {
+		if err := blob(b); err != nil {
+			return err
+		}
 	}
 	idx := v1.IndexManifest{SchemaVersion: 2, MediaType: types.OCIImageIndex, Manifests: []v1.Descriptor{}}
-	base := v1.Descriptor{MediaType: desc.MediaType, Size: desc.Size, Digest: desc.Digest}
+	base := v1.Descriptor{MediaType: top.MediaType, Size: top.Size, Digest: top.Digest}
 	if len(full) == 0 {
 		idx.Manifests = append(idx.Manifests, base)
 	}
@@ -250,11 +280,20 @@ func writeOCITar(ctx context.Context, w io.Writer, img v1.Image, names []string)
 	if err != nil {
 		return err
 	}
-	if err := bytesFile("index.json", b); err != nil {
+	if err := file("index.json", int64(len(b)), bytes.NewReader(b)); err != nil {
 		return err
 	}
 	return tw.Close()
 }
+
+// rawBlob is a blob held in memory (a manifest or config) and its digest.
+type rawBlob struct {
+	digest v1.Hash
+	raw    []byte
+}
+
+// ociLayoutFile is the oci-layout file of every layout bld writes.
+const ociLayoutFile = `{"imageLayoutVersion":"1.0.0"}`
 
 // writeDest writes the file dest through fn, with internal/atomicfile:
 // dest appears, whole, only when fn succeeds. "-" is refused: the caller

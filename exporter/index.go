@@ -1,13 +1,9 @@
 package exporter
 
 import (
-	"archive/tar"
-	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
-	"time"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/empty"
@@ -17,9 +13,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/partial"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/types"
-	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
-	"github.com/bldbuild/bld/internal/readers"
 	"github.com/bldbuild/bld/registry"
 )
 
@@ -160,118 +154,22 @@ func OCIIndexTo(w io.Writer, names []string) IndexExporter {
 }
 
 func writeOCIDirIndex(dest string, idx v1.ImageIndex, names []string) error {
-	full, err := normalizeAll(names)
-	if err != nil {
-		return err
-	}
-	p, err := layout.FromPath(dest)
-	if err != nil {
-		if p, err = layout.Write(dest, empty.Index); err != nil {
-			return err
-		}
-	}
-	if len(full) == 0 {
-		h, err := idx.Digest()
-		if err != nil {
-			return err
-		}
-		unnamed := func(d v1.Descriptor) bool {
-			return d.Digest == h && d.Annotations[ocispec.AnnotationRefName] == ""
-		}
-		return p.ReplaceIndex(idx, unnamed)
-	}
-	for _, n := range full {
-		if err := p.ReplaceIndex(idx, match.Annotation(ocispec.AnnotationRefName, n), layout.WithAnnotations(refAnnotations(n))); err != nil {
-			return err
-		}
-	}
-	return nil
+	return writeOCIDirWith(dest, names, idx.Digest, func(p layout.Path, m match.Matcher, opts ...layout.Option) error {
+		return p.ReplaceIndex(idx, m, opts...)
+	})
 }
 
-// writeOCITarIndex is writeOCITar for an index: every platform's blobs
-// (each once), the manifests, the index, and index.json naming it.
+// writeOCITarIndex streams idx as an OCI image layout tar: every
+// platform's blobs (each once), the manifests, the index, and index.json
+// naming it (writeOCILayoutTar).
 func writeOCITarIndex(ctx context.Context, w io.Writer, idx v1.ImageIndex, names []string) error {
-	full, err := normalizeAll(names)
+	pis, err := IndexImages(idx)
 	if err != nil {
 		return err
 	}
-	imgs, err := IndexImages(idx)
-	if err != nil {
-		return err
-	}
-	tw := tar.NewWriter(readers.WriterWithContext(ctx, w))
-	epoch := time.Unix(0, 0)
-	seen := map[v1.Hash]bool{}
-	file := func(name string, size int64, r io.Reader) error {
-		err := tw.WriteHeader(&tar.Header{Typeflag: tar.TypeReg, Name: name, Mode: 0o644, Size: size, ModTime: epoch, Format: tar.FormatPAX})
-		if err != nil {
-			return err
-		}
-		_, err = io.Copy(tw, r)
-		return err
-	}
-	blob := func(h v1.Hash, b []byte) error {
-		if seen[h] {
-			return nil
-		}
-		seen[h] = true
-		return file("blobs/sha256/"+h.Hex, int64(len(b)), bytes.NewReader(b))
-	}
-	if err := file("oci-layout", int64(len(`{"imageLayoutVersion":"1.0.0"}`)), bytes.NewReader([]byte(`{"imageLayoutVersion":"1.0.0"}`))); err != nil {
-		return err
-	}
-	for _, d := range []string{"blobs/", "blobs/sha256/"} {
-		if err := tw.WriteHeader(&tar.Header{Typeflag: tar.TypeDir, Name: d, Mode: 0o755, ModTime: epoch, Format: tar.FormatPAX}); err != nil {
-			return err
-		}
-	}
-	for _, pi := range imgs {
-		img := pi.Image
-		ls, err := img.Layers()
-		if err != nil {
-			return err
-		}
-		for _, l := range ls {
-			d, err := partial.Descriptor(l)
-			if err != nil {
-				return err
-			}
-			if seen[d.Digest] || !d.MediaType.IsDistributable() {
-				continue
-			}
-			seen[d.Digest] = true
-			rc, err := l.Compressed()
-			if err != nil {
-				return fmt.Errorf("layer %s: %w", d.Digest, err)
-			}
-			err = file("blobs/sha256/"+d.Digest.Hex, d.Size, rc)
-			rc.Close()
-			if err != nil {
-				return fmt.Errorf("layer %s: %w", d.Digest, err)
-			}
-		}
-		cfg, err := img.RawConfigFile()
-		if err != nil {
-			return err
-		}
-		cfgName, err := img.ConfigName()
-		if err != nil {
-			return err
-		}
-		if err := blob(cfgName, cfg); err != nil {
-			return err
-		}
-		m, err := img.RawManifest()
-		if err != nil {
-			return err
-		}
-		h, err := img.Digest()
-		if err != nil {
-			return err
-		}
-		if err := blob(h, m); err != nil {
-			return err
-		}
+	imgs := make([]v1.Image, len(pis))
+	for i, pi := range pis {
+		imgs[i] = pi.Image
 	}
 	raw, err := idx.RawManifest()
 	if err != nil {
@@ -281,27 +179,7 @@ func writeOCITarIndex(ctx context.Context, w io.Writer, idx v1.ImageIndex, names
 	if err != nil {
 		return err
 	}
-	if err := blob(desc.Digest, raw); err != nil {
-		return err
-	}
-	top := v1.IndexManifest{SchemaVersion: 2, MediaType: types.OCIImageIndex, Manifests: []v1.Descriptor{}}
-	base := v1.Descriptor{MediaType: desc.MediaType, Size: desc.Size, Digest: desc.Digest}
-	if len(full) == 0 {
-		top.Manifests = append(top.Manifests, base)
-	}
-	for _, n := range full {
-		d := base
-		d.Annotations = refAnnotations(n)
-		top.Manifests = append(top.Manifests, d)
-	}
-	b, err := json.Marshal(top)
-	if err != nil {
-		return err
-	}
-	if err := file("index.json", int64(len(b)), bytes.NewReader(b)); err != nil {
-		return err
-	}
-	return tw.Close()
+	return writeOCILayoutTar(ctx, w, imgs, []rawBlob{{desc.Digest, raw}}, *desc, names)
 }
 
 // RegistryIndex is Registry for an index: each name gets every platform's
