@@ -187,16 +187,7 @@ func writeOCITarIndex(ctx context.Context, w io.Writer, idx v1.ImageIndex, names
 // missing manifest.
 func RegistryIndex(names []string, opt RegistryOptions) IndexExporter {
 	return IndexExporterFunc(func(ctx context.Context, idx v1.ImageIndex) error {
-		c := opt.Client
-		if c == nil {
-			c = registry.New(registry.Options{
-				Insecure:  opt.Insecure,
-				Keychain:  opt.Keychain,
-				Transport: opt.Transport,
-				Backoff:   opt.Backoff,
-				Jobs:      opt.Jobs,
-			})
-		}
+		c := opt.client()
 		for _, n := range names {
 			ref, err := c.ParseReference(n)
 			if err != nil {

@@ -38,6 +38,20 @@ type RegistryOptions struct {
 	Progress chan<- v1.Update
 }
 
+// client is opt.Client, or a client made from opt's fields.
+func (opt RegistryOptions) client() *registry.Client {
+	if opt.Client != nil {
+		return opt.Client
+	}
+	return registry.New(registry.Options{
+		Insecure:  opt.Insecure,
+		Keychain:  opt.Keychain,
+		Transport: opt.Transport,
+		Backoff:   opt.Backoff,
+		Jobs:      opt.Jobs,
+	})
+}
+
 // Registry returns an Exporter that pushes the image to each of names
 // in turn. Blobs already in the target repository are skipped; for a second
 // name in a registry already pushed to, blobs are mounted from the first
@@ -46,16 +60,7 @@ type RegistryOptions struct {
 // status.
 func Registry(names []string, opt RegistryOptions) Exporter {
 	return ExporterFunc(func(ctx context.Context, img v1.Image) error {
-		c := opt.Client
-		if c == nil {
-			c = registry.New(registry.Options{
-				Insecure:  opt.Insecure,
-				Keychain:  opt.Keychain,
-				Transport: opt.Transport,
-				Backoff:   opt.Backoff,
-				Jobs:      opt.Jobs,
-			})
-		}
+		c := opt.client()
 		first := map[string]name.Reference{} // registry -> first ref pushed there
 		for _, n := range names {
 			ref, err := c.ParseReference(n)

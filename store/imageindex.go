@@ -39,18 +39,7 @@ func (s *Store) WriteIndex(ctx context.Context, idx v1.ImageIndex) (v1.Descripto
 			}
 		}
 	}
-	raw, err := idx.RawManifest()
-	if err != nil {
-		return v1.Descriptor{}, fmt.Errorf("write index: %w", err)
-	}
-	desc, err := partial.Descriptor(idx)
-	if err != nil {
-		return v1.Descriptor{}, fmt.Errorf("write index: %w", err)
-	}
-	if err := s.writeBytes(raw, desc.Digest); err != nil {
-		return v1.Descriptor{}, fmt.Errorf("write index %s: %w", desc.Digest, err)
-	}
-	return v1.Descriptor{MediaType: desc.MediaType, Size: desc.Size, Digest: desc.Digest}, nil
+	return s.WriteIndexManifest(idx)
 }
 
 // WriteIndexManifest writes idx's own manifest only, for an index whose
