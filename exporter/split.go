@@ -107,9 +107,9 @@ func writeFlatIndex(ctx context.Context, w io.Writer, idx v1.ImageIndex, split b
 	return tw.Close()
 }
 
-// copyFlat writes img's flattened filesystem into tw, every name (and
-// hard link target) under prefix.
-func copyFlat(ctx context.Context, tw *tar.Writer, img v1.Image, prefix string) error {
+// eachFlatEntry calls fn with every entry of img's flattened filesystem
+// (ggcr's mutate.Extract), and the entry's content.
+func eachFlatEntry(ctx context.Context, img v1.Image, fn func(h *tar.Header, r io.Reader) error) error {
 	rc := mutate.Extract(img)
 	defer rc.Close()
 	tr := tar.NewReader(rc)
@@ -124,6 +124,16 @@ func copyFlat(ctx context.Context, tw *tar.Writer, img v1.Image, prefix string) 
 		if err != nil {
 			return err
 		}
+		if err := fn(h, tr); err != nil {
+			return err
+		}
+	}
+}
+
+// copyFlat writes img's flattened filesystem into tw, every name (and
+// hard link target) under prefix.
+func copyFlat(ctx context.Context, tw *tar.Writer, img v1.Image, prefix string) error {
+	return eachFlatEntry(ctx, img, func(h *tar.Header, r io.Reader) error {
 		if prefix != "" {
 			h.Name = prefix + strings.TrimPrefix(path.Clean("/"+h.Name), "/")
 			if h.Typeflag == tar.TypeDir {
@@ -136,10 +146,9 @@ func copyFlat(ctx context.Context, tw *tar.Writer, img v1.Image, prefix string) 
 		if err := tw.WriteHeader(h); err != nil {
 			return err
 		}
-		if _, err := io.Copy(tw, tr); err != nil {
-			return err
-		}
-	}
+		_, err := io.Copy(tw, r)
+		return err
+	})
 }
 
 // checkDisjoint fails when two platforms' filesystems have the same
@@ -148,31 +157,17 @@ func checkDisjoint(ctx context.Context, pis []PlatformImage) error {
 	owner := map[string]string{}
 	for _, pi := range pis {
 		name := platformName(pi.Platform)
-		err := func() error {
-			rc := mutate.Extract(pi.Image)
-			defer rc.Close()
-			tr := tar.NewReader(rc)
-			for {
-				if err := ctx.Err(); err != nil {
-					return err
-				}
-				h, err := tr.Next()
-				if errors.Is(err, io.EOF) {
-					return nil
-				}
-				if err != nil {
-					return err
-				}
-				if h.Typeflag == tar.TypeDir {
-					continue
-				}
-				p := strings.TrimPrefix(path.Clean("/"+h.Name), "/")
-				if prev, ok := owner[p]; ok && prev != name {
-					return fmt.Errorf("cannot overwrite %s from %s with %s when split option is disabled", p, prev, name)
-				}
-				owner[p] = name
+		err := eachFlatEntry(ctx, pi.Image, func(h *tar.Header, _ io.Reader) error {
+			if h.Typeflag == tar.TypeDir {
+				return nil
 			}
-		}()
+			p := strings.TrimPrefix(path.Clean("/"+h.Name), "/")
+			if prev, ok := owner[p]; ok && prev != name {
+				return fmt.Errorf("cannot overwrite %s from %s with %s when split option is disabled", p, prev, name)
+			}
+			owner[p] = name
+			return nil
+		})
 		if err != nil {
 			return err
 		}
