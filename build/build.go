@@ -485,16 +485,31 @@ func newResult(img v1.Image, names []string, plan *frontend.Result, result *buil
 		}
 		r.Steps = append(r.Steps, Step{Name: v.Name, Cached: s.Cached, Reason: s.Reason})
 	}
+	r.CacheHits, r.CacheMisses = countSteps(result, false)
+	prog.Exported(fmt.Sprintf("writing image %s", digest), names)
+	return r, nil
+}
+
+// countSteps counts the result's steps (not its base images) that the cache
+// answered and those that ran; byKey counts steps with one key once (the
+// steps several platforms share).
+func countSteps(result *builder.Result, byKey bool) (hits, misses int) {
+	counted := map[string]bool{}
 	for v, s := range result.Steps {
 		if _, src := v.Op.(*dag.Source); src {
 			continue
 		}
+		if byKey {
+			if counted[s.Key.String()] {
+				continue
+			}
+			counted[s.Key.String()] = true
+		}
 		if s.Cached {
-			r.CacheHits++
+			hits++
 		} else {
-			r.CacheMisses++
+			misses++
 		}
 	}
-	prog.Exported(fmt.Sprintf("writing image %s", digest), names)
-	return r, nil
+	return hits, misses
 }

@@ -118,18 +118,7 @@ func newIndexResult(idx v1.ImageIndex, imgs []v1.Image, names []string, plans []
 		r.Steps = append(r.Steps, Step{Name: v.Name, Cached: s.Cached, Reason: s.Reason})
 	}
 	// A step shared by the platforms counts once.
-	counted := map[string]bool{}
-	for v, s := range result.Steps {
-		if _, src := v.Op.(*dag.Source); src || counted[s.Key.String()] {
-			continue
-		}
-		counted[s.Key.String()] = true
-		if s.Cached {
-			r.CacheHits++
-		} else {
-			r.CacheMisses++
-		}
-	}
+	r.CacheHits, r.CacheMisses = countSteps(result, true)
 	prog.Exported(fmt.Sprintf("exporting manifest list %s", digest), names)
 	return r, nil
 }
