@@ -30,21 +30,7 @@ func TestMultiPlatformGoCrossCompile(t *testing.T) {
 	if runtime.GOARCH != "amd64" {
 		t.Fatalf("written for an amd64 host, this is %s", runtime.GOARCH)
 	}
-	testutil.LockBinfmt(t)
-	mountedBefore := binfmt.Mounted()
-	registered := binfmt.Check(specs.Platform{OS: "linux", Architecture: "arm64"}) == nil
-	t.Cleanup(func() {
-		if !registered {
-			if err := binfmt.Uninstall("arm64"); err != nil {
-				t.Errorf("cleanup: %v", err)
-			}
-		}
-		if !mountedBefore && binfmt.Mounted() {
-			if err := unix.Unmount(binfmt.Dir, 0); err != nil {
-				t.Errorf("cleanup: unmount binfmt_misc: %v", err)
-			}
-		}
-	})
+	registered := keepBinfmtState(t)
 	if !registered {
 		if err := binfmt.Install("arm64"); err != nil {
 			t.Fatal(err)
@@ -124,4 +110,28 @@ RUN hello > /hello.txt
 	if _, err := exec.LookPath("file"); err == nil {
 		t.Logf("%s", testutil.Run(t, "file", filepath.Join(out, "linux_arm64/usr/local/bin/hello")))
 	}
+}
+
+// keepBinfmtState takes the host-wide binfmt lock for the test and reports
+// whether an arm64 emulator is registered already; at the end it removes
+// the arm64 handler if there was none, and unmounts binfmt_misc if it was
+// not mounted.
+func keepBinfmtState(t *testing.T) (registered bool) {
+	t.Helper()
+	testutil.LockBinfmt(t) // other packages' tests register handlers too
+	mountedBefore := binfmt.Mounted()
+	registered = binfmt.Check(specs.Platform{OS: "linux", Architecture: "arm64"}) == nil
+	t.Cleanup(func() {
+		if !registered {
+			if err := binfmt.Uninstall("arm64"); err != nil {
+				t.Errorf("cleanup: %v", err)
+			}
+		}
+		if !mountedBefore && binfmt.Mounted() {
+			if err := unix.Unmount(binfmt.Dir, 0); err != nil {
+				t.Errorf("cleanup: unmount binfmt_misc: %v", err)
+			}
+		}
+	})
+	return registered
 }

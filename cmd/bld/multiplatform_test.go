@@ -16,7 +16,6 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/layout"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	specs "github.com/opencontainers/image-spec/specs-go/v1"
-	"golang.org/x/sys/unix"
 
 	"github.com/bldbuild/bld/exporter"
 	"github.com/bldbuild/bld/internal/binfmt"
@@ -276,21 +275,7 @@ func digestOf(t *testing.T, b []byte) string {
 func multiFixture(t *testing.T, checkMissing bool) (r bldRunner, reg, dir, ctx string) {
 	t.Helper()
 	arm64 := specs.Platform{OS: "linux", Architecture: "arm64"}
-	testutil.LockBinfmt(t) // other packages' tests register handlers too
-	mountedBefore := binfmt.Mounted()
-	registered := binfmt.Check(arm64) == nil
-	t.Cleanup(func() {
-		if !registered {
-			if err := binfmt.Uninstall("arm64"); err != nil {
-				t.Errorf("cleanup: %v", err)
-			}
-		}
-		if !mountedBefore && binfmt.Mounted() {
-			if err := unix.Unmount(binfmt.Dir, 0); err != nil {
-				t.Errorf("cleanup: unmount binfmt_misc: %v", err)
-			}
-		}
-	})
+	keepBinfmtState(t)
 	reg = testutil.Registry(t)
 	dir = t.TempDir()
 	r = bldRunner{t: t, bin: testutil.Bld(t), env: append(os.Environ(), "BLD_ROOT="+filepath.Join(dir, "root"))}
