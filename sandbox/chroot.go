@@ -110,7 +110,9 @@ func RunChroot(ctx context.Context, spec Spec) (err error) {
 		Setsid:     true,
 		Pdeathsig:  syscall.SIGKILL,
 	}
-	err = cmd.Run()
+	if err = start(cmd); err == nil {
+		err = cmd.Wait()
+	}
 	var ee *exec.ExitError
 	if errors.As(err, &ee) {
 		xe := &ExitError{Code: ee.ExitCode()}

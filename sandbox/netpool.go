@@ -143,7 +143,7 @@ func newHeldNet(ctx context.Context) (n *heldNet, err error) {
 			Setpgid:    true, // a ^C reaches bld, which ends the pool
 		},
 	}
-	err = n.holder.Start()
+	err = start(n.holder)
 	stopR.Close()
 	readyW.Close()
 	if err != nil {

@@ -424,7 +424,7 @@ func run(ctx context.Context, spec Spec, cfg *config, cg *cgroup, into *os.File)
 		cmd.SysProcAttr.UseCgroupFD = true
 		cmd.SysProcAttr.CgroupFD = int(into.Fd())
 	}
-	err = cmd.Start()
+	err = start(cmd)
 	child.Close()
 	cfgR.Close()
 	if err != nil {
