@@ -1,7 +1,10 @@
 # bld: the two entry points are `make demo` and `make test` (see README).
 GO        ?= go
 BIN       := bin/bld
-DEMO_ROOT ?= $(if $(BLD_ROOT),$(BLD_ROOT),/var/lib/bld)
+# bld's own default when unset: /var/lib/bld as root, ~/.local/share/bld
+# for an ordinary user (rootless).
+DEMO_ROOT ?= $(BLD_ROOT)
+ROOT_FLAG := $(if $(DEMO_ROOT),--root $(DEMO_ROOT))
 ROOTFS    := $(CURDIR)/.cache/busybox-rootfs
 PKGS      := ./...
 
@@ -18,14 +21,13 @@ deps:
 
 # The main job, offline: a busybox base image made from Debian's
 # busybox-static, then testdata/demo built on it.
-demo:
+demo: build
 	./scripts/install-deps.sh --demo
-	$(GO) build -o $(BIN) ./cmd/bld
 	./scripts/busybox-rootfs.sh $(ROOTFS)
-	$(BIN) --root $(DEMO_ROOT) import $(ROOTFS) busybox
-	$(BIN) --root $(DEMO_ROOT) build --progress plain -t demo:latest testdata/demo
-	$(BIN) --root $(DEMO_ROOT) images
-	$(BIN) --root $(DEMO_ROOT) inspect demo:latest
+	$(BIN) $(ROOT_FLAG) import $(ROOTFS) busybox
+	$(BIN) $(ROOT_FLAG) build --progress plain -t demo:latest testdata/demo
+	$(BIN) $(ROOT_FLAG) images
+	$(BIN) $(ROOT_FLAG) inspect demo:latest
 
 test: deps
 	$(GO) vet $(PKGS)
@@ -35,7 +37,7 @@ test: deps
 # bld:latest; `bld push bld:latest REG/bld:TAG` publishes it.
 image: build
 	./scripts/image-context.sh $(CURDIR)/.cache/image-ctx
-	$(BIN) --root $(DEMO_ROOT) build --progress plain -t bld:latest $(CURDIR)/.cache/image-ctx
+	$(BIN) $(ROOT_FLAG) build --progress plain -t bld:latest $(CURDIR)/.cache/image-ctx
 
 test-short:
 	$(GO) test -short -count=1 $(PKGS)

@@ -109,7 +109,7 @@ func startUserNet(pid int) (n *userNet, err error) {
 		// ^C on the terminal reaches bld, which stops it after the step.
 		SysProcAttr: &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL, Setpgid: true},
 	}
-	err = n.cmd.Start()
+	err = start(n.cmd)
 	readyW.Close()
 	exitR.Close()
 	if err != nil {
@@ -315,7 +315,7 @@ func persistentTap(name string) error {
 	defer syscall.ForkLock.Unlock()
 	fd, err := unix.Open("/dev/net/tun", unix.O_RDWR|unix.O_CLOEXEC, 0)
 	if errors.Is(err, unix.EACCES) && userns.Rootless() {
-		return fmt.Errorf("rootless default network: /dev/net/tun is not readable and writable by you (the kernel's mode is 0666; this host changed it): use --network host or RUN --network=none: %w", &os.PathError{Op: "open", Path: "/dev/net/tun", Err: err})
+		return fmt.Errorf("rootless default network: /dev/net/tun is not readable and writable by you (the kernel's mode is 0666; this host changed it): use --network host (with --allow network.host) or RUN --network=none: %w", &os.PathError{Op: "open", Path: "/dev/net/tun", Err: err})
 	}
 	if err != nil {
 		return &os.PathError{Op: "open", Path: "/dev/net/tun", Err: err}

@@ -9,6 +9,9 @@ have() { command -v "$1" >/dev/null 2>&1; }
 [ -x /bin/busybox ] && /bin/busybox --list >/dev/null 2>&1 && { ldd /bin/busybox 2>&1 || true; } | grep -qE 'not a dynamic|statically linked' || need+=(busybox-static)
 # RUN's default network (its own namespace with outbound access)
 have slirp4netns || need+=(slirp4netns)
+# bld run by an ordinary user (rootless): newuidmap/newgidmap map its
+# /etc/subuid and /etc/subgid ranges
+have newuidmap || need+=(uidmap)
 if [ "${1:-}" != "--demo" ]; then
   have buildah || need+=(buildah)
   have skopeo || need+=(skopeo)

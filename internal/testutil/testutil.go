@@ -283,13 +283,18 @@ func StopRegistry(dir string) {
 // handlers (host-global state) across test processes: it takes an
 // exclusive lock on a file under /run/lock until the test's cleanups have
 // run. Call it before registering the test's own cleanup.
-func LockBinfmt(t testing.TB) {
+func LockBinfmt(t testing.TB) { hostLock(t, "bld-binfmt-test.lock") }
+
+// hostLock takes an exclusive lock on the file name under /run/lock (or
+// $TMPDIR) until t's cleanups have run: one test process at a time
+// changes the host-global state it guards.
+func hostLock(t testing.TB, name string) {
 	t.Helper()
 	dir := "/run/lock"
 	if _, err := os.Stat(dir); err != nil {
 		dir = os.TempDir()
 	}
-	f, err := os.OpenFile(filepath.Join(dir, "bld-binfmt-test.lock"), os.O_CREATE|os.O_RDWR, 0o600)
+	f, err := os.OpenFile(filepath.Join(dir, name), os.O_CREATE|os.O_RDWR, 0o600)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -298,4 +303,26 @@ func LockBinfmt(t testing.TB) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { f.Close() }) // closing releases the lock
+}
+
+// TunMode gives /dev/net/tun the mode want for the test and puts back the
+// host's mode after it, holding a host-wide lock meanwhile so that tests
+// in other processes do not change it under each other. The rootless
+// default network (slirp4netns) opens the device inside the step's user
+// namespace, where only the file's mode counts: the kernel creates it
+// 0666; a container host (this CI's) may have made it 0600.
+func TunMode(t testing.TB, want os.FileMode) {
+	t.Helper()
+	hostLock(t, "bld-tun-test.lock")
+	const tun = "/dev/net/tun"
+	fi, err := os.Stat(tun)
+	if err != nil {
+		t.Fatalf("the rootless default network needs %s: %v", tun, err)
+	}
+	if mode := fi.Mode().Perm(); mode != want {
+		if err := os.Chmod(tun, want); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { os.Chmod(tun, mode) })
+	}
 }
