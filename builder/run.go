@@ -19,6 +19,7 @@ import (
 	"github.com/bldbuild/bld/internal/fscopy"
 	"github.com/bldbuild/bld/internal/mount"
 	"github.com/bldbuild/bld/sandbox"
+	"github.com/bldbuild/bld/snapshot"
 )
 
 // runOptionsKey is what --add-host, --shm-size and --ulimit add to a RUN's
@@ -248,7 +249,7 @@ func (s *solve) runMount(ctx context.Context, spec *sandbox.Spec, m dag.RunMount
 			}
 		}
 		spec.Mounts = append(spec.Mounts, mount.Mount{Type: "overlay", Source: "overlay", Target: m.Target,
-			Options: []string{"lowerdir=" + src, "upperdir=" + upper, "workdir=" + work}})
+			Options: append(snapshot.OverlayOptions(), "lowerdir="+src, "upperdir="+upper, "workdir="+work)})
 		return nil
 	case "cache":
 		id := m.ID

@@ -110,7 +110,7 @@ func (o *Overlay) mounts(r *record) []mount.Mount {
 	for i, id := range r.Lowers {
 		lowers[i] = o.s.fsDir(id)
 	}
-	opts := overlayOptions()
+	opts := OverlayOptions()
 	if ro {
 		opts = append([]string{"ro"}, opts...)
 		opts = append(opts, "lowerdir="+strings.Join(lowers, ":"))
@@ -239,11 +239,12 @@ var kernelOverlayOptions = sync.OnceValue(func() []string {
 	return opts
 })
 
-// overlayOptions are the mount options of bld's overlays; in bld's own
+// OverlayOptions are the mount options of bld's overlays (snapshots, and the
+// copy an rw bind mount of a RUN step writes to); in bld's own
 // user namespace (rootless) with userxattr, so that overlay keeps its
 // whiteouts' and opaque dirs' marks in user.overlay. attributes, as
 // containerd's rootless overlay does (kernels 5.11 and later).
-func overlayOptions() []string {
+func OverlayOptions() []string {
 	opts := slices.Clone(kernelOverlayOptions())
 	if userns.Rootless() {
 		// With userxattr the kernel refuses redirect_dir=off when the

@@ -148,7 +148,7 @@ func probeOverlay(root string) (err error) {
 		}
 		sub = append(sub, p)
 	}
-	opts := append(overlayOptions(), "lowerdir="+sub[0]+":"+sub[1], "upperdir="+sub[2], "workdir="+sub[3])
+	opts := append(OverlayOptions(), "lowerdir="+sub[0]+":"+sub[1], "upperdir="+sub[2], "workdir="+sub[3])
 	m := mount.Mount{Type: "overlay", Source: "overlay", Options: opts}
 	merged := sub[4]
 	if err := mount.All([]mount.Mount{m}, merged); err != nil {
