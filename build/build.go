@@ -81,9 +81,10 @@ type Options struct {
 	Network   string            // default network for RUN: "" or "default" (own namespace), "host" (needs Allow), "none"
 	Allow     []string          // entitlements granted (--allow): "network.host"
 	Resources sandbox.Limits    // cgroup limits of every RUN step (memory, CPUs, processes)
-	// Isolation is how RUN steps run: "" or "default" (sandbox.Run) or
-	// "chroot" (sandbox.RunChroot: weaker, for containers that allow no
-	// namespace and no mount).
+	// Isolation is how RUN steps run: "default" (sandbox.Run), "chroot"
+	// (sandbox.RunChroot: weaker, for containers that allow no namespace
+	// and no mount), or "": default, and chroot with a warning when the
+	// environment allows no new namespaces (autoIsolation).
 	Isolation string
 	Jobs      int // steps executed at once (0: max(4, 2×CPUs))
 	// DiskLimit is the bytes each RUN step may write (0: no limit); a step
@@ -259,7 +260,11 @@ func Run(ctx context.Context, o Options) (_ *Result, err error) {
 	defer nets.Close()
 	b.Run = nets.Run
 	switch o.Isolation {
-	case "", sandbox.IsolationDefault:
+	case "":
+		if o.Resources == (sandbox.Limits{}) {
+			b.Run = (&autoIsolation{run: nets.Run, prog: prog}).Run
+		}
+	case sandbox.IsolationDefault:
 	case sandbox.IsolationChroot:
 		if o.Resources != (sandbox.Limits{}) {
 			return nil, fmt.Errorf("--isolation chroot: --memory, --cpus and --pids-limit need a cgroup, which chroot isolation does not make")

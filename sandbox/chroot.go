@@ -29,9 +29,10 @@ const (
 // the caller's PID, network, IPC and UTS namespaces and its cgroup, sees no
 // /proc, /dev or /sys but what the image holds, gets no seccomp filter of
 // bld's (the container's own applies) and keeps the caller's capability
-// bounding set. It is weaker isolation, chosen explicitly (bld build
-// --isolation chroot) for builds of trusted Dockerfiles where the container
-// around bld is the boundary.
+// bounding set. It is weaker isolation, for builds of trusted Dockerfiles
+// where the container around bld is the boundary: chosen explicitly (bld
+// build --isolation chroot), or by the build library, with a warning, when
+// Run fails with IsNoNamespaces and no isolation was asked for.
 //
 // The root must be a directory: a copy-based (native) snapshot, or an
 // overlay RunChroot can still mount. RUN --mount, --network none and
@@ -133,9 +134,27 @@ func RunChroot(ctx context.Context, spec Spec) (err error) {
 // allows none (a container's seccomp profile).
 func noNamespaces(err error) error {
 	if errors.Is(err, unix.EPERM) {
-		return fmt.Errorf("%w: this environment allows no new namespaces (a container's seccomp profile?); bld build --isolation chroot runs RUN steps in a chroot only (weaker isolation)", err)
+		return &noNamespacesError{err}
 	}
 	return err
+}
+
+// noNamespacesError is a step that could not start because the
+// environment allows no new namespaces.
+type noNamespacesError struct{ err error }
+
+func (e *noNamespacesError) Error() string {
+	return fmt.Sprintf("%v: this environment allows no new namespaces (a container's seccomp profile?); bld build --isolation chroot runs RUN steps in a chroot only (weaker isolation)", e.err)
+}
+
+func (e *noNamespacesError) Unwrap() error { return e.err }
+
+// IsNoNamespaces reports whether err is a step that did not start (nothing
+// of it ran) because the environment allows no new namespaces, where
+// RunChroot is what still works.
+func IsNoNamespaces(err error) bool {
+	var e *noNamespacesError
+	return errors.As(err, &e)
 }
 
 // chrootDir is the directory the step's root is: a bind's source as is,

@@ -98,7 +98,7 @@ func newBuildCmd(g *globalOptions) *cobra.Command {
 	f.StringVar(&o.metadataFile, "metadata-file", "", "write build results as JSON to this file")
 	f.StringVar(&o.progress, "progress", "auto", "progress output: auto (tty on a terminal, else plain), plain, tty, rawjson, quiet")
 	f.StringArrayVar(&o.secrets, "secret", nil, "secret for RUN --mount=type=secret (id=ID,src=FILE or id=ID,env=VAR)")
-	f.StringVar(&o.isolation, "isolation", "default", "how RUN steps are isolated: default (namespaces, seccomp, cgroups) or chroot (a chroot only, for containers that allow no namespace or mount: weaker)")
+	f.StringVar(&o.isolation, "isolation", "", "how RUN steps are isolated: default (namespaces, seccomp, cgroups) or chroot (a chroot only, for containers that allow no namespace or mount: weaker); unset: default, or chroot with a warning where no namespace can be made")
 	f.StringVar(&o.network, "network", "default", "default network for RUN: default (own namespace, outbound access), none, or host (needs --allow network.host)")
 	f.StringSliceVar(&o.allow, "allow", nil, "grant an entitlement: network.host (RUN on the host's network), security.insecure (RUN --security=insecure: all capabilities, no seccomp)")
 	f.StringVarP(&o.memory, "memory", "m", "", "memory limit for each RUN step (e.g. 512m)")
@@ -242,7 +242,7 @@ func buildOpts(g *globalOptions, o buildOptions, stdin io.Reader, stdout io.Writ
 		return opts, err
 	}
 	switch o.isolation {
-	case "default", "chroot":
+	case "", "default", "chroot":
 		opts.Isolation = o.isolation
 	default:
 		return opts, fmt.Errorf("--isolation %s: unknown (default or chroot)", o.isolation)
