@@ -17,6 +17,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/bldbuild/bld/internal/mount"
+	"github.com/bldbuild/bld/internal/userns"
 	"github.com/docker/go-units"
 )
 
@@ -176,7 +177,13 @@ func Run(ctx context.Context, spec Spec) (err error) {
 	if err != nil {
 		return fmt.Errorf("sandbox: %w", err)
 	}
-	cg, err := newCgroup(spec.Limits, !spec.Insecure)
+	// Rootless, as runc's rootless mode: no device cgroup. The user
+	// namespace can make no device node, and the /dev nodes the step gets
+	// are the host's, opened under the user's own permissions; a v1
+	// devices hierarchy is never delegated to a user (its rules need
+	// CAP_SYS_ADMIN on the host), so asking for one would fail every step
+	// that has --memory in a delegated memory cgroup.
+	cg, err := newCgroup(spec.Limits, !spec.Insecure && !userns.Rootless())
 	if err != nil {
 		return fmt.Errorf("sandbox: cgroup: %w", err)
 	}
