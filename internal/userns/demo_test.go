@@ -2,7 +2,6 @@ package userns_test
 
 import (
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -23,7 +22,7 @@ func TestRootlessMakeDemo(t *testing.T) {
 	// The kernel's mode; this CI host's is 0600 (TestRootlessTunRefused).
 	testutil.TunMode(t, 0o666)
 
-	repo := filepath.Join(u.home, "bld")
+	repo := filepath.Join(u.Home, "bld")
 	for _, p := range []string{"Makefile", "scripts", "testdata/demo"} {
 		dst := filepath.Join(repo, p)
 		if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
@@ -31,15 +30,12 @@ func TestRootlessMakeDemo(t *testing.T) {
 		}
 		testutil.Run(t, "cp", "-a", filepath.Join("..", "..", p), dst)
 	}
-	testutil.Run(t, "chown", "-R", u.name, u.home)
+	testutil.Run(t, "chown", "-R", u.Name, u.Home)
 
-	cmd := exec.CommandContext(t.Context(), "runuser", "-u", u.name, "--",
-		"env", "-i", "HOME="+u.home, "PATH=/usr/sbin:/usr/bin:/sbin:/bin",
-		"make", "-o", "build", "demo", "BIN="+u.bld)
-	cmd.Dir = repo
+	cmd := u.Command(t.Context(), repo, nil, "make", "-o", "build", "demo", "BIN="+u.bld)
 	out, err := cmd.CombinedOutput()
 	if err != nil {
-		t.Fatalf("make demo as %s: %v\n%s", u.name, err, out)
+		t.Fatalf("make demo as %s: %v\n%s", u.Name, err, out)
 	}
 	for _, want := range []string{
 		"[build 4/4] RUN sed", // the RUN step ran, on the default network
@@ -50,7 +46,7 @@ func TestRootlessMakeDemo(t *testing.T) {
 			t.Errorf("make demo output lacks %q:\n%s", want, out)
 		}
 	}
-	if _, err := os.Stat(filepath.Join(u.home, ".local/share/bld/content/index.json")); err != nil {
+	if _, err := os.Stat(filepath.Join(u.Home, ".local/share/bld/content/index.json")); err != nil {
 		t.Errorf("the demo's store is not under ~/.local/share/bld: %v", err)
 	}
 }

@@ -65,7 +65,7 @@ func TestRootlessIsolation(t *testing.T) {
 	if err := os.MkdirAll(filepath.Join(ctx, "sub", "d"), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	testutil.Run(t, "chown", "-R", u.name+":", ctx)
+	testutil.Run(t, "chown", "-R", u.Name+":", ctx)
 	out, err = build("FROM busybox\n" +
 		"RUN --mount=type=bind,target=/ctx,rw echo changed > /ctx/Dockerfile && " +
 		// a whiteout and an opaque dir in the copy (overlay's marks)

@@ -23,13 +23,13 @@ func TestRootlessLimitsDelegated(t *testing.T) {
 	var procs []string
 	for _, c := range []string{"memory", "pids"} {
 		own := ownV1Cgroup(t, c)
-		dir := filepath.Join("/sys/fs/cgroup", c, own, "bld-test-"+u.name)
+		dir := filepath.Join("/sys/fs/cgroup", c, own, "bld-test-"+u.Name)
 		if err := os.Mkdir(dir, 0o755); err != nil {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { removeCgroupTree(t, dir) })
 		for _, f := range []string{"", "cgroup.procs", "tasks"} {
-			if err := os.Chown(filepath.Join(dir, f), u.uid, -1); err != nil {
+			if err := os.Chown(filepath.Join(dir, f), u.UID, -1); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -42,7 +42,7 @@ func TestRootlessLimitsDelegated(t *testing.T) {
 	// bld runs as the user inside the delegated cgroups.
 	build := func(args ...string) (string, error) {
 		sh := "echo $$ > " + procs[0] + " && echo $$ > " + procs[1] + ` && exec "$@"`
-		cmd := exec.CommandContext(t.Context(), "sh", append([]string{"-c", sh, "sh", "runuser", "-u", u.name, "--", "env", "HOME=" + u.home, u.bld,
+		cmd := exec.CommandContext(t.Context(), "sh", append([]string{"-c", sh, "sh", "runuser", "-u", u.Name, "--", "env", "HOME=" + u.Home, u.bld,
 			"build", "--progress", "plain", "--network", "none", "--no-cache"}, append(args, "ctx")...)...)
 		cmd.Env = []string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin"}
 		cmd.Dir = dir

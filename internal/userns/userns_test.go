@@ -1,12 +1,10 @@
 package userns_test
 
 import (
-	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"reflect"
-	"strconv"
 	"strings"
 	"testing"
 
@@ -59,81 +57,28 @@ func TestReadRanges(t *testing.T) {
 	}
 }
 
-// testUser is an unprivileged host user made for a test (removed after
-// it, with its /etc/subuid and /etc/subgid lines), running the real bld.
+// testUser is an unprivileged host user made for a test
+// (testutil.NewUser), running the real bld.
 type testUser struct {
-	name, home, bld string
-	uid             int
+	*testutil.User
+	bld string
 }
 
 // newUser adds a user; with sub it has a subordinate range of 65536 ids.
 func newUser(t *testing.T, sub bool) *testUser {
 	t.Helper()
-	testutil.RequireRoot(t)
-	testutil.RequireTool(t, "useradd")
-	testutil.RequireTool(t, "newuidmap")
-	name := fmt.Sprintf("bldt%d", os.Getpid()%100000)
-	if !sub {
-		name += "n"
-	}
-	base := t.TempDir()
-	for _, d := range []string{filepath.Dir(base), base} {
-		if err := os.Chmod(d, 0o755); err != nil {
-			t.Fatal(err)
-		}
-	}
-	home := filepath.Join(base, "home")
-	// --system: no subordinate ranges from login.defs; the test adds its own.
-	testutil.Run(t, "useradd", "--system", "--home-dir", home, "--create-home", "--shell", "/bin/sh", name)
-	t.Cleanup(func() {
-		exec.Command("userdel", "-r", name).Run()
-		for _, f := range []string{"/etc/subuid", "/etc/subgid"} {
-			removeLines(f, name+":")
-		}
-	})
-	if sub {
-		// Far above the ranges useradd hands out, so no other user's.
-		start := 3000000 + (os.Getpid()%1000)*65536
-		for _, f := range []string{"/etc/subuid", "/etc/subgid"} {
-			fh, err := os.OpenFile(f, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)
-			if err != nil {
-				t.Fatal(err)
-			}
-			fmt.Fprintf(fh, "%s:%d:65536\n", name, start)
-			fh.Close()
-		}
-	}
-	uid, err := strconv.Atoi(strings.TrimSpace(string(testutil.Run(t, "id", "-u", name))))
-	if err != nil {
-		t.Fatal(err)
-	}
+	u := testutil.NewUser(t, sub)
 	bld := testutil.Bld(t)
 	if err := os.Chmod(filepath.Dir(bld), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	return &testUser{name: name, home: home, bld: bld, uid: uid}
-}
-
-func removeLines(path, prefix string) {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return
-	}
-	var keep []string
-	for _, l := range strings.SplitAfter(string(data), "\n") {
-		if l != "" && !strings.HasPrefix(l, prefix) {
-			keep = append(keep, l)
-		}
-	}
-	os.WriteFile(path, []byte(strings.Join(keep, "")), 0o644)
+	return &testUser{User: u, bld: bld}
 }
 
 // bld runs bld as the user in dir, with SOURCE_DATE_EPOCH set.
 func (u *testUser) run(t *testing.T, dir string, args ...string) (string, error) {
 	t.Helper()
-	cmd := exec.CommandContext(t.Context(), "runuser", append([]string{"-u", u.name, "--", "env", "HOME=" + u.home, "SOURCE_DATE_EPOCH=1700000000", u.bld}, args...)...)
-	cmd.Env = []string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin"}
-	cmd.Dir = dir
+	cmd := u.Command(t.Context(), dir, []string{"SOURCE_DATE_EPOCH=1700000000"}, u.bld, args...)
 	out, err := cmd.CombinedOutput()
 	return string(out), err
 }
@@ -143,7 +88,7 @@ func (u *testUser) run(t *testing.T, dir string, args ...string) (string, error)
 // Dockerfile.
 func fixture(t *testing.T, u *testUser, rootOnly bool, dockerfile string) string {
 	t.Helper()
-	dir := filepath.Join(u.home, "w")
+	dir := filepath.Join(u.Home, "w")
 	os.RemoveAll(dir)
 	rootfs := filepath.Join(t.TempDir(), "rootfs")
 	testutil.BusyboxRootfs(t, rootfs)
@@ -158,7 +103,7 @@ func fixture(t *testing.T, u *testUser, rootOnly bool, dockerfile string) string
 	if err := os.WriteFile(filepath.Join(dir, "ctx", "Dockerfile"), []byte(dockerfile), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	testutil.Run(t, "chown", "-R", u.name, dir)
+	testutil.Run(t, "chown", "-R", u.Name, dir)
 	return dir
 }
 
@@ -190,7 +135,7 @@ func TestRootlessSameDigest(t *testing.T) {
 	if out, err := u.run(t, dir, "version"); err != nil || !strings.Contains(out, "snapshotter: overlayfs") {
 		t.Errorf("rootless snapshotter: %v\n%s", err, out)
 	}
-	if _, err := os.Stat(filepath.Join(u.home, ".local/share/bld/content/index.json")); err != nil {
+	if _, err := os.Stat(filepath.Join(u.Home, ".local/share/bld/content/index.json")); err != nil {
 		t.Errorf("rootless state is not under ~/.local/share/bld: %v", err)
 	}
 
