@@ -7,20 +7,24 @@
 # read and hash the context for a no-op; sleep 1 for the parallel stages). Prints the median of RUNS runs per tool,
 # the ratios bld/BuildKit, bld/buildah and bld/floor, and bld's peak RSS.
 # Every row's outputs are checked (bld's image against BuildKit's files,
-# layer formats, blob counts). All data is generated here.
+# layer formats, blob counts). All data is generated here. The rootless
+# rows (bld as root, bld rootless, buildah rootless) are bench/rootless.sh's.
 #   RUNS=3 ONLY="noop onefile" ./scripts/with-registry.sh bench/run.sh
+#   RUNS=5 ONLY=rootless ./scripts/with-registry.sh bench/run.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RUNS=${RUNS:-3}
-ONLY=${ONLY:-"cold noop onefile cachefrom parallel runs50 files50k layer1g zstd256 push"}
+ONLY=${ONLY:-"cold noop onefile cachefrom parallel runs50 files50k layer1g zstd256 push rootless"}
 REG=${BLD_TEST_REGISTRY:?run under scripts/with-registry.sh}
 W=$(mktemp -d /var/tmp/bld-bench.XXXXXX)
 BLD=$PWD/bin/bld
 BHROOT=$W/buildah
 bh() { buildah --root "$BHROOT/root" --runroot "$BHROOT/run" --storage-driver overlay "$@"; }
 . bench/buildkit.sh
+. bench/rootless.sh
 cleanup() {
   bk_stop
+  rl_cleanup
   bh rm -a >/dev/null 2>&1 || true
   umount -R "$BHROOT/root/overlay" 2>/dev/null || true
   rm -rf "$W"
@@ -82,7 +86,12 @@ SEED=$W/seed
 $BLD --root "$SEED" import "$W/rootfs" busybox >/dev/null
 $BLD --root "$SEED" push busybox "$REG/bench/busybox:1" >/dev/null
 BASE=$REG/bench/busybox:1
-bk_start "$REG"
+# BuildKit only for the rows that have it (not the rootless ones).
+if [ -n "$(echo " $ONLY " | sed 's/ rootless / /g' | tr -d ' ')" ]; then
+  bk_start "$REG"
+else
+  BK_SKIP="not run: no row asked needs it"
+fi
 [ -n "$BK_SKIP" ] && note "BuildKit $BKVER: $BK_SKIP"
 
 # The 200-file multi-stage build.
@@ -161,6 +170,8 @@ if want cold || want noop || want onefile; then
     row "one-file change" "$(med "${b[@]}")" "$(med "${k[@]}")" "$(med "${h[@]}")" "-" "bk <= 0.35"
   fi
 fi
+
+want rootless && rl_bench
 
 if want cachefrom; then
   # A CI runner with an empty store and --cache-from, against a cold build;
@@ -348,4 +359,5 @@ bk_stop
 echo
 echo "machine: $(nproc) cores, $(free -g | awk '/Mem:/ { print $2 }') GiB, $(uname -r), $(buildah --version), BuildKit $BKVER; load after: $(cut -d' ' -f1-3 /proc/loadavg)"
 column -t -s $'\t' "$RESULTS"
-cp "$RESULTS" bench/last-results.tsv
+rl_print
+cat "$RESULTS" "$RL_RESULTS" >bench/last-results.tsv
