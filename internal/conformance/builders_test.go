@@ -9,10 +9,13 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/bldbuild/bld/internal/testutil"
 )
 
 // commandTimeout bounds every external command (one build, one unpack).
@@ -58,6 +61,19 @@ func (r *runner) exec(ctx context.Context, dir string, logOutput bool, name stri
 	cmd := exec.CommandContext(ctx, name, args...)
 	cmd.Dir = dir
 	cmd.Env = append(os.Environ(), r.env...)
+	return r.runCmd(cmd, logOutput, name, args)
+}
+
+// runAs runs name as the test user u (rootless bld), in dir, with only
+// the runner's environment.
+func (r *runner) runAs(ctx context.Context, u *testutil.User, dir, name string, args ...string) (string, error) {
+	ctx, cancel := context.WithTimeout(ctx, commandTimeout)
+	defer cancel()
+	return r.runCmd(u.Command(ctx, dir, r.env, name, args...), true, "["+u.Name+"] "+name, args)
+}
+
+// runCmd runs a prepared command, logging it as name and args.
+func (r *runner) runCmd(cmd *exec.Cmd, logOutput bool, name string, args []string) (string, error) {
 	var out bytes.Buffer
 	cmd.Stdout = &out
 	cmd.Stderr = &out
@@ -273,24 +289,45 @@ func (b *buildah) cleanup(ctx context.Context) {
 	}
 }
 
-// bld drives the bld binary through its CLI, one store per case.
+// bld drives the bld binary through its CLI, one store per case; as root,
+// or rootless as user when it is set.
 type bld struct {
 	r    *runner
 	bin  string
 	root string
+	user *testutil.User
 }
 
-func (d *bld) importBase(ctx context.Context, rootfs string) error {
-	_, err := d.r.run(ctx, d.bin, "--root", d.root, "import", rootfs, "busybox")
+// epoch is SOURCE_DATE_EPOCH for every bld build of the suite, so that a
+// root and a rootless build of a case give the same digest. It changes
+// no file's content, mode or owner, nor the config fields the suite
+// compares with buildah (mtimes and created are not compared).
+const epoch = "SOURCE_DATE_EPOCH=1700000000"
+
+func (d *bld) run(ctx context.Context, args ...string) (string, error) {
+	args = append([]string{"--root", d.root}, args...)
+	r := *d.r
+	r.env = append(slices.Clone(r.env), epoch)
+	if d.user != nil {
+		r.env = []string{epoch} // the suite's TMPDIR is root's
+		return r.runAs(ctx, d.user, "/", d.bin, args...)
+	}
+	return r.run(ctx, d.bin, args...)
+}
+
+// importBase imports the base image from baseTar (a tarball of the base
+// rootfs, the same path for root and rootless: the history records it).
+func (d *bld) importBase(ctx context.Context, baseTar string) error {
+	_, err := d.run(ctx, "import", baseTar, "busybox")
 	return err
 }
 
 // build runs `bld build` exporting an OCI layout tarball to out.
 func (d *bld) build(ctx context.Context, o buildOpts, out string) (string, error) {
-	args := []string{"--root", d.root, "build", "-f", o.dockerfile, "-t", o.tag}
+	args := []string{"build", "-f", o.dockerfile, "-t", o.tag}
 	args = append(args, o.commonFlags()...)
 	args = append(args, "--output", "type=oci,dest="+out, o.context)
-	return d.r.run(ctx, d.bin, args...)
+	return d.run(ctx, args...)
 }
 
 // missingTools names the tools the suite needs that are not on PATH.

@@ -50,6 +50,11 @@ type caseSpec struct {
 	Expect expectation `json:"expect"`
 	// Ignore lists paths left out on both sides, each with everything under it.
 	Ignore []string `json:"ignore"`
+	// RootlessExpectError: rootless bld (run by an ordinary user) cannot
+	// build what root builds here, and must fail with these substrings;
+	// RootlessNote (required with it) says why no user namespace can.
+	RootlessExpectError substrings `json:"rootless_expect_error"`
+	RootlessNote        string     `json:"rootless_note"`
 }
 
 // expectation is what bld must produce where it differs from buildah.
@@ -201,6 +206,9 @@ func (tc *testCase) validate() error {
 		if _, err := os.Stat(filepath.Join(tc.dir, f)); err != nil {
 			return fmt.Errorf("%s: secret %s: %w", caseSpecFile, id, err)
 		}
+	}
+	if (len(s.RootlessExpectError) > 0) != (s.RootlessNote != "") {
+		return fmt.Errorf("%s: rootless_expect_error and rootless_note go together (the note says why rootless cannot)", caseSpecFile)
 	}
 	for _, p := range s.Ignore {
 		if !path.IsAbs(p) {

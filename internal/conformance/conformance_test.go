@@ -47,6 +47,9 @@ type suite struct {
 	buildahVersion string
 	cache          referenceCache
 	sem            chan struct{}
+	baseTar        string         // rootfs as a tarball, what bld imports (root and rootless)
+	user           *testutil.User // runs bld rootless (nil with -buildah-only)
+	userBld        string         // the bld binary, where the user can run it
 }
 
 func TestConformance(t *testing.T) {
@@ -81,6 +84,9 @@ func TestConformance(t *testing.T) {
 	testutil.BusyboxRootfs(t, s.rootfs)
 	if s.base, err = walkTree(s.rootfs); err != nil {
 		t.Fatal(err)
+	}
+	if !*flagBuildahOnly {
+		s.setupRootless(t)
 	}
 	// buildah and skopeo put big temporary files (and cache mounts) under TMPDIR.
 	if err := os.Mkdir(s.tmp, 0o700); err != nil {
@@ -167,6 +173,7 @@ func (s *suite) runCase(t *testing.T, tc *testCase) {
 	ctxIntact := true
 	if !*flagBuildahOnly {
 		bldImg = s.buildBld(t, tc, r, opts, work)
+		s.checkRootless(t, tc, r, opts, work, bldImg)
 		ctxAfter, err := walkTree(ctxDir)
 		if err != nil {
 			t.Fatal(err)
@@ -285,7 +292,7 @@ func (s *suite) buildBld(t *testing.T, tc *testCase, r *runner, opts buildOpts, 
 	t.Helper()
 	ctx := t.Context()
 	d := &bld{r: r, bin: s.bld, root: filepath.Join(work, "bld-root")}
-	if err := d.importBase(ctx, s.rootfs); err != nil {
+	if err := d.importBase(ctx, s.baseTar); err != nil {
 		t.Fatalf("bld import: %v", err)
 	}
 	o := opts
