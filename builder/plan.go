@@ -194,15 +194,17 @@ func (s *solve) usable(r cache.Record) bool {
 
 // explain says why v missed: the parent re-ran, or the first component
 // that differs from the last record made at the same place of this build.
+// A step never built at this place before has nothing to explain (as
+// BuildKit, a cold build prints no reasons).
 func (s *solve) explain(v *dag.Vertex, n *node, inputs []*node) string {
+	last, err := s.b.Cache.Last(s.scope(v, n))
+	if err != nil {
+		return ""
+	}
 	if len(inputs) > 0 && !inputs[0].hit && !n.linked {
 		if _, src := v.Inputs[0].Op.(*dag.Source); !src {
 			return "parent step re-ran"
 		}
-	}
-	last, err := s.b.Cache.Last(s.scope(v, n))
-	if err != nil {
-		return ""
 	}
 	why := cache.Explain(n.comps, last.Components)
 	if why == "parent step changed" {
