@@ -17,6 +17,7 @@ package userns
 
 import (
 	"bufio"
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -36,6 +37,18 @@ import (
 // the namespace with all its capabilities), then "<uid>:<gid>:<mapped>"
 // of the user outside, mapped being the number of ids mapped.
 const env = "_BLD_USERNS"
+
+// waitShell is the child that waits for the maps where /bin/sh exists: it
+// reads a line from fd 3 (written once the maps are), then execs bld, which
+// starts as root of the namespace with all its capabilities (an exec
+// before the maps, by an unmapped uid, gets none). A shell starts in about
+// a millisecond where bld's own start (Go runtime and package
+// initialization) takes several: this is on the path of every rootless
+// command. Without /bin/sh bld itself waits ("wait", finishWait).
+const waitShell = `read -r _ <&3 || exit 2; exec 3<&-; exec "$0" "$@"`
+
+// shell is the shell waitShell runs in.
+const shell = "/bin/sh"
 
 // Rootless reports whether this process is bld re-executed by Enter in a
 // user namespace.
@@ -130,17 +143,21 @@ func Enter() error {
 		return fmt.Errorf("rootless: %w", err)
 	}
 	cmd.ExtraFiles = []*os.File{r}
-	cmd.Env = append(os.Environ(), env+"=wait", fmt.Sprintf("%s_ID=%d:%d:%d", env, uid, gid, n))
+	id := fmt.Sprintf("%d:%d:%d", uid, gid, n)
+	if fi, err := os.Stat(shell); err == nil && fi.Mode().IsRegular() && fi.Mode()&0o111 != 0 {
+		cmd.Path = shell
+		cmd.Args = append([]string{"sh", "-c", waitShell, exe}, os.Args[1:]...)
+		cmd.Env = append(os.Environ(), env+"="+id)
+	} else {
+		cmd.Env = append(os.Environ(), env+"=wait", env+"_ID="+id)
+	}
 	return run(cmd, func(pid int) error {
 		defer w.Close()
 		r.Close()
-		if err := newmap(uidmap, pid, umaps); err != nil {
+		if err := newmaps(pid, []string{uidmap, gidmap}, [][]IDMap{umaps, gmaps}); err != nil {
 			return err
 		}
-		if err := newmap(gidmap, pid, gmaps); err != nil {
-			return err
-		}
-		_, err := w.Write([]byte{1})
+		_, err := w.Write([]byte{'\n'})
 		return err
 	})
 }
@@ -216,16 +233,34 @@ func finishWait() error {
 	return fmt.Errorf("rootless: re-exec: %w", unix.Exec(exe, os.Args, os.Environ()))
 }
 
-func newmap(tool string, pid int, maps []IDMap) error {
-	args := []string{strconv.Itoa(pid)}
-	for _, m := range maps {
-		args = append(args, strconv.Itoa(m.Inside), strconv.Itoa(m.Outside), strconv.Itoa(m.Count))
+// newmaps runs each tool (newuidmap, newgidmap) for pid with its maps, all
+// at once: they write different files. It returns the first failure.
+func newmaps(pid int, tools []string, maps [][]IDMap) error {
+	cmds := make([]*exec.Cmd, len(tools))
+	outs := make([]bytes.Buffer, len(tools))
+	var first error
+	for i, tool := range tools {
+		args := []string{strconv.Itoa(pid)}
+		for _, m := range maps[i] {
+			args = append(args, strconv.Itoa(m.Inside), strconv.Itoa(m.Outside), strconv.Itoa(m.Count))
+		}
+		cmds[i] = exec.Command(tool, args...)
+		cmds[i].Stdout, cmds[i].Stderr = &outs[i], &outs[i]
+		if err := cmds[i].Start(); err != nil {
+			first = fmt.Errorf("%s: %w", tool, err)
+			cmds[i] = nil
+			break
+		}
 	}
-	out, err := exec.Command(tool, args...).CombinedOutput()
-	if err != nil {
-		return fmt.Errorf("%s %s: %w: %s", tool, strings.Join(args, " "), err, strings.TrimSpace(string(out)))
+	for i, cmd := range cmds {
+		if cmd == nil {
+			continue
+		}
+		if err := cmd.Wait(); err != nil && first == nil {
+			first = fmt.Errorf("%s %s: %w: %s", tools[i], strings.Join(cmd.Args[1:], " "), err, strings.TrimSpace(outs[i].String()))
+		}
 	}
-	return nil
+	return first
 }
 
 // Maps maps id to root and the ranges after it, from 1 on; it returns the

@@ -178,6 +178,38 @@ func TestRootlessWithoutRanges(t *testing.T) {
 	}
 }
 
+// TestRootlessWithoutShell: where /bin/sh cannot run (a minimal image),
+// bld itself waits for the maps in the namespace (finishWait) instead of
+// a shell, and the build has root's powers in it (chown, USER 1000).
+func TestRootlessWithoutShell(t *testing.T) {
+	u := newUser(t, true)
+	dir := fixture(t, u, false, demo)
+	sh, err := filepath.EvalSymlinks("/bin/sh")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A file the user can read but not run, mounted over the shell in a
+	// mount namespace of the test's own.
+	plain := filepath.Join(t.TempDir(), "sh")
+	if err := os.WriteFile(plain, []byte("not a shell\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, args := range [][]string{{"import", "bb.tar", "busybox"}, {"build", "-q", "--network", "none", "--output", "type=local,dest=out", "ctx"}} {
+		cmd := u.Command(t.Context(), dir, nil, u.bld, args...)
+		cmd.Args = append([]string{"unshare", "-m", "--propagation", "private", "--", sh, "-c",
+			`mount --bind "$0" "$1" && test ! -x /bin/sh && shift && exec "$@"`, plain, sh}, cmd.Args...)
+		cmd.Path = testutil.RequireTool(t, "unshare")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("bld %s with no /bin/sh: %v\n%s", args[0], err, out)
+		}
+	}
+	// The demo's steps chown to 1000 and run as USER 1000: they failed
+	// had bld started without its capabilities in the namespace.
+	if _, err := os.Stat(filepath.Join(dir, "out", "data", "g")); err != nil {
+		t.Errorf("USER 1000's file: %v", err)
+	}
+}
+
 func lastLine(s string) string {
 	f := strings.Fields(s)
 	if len(f) == 0 {
