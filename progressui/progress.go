@@ -309,8 +309,9 @@ func (p *Printer) Message(msg string) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	switch {
-	case p.mode == "quiet" && !p.cacheStart.IsZero():
-		// The cache export's notes are progress, which quiet hides.
+	case p.mode == "quiet" && !strings.HasPrefix(msg, "warning:"):
+		// Notes ("loaded into docker", the cache export's) are progress,
+		// which quiet hides as buildx -q does; warnings stay.
 	case p.tty != nil && p.tty.inCache():
 		p.tty.cacheNote(msg)
 	case p.mode == "rawjson" && p.cacheID != 0:
