@@ -14,6 +14,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/bldbuild/bld/internal/mount"
+	"github.com/bldbuild/bld/sandbox/internal/stepinit"
 )
 
 // Isolation modes of a build's RUN steps.
@@ -65,7 +66,7 @@ func RunChroot(ctx context.Context, spec Spec) (err error) {
 	}
 	defer func() { err = errors.Join(err, cleanup()) }()
 
-	u, err := lookupUser(dir, spec.User)
+	u, err := stepinit.LookupUser(dir, spec.User)
 	if err != nil {
 		return fmt.Errorf("sandbox: %w", err)
 	}
@@ -74,7 +75,7 @@ func RunChroot(ctx context.Context, spec Spec) (err error) {
 		env = append(append([]string(nil), env...), defaultPath)
 	}
 	if !hasEnv(env, "HOME") {
-		home := u.home
+		home := u.Home
 		if home == "" {
 			home = "/"
 		}
@@ -92,7 +93,7 @@ func RunChroot(ctx context.Context, spec Spec) (err error) {
 		if err := os.MkdirAll(host, 0o755); err != nil {
 			return fmt.Errorf("sandbox: workdir %s: %w", wd, err)
 		}
-		if err := os.Lchown(host, int(u.uid), int(u.gid)); err != nil {
+		if err := os.Lchown(host, int(u.UID), int(u.GID)); err != nil {
 			return fmt.Errorf("sandbox: workdir %s: %w", wd, err)
 		}
 	}
@@ -107,7 +108,7 @@ func RunChroot(ctx context.Context, spec Spec) (err error) {
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = spec.Stdin, spec.Stdout, spec.Stderr
 	cmd.SysProcAttr = &syscall.SysProcAttr{
 		Chroot:     dir,
-		Credential: &syscall.Credential{Uid: u.uid, Gid: u.gid, Groups: u.groups, NoSetGroups: !canSetgroups()},
+		Credential: &syscall.Credential{Uid: u.UID, Gid: u.GID, Groups: u.Groups, NoSetGroups: !canSetgroups()},
 		Setsid:     true,
 		Pdeathsig:  syscall.SIGKILL,
 	}
@@ -160,7 +161,7 @@ func IsNoNamespaces(err error) bool {
 // chrootDir is the directory the step's root is: a bind's source as is,
 // else the root mounts made on a new directory (removed after).
 func chrootDir(spec Spec) (string, func() error, error) {
-	if len(spec.Root) == 1 && isBind(spec.Root[0]) {
+	if len(spec.Root) == 1 && stepinit.IsBind(spec.Root[0]) {
 		return spec.Root[0].Source, func() error { return nil }, nil
 	}
 	dir, err := os.MkdirTemp(spec.ScratchDir, "bld-chroot-")

@@ -16,19 +16,22 @@
 //
 // Run (sandbox.go) takes a Spec and reports an *ExitError for a command that
 // failed. It re-executes the current binary with a marker in its
-// environment, so a program using this package must call Init first in main
-// (and a test binary first in TestMain). That init (init.go) starts as PID 1
-// of the new namespaces, builds the root (rootfs.go: the root mounts, /dev,
-// the extra mounts and the /etc files, every target opened and created
-// through descriptors with openat2 RESOLVE_IN_ROOT and mounted with
-// open_tree/fsmount and move_mount, see internal/mount's OpenIn, Detached
-// and Attach; pseudofs.go: /proc, /sys, Docker's masked and read-only
-// paths), pivot_roots, hands the mount targets it created to Run (their
-// parents' descriptors over SCM_RIGHTS), joins the cgroups, drops
-// capabilities (caps.go), switches user (user.go) and execve's the command,
-// which so is PID 1. Run waits for it and then removes those mount targets
-// through the descriptors. hooks.go holds the points where seccomp and
-// device rules plug in.
+// environment; package sandbox/internal/stepinit, which this package
+// imports, sees the marker in its package initialiser and becomes the
+// step's init there, before main and before most of the binary's other
+// packages are initialised (a program using this package must still call
+// Init first in main, and a test binary first in TestMain: Init serves the
+// pooled networks' holder process). The init starts as PID 1 of the new
+// namespaces, builds the root (stepinit's rootfs.go: the root mounts,
+// /dev, the extra mounts and the /etc files, every target opened and
+// created through descriptors with openat2 RESOLVE_IN_ROOT and mounted
+// with open_tree/fsmount and move_mount, see internal/mount's OpenIn,
+// Detached and Attach; pseudofs.go: /proc, /sys, Docker's masked and
+// read-only paths), pivot_roots, hands the mount targets it created to Run
+// (their parents' descriptors over SCM_RIGHTS), joins the cgroups, drops
+// capabilities (caps.go), switches user (user.go) and execve's the
+// command, which so is PID 1. Run waits for it and then removes those
+// mount targets through the descriptors.
 //
 // What the step's /proc/self/mountinfo shows of the host, as Docker's
 // does: device numbers and filesystem types; for an overlay root, the layer

@@ -11,6 +11,8 @@ import (
 	"syscall"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/bldbuild/bld/sandbox/internal/stepinit"
 )
 
 // Networks is a pool of default-mode networks (a network namespace and
@@ -190,7 +192,7 @@ func (n *heldNet) close() error {
 // holdNetNS is the holder: it brings lo up in its (new) network
 // namespace, says so on stdout, and waits for stdin to close.
 func holdNetNS() int {
-	if err := loopbackUp(); err != nil {
+	if err := stepinit.LoopbackUp(); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}

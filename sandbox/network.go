@@ -279,27 +279,6 @@ func isUserNet(network string) bool {
 	return network == "" || network == NetworkDefault
 }
 
-// loopbackUp sets the loopback interface of a new network namespace up.
-func loopbackUp() error {
-	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
-	if err != nil {
-		return os.NewSyscallError("socket", err)
-	}
-	defer unix.Close(fd)
-	ifr, err := unix.NewIfreq("lo")
-	if err != nil {
-		return err
-	}
-	if err := unix.IoctlIfreq(fd, unix.SIOCGIFFLAGS, ifr); err != nil {
-		return os.NewSyscallError("ioctl SIOCGIFFLAGS lo", err)
-	}
-	ifr.SetUint16(ifr.Uint16() | unix.IFF_UP)
-	if err := unix.IoctlIfreq(fd, unix.SIOCSIFFLAGS, ifr); err != nil {
-		return os.NewSyscallError("ioctl SIOCSIFFLAGS lo", err)
-	}
-	return nil
-}
-
 // persistentTap creates the tap device name in the calling thread's network
 // namespace, persistent, for slirp4netns to attach to. A tap slirp4netns
 // made itself would be unregistered when it exits, which takes the kernel

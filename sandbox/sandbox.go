@@ -18,6 +18,7 @@ import (
 
 	"github.com/bldbuild/bld/internal/mount"
 	"github.com/bldbuild/bld/internal/userns"
+	"github.com/bldbuild/bld/sandbox/internal/stepinit"
 	"github.com/docker/go-units"
 )
 
@@ -103,20 +104,10 @@ type Host struct {
 
 // Ulimit is one resource limit of Spec.Ulimits. Name is docker's (nofile,
 // nproc, core, ...: the keys of Rlimits).
-type Ulimit struct {
-	Name       string
-	Soft, Hard uint64
-}
+type Ulimit = stepinit.Ulimit
 
 // Rlimits maps docker's ulimit names to the RLIMIT_ resources.
-var Rlimits = map[string]int{
-	"core": unix.RLIMIT_CORE, "cpu": unix.RLIMIT_CPU, "data": unix.RLIMIT_DATA,
-	"fsize": unix.RLIMIT_FSIZE, "locks": unix.RLIMIT_LOCKS, "memlock": unix.RLIMIT_MEMLOCK,
-	"msgqueue": unix.RLIMIT_MSGQUEUE, "nice": unix.RLIMIT_NICE, "nofile": unix.RLIMIT_NOFILE,
-	"nproc": unix.RLIMIT_NPROC, "rss": unix.RLIMIT_RSS, "rtprio": unix.RLIMIT_RTPRIO,
-	"rttime": unix.RLIMIT_RTTIME, "sigpending": unix.RLIMIT_SIGPENDING, "stack": unix.RLIMIT_STACK,
-	"as": unix.RLIMIT_AS,
-}
+var Rlimits = stepinit.Rlimits
 
 // ExitError reports a command that ran and did not succeed.
 type ExitError struct {
@@ -250,44 +241,8 @@ func validate(spec Spec) error {
 	return nil
 }
 
-// config is what Run sends to the init, as JSON.
-type config struct {
-	Root     []mount.Mount
-	Mounts   []mount.Mount
-	Files    map[string][]byte // etcFiles' contents
-	Args     []string
-	Env      []string
-	Dir      string
-	User     string
-	Hostname string
-	NewNet   bool
-	// State is Run's scratch directory: the init mounts a tmpfs on it (in
-	// the step's mount namespace), holding the /etc files and the
-	// directory the root is mounted on.
-	State string
-	// CgroupProcs are the files that move the init into the step's
-	// cgroups (cgroup.joinFiles); it writes "0" to each before execve'ing
-	// the command.
-	CgroupProcs []string
-	Seccomp     []byte // the command's seccomp filter (encodeSeccomp)
-	// WaitNet: the default network (slirp4netns) comes up while the init
-	// sets up; it waits for Run's byte on fd 5 before the command starts.
-	WaitNet bool
-	// JoinNet: fd 5 is a pooled network namespace (Networks), up
-	// already; the init joins it.
-	JoinNet  bool
-	ShmSize  int64 // bytes of /dev/shm; never 0 here
-	Ulimits  []Ulimit
-	Insecure bool // Spec.Insecure
-}
-
-// etcFiles are the files of /etc the sandbox provides, from config.Files.
-var etcFiles = []string{"hosts", "resolv.conf", "hostname"}
-
-// bindFile is a read-write bind mount of file src at target.
-func bindFile(src, target string) mount.Mount {
-	return mount.Mount{Type: "bind", Source: src, Target: target, Options: []string{"bind"}}
-}
+// config is what Run sends to the init (package stepinit), as JSON.
+type config = stepinit.Config
 
 // newConfig fills in the defaults of spec.
 func newConfig(spec Spec, state string) (*config, error) {
@@ -346,30 +301,11 @@ func newConfig(spec Spec, state string) (*config, error) {
 	return cfg, nil
 }
 
-func hasEnv(env []string, key string) bool {
-	for _, kv := range env {
-		if k, _, _ := strings.Cut(kv, "="); k == key {
-			return true
-		}
-	}
-	return false
-}
+// message is what the init reports on its socket.
+type message = stepinit.Message
 
-// message is what the init reports to Run on its socket (a SOCK_SEQPACKET:
-// one message per send): the mount targets it created, with their
-// parents' descriptors as SCM_RIGHTS, and, if it could not start the
-// command, why.
-type message struct {
-	Error        string        `json:"error,omitempty"`
-	Placeholders []placeholder `json:"placeholders,omitempty"`
-}
-
-// maxFDs is how many descriptors one message carries (the kernel's
-// SCM_MAX_FD is 253).
-const maxFDs = 200
-
-// initEnv marks a process started by Run as a sandbox init.
-const initEnv = "_BLD_SANDBOX_INIT"
+// hasEnv reports whether env sets key.
+var hasEnv = stepinit.HasEnv
 
 // run starts the init, gives it cfg and waits for it (the command, once it
 // execve's) to end, then removes the mount targets the init created.
@@ -416,7 +352,7 @@ func run(ctx context.Context, spec Spec, cfg *config, cg *cgroup, into *os.File)
 	cmd := &exec.Cmd{
 		Path:       "/proc/self/exe",
 		Args:       []string{"bld-sandbox-init"},
-		Env:        []string{initEnv + "=1"},
+		Env:        []string{stepinit.Env + "=1"},
 		Stdin:      spec.Stdin,
 		Stdout:     spec.Stdout,
 		Stderr:     spec.Stderr,
@@ -524,7 +460,7 @@ func run(ctx context.Context, spec Spec, cfg *config, cg *cgroup, into *os.File)
 func receive(sock int) []message {
 	var got []message
 	buf := make([]byte, 1<<20)
-	oob := make([]byte, unix.CmsgSpace(maxFDs*4))
+	oob := make([]byte, unix.CmsgSpace(stepinit.MaxFDs*4))
 	for {
 		n, oobn, _, _, err := unix.Recvmsg(sock, buf, oob, unix.MSG_CMSG_CLOEXEC)
 		if err == unix.EINTR {
@@ -546,9 +482,9 @@ func receive(sock int) []message {
 			m = message{Error: fmt.Sprintf("init message: %v", err)}
 		}
 		for i := range m.Placeholders {
-			m.Placeholders[i].parent = -1
+			m.Placeholders[i].Parent = -1
 			if i < len(fds) {
-				m.Placeholders[i].parent = fds[i]
+				m.Placeholders[i].Parent = fds[i]
 			}
 		}
 		for _, fd := range fds[min(len(fds), len(m.Placeholders)):] {
@@ -565,13 +501,13 @@ func removePlaceholders(got []message) error {
 	for i := len(got) - 1; i >= 0; i-- {
 		phs := got[i].Placeholders
 		for j := len(phs) - 1; j >= 0; j-- {
-			if phs[j].parent < 0 {
+			if phs[j].Parent < 0 {
 				continue
 			}
-			if err := phs[j].remove(); err != nil {
+			if err := phs[j].Remove(); err != nil {
 				errs = append(errs, err)
 			}
-			unix.Close(phs[j].parent)
+			unix.Close(phs[j].Parent)
 		}
 	}
 	if len(errs) > 0 {

@@ -535,39 +535,6 @@ func TestSandboxCancel(t *testing.T) {
 	checkTree(t, root, before)
 }
 
-func TestLookupUser(t *testing.T) {
-	root := t.TempDir()
-	os.Mkdir(filepath.Join(root, "etc"), 0o755)
-	os.WriteFile(filepath.Join(root, "etc/passwd"), []byte("# comment\nroot:x:0:0::/root:/bin/sh\n+nis\nbob:x:7:8::/home/bob:/bin/sh\n"), 0o644)
-	os.WriteFile(filepath.Join(root, "etc/group"), []byte("g1:x:20:bob\ng2:x:21:alice, bob\ng3:x:22:\n"), 0o644)
-	tests := []struct {
-		spec string
-		want user
-		err  string
-	}{
-		{"", user{uid: 0, gid: 0, groups: []uint32{0}, home: "/root"}, ""},
-		{"bob", user{uid: 7, gid: 8, groups: []uint32{8, 20, 21}, home: "/home/bob"}, ""},
-		{"7:g3", user{uid: 7, gid: 22, groups: []uint32{22}, home: "/home/bob"}, ""},
-		{"99:98", user{uid: 99, gid: 98, groups: []uint32{98}, home: "/"}, ""},
-		{"99", user{uid: 99, gid: 0, groups: []uint32{0}, home: "/"}, ""},
-		{"carol", user{}, `user "carol": no such user in /etc/passwd`},
-		{"bob:nogroup", user{}, `group "nogroup": no such group in /etc/group`},
-		{":5", user{}, `user ":5": no user name`},
-	}
-	for _, tc := range tests {
-		got, err := lookupUser(root, tc.spec)
-		if tc.err != "" {
-			if err == nil || err.Error() != tc.err {
-				t.Errorf("lookupUser(%q) = %v, want error %s", tc.spec, err, tc.err)
-			}
-			continue
-		}
-		if err != nil || fmt.Sprint(got) != fmt.Sprint(tc.want) {
-			t.Errorf("lookupUser(%q) = %+v, %v, want %+v", tc.spec, got, err, tc.want)
-		}
-	}
-}
-
 // The OOM message names the limit in binary units.
 func TestExitErrorMemory(t *testing.T) {
 	for n, want := range map[int64]string{100: "100B", 64 << 20: "64MiB", 3 << 29: "1.5GiB", 1536: "1.5KiB"} {

@@ -16,19 +16,18 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"os"
-	"runtime"
 	"slices"
 	"sort"
 	"strings"
 	"sync"
-	"unsafe"
 
 	"github.com/elastic/go-seccomp-bpf/arch"
 	seccompprofile "github.com/moby/profiles/seccomp"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/net/bpf"
 	"golang.org/x/sys/unix"
+
+	"github.com/bldbuild/bld/sandbox/internal/stepinit"
 )
 
 // seccompData offsets: struct seccomp_data { int nr; __u32 arch; __u64
@@ -93,10 +92,10 @@ var capNames = map[uintptr]string{
 	unix.CAP_CHECKPOINT_RESTORE: "CAP_CHECKPOINT_RESTORE",
 }
 
-// defaultCapNames returns the names of defaultCaps, the step's capabilities.
+// defaultCapNames returns the names of stepinit.DefaultCaps, the step's capabilities.
 func defaultCapNames() []string {
-	names := make([]string, 0, len(defaultCaps))
-	for _, c := range defaultCaps {
+	names := make([]string, 0, len(stepinit.DefaultCaps))
+	for _, c := range stepinit.DefaultCaps {
 		names = append(names, capNames[c])
 	}
 	return names
@@ -183,49 +182,6 @@ func encodeSeccomp(f []unix.SockFilter) []byte {
 		b = binary.NativeEndian.AppendUint32(b, i.K)
 	}
 	return b
-}
-
-// decodeSeccomp is the inverse of encodeSeccomp.
-func decodeSeccomp(b []byte) ([]unix.SockFilter, error) {
-	if len(b) == 0 || len(b)%8 != 0 || len(b)/8 > unix.BPF_MAXINSNS {
-		return nil, fmt.Errorf("seccomp: bad filter of %d bytes", len(b))
-	}
-	f := make([]unix.SockFilter, len(b)/8)
-	for i := range f {
-		r := b[8*i:]
-		f[i] = unix.SockFilter{Code: binary.NativeEndian.Uint16(r), Jt: r[2], Jf: r[3], K: binary.NativeEndian.Uint32(r[4:])}
-	}
-	return f, nil
-}
-
-// startSeccomp runs start, which forks the command, on a new OS thread
-// that holds filter, and throws the thread away afterwards: the command
-// inherits the filter, the init's other threads stay free to unmount and
-// clean up. On that thread it first drops the capability bounding set
-// (the thread may come from one that kept it) and enters a new cgroup
-// namespace, which the filter forbids the fork to make.
-//
-// applySeccomp loads filter for every thread of the calling process
-// (SECCOMP_FILTER_FLAG_TSYNC), for the exec that follows: call it last
-// before execve, after mounts and before dropping CAP_SYS_ADMIN (setuid,
-// capset), since without no_new_privs, which Docker does not set, loading
-// a filter needs CAP_SYS_ADMIN. The profile allows setuid, setgroups,
-// capset and execve.
-func applySeccomp(filter []unix.SockFilter) error {
-	return loadSeccomp(filter, unix.SECCOMP_FILTER_FLAG_TSYNC)
-}
-
-func loadSeccomp(filter []unix.SockFilter, flags uintptr) error {
-	if len(filter) == 0 {
-		return errors.New("seccomp: empty filter")
-	}
-	prog := unix.SockFprog{Len: uint16(len(filter)), Filter: &filter[0]}
-	_, _, errno := unix.Syscall(unix.SYS_SECCOMP, unix.SECCOMP_SET_MODE_FILTER, flags, uintptr(unsafe.Pointer(&prog)))
-	runtime.KeepAlive(filter)
-	if errno != 0 {
-		return os.NewSyscallError("seccomp", errno)
-	}
-	return nil
 }
 
 // seccompRule is one alternative for a syscall: all conds must hold.

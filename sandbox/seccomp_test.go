@@ -19,6 +19,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/bldbuild/bld/internal/testutil"
+	"github.com/bldbuild/bld/sandbox/internal/stepinit"
 )
 
 // seccompVM runs a compiled filter on synthetic seccomp_data, with
@@ -301,7 +302,7 @@ grep Seccomp: /proc/self/status`
 	}
 }
 
-// applySeccomp, for an init that execs the command, filters every thread
+// stepinit.ApplySeccomp, for an init that execs the command, filters every thread
 // of the process (TSYNC), and the filter survives execve. The test runs
 // itself in a child process, which it filters.
 func TestApplySeccompAllThreads(t *testing.T) {
@@ -328,7 +329,7 @@ func TestApplySeccompAllThreads(t *testing.T) {
 func seccompHelper() {
 	f, err := seccompFilter(defaultCapNames())
 	if err == nil {
-		err = applySeccomp(f)
+		err = stepinit.ApplySeccomp(f)
 	}
 	if err != nil {
 		fmt.Println("apply:", err)

@@ -1,4 +1,4 @@
-package sandbox
+package stepinit
 
 import (
 	"bufio"
@@ -13,11 +13,11 @@ import (
 	"strings"
 )
 
-// user is who the command runs as.
-type user struct {
-	uid, gid uint32
-	groups   []uint32 // supplementary
-	home     string
+// User is who the command runs as.
+type User struct {
+	UID, GID uint32
+	Groups   []uint32 // supplementary
+	Home     string
 }
 
 type passwdEntry struct {
@@ -32,33 +32,33 @@ type groupEntry struct {
 	members []string
 }
 
-// lookupUser resolves spec ("", "name", "uid", "name:group", "uid:gid") in
+// LookupUser resolves spec ("", "name", "uid", "name:group", "uid:gid") in
 // /etc/passwd and /etc/group under root, as Docker (runc) does:
 // "" is uid 0; a uid missing from /etc/passwd is fine and gets gid 0; a
 // user given without a group gets its primary group and the groups that
 // list it as a member. The primary group is always among the groups.
-func lookupUser(root, spec string) (user, error) {
+func LookupUser(root, spec string) (User, error) {
 	u, err := findUser(root, spec)
 	if err != nil {
-		return user{}, err
+		return User{}, err
 	}
 	// The primary group is a supplementary one too, as containerd and
 	// Docker do since CVE-2023-25173.
-	u.groups = append([]uint32{u.gid}, slices.DeleteFunc(u.groups, func(g uint32) bool { return g == u.gid })...)
+	u.Groups = append([]uint32{u.GID}, slices.DeleteFunc(u.Groups, func(g uint32) bool { return g == u.GID })...)
 	return u, nil
 }
 
-func findUser(root, spec string) (user, error) {
+func findUser(root, spec string) (User, error) {
 	name, group, hasGroup := strings.Cut(spec, ":")
 	if name == "" {
 		if hasGroup {
-			return user{}, fmt.Errorf("user %q: no user name", spec)
+			return User{}, fmt.Errorf("user %q: no user name", spec)
 		}
 		name = "0"
 	}
 	users, err := readPasswd(filepath.Join(root, "etc/passwd"))
 	if err != nil {
-		return user{}, err
+		return User{}, err
 	}
 	id, numErr := parseID(name)
 	var match *passwdEntry
@@ -68,45 +68,45 @@ func findUser(root, spec string) (user, error) {
 			break
 		}
 	}
-	u := user{uid: id, home: "/"}
+	u := User{UID: id, Home: "/"}
 	switch {
 	case match != nil:
-		u.uid, u.gid, u.home = match.uid, match.gid, match.home
-		if u.home == "" {
-			u.home = "/"
+		u.UID, u.GID, u.Home = match.uid, match.gid, match.home
+		if u.Home == "" {
+			u.Home = "/"
 		}
 	case numErr != nil:
-		return user{}, fmt.Errorf("user %q: no such user in /etc/passwd", name)
+		return User{}, fmt.Errorf("user %q: no such user in /etc/passwd", name)
 	}
 	if !hasGroup && match == nil {
 		return u, nil
 	}
 	groups, err := readGroup(filepath.Join(root, "etc/group"))
 	if err != nil {
-		return user{}, err
+		return User{}, err
 	}
 	if !hasGroup {
 		for _, g := range groups {
-			if slices.Contains(g.members, match.name) && !slices.Contains(u.groups, g.gid) {
-				u.groups = append(u.groups, g.gid)
+			if slices.Contains(g.members, match.name) && !slices.Contains(u.Groups, g.gid) {
+				u.Groups = append(u.Groups, g.gid)
 			}
 		}
 		return u, nil
 	}
 	if group == "" {
-		return user{}, fmt.Errorf("user %q: no group name", spec)
+		return User{}, fmt.Errorf("user %q: no group name", spec)
 	}
 	if gid, err := parseID(group); err == nil {
-		u.gid = gid
+		u.GID = gid
 		return u, nil
 	}
 	for _, g := range groups {
 		if g.name == group {
-			u.gid = g.gid
+			u.GID = g.gid
 			return u, nil
 		}
 	}
-	return user{}, fmt.Errorf("group %q: no such group in /etc/group", group)
+	return User{}, fmt.Errorf("group %q: no such group in /etc/group", group)
 }
 
 func parseID(s string) (uint32, error) {

@@ -1,14 +1,14 @@
-package sandbox
+package stepinit
 
 import (
 	"fmt"
-	"github.com/bldbuild/bld/internal/userns"
 	"os"
 	"strings"
 
 	"golang.org/x/sys/unix"
 
 	"github.com/bldbuild/bld/internal/mount"
+	"github.com/bldbuild/bld/internal/userns"
 )
 
 // readonlyPaths stay visible but read-only, and maskedPaths are hidden

@@ -1,4 +1,4 @@
-package sandbox
+package stepinit
 
 import (
 	"os"
@@ -6,8 +6,8 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// defaultCaps is Docker's default capability set: all a RUN step keeps.
-var defaultCaps = []uintptr{
+// DefaultCaps is Docker's default capability set: all a RUN step keeps.
+var DefaultCaps = []uintptr{
 	unix.CAP_CHOWN, unix.CAP_DAC_OVERRIDE, unix.CAP_FSETID, unix.CAP_FOWNER,
 	unix.CAP_MKNOD, unix.CAP_NET_RAW, unix.CAP_SETGID, unix.CAP_SETUID,
 	unix.CAP_SETFCAP, unix.CAP_SETPCAP, unix.CAP_NET_BIND_SERVICE,
@@ -19,7 +19,7 @@ var defaultCaps = []uintptr{
 // one. No-new-privs stays off: setuid programs (su, ping) keep working.
 func dropBoundingSet() error {
 	keep := map[uintptr]bool{}
-	for _, c := range defaultCaps {
+	for _, c := range DefaultCaps {
 		keep[c] = true
 	}
 	for c := uintptr(0); c < 64; c++ {

@@ -1,4 +1,4 @@
-package sandbox
+package stepinit
 
 import (
 	"encoding/json"
@@ -29,15 +29,18 @@ type rootfs struct {
 	// for mountKernelFS.
 	proc, sys, null int
 	sock            int           // the socket to Run placeholders are handed over on, or -1
-	created         []placeholder // in creation order
+	created         []Placeholder // in creation order
 	insecure        bool          // config.Insecure: /proc and /sys unmasked and writable, more of /dev
 }
 
-// placeholder is a file or directory the sandbox created in the root. The
+// Placeholder is a file or directory the sandbox created in the root. The
 // init hands placeholders to Run, with their parents' descriptors, and Run
 // removes them after the step.
-type placeholder struct {
-	parent   int    // O_PATH descriptor of the directory it was made in
+type Placeholder struct {
+	// Parent is the O_PATH descriptor of the directory it was made in
+	// (in the init, then in Run, which receives it as SCM_RIGHTS); -1
+	// when none came with it.
+	Parent   int    `json:"-"`
 	Name     string // its name there
 	Path     string // inside the root, for messages
 	Dir      bool
@@ -48,7 +51,7 @@ type placeholder struct {
 }
 
 // mountRoot mounts the root mounts of cfg on r.dir and opens it.
-func (r *rootfs) mountRoot(cfg *config) error {
+func (r *rootfs) mountRoot(cfg *Config) error {
 	root := make([]mount.Mount, len(cfg.Root))
 	cwd := "/"
 	for i, m := range cfg.Root {
@@ -82,7 +85,7 @@ func (r *rootfs) mountRoot(cfg *config) error {
 // mountAll mounts the root, /dev and the extra mounts, in the order runc
 // does (extra mounts last, so they may cover /dev), and opens the targets
 // of /proc and /sys, which mountKernelFS mounts.
-func (r *rootfs) mountAll(cfg *config) error {
+func (r *rootfs) mountAll(cfg *Config) error {
 	if err := r.mountRoot(cfg); err != nil {
 		return err
 	}
@@ -109,7 +112,7 @@ func (r *rootfs) mountAll(cfg *config) error {
 // target when missing.
 func (r *rootfs) mount(m mount.Mount) error {
 	file := false
-	if isBind(m) {
+	if IsBind(m) {
 		fi, err := os.Stat(m.Source)
 		if err != nil {
 			return err
@@ -236,7 +239,7 @@ func readlinkat(dir int, name string) (string, error) {
 // create makes name in the directory open at parent and records it.
 // EEXIST (a racing step made it first) is not an error: the caller opens it.
 func (r *rootfs) create(parent int, name, inRoot string, dir bool) error {
-	ph := placeholder{Name: name, Path: inRoot, Dir: dir, Before: fdTimes(parent)}
+	ph := Placeholder{Name: name, Path: inRoot, Dir: dir, Before: fdTimes(parent)}
 	var err error
 	if dir {
 		err = unix.Mkdirat(parent, name, 0o755)
@@ -255,7 +258,7 @@ func (r *rootfs) create(parent int, name, inRoot string, dir bool) error {
 	}
 	ph.Dev, ph.Ino = st.Dev, st.Ino
 	ph.After = fdTimes(parent)
-	if ph.parent, err = unix.FcntlInt(uintptr(parent), unix.F_DUPFD_CLOEXEC, 0); err != nil {
+	if ph.Parent, err = unix.FcntlInt(uintptr(parent), unix.F_DUPFD_CLOEXEC, 0); err != nil {
 		return os.NewSyscallError("dup", err)
 	}
 	r.created = append(r.created, ph)
@@ -281,40 +284,40 @@ func fdTimes(fd int) *[2]unix.Timespec {
 // namespace gone, and with it every mount on them).
 func (r *rootfs) handOver(sock int) error {
 	for len(r.created) > 0 {
-		n := min(len(r.created), maxFDs)
+		n := min(len(r.created), MaxFDs)
 		batch := r.created[:n]
-		b, err := json.Marshal(message{Placeholders: batch})
+		b, err := json.Marshal(Message{Placeholders: batch})
 		if err != nil {
 			return err
 		}
 		fds := make([]int, n)
 		for i, ph := range batch {
-			fds[i] = ph.parent
+			fds[i] = ph.Parent
 		}
 		if err := unix.Sendmsg(sock, b, unix.UnixRights(fds...), nil, 0); err != nil {
 			return os.NewSyscallError("sendmsg", err)
 		}
 		for _, ph := range batch {
-			unix.Close(ph.parent)
+			unix.Close(ph.Parent)
 		}
 		r.created = r.created[n:]
 	}
 	return nil
 }
 
-// remove removes ph through its parent's descriptor, unless it is not the
+// Remove removes ph through its parent's descriptor, unless it is not the
 // one created any more or the step put something in it.
-func (ph placeholder) remove() error {
+func (ph Placeholder) Remove() error {
 	var st unix.Stat_t
-	if unix.Fstatat(ph.parent, ph.Name, &st, unix.AT_SYMLINK_NOFOLLOW) != nil || st.Dev != ph.Dev || st.Ino != ph.Ino {
+	if unix.Fstatat(ph.Parent, ph.Name, &st, unix.AT_SYMLINK_NOFOLLOW) != nil || st.Dev != ph.Dev || st.Ino != ph.Ino {
 		return nil
 	}
-	changed := ph.After == nil || !sameTimes(fdTimes(ph.parent), ph.After)
+	changed := ph.After == nil || !sameTimes(fdTimes(ph.Parent), ph.After)
 	flags := 0
 	if ph.Dir {
 		flags = unix.AT_REMOVEDIR
 	}
-	switch err := unix.Unlinkat(ph.parent, ph.Name, flags); {
+	switch err := unix.Unlinkat(ph.Parent, ph.Name, flags); {
 	case err == unix.ENOTEMPTY || err == unix.EEXIST:
 		return nil // the step wrote into it: it is the step's now
 	case err == unix.EBUSY:
@@ -324,7 +327,7 @@ func (ph placeholder) remove() error {
 	}
 	if !changed && ph.Before != nil {
 		// utimensat on an O_PATH descriptor goes through its /proc link.
-		unix.UtimesNanoAt(unix.AT_FDCWD, fmt.Sprintf("/proc/self/fd/%d", ph.parent), ph.Before[:], 0)
+		unix.UtimesNanoAt(unix.AT_FDCWD, fmt.Sprintf("/proc/self/fd/%d", ph.Parent), ph.Before[:], 0)
 	}
 	return nil
 }

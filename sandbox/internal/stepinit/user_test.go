@@ -1,0 +1,41 @@
+package stepinit
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"testing"
+)
+
+func TestLookupUser(t *testing.T) {
+	root := t.TempDir()
+	os.Mkdir(filepath.Join(root, "etc"), 0o755)
+	os.WriteFile(filepath.Join(root, "etc/passwd"), []byte("# comment\nroot:x:0:0::/root:/bin/sh\n+nis\nbob:x:7:8::/home/bob:/bin/sh\n"), 0o644)
+	os.WriteFile(filepath.Join(root, "etc/group"), []byte("g1:x:20:bob\ng2:x:21:alice, bob\ng3:x:22:\n"), 0o644)
+	tests := []struct {
+		spec string
+		want User
+		err  string
+	}{
+		{"", User{UID: 0, GID: 0, Groups: []uint32{0}, Home: "/root"}, ""},
+		{"bob", User{UID: 7, GID: 8, Groups: []uint32{8, 20, 21}, Home: "/home/bob"}, ""},
+		{"7:g3", User{UID: 7, GID: 22, Groups: []uint32{22}, Home: "/home/bob"}, ""},
+		{"99:98", User{UID: 99, GID: 98, Groups: []uint32{98}, Home: "/"}, ""},
+		{"99", User{UID: 99, GID: 0, Groups: []uint32{0}, Home: "/"}, ""},
+		{"carol", User{}, `user "carol": no such user in /etc/passwd`},
+		{"bob:nogroup", User{}, `group "nogroup": no such group in /etc/group`},
+		{":5", User{}, `user ":5": no user name`},
+	}
+	for _, tc := range tests {
+		got, err := LookupUser(root, tc.spec)
+		if tc.err != "" {
+			if err == nil || err.Error() != tc.err {
+				t.Errorf("LookupUser(%q) = %v, want error %s", tc.spec, err, tc.err)
+			}
+			continue
+		}
+		if err != nil || fmt.Sprint(got) != fmt.Sprint(tc.want) {
+			t.Errorf("LookupUser(%q) = %+v, %v, want %+v", tc.spec, got, err, tc.want)
+		}
+	}
+}
