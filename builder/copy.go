@@ -53,6 +53,7 @@ func (s *solve) copy(ctx context.Context, v *dag.Vertex, op *dag.Copy, inputs []
 	key, err := s.prepare(ctx, parent, func(_ string, mounts []mount.Mount) error {
 		return mount.WithTempMountIn(ctx, s.b.WorkDir, mounts, func(root string) error {
 			opt := s.copyOptions(op)
+			opt.Upper = snapshot.UpperDir(mounts)
 			if op.Chown != "" {
 				owner, err := fscopy.LookupOwner(root, op.Chown)
 				if err != nil {

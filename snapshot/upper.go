@@ -4,6 +4,9 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"strings"
+
+	"github.com/bldbuild/bld/internal/mount"
 )
 
 // DiffUpper writes the changes held by an overlay upper dir that is not a
@@ -21,4 +24,20 @@ func DiffUpper(ctx context.Context, w io.Writer, upper string, lowers []string, 
 		return fmt.Errorf("diff upper dir %s: %w", upper, err)
 	}
 	return nil
+}
+
+// UpperDir returns the upper dir of mounts when they are a single writable
+// overlay (an active snapshot with a parent), and "" otherwise. What is
+// created there directly, under a directory that is new in the overlay,
+// is what writing it through the mounted overlay would have left.
+func UpperDir(mounts []mount.Mount) string {
+	if len(mounts) != 1 || mounts[0].Type != "overlay" {
+		return ""
+	}
+	for _, o := range mounts[0].Options {
+		if k, v, _ := strings.Cut(o, "="); k == "upperdir" {
+			return v
+		}
+	}
+	return ""
 }

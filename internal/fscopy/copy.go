@@ -47,6 +47,16 @@ type Options struct {
 	// "/./" pivot) under dest, and a "**" component of a wildcard matches
 	// any number of directories (BuildKit 1.7+).
 	Parents bool
+	// Upper is, when dstRoot is an overlay mount, that overlay's upper
+	// dir ("" otherwise). A directory the copy creates where dstRoot had
+	// nothing is made through the overlay (which keeps or adds what hides
+	// a deleted lower one: a whiteout, an opaque mark) and then filled in
+	// Upper directly: everything below a new directory is new, so there is
+	// no lower entry to merge or hide, and the upper dir ends up as writing
+	// through the overlay would leave it, at a fraction of the cost per
+	// file. Paths that exist in dstRoot (files replaced, directories
+	// merged) are still written through it.
+	Upper string
 }
 
 func (o *Options) command() string {
@@ -229,6 +239,9 @@ type dstDir struct {
 	rel   string // relative to dstRoot
 	mtime time.Time
 	touch bool // set mtime when leaving
+	// upper says f is the directory in Options.Upper rather than in
+	// dstRoot: it is new, and so is everything the copy writes in it.
+	upper bool
 }
 
 func (c *copier) copyItem(sr *os.Root, it *item, d *dest, w *walker) error {
@@ -343,6 +356,7 @@ func (c *copier) enter(n *node) error {
 	p := c.stack[len(c.stack)-1]
 	rel := joinRel(p.rel, n.name)
 	err := unix.Mkdirat(p.fd, n.name, 0o700)
+	made := err == nil
 	if err == unix.EEXIST {
 		var st unix.Stat_t
 		if err = lstatAt(p.fd, n.name, &st); err == nil && !isDir(&st) {
@@ -356,7 +370,13 @@ func (c *copier) enter(n *node) error {
 	if err != nil {
 		return &fs.PathError{Op: "open", Path: imagePath(rel), Err: err}
 	}
-	d := &dstDir{f: f, fd: int(f.Fd()), rel: rel, touch: true}
+	d := &dstDir{f: f, fd: int(f.Fd()), rel: rel, touch: true, upper: p.upper}
+	if made && !p.upper {
+		if err := c.toUpper(d); err != nil {
+			f.Close()
+			return err
+		}
+	}
 	c.stack = append(c.stack, d)
 	// BuildKit also overwrites the metadata of a directory that exists.
 	uid, gid, mode, mtime := c.meta(&n.st)
@@ -396,6 +416,12 @@ func (c *copier) enterTop(n *node) error {
 		return err
 	}
 	d := &dstDir{f: f, fd: int(f.Fd()), rel: rel, touch: touch}
+	if touch {
+		if err := c.toUpper(d); err != nil {
+			f.Close()
+			return err
+		}
+	}
 	c.stack = append(c.stack, d)
 	if !touch {
 		return nil
@@ -407,6 +433,18 @@ func (c *copier) enterTop(n *node) error {
 		return c.setDirMeta(d, uid, gid, c.dirMode(), -1)
 	}
 	return c.setDirMeta(d, uid, gid, mode, n.fd)
+}
+
+// toUpper switches d, a directory this copy has just created through
+// dstRoot, to its copy in the upper dir, if there is one (Options.Upper).
+func (c *copier) toUpper(d *dstDir) error {
+	f, err := c.upperDir(d.rel)
+	if err != nil || f == nil {
+		return err
+	}
+	d.f.Close()
+	d.f, d.fd, d.upper = f, int(f.Fd()), true
+	return nil
 }
 
 // setDirMeta sets the owner and mode of d, and copies the xattrs of srcfd
@@ -457,8 +495,12 @@ func (c *copier) leaf(n *node) error {
 		if n.st.Nlink > 1 {
 			key := devIno{uint64(n.st.Dev), n.st.Ino}
 			if first, ok := c.links[key]; ok {
+				rootfd := c.rootfd
+				if dir.upper {
+					rootfd = c.upfd // first is in the upper dir too
+				}
 				return wrap("link", createAt(pfd, name, func() error {
-					return unix.Linkat(c.rootfd, first, pfd, name, 0)
+					return unix.Linkat(rootfd, first, pfd, name, 0)
 				}))
 			}
 			c.links[key] = rel

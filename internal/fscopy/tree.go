@@ -21,6 +21,10 @@ type tree struct {
 	// made are the directories mkdirs created, whose mtimes are set again
 	// by finish once the copy has filled them.
 	made []dirTime
+	// up is Options.Upper, open, and upfd its root; nil without one.
+	up   *os.Root
+	upf  *os.File
+	upfd int
 }
 
 func openTree(dstRoot string, opt *Options) (*tree, error) {
@@ -35,12 +39,43 @@ func openTree(dstRoot string, opt *Options) (*tree, error) {
 	}
 	t := &tree{dr: dr, rootf: rootf, rootfd: int(rootf.Fd()), opt: opt}
 	t.chmod = opt.Chmod
+	if opt.Upper != "" {
+		if t.up, err = os.OpenRoot(opt.Upper); err == nil {
+			if t.upf, err = openDirIn(t.up, "."); err != nil {
+				t.up.Close()
+			}
+		}
+		if err != nil {
+			t.rootf.Close()
+			dr.Close()
+			return nil, fmt.Errorf("upper dir: %w", err)
+		}
+		t.upfd = int(t.upf.Fd())
+	}
 	return t, nil
 }
 
 func (t *tree) close() {
+	if t.up != nil {
+		t.upf.Close()
+		t.up.Close()
+	}
 	t.rootf.Close()
 	t.dr.Close()
+}
+
+// upperDir opens rel, a directory this copy has just created through
+// dstRoot, in the upper dir, where overlayfs created it: its entries can be
+// written there directly. It returns nil, nil when there is no upper dir.
+func (t *tree) upperDir(rel string) (*os.File, error) {
+	if t.up == nil {
+		return nil, nil
+	}
+	f, err := openDirIn(t.up, rel)
+	if err != nil {
+		return nil, fmt.Errorf("upper dir: %w", err)
+	}
+	return f, nil
 }
 
 // dest is a resolved destination.
