@@ -1,6 +1,7 @@
 package snapshot
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"errors"
@@ -77,7 +78,10 @@ func sortChanges(cs []change) []change {
 // deterministic writer, reading entries from root.
 func writeLayer(ctx context.Context, w io.Writer, root string, changes []change, opt DiffOptions) error {
 	changes = sortChanges(changes)
-	aw := archive.NewWriter(w, root, archive.WriteOptions{Epoch: opt.Epoch})
+	// Headers and small files come in pieces of 512 bytes: batch them, so
+	// that w (a pipe to a compressor, often) sees few large writes.
+	bw := bufio.NewWriterSize(w, 256<<10)
+	aw := archive.NewWriter(bw, root, archive.WriteOptions{Epoch: opt.Epoch})
 	for i, c := range changes {
 		if i%256 == 0 {
 			if err := ctx.Err(); err != nil {
@@ -94,7 +98,10 @@ func writeLayer(ctx context.Context, w io.Writer, root string, changes []change,
 			return err
 		}
 	}
-	return aw.Close()
+	if err := aw.Close(); err != nil {
+		return err
+	}
+	return bw.Flush()
 }
 
 // overlayChanges lists the layer of an upper dir: every entry in it, with

@@ -31,6 +31,7 @@ type Writer struct {
 	root  string
 	opt   WriteOptions
 	links map[[2]uint64]string // dev, inode -> first name, for hard links
+	buf   []byte               // file contents on their way to tw
 }
 
 // NewWriter returns a Writer of entries under root to w.
@@ -116,7 +117,21 @@ func (w *Writer) WriteEntry(rel string) error {
 	default:
 		return nil // sockets have no tar form
 	}
-	xs, err := Lxattrs(p)
+	// A regular file with contents is opened once: its xattrs and data
+	// are read from the descriptor (no second walk of the path, no
+	// *os.File to set up per file of a layer of many small ones).
+	fd := -1
+	var xs map[string]string
+	var err error
+	if hdr.Typeflag == tar.TypeReg && hdr.Size > 0 {
+		if fd, err = openNoFollow(p); err != nil {
+			return &os.PathError{Op: "open", Path: p, Err: err}
+		}
+		defer unix.Close(fd)
+		xs, err = fdXattrs(fd, p)
+	} else {
+		xs, err = Lxattrs(p)
+	}
 	if err != nil {
 		return err
 	}
@@ -129,16 +144,51 @@ func (w *Writer) WriteEntry(rel string) error {
 	if err := w.tw.WriteHeader(hdr); err != nil {
 		return fmt.Errorf("%s: %w", rel, err)
 	}
-	if hdr.Typeflag != tar.TypeReg || hdr.Size == 0 {
+	if fd < 0 {
 		return nil
 	}
-	f, err := os.OpenFile(p, os.O_RDONLY|unix.O_NOFOLLOW, 0)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	if _, err := io.CopyN(w.tw, f, hdr.Size); err != nil {
+	if err := w.copyData(fd, hdr.Size); err != nil {
 		return fmt.Errorf("%s: %w", rel, err)
+	}
+	return nil
+}
+
+// openNoFollow opens the regular file p for reading, never following a
+// final symlink.
+func openNoFollow(p string) (int, error) {
+	for {
+		fd, err := unix.Open(p, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_CLOEXEC|unix.O_NONBLOCK|unix.O_NOCTTY, 0)
+		if err != unix.EINTR {
+			return fd, err
+		}
+	}
+}
+
+// copyData writes size bytes of fd to the tar, with the Writer's buffer;
+// a file that is shorter than size is an error.
+func (w *Writer) copyData(fd int, size int64) error {
+	if w.buf == nil {
+		w.buf = make([]byte, 128<<10)
+	}
+	for size > 0 {
+		b := w.buf
+		if int64(len(b)) > size {
+			b = b[:size]
+		}
+		n, err := unix.Read(fd, b)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		if n == 0 {
+			return io.ErrUnexpectedEOF
+		}
+		if _, err := w.tw.Write(b[:n]); err != nil {
+			return err
+		}
+		size -= int64(n)
 	}
 	return nil
 }

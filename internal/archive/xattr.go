@@ -59,10 +59,14 @@ func Lxattrs(path string) (map[string]string, error) {
 
 // fxattrs is Lxattrs for an open file.
 func fxattrs(f *os.File) (map[string]string, error) {
-	fd := int(f.Fd())
+	return fdXattrs(int(f.Fd()), f.Name())
+}
+
+// fdXattrs is Lxattrs for the open file fd, named name in errors.
+func fdXattrs(fd int, name string) (map[string]string, error) {
 	names, err := listXattrNames(func(b []byte) (int, error) { return unix.Flistxattr(fd, b) })
 	if err != nil {
-		return nil, &os.PathError{Op: "flistxattr", Path: f.Name(), Err: err}
+		return nil, &os.PathError{Op: "flistxattr", Path: name, Err: err}
 	}
 	var out map[string]string
 	for _, k := range names {
@@ -74,7 +78,7 @@ func fxattrs(f *os.File) (map[string]string, error) {
 			continue // removed meanwhile
 		}
 		if err != nil {
-			return nil, &os.PathError{Op: "fgetxattr " + k, Path: f.Name(), Err: err}
+			return nil, &os.PathError{Op: "fgetxattr " + k, Path: name, Err: err}
 		}
 		if out == nil {
 			out = map[string]string{}
