@@ -49,8 +49,11 @@ rl_setup() {
   done
   cp -a "$CTX" "$RL_HOME/ctx"
   chown -R "$RL_USER:" "$RL_HOME/ctx"
-  # setpriv, not runuser: no PAM session in what is timed.
+  # setpriv, not runuser: no PAM session in what is timed. bld as root
+  # goes through the same env and setpriv (to root), so that both sides
+  # pay the same for them.
   RL_AS=(env -i "HOME=$RL_HOME" "PATH=/usr/sbin:/usr/bin:/sbin:/bin" setpriv "--reuid=$RL_USER" "--regid=$RL_USER" --init-groups)
+  RL_ROOT=(env -i "HOME=/root" "PATH=/usr/sbin:/usr/bin:/sbin:/bin" setpriv --reuid=0 --regid=0 --init-groups)
   RL_BH=("${RL_AS[@]}" buildah --root "$RL_HOME/buildah/root" --runroot "$RL_HOME/buildah/run")
   RL_BLD_ARGS=(build --progress quiet --network none --build-arg BASE="$BASE")
   # buildah rootless once, untimed: its error, if any, is the column's.
@@ -105,7 +108,7 @@ rl_bench() {
   for i in $(seq "$RUNS"); do
     rm -rf "$rc" "$rl"
     "${RL_BH[@]}" rmi -a -f >/dev/null 2>&1 || true
-    b+=("$(tb "$BLD" --root "$rc" "${RL_BLD_ARGS[@]}" -t app:1 "$c")")
+    b+=("$(tb "${RL_ROOT[@]}" "$BLD" --root "$rc" "${RL_BLD_ARGS[@]}" -t app:1 "$c")")
     l+=("$(tl "${RL_AS[@]}" "$BLD" "${RL_BLD_ARGS[@]}" -t app:1 "$c")")
     h+=("$(tbr "${RL_BH[@]}" bud --layers --tls-verify=false --runtime runc --network none --build-arg BASE="$BASE" -t app:1 "$c")")
   done
@@ -121,7 +124,7 @@ rl_bench() {
 
   b=() l=() h=()
   for i in $(seq "$RUNS"); do
-    b+=("$(tb "$BLD" --root "$rc" "${RL_BLD_ARGS[@]}" -t app:1 "$c")")
+    b+=("$(tb "${RL_ROOT[@]}" "$BLD" --root "$rc" "${RL_BLD_ARGS[@]}" -t app:1 "$c")")
     l+=("$(tl "${RL_AS[@]}" "$BLD" "${RL_BLD_ARGS[@]}" -t app:1 "$c")")
     h+=("$(tbr "${RL_BH[@]}" bud --layers --tls-verify=false --runtime runc --network none --build-arg BASE="$BASE" -t app:1 "$c")")
   done
@@ -132,7 +135,7 @@ rl_bench() {
   b=() l=() h=()
   for i in $(seq "$RUNS"); do
     echo "change $i" >>"$c/src/file7.txt"
-    b+=("$(tb "$BLD" --root "$rc" "${RL_BLD_ARGS[@]}" -t app:1 "$c")")
+    b+=("$(tb "${RL_ROOT[@]}" "$BLD" --root "$rc" "${RL_BLD_ARGS[@]}" -t app:1 "$c")")
     l+=("$(tl "${RL_AS[@]}" "$BLD" "${RL_BLD_ARGS[@]}" -t app:1 "$c")")
     h+=("$(tbr "${RL_BH[@]}" bud --layers --tls-verify=false --runtime runc --network none --build-arg BASE="$BASE" -t app:1 "$c")")
   done
