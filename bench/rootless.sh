@@ -52,7 +52,11 @@ rl_setup() {
   # setpriv, not runuser: no PAM session in what is timed. bld as root
   # goes through the same env and setpriv (to root), so that both sides
   # pay the same for them.
-  RL_AS=(env -i "HOME=$RL_HOME" "PATH=/usr/sbin:/usr/bin:/sbin:/bin" setpriv "--reuid=$RL_USER" "--regid=$RL_USER" --init-groups)
+  # XDG_RUNTIME_DIR in the home: buildah's runtime files (else under
+  # /var/tmp/containers-user-UID) go with it.
+  mkdir -m 700 "$RL_HOME/run"
+  chown "$RL_USER:" "$RL_HOME/run"
+  RL_AS=(env -i "HOME=$RL_HOME" "XDG_RUNTIME_DIR=$RL_HOME/run" "PATH=/usr/sbin:/usr/bin:/sbin:/bin" setpriv "--reuid=$RL_USER" "--regid=$RL_USER" --init-groups)
   RL_ROOT=(env -i "HOME=/root" "PATH=/usr/sbin:/usr/bin:/sbin:/bin" setpriv --reuid=0 --regid=0 --init-groups)
   RL_BH=("${RL_AS[@]}" buildah --root "$RL_HOME/buildah/root" --runroot "$RL_HOME/buildah/run")
   RL_BLD_ARGS=(build --progress quiet --network none --build-arg BASE="$BASE")
