@@ -48,6 +48,7 @@ lint:
 	$(GO) test -run TestDeps .
 
 bench: build
+	./scripts/install-deps.sh --bench
 	./scripts/with-registry.sh ./bench/run.sh
 
 clean:

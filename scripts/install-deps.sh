@@ -2,7 +2,8 @@
 # Installs what bld's tests and demo need on a fresh Debian machine (as root):
 # busybox-static for base images, slirp4netns for RUN's network, and the
 # reference tools the tests check bld's output with. Idempotent: does nothing
-# when everything is there.
+# when everything is there. --demo: only what make demo needs; --bench: also
+# what make bench measures with (pigz, zstd, /usr/bin/time).
 set -euo pipefail
 need=()
 have() { command -v "$1" >/dev/null 2>&1; }
@@ -25,6 +26,12 @@ if [ "${1:-}" != "--demo" ]; then
   have podman || need+=(podman)
   # emulated RUN steps (bld binfmt, --platform linux/arm64)
   [ -x /usr/bin/qemu-aarch64-static ] || need+=(qemu-user-static)
+fi
+if [ "${1:-}" = "--bench" ]; then
+  # make bench's floors (tar | pigz, tar | zstd) and peak RSS (/usr/bin/time)
+  have pigz || need+=(pigz)
+  have zstd || need+=(zstd)
+  [ -x /usr/bin/time ] || need+=(time)
 fi
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" != 0 ]; then
