@@ -4,6 +4,9 @@
 # of RUNS runs, on a warm base image (imported, no registry needed):
 #   runstep50   50 trivial `RUN true` steps, --no-cache (target 15 ms each)
 #   parallel4   four stages of `RUN sleep 1` in parallel (target 1.15 s)
+#   initstart   one start of a step's init: bld re-executed as the init and
+#               exiting at once (no config), i.e. the Go runtime and the
+#               package initialisers a step still pays (sandbox/internal/stepinit)
 # then BenchmarkFloor (sandbox): fork+exec, namespaces, overlay, and Run.
 #   RUNS=5 bench/runstep.sh      (as root; bench/run.sh may call it)
 set -euo pipefail
@@ -54,5 +57,15 @@ row runstep50 "$m" "<= 0.75 s ($(awk -v m="$m" 'BEGIN { printf "%.1f", m * 1000 
 t=()
 for i in $(seq "$RUNS"); do t+=("$(timeit $BLD --root "$R" build --no-cache --progress quiet "$W/par")"); done
 row parallel4 "$(printf '%s\n' "${t[@]}" | median)" "<= 1.15 s"
+
+# The init reads its config from fd 4 and reports on fd 3: /dev/null for
+# both makes it fail at once, after everything a step pays before setup.
+# Wall time per start, and CPU time (user+sys: steadier on a loaded host).
+n=200
+TIMEFORMAT='%R %U %S'
+t=$({ time (for ((i = 0; i < n; i++)); do _BLD_SANDBOX_INIT=1 $BLD 3</dev/null 4</dev/null 2>/dev/null || true; done); } 2>&1)
+read -r real user sys <<<"$t"
+row initstart "$(awk -v r="$real" -v n=$n 'BEGIN { printf "%.4f", r / n }')" \
+  "($(awk -v r="$real" -v u="$user" -v s="$sys" -v n=$n 'BEGIN { printf "%.1f ms wall, %.1f ms CPU", r * 1000 / n, (u + s) * 1000 / n }') per start, bash's fork included)"
 
 go test -run '^$' -bench Floor -benchtime 100x ./sandbox | grep '^Benchmark'
