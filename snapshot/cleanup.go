@@ -98,7 +98,7 @@ func (s *store) cleanup(ctx context.Context) error {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		errs = append(errs, os.RemoveAll(t))
+		errs = append(errs, removeAll(t))
 	}
 	return errors.Join(errs...)
 }

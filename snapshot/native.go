@@ -54,7 +54,7 @@ func (n *Native) Prepare(ctx context.Context, key, parent string) (_ []mount.Mou
 		if err != nil {
 			trash, rerr := n.s.remove(key)
 			if rerr == nil && trash != "" {
-				rerr = os.RemoveAll(trash)
+				rerr = removeAll(trash)
 			}
 			err = errors.Join(err, rerr)
 		}
@@ -125,7 +125,7 @@ func (n *Native) Commit(ctx context.Context, name, key string) error {
 func (n *Native) Remove(ctx context.Context, key string) error {
 	trash, err := n.s.remove(key)
 	if err == nil && trash != "" {
-		err = os.RemoveAll(trash)
+		err = removeAll(trash)
 	}
 	if err != nil {
 		return fmt.Errorf("remove snapshot %q: %w", key, err)

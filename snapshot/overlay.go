@@ -132,7 +132,7 @@ func (o *Overlay) Commit(ctx context.Context, name, key string) error {
 func (o *Overlay) Remove(ctx context.Context, key string) error {
 	trash, err := o.s.remove(key)
 	if err == nil && trash != "" {
-		err = os.RemoveAll(trash)
+		err = removeAll(trash)
 	}
 	if err != nil {
 		return fmt.Errorf("remove snapshot %q: %w", key, err)
