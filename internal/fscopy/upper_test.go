@@ -204,6 +204,9 @@ func TestCopyUpperFastPath(t *testing.T) {
 		{"several items", []string{"new", "dir", "gone"}, "/opq/", Options{}},
 		{"chown chmod", []string{"/"}, "/", Options{Chown: &owner, Chmod: &chmod}},
 		{"exclude", []string{"/"}, "/x/", Options{Exclude: []string{"new/sub", "!new/sub/h0"}}},
+		{"parents", []string{"new/sub", "dir/sub", "gone"}, "/p/", Options{Parents: true}},
+		{"parents into root", []string{"new/sub/deep", "dir/sub", "opq/n"}, "/", Options{Parents: true}},
+		{"files", []string{"new/f", "new/sub/h0", "dir/hl"}, "/dir/sub/", Options{}},
 	}
 	for _, userxattr := range []bool{false, true} {
 		xattr := "trusted.overlay."
