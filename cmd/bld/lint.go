@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -136,15 +137,24 @@ func preBuildChecks(g *globalOptions, o buildOptions, opts build.Options, w io.W
 // postBuildChecks prints the build check warnings once, after the build
 // (as BuildKit does), whether it succeeded or not. They are run again
 // against root: the base images the build pulled are in it now, so the
-// rules that read their config (RootUser) know it. Quiet and rawjson
-// progress print none.
+// rules that read their config (RootUser) know it. Quiet progress prints
+// none; rawjson prints each as one object, {"warning": FINDING}, as
+// BuildKit's rawjson carries its warnings in the stream.
 func postBuildChecks(root *state.Root, o buildOptions, opts build.Options, w io.Writer, mode string) {
-	if mode == "quiet" || mode == "rawjson" || o.check {
+	if mode == "quiet" || o.check {
 		return
 	}
 	opts.Root = root
 	findings, _, _ := build.Check(opts, build.CheckOptions{Skip: o.checkSkip})
 	if len(findings) == 0 {
+		return
+	}
+	if mode == "rawjson" {
+		for _, f := range findings {
+			if b, err := json.Marshal(map[string]any{"warning": f}); err == nil {
+				fmt.Fprintf(w, "%s\n", b)
+			}
+		}
 		return
 	}
 	fmt.Fprintf(w, "%d build check warning(s) found (bld lint --explain RULE for more):\n", len(findings))
