@@ -9,8 +9,8 @@
 # isolation with runc). Every side runs its RUN steps with --network none:
 # the project's RUN steps need no network, and a rootless default network
 # (slirp4netns) needs /dev/net/tun, which some machines keep 0600.
-# Each run of a scenario times the three builders in turn, on the same
-# context. Outputs are checked: the rootless image's files equal the root
+# Each run of a scenario times the three builders in turn on the same
+# context (bld root and bld rootless in alternating order, buildah last). Outputs are checked: the rootless image's files equal the root
 # image's, a no-op runs nothing, the one-file change is in the image.
 # Writes $W/rootless.tsv; rl_print prints it.
 
@@ -97,6 +97,24 @@ rl_has() { "${RL_AS[@]}" "$BLD" inspect "$1" | grep -q '"digest"'; }
 # rl_nomiss BLD...: a rebuild of $RL_HOME/ctx by BLD... runs no step.
 rl_nomiss() { ! "$@" build --progress plain --network none --build-arg BASE="$BASE" -t app:1 "$RL_HOME/ctx" 2>&1 | grep -q 'cache miss'; }
 
+# rl_run I: one run of each builder on $RL_HOME/ctx into b, l and h; bld
+# as root goes first on odd runs, bld rootless on even ones, buildah last,
+# and its writes are synced (untimed) before the next run.
+rl_run() {
+  local c=$RL_HOME/ctx root rootless
+  if [ $(($1 % 2)) = 1 ]; then
+    root=$(tb "${RL_ROOT[@]}" "$BLD" --root "$rc" "${RL_BLD_ARGS[@]}" -t app:1 "$c")
+    rootless=$(tl "${RL_AS[@]}" "$BLD" "${RL_BLD_ARGS[@]}" -t app:1 "$c")
+  else
+    rootless=$(tl "${RL_AS[@]}" "$BLD" "${RL_BLD_ARGS[@]}" -t app:1 "$c")
+    root=$(tb "${RL_ROOT[@]}" "$BLD" --root "$rc" "${RL_BLD_ARGS[@]}" -t app:1 "$c")
+  fi
+  b+=("$root")
+  l+=("$rootless")
+  h+=("$(tbr "${RL_BH[@]}" bud --layers --tls-verify=false --runtime runc --network none --build-arg BASE="$BASE" -t app:1 "$c")")
+  sync
+}
+
 rl_bench() {
   : >"$RL_RESULTS"
   : >"$W/rss.rl"
@@ -112,9 +130,7 @@ rl_bench() {
   for i in $(seq "$RUNS"); do
     rm -rf "$rc" "$rl"
     "${RL_BH[@]}" rmi -a -f >/dev/null 2>&1 || true
-    b+=("$(tb "${RL_ROOT[@]}" "$BLD" --root "$rc" "${RL_BLD_ARGS[@]}" -t app:1 "$c")")
-    l+=("$(tl "${RL_AS[@]}" "$BLD" "${RL_BLD_ARGS[@]}" -t app:1 "$c")")
-    h+=("$(tbr "${RL_BH[@]}" bud --layers --tls-verify=false --runtime runc --network none --build-arg BASE="$BASE" -t app:1 "$c")")
+    rl_run "$i"
   done
   # The rootless image's files are the root image's; buildah's image is there.
   rm -rf "$W/rl-out-root" "$RL_HOME/out"
@@ -128,9 +144,7 @@ rl_bench() {
 
   b=() l=() h=()
   for i in $(seq "$RUNS"); do
-    b+=("$(tb "${RL_ROOT[@]}" "$BLD" --root "$rc" "${RL_BLD_ARGS[@]}" -t app:1 "$c")")
-    l+=("$(tl "${RL_AS[@]}" "$BLD" "${RL_BLD_ARGS[@]}" -t app:1 "$c")")
-    h+=("$(tbr "${RL_BH[@]}" bud --layers --tls-verify=false --runtime runc --network none --build-arg BASE="$BASE" -t app:1 "$c")")
+    rl_run "$i"
   done
   check "rootless no-op: nothing ran (root)" rl_nomiss "$BLD" --root "$rc"
   check "rootless no-op: nothing ran (rootless)" rl_nomiss "${RL_AS[@]}" "$BLD"
@@ -139,9 +153,7 @@ rl_bench() {
   b=() l=() h=()
   for i in $(seq "$RUNS"); do
     echo "change $i" >>"$c/src/file7.txt"
-    b+=("$(tb "${RL_ROOT[@]}" "$BLD" --root "$rc" "${RL_BLD_ARGS[@]}" -t app:1 "$c")")
-    l+=("$(tl "${RL_AS[@]}" "$BLD" "${RL_BLD_ARGS[@]}" -t app:1 "$c")")
-    h+=("$(tbr "${RL_BH[@]}" bud --layers --tls-verify=false --runtime runc --network none --build-arg BASE="$BASE" -t app:1 "$c")")
+    rl_run "$i"
   done
   rm -rf "$RL_HOME/out"
   "${RL_AS[@]}" "$BLD" "${RL_BLD_ARGS[@]}" --output "type=local,dest=$RL_HOME/out" "$c" >/dev/null
