@@ -236,7 +236,14 @@ func (s *solve) commit(ctx context.Context, v *dag.Vertex, key string, parent st
 			_ = s.b.Snapshots.Remove(context.WithoutCancel(ctx), key)
 			return cache.Record{}, fmt.Errorf("commit snapshot: %w", err)
 		}
-		_ = s.b.Snapshots.Remove(context.WithoutCancel(ctx), key)
+		// The step's own snapshot goes while the one there is diffed:
+		// removing a tree of many files waits on the disk.
+		removed := make(chan struct{})
+		go func() {
+			defer close(removed)
+			_ = s.b.Snapshots.Remove(context.WithoutCancel(ctx), key)
+		}()
+		defer func() { <-removed }()
 		committed = false
 	}
 	desc, diffID, err := s.writeLayer(ctx, v, name, keepEmpty)
