@@ -5,7 +5,7 @@ package sandbox
 // The profile comes as data from github.com/moby/profiles/seccomp, resolved
 // there for the step's capabilities, the host's architecture and kernel
 // (GetDefaultProfile); the syscall numbers come from the tables of
-// github.com/elastic/go-seccomp-bpf/arch. The compiler from rules to BPF is
+// github.com/elastic/go-seccomp-bpf/arch, copied (syscalls_table.go). The compiler from rules to BPF is
 // ours, over golang.org/x/net/bpf: go-seccomp-bpf's own compiler filters one
 // architecture only (Docker's amd64 filter also covers the x86 and x32 ABIs,
 // which FROM --platform=linux/386 images use) and its actions carry no errno
@@ -18,10 +18,10 @@ import (
 	"fmt"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 
-	"github.com/elastic/go-seccomp-bpf/arch"
 	seccompprofile "github.com/moby/profiles/seccomp"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/net/bpf"
@@ -59,13 +59,41 @@ type seccompArch struct {
 }
 
 // seccompArches maps the profile's architectures to syscall tables; an
-// architecture without a table here cannot be filtered.
-var seccompArches = map[specs.Arch]seccompArch{
-	specs.ArchX86_64:  {audit: uint32(arch.X86_64.ID), numbers: arch.X86_64.SyscallNames},
-	specs.ArchX32:     {audit: uint32(arch.X32.ID), nrBit: x32Bit, bits32: true, numbers: arch.X32.SyscallNames},
-	specs.ArchX86:     {audit: uint32(arch.I386.ID), bits32: true, numbers: arch.I386.SyscallNames},
-	specs.ArchAARCH64: {audit: uint32(arch.AARCH64.ID), numbers: arch.AARCH64.SyscallNames},
-	specs.ArchARM:     {audit: uint32(arch.ARM.ID), bits32: true, numbers: arch.ARM.SyscallNames},
+// architecture without a table here cannot be filtered. The tables
+// (syscalls_table.go) are parsed on first use, not by a package-level map:
+// Go would build that in every process started from the binary, each
+// step's init included (as github.com/elastic/go-seccomp-bpf/arch, whose
+// tables these are, did: the costliest package initialiser a step's init
+// paid for).
+var seccompArches = sync.OnceValue(func() map[specs.Arch]seccompArch {
+	return map[specs.Arch]seccompArch{
+		specs.ArchX86_64:  {audit: unix.AUDIT_ARCH_X86_64, numbers: syscallNumbers(syscallsX86_64)},
+		specs.ArchX32:     {audit: unix.AUDIT_ARCH_X86_64, nrBit: x32Bit, bits32: true, numbers: syscallNumbers(syscallsX32)},
+		specs.ArchX86:     {audit: unix.AUDIT_ARCH_I386, bits32: true, numbers: syscallNumbers(syscallsI386)},
+		specs.ArchAARCH64: {audit: unix.AUDIT_ARCH_AARCH64, numbers: syscallNumbers(syscallsAARCH64)},
+		specs.ArchARM:     {audit: unix.AUDIT_ARCH_ARM, bits32: true, numbers: syscallNumbers(syscallsARM)},
+	}
+})
+
+// syscallNumbers parses a table of syscalls_table.go, "name number" a
+// line. A name listed twice gets the higher number: x32's table lists 36
+// syscalls (execve, ioctl, readv, ...) under both x86_64's number, which
+// the x32 ABI does not use for them, and their x32 one (512 and up), which
+// x32 programs call. (go-seccomp-bpf's name map picked one of the two at
+// random, per process.)
+func syscallNumbers(table string) map[string]int {
+	m := map[string]int{}
+	for line := range strings.Lines(table) {
+		name, num, _ := strings.Cut(strings.TrimSuffix(line, "\n"), " ")
+		n, err := strconv.Atoi(num)
+		if err != nil {
+			panic(fmt.Sprintf("syscall table line %q: %v", line, err)) // generated data
+		}
+		if old, ok := m[name]; !ok || n > old {
+			m[name] = n
+		}
+	}
+	return m
 }
 
 // capNames are the capability names the profile's conditions use.
@@ -205,7 +233,7 @@ func compileSeccomp(p *specs.LinuxSeccomp) ([]bpf.Instruction, error) {
 	}
 	var arches []seccompArch
 	for _, a := range p.Architectures {
-		sa, ok := seccompArches[a]
+		sa, ok := seccompArches()[a]
 		if !ok {
 			return nil, fmt.Errorf("no syscall table for architecture %s", a)
 		}
@@ -258,7 +286,7 @@ func compileSeccomp(p *specs.LinuxSeccomp) ([]bpf.Instruction, error) {
 				plain = sa
 			}
 		}
-		if id == uint32(arch.X86_64.ID) {
+		if id == unix.AUDIT_ARCH_X86_64 {
 			// Numbers with the x32 bit are x32 calls: a filter without x32
 			// must not let them through as x86_64 calls.
 			x32Label := badArch

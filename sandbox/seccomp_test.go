@@ -3,6 +3,7 @@ package sandbox
 import (
 	"encoding/binary"
 	"fmt"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -390,18 +391,23 @@ func checkMatchesProfile(t *testing.T, caps []string) {
 	checked := 0
 	for _, ab := range []struct {
 		info   *arch.Info
+		arch   specs.Arch
 		bits32 bool
 		nrBit  uint32
-	}{{arch.X86_64, false, 0}, {arch.I386, true, 0}, {arch.X32, true, x32Bit}} {
+	}{{arch.X86_64, specs.ArchX86_64, false, 0}, {arch.I386, specs.ArchX86, true, 0}, {arch.X32, specs.ArchX32, true, x32Bit}} {
+		// Our tables (TestSyscallTables compares them with
+		// go-seccomp-bpf's): its x32 name map picks one of two numbers
+		// for 36 names at random.
+		numbers := seccompArches()[ab.arch].numbers
 		newest := 0 // the highest number the profile names on this ABI
 		for _, sc := range p.Syscalls {
 			for _, name := range sc.Names {
-				if n, ok := ab.info.SyscallNames[name]; ok {
+				if n, ok := numbers[name]; ok {
 					newest = max(newest, n)
 				}
 			}
 		}
-		for name, num := range ab.info.SyscallNames {
+		for name, num := range numbers {
 			for _, x := range probes {
 				for idx := range 2 {
 					var args [6]uint64
@@ -473,4 +479,50 @@ func profileVerdict(p *specs.LinuxSeccomp, name string, args [6]uint64, bits32 b
 		}
 	}
 	return verdicts[0], true
+}
+
+// The syscall tables copied from go-seccomp-bpf (syscalls_table.go) are
+// its tables: every number with its name, the same audit arches, and each
+// name's number one of its numbers (the x32 one, 512 and up, where x32
+// lists a name twice).
+func TestSyscallTables(t *testing.T) {
+	for _, c := range []struct {
+		arch  specs.Arch
+		table string
+		info  *arch.Info
+	}{
+		{specs.ArchX86_64, syscallsX86_64, arch.X86_64}, {specs.ArchX32, syscallsX32, arch.X32},
+		{specs.ArchX86, syscallsI386, arch.I386}, {specs.ArchAARCH64, syscallsAARCH64, arch.AARCH64},
+		{specs.ArchARM, syscallsARM, arch.ARM},
+	} {
+		sa := seccompArches()[c.arch]
+		if sa.audit != uint32(c.info.ID) {
+			t.Errorf("%s: audit arch %#x, want %#x", c.arch, sa.audit, uint32(c.info.ID))
+		}
+		byNumber := map[int]string{}
+		byName := map[string][]int{}
+		for line := range strings.Lines(c.table) {
+			name, num, _ := strings.Cut(strings.TrimSuffix(line, "\n"), " ")
+			n, err := strconv.Atoi(num)
+			if err != nil {
+				t.Fatalf("%s: line %q: %v", c.arch, line, err)
+			}
+			byNumber[n] = name
+			byName[name] = append(byName[name], n)
+		}
+		if !maps.Equal(byNumber, c.info.SyscallNumbers) {
+			t.Errorf("%s: %d numbers, go-seccomp-bpf has %d, or they differ", c.arch, len(byNumber), len(c.info.SyscallNumbers))
+		}
+		for name, nums := range byName {
+			if got, want := sa.numbers[name], slices.Max(nums); got != want {
+				t.Errorf("%s %s: number %d, want %d (of %v)", c.arch, name, got, want, nums)
+			}
+			if len(nums) > 1 && (c.arch != specs.ArchX32 || slices.Min(nums) >= 512 || slices.Max(nums) < 512) {
+				t.Errorf("%s %s: numbers %v: only x32 lists a name twice, once below 512", c.arch, name, nums)
+			}
+		}
+		if len(sa.numbers) != len(c.info.SyscallNames) {
+			t.Errorf("%s: %d names, go-seccomp-bpf has %d", c.arch, len(sa.numbers), len(c.info.SyscallNames))
+		}
+	}
 }
