@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"io/fs"
 	"os"
 	"path"
 	"path/filepath"
@@ -124,6 +125,12 @@ func overlayChanges(ctx context.Context, upper string, lowers []string) ([]chang
 		}
 		for _, e := range ents {
 			p := path.Join(rel, e.Name())
+			if t := e.Type(); t.IsRegular() || t&fs.ModeSymlink != 0 {
+				// The directory entry's type is all a file or a link
+				// needs here (the layer writer stats it).
+				changes = append(changes, change{p, changeAdd})
+				continue
+			}
 			full := filepath.Join(dir, e.Name())
 			var st unix.Stat_t
 			if err := unix.Lstat(full, &st); err != nil {
