@@ -197,6 +197,7 @@ func Bld(t testing.TB) string {
 		}
 		bldPath = filepath.Join(dir, "bld")
 		cmd := exec.Command("go", "build", "-o", bldPath, "github.com/bldbuild/bld/cmd/bld")
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=0") // static, as make build
 		if out, err := cmd.CombinedOutput(); err != nil {
 			bldErr = fmt.Errorf("go build bld: %v\n%s", err, out)
 		}
