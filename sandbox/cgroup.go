@@ -47,7 +47,7 @@ type cgroup struct {
 type RootlessLimitsError struct{ Err error }
 
 func (e *RootlessLimitsError) Error() string {
-	return fmt.Sprintf("--memory, --cpus and --pids-limit need a cgroup delegated to your user when bld runs without root (cgroup v2 with systemd's Delegate=yes, as a user@.service slice gives); none is writable here (%v)", e.Err)
+	return fmt.Sprintf("--memory, --cpus and --pids-limit need a cgroup delegated to your user when bld runs without root (cgroup v1 memory, pids and cpu directories of yours; a cgroup v2 subtree delegated by systemd is not used yet); none is writable here (%v)", e.Err)
 }
 
 func (e *RootlessLimitsError) Unwrap() error { return e.Err }
