@@ -183,7 +183,7 @@ func Run(ctx context.Context, o Options) (_ *Result, err error) {
 	// Every scratch path of this build lives in its own directory under
 	// the root's tmp/, locked while it runs: after a kill -9 the next
 	// state.Open or prune undoes it (secrets, mounts, dirs).
-	scratch, err := o.Root.NewScratch()
+	scratch, err := o.Root.NewScratch(ctx)
 	if err != nil {
 		return nil, err
 	}

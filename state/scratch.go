@@ -1,6 +1,7 @@
 package state
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -8,7 +9,6 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
-	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -43,9 +43,19 @@ type Scratch struct {
 
 // NewScratch makes this process's scratch directory,
 // <root>/tmp/bld-<pid>-<random>, and holds its lock until Close. The
-// directory is made under a name recovery ignores and renamed once locked,
-// so a concurrent recovery never sees it unlocked.
-func (r *Root) NewScratch() (*Scratch, error) {
+// directory is made under a name recovery ignores (.new-…) and renamed once
+// locked, so a concurrent recovery never sees it unlocked. While it is
+// made, NewScratch holds the root lock shared: a process killed between
+// the mkdir and the lock leaves a .new- directory with no lock, and the
+// next recovery that holds the root lock exclusive knows no maker is alive
+// and removes it (before, it waited a minute, and a soak of kill -9 found
+// it left).
+func (r *Root) NewScratch(ctx context.Context) (*Scratch, error) {
+	unlock, err := r.LockShared(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("scratch: %w", err)
+	}
+	defer unlock()
 	tmp := r.TmpDir()
 	if err := os.MkdirAll(tmp, 0o700); err != nil {
 		return nil, fmt.Errorf("scratch: %w", err)
@@ -143,30 +153,9 @@ func (r *Root) cleanTmp(exclusive bool) error {
 		if !exclusive {
 			continue
 		}
-		if strings.HasPrefix(e.Name(), ".new-") {
-			// A scratch dir being made: NewScratch may run without the
-			// root lock. Its maker locks it at once: a lock that can be
-			// taken is a dead maker's (killed before the rename). With no
-			// lock file yet it may be a live maker's: only an old one is
-			// left by a crash.
-			f, err := os.OpenFile(filepath.Join(p, scratchLock), os.O_RDWR|unix.O_CLOEXEC|unix.O_NOFOLLOW, 0)
-			if err == nil {
-				err = flock(f, unix.LOCK_EX|unix.LOCK_NB)
-				if err != nil {
-					f.Close()
-					continue // alive, or unreadable: leave it
-				}
-				rerr := recoverDir(p)
-				f.Close()
-				if rerr != nil {
-					errs = append(errs, rerr)
-				}
-				continue
-			}
-			if fi, err := e.Info(); err != nil || time.Since(fi.ModTime()) < time.Minute {
-				continue
-			}
-		}
+		// Here the caller holds the root lock exclusive, and NewScratch
+		// holds it shared while it makes a .new- directory: every
+		// directory left is a dead process's, locked or not.
 		if err := recoverDir(p); err != nil {
 			errs = append(errs, err)
 		}

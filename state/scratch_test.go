@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -41,7 +42,7 @@ func TestOpenRecoversDeadScratch(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer unlock()
-	live, err := r.NewScratch()
+	live, err := r.NewScratch(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -49,7 +50,7 @@ func TestOpenRecoversDeadScratch(t *testing.T) {
 
 	// A build that died: its lock is free, and it left a secret, a tmpfs,
 	// a bind mount of a directory outside and a symlink out.
-	dead, err := r.NewScratch()
+	dead, err := r.NewScratch(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -121,7 +122,7 @@ func TestVerifyReportsDeadScratch(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	dead, err := r.NewScratch()
+	dead, err := r.NewScratch(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -132,5 +133,48 @@ func TestVerifyReportsDeadScratch(t *testing.T) {
 	}
 	if len(rep.Problems) != 1 || rep.Problems[0].Kind != ProblemScratch || rep.Problems[0].Name != dead.Dir {
 		t.Errorf("Verify: %v, want the scratch %s", rep.Problems, dead.Dir)
+	}
+}
+
+// A bld killed with -9 between NewScratch's mkdir and its lock leaves a
+// .new- directory with no lock file. The soak test found one left after
+// `bld check`: recovery waited a minute before removing such a directory,
+// in case its maker was alive. Now NewScratch holds the root lock shared
+// while it makes one, so recovery holding the lock exclusive removes it at
+// once; and NewScratch waits while the lock is held exclusive.
+func TestOpenRemovesFreshDeadPending(t *testing.T) {
+	ctx := context.Background()
+	r, err := Open(ctx, t.TempDir(), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pending := filepath.Join(r.TmpDir(), ".new-12345")
+	if err := os.MkdirAll(filepath.Join(pending, "step-1"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Open(ctx, r.Dir, Options{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(pending); err == nil {
+		t.Errorf("a dead maker's fresh %s is left", pending)
+	}
+
+	unlock, err := r.LockExclusive(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	short, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
+	defer cancel()
+	if s, err := r.NewScratch(short); err == nil {
+		s.Close()
+		t.Errorf("NewScratch made %s while the root lock was held exclusive", s.Dir)
+	}
+	unlock()
+	s, err := r.NewScratch(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
 	}
 }
