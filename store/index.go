@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -199,18 +200,25 @@ func (s *Store) Images() ([]Named, error) {
 func (s *Store) indexPath() string { return filepath.Join(s.content, "index.json") }
 
 func (s *Store) readIndex() (*v1.IndexManifest, error) {
+	idx, _, err := s.readIndexBytes()
+	return idx, err
+}
+
+// readIndexBytes is readIndex that also returns the file's bytes (nil
+// when there is none).
+func (s *Store) readIndexBytes() (*v1.IndexManifest, []byte, error) {
 	b, err := os.ReadFile(s.indexPath())
 	if errors.Is(err, fs.ErrNotExist) {
-		return &v1.IndexManifest{SchemaVersion: 2, MediaType: types.OCIImageIndex}, nil
+		return &v1.IndexManifest{SchemaVersion: 2, MediaType: types.OCIImageIndex}, nil, nil
 	}
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	var idx v1.IndexManifest
 	if err := json.Unmarshal(b, &idx); err != nil {
-		return nil, fmt.Errorf("read %s: %w", s.indexPath(), err)
+		return nil, nil, fmt.Errorf("read %s: %w", s.indexPath(), err)
 	}
-	return &idx, nil
+	return &idx, b, nil
 }
 
 // updateIndex rewrites index.json with fn's result under the index lock.
@@ -221,7 +229,7 @@ func (s *Store) updateIndex(fn func([]v1.Descriptor) ([]v1.Descriptor, bool)) er
 		return err
 	}
 	defer unlock()
-	idx, err := s.readIndex()
+	idx, old, err := s.readIndexBytes()
 	if err != nil {
 		return err
 	}
@@ -250,5 +258,11 @@ func (s *Store) updateIndex(fn func([]v1.Descriptor) ([]v1.Descriptor, bool)) er
 	if err != nil {
 		return err
 	}
-	return s.writeFile(s.indexPath(), append(b, '\n'))
+	b = append(b, '\n')
+	if bytes.Equal(b, old) {
+		// The same file (a rebuild tagging the image its name already
+		// names): it was made durable when it was written.
+		return nil
+	}
+	return s.writeFile(s.indexPath(), b)
 }

@@ -517,3 +517,39 @@ func TestConcurrentTag(t *testing.T) {
 		t.Errorf("tmp files left: %v", left)
 	}
 }
+
+// A rebuild tags its image with the name that already names it: index.json
+// is left as it is (no rewrite, no fsync), and a real change still writes.
+func TestTagUnchangedWritesNothing(t *testing.T) {
+	s, _ := open(t)
+	img1, _ := random.Image(512, 1)
+	img2, _ := random.Image(512, 1)
+	d1 := writeImage(t, s, img1)
+	d2 := writeImage(t, s, img2)
+	if err := s.Tag("app:1", d1); err != nil {
+		t.Fatal(err)
+	}
+	before, err := os.Stat(s.indexPath())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Tag("app:1", d1); err != nil {
+		t.Fatal(err)
+	}
+	after, err := os.Stat(s.indexPath())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !os.SameFile(before, after) {
+		t.Errorf("tagging app:1 with the digest it names rewrote index.json")
+	}
+	if err := s.Tag("app:1", d2); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := s.Resolve("app:1"); err != nil || got.Digest != d2.Digest {
+		t.Fatalf("Resolve(app:1) = %s, %v; want %s", got.Digest, err, d2.Digest)
+	}
+	if changed, _ := os.Stat(s.indexPath()); os.SameFile(after, changed) {
+		t.Errorf("retagging app:1 to another image did not rewrite index.json")
+	}
+}
