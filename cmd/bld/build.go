@@ -14,6 +14,7 @@ import (
 
 	"github.com/bldbuild/bld/build"
 	"github.com/bldbuild/bld/progressui"
+	"github.com/bldbuild/bld/state"
 )
 
 type buildOptions struct {
@@ -146,12 +147,18 @@ func runBuild(ctx context.Context, g *globalOptions, o buildOptions, stdin io.Re
 	if o.check {
 		checkOut = stdout
 	}
-	if err := preBuildChecks(g, o, opts, checkOut); err != nil || o.check {
+	// A build opens its root once, for the checks and the build: each
+	// open takes the root lock and scans tmp/ and the snapshots.
+	var root *state.Root
+	if !o.check {
+		if root, err = g.openRoot(ctx, true); err != nil {
+			return err
+		}
+	}
+	if err := preBuildChecks(g, root, o, opts, checkOut); err != nil || o.check {
 		return err
 	}
-	if opts.Root, err = g.openRoot(ctx, true); err != nil {
-		return err
-	}
+	opts.Root = root
 	prog := progressui.New(mode, stderr)
 	defer prog.Close()
 	opts.Progress = prog

@@ -111,9 +111,13 @@ func checkRoot(g *globalOptions) *state.Root {
 // preBuildChecks runs the checks before a build. With --check it prints
 // every finding (and the error the build would raise) and the build stops
 // there; otherwise it prints the findings only when a rule set to error
-// fires, which fails the build. Warnings are postBuildChecks'.
-func preBuildChecks(g *globalOptions, o buildOptions, opts build.Options, w io.Writer) error {
-	opts.Root = checkRoot(g)
+// fires, which fails the build. Warnings are postBuildChecks'. root is the
+// build's, already open; nil (--check) opens the store alone.
+func preBuildChecks(g *globalOptions, root *state.Root, o buildOptions, opts build.Options, w io.Writer) error {
+	opts.Root = root
+	if root == nil {
+		opts.Root = checkRoot(g)
+	}
 	findings, failed, err := build.Check(opts, build.CheckOptions{Skip: o.checkSkip, Validate: o.check})
 	if err != nil && !o.check {
 		// The build reports the Dockerfile's errors with their line; say
