@@ -177,8 +177,16 @@ func Run(ctx context.Context, o Options) (_ *Result, err error) {
 	defer unlock()
 	// Steps of builds that died (kill -9) may have left cgroups and
 	// network namespaces: best effort, the next build or prune retries.
+	// It walks every cgroup hierarchy, so it runs beside the build (as it
+	// runs beside other builds on this root: it touches only dead pids'
+	// cgroups and namespaces no process is in) and Run returns after it.
 	if os.Geteuid() == 0 {
-		_ = sandbox.Recover(ctx)
+		recovered := make(chan struct{})
+		go func() {
+			defer close(recovered)
+			_ = sandbox.Recover(ctx)
+		}()
+		defer func() { <-recovered }()
 	}
 	// Every scratch path of this build lives in its own directory under
 	// the root's tmp/, locked while it runs: after a kill -9 the next
