@@ -290,12 +290,29 @@ func readRecord(p string) (*record, error) {
 	return &r, nil
 }
 
+// writeRecord writes r's record file. Only a committed snapshot's record
+// is synced: an active snapshot or view is discarded after a crash anyway
+// (Cleanup removes those of dead processes), and one whose record a crash
+// lost or left unreadable is a directory no record refers to, which
+// Cleanup removes too. Skipping the two fsyncs saves a few milliseconds
+// per RUN step. A commit writes the committed record afresh, synced.
 func (s *store) writeRecord(r *record) error {
 	b, err := json.Marshal(r)
 	if err != nil {
 		return err
 	}
-	return atomicfile.WriteFile(s.recordPath(r.Name), b, 0o600)
+	if r.kind() == KindCommitted {
+		return atomicfile.WriteFile(s.recordPath(r.Name), b, 0o600)
+	}
+	f, err := atomicfile.CreateOutput(s.recordPath(r.Name), 0o600)
+	if err != nil {
+		return err
+	}
+	defer f.Abort()
+	if _, err := f.Write(b); err != nil {
+		return err
+	}
+	return f.Commit()
 }
 
 // get returns a copy of key's record.
