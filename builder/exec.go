@@ -1,6 +1,7 @@
 package builder
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -230,6 +231,20 @@ func (s *solve) commit(ctx context.Context, v *dag.Vertex, key string, parent st
 	// must not do so while another still reads it.
 	unlock := commitLocks.lock(name)
 	defer unlock()
+	// A step that changed nothing (RUN true) is not committed at all: its
+	// snapshot goes, the parent's serves, and its layer (if any) is the
+	// empty tar's. Committing it only to drop it cost a synced record.
+	if unchanged, err := snapshot.Unchanged(ctx, s.b.Snapshots, key); err != nil || unchanged {
+		_ = s.b.Snapshots.Remove(context.WithoutCancel(ctx), key)
+		if err != nil {
+			return cache.Record{}, fmt.Errorf("commit snapshot: %w", err)
+		}
+		desc, diffID, err := s.writeLayerFrom(ctx, v, bytes.NewReader(make([]byte, emptyTar)), keepEmpty)
+		if err != nil {
+			return cache.Record{}, err
+		}
+		return cache.Record{Snapshot: parent, Layer: desc, DiffID: diffID}, nil
+	}
 	committed := true
 	if err := s.b.Snapshots.Commit(ctx, name, key); err != nil {
 		if !errors.Is(err, snapshot.ErrExists) {
@@ -330,12 +345,17 @@ func (s *solve) writeLayer(ctx context.Context, v *dag.Vertex, name string, keep
 		pw.CloseWithError(s.b.Snapshots.Diff(ctx, pw, name, snapshot.DiffOptions{Epoch: s.b.Epoch}))
 	}()
 	defer pr.Close()
+	return s.writeLayerFrom(ctx, v, pr, keepEmpty)
+}
+
+// writeLayerFrom is writeLayer for the layer tar read from r.
+func (s *solve) writeLayerFrom(ctx context.Context, v *dag.Vertex, r io.Reader, keepEmpty bool) (*v1.Descriptor, v1.Hash, error) {
 	w, err := s.b.Store.Writer()
 	if err != nil {
 		return nil, v1.Hash{}, err
 	}
 	defer w.Close()
-	cr := s.meter(v, "compress", 0, pr)
+	cr := s.meter(v, "compress", 0, r)
 	format := s.b.Compression
 	if format == "" {
 		format = "gzip"

@@ -14,7 +14,8 @@ import (
 
 // A directory copied up only because something was created in it and then
 // removed again (the sandbox's /etc/hosts mount point) is no change: the
-// diff of such a step is empty, so `RUN true` adds no layer.
+// diff of such a step is empty, so `RUN true` adds no layer; Unchanged
+// says so before any commit.
 func TestOverlayDiffSkipsUnchangedCopyUp(t *testing.T) {
 	testutil.RequireOverlay(t)
 	root := t.TempDir()
@@ -68,6 +69,13 @@ func TestOverlayDiffSkipsUnchangedCopyUp(t *testing.T) {
 			}
 			return os.Chtimes(filepath.Join(dir, "etc"), stamp, stamp)
 		}, true},
+		{"a file removed", func(dir string) error {
+			return os.Remove(filepath.Join(dir, "etc/passwd"))
+		}, true},
+		{"a new empty dir", func(dir string) error {
+			return os.Mkdir(filepath.Join(dir, "new"), 0o755)
+		}, true},
+		{"nothing", func(dir string) error { return nil }, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			key, name := "k-"+tc.name, "n-"+tc.name
@@ -78,8 +86,15 @@ func TestOverlayDiffSkipsUnchangedCopyUp(t *testing.T) {
 			if err := mount.WithTempMount(ctx, ms, tc.change); err != nil {
 				t.Fatal(err)
 			}
+			// Unchanged agrees with the diff, before any commit.
+			if unchanged, err := snapshot.Unchanged(ctx, o, key); err != nil || unchanged == tc.nonEmpy {
+				t.Errorf("Unchanged = %v, %v; want %v", unchanged, err, !tc.nonEmpy)
+			}
 			if err := o.Commit(ctx, name, key); err != nil {
 				t.Fatal(err)
+			}
+			if _, err := snapshot.Unchanged(ctx, o, name); err == nil {
+				t.Error("Unchanged of a committed snapshot: no error")
 			}
 			var buf bytes.Buffer
 			if err := o.Diff(ctx, &buf, name, snapshot.DiffOptions{}); err != nil {
@@ -89,5 +104,19 @@ func TestOverlayDiffSkipsUnchangedCopyUp(t *testing.T) {
 				t.Errorf("diff is %d bytes; want non-empty=%v", buf.Len(), tc.nonEmpy)
 			}
 		})
+	}
+}
+
+// Unchanged cannot tell for a native snapshot without diffing: false.
+func TestUnchangedNative(t *testing.T) {
+	n, err := snapshot.NewNative(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := n.Prepare(t.Context(), "k", ""); err != nil {
+		t.Fatal(err)
+	}
+	if unchanged, err := snapshot.Unchanged(t.Context(), n, "k"); unchanged || err != nil {
+		t.Errorf("Unchanged = %v, %v; want false, nil", unchanged, err)
 	}
 }

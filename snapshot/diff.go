@@ -110,6 +110,16 @@ func writeLayer(ctx context.Context, w io.Writer, root string, changes []change,
 // followed by an opaque marker when something below could be hidden.
 // Without lowers nothing is converted: there is nothing below to hide.
 func overlayChanges(ctx context.Context, upper string, lowers []string) ([]change, error) {
+	return overlayWalk(ctx, upper, lowers, false)
+}
+
+// errChanged ends overlayWalk at the first change when asked to.
+var errChanged = errors.New("changed")
+
+// overlayWalk is overlayChanges; with first it returns errChanged as soon
+// as it meets a change that will be in the layer (any entry but a
+// directory that overlayChanges leaves out), reading no further.
+func overlayWalk(ctx context.Context, upper string, lowers []string, first bool) ([]change, error) {
 	lc := &lowerCheck{dirs: lowers}
 	defer lc.close()
 	var changes []change
@@ -129,6 +139,9 @@ func overlayChanges(ctx context.Context, upper string, lowers []string) ([]chang
 				// The directory entry's type is all a file or a link
 				// needs here (the layer writer stats it).
 				changes = append(changes, change{p, changeAdd})
+				if first {
+					return errChanged
+				}
 				continue
 			}
 			full := filepath.Join(dir, e.Name())
@@ -139,11 +152,17 @@ func overlayChanges(ctx context.Context, upper string, lowers []string) ([]chang
 			mode := st.Mode & unix.S_IFMT
 			if len(lowers) > 0 && mode == unix.S_IFCHR && st.Rdev == 0 {
 				changes = append(changes, change{p, changeWhiteout})
+				if first {
+					return errChanged
+				}
 				continue
 			}
 			at := len(changes)
 			changes = append(changes, change{p, changeAdd})
 			if mode != unix.S_IFDIR {
+				if first {
+					return errChanged
+				}
 				continue
 			}
 			opaque := false
@@ -159,6 +178,9 @@ func overlayChanges(ctx context.Context, upper string, lowers []string) ([]chang
 				if o && lc.hidesEntries(p) {
 					opaque = true
 					changes = append(changes, change{p, changeOpaque})
+					if first {
+						return errChanged
+					}
 				}
 			}
 			if err := walk(p); err != nil {
@@ -171,6 +193,8 @@ func overlayChanges(ctx context.Context, upper string, lowers []string) ([]chang
 			// its metadata equals the lower's.
 			if !opaque && len(changes) == at+1 && lc.sameDir(p, &st) {
 				changes = changes[:at]
+			} else if first {
+				return errChanged
 			}
 		}
 		return nil

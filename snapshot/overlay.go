@@ -2,6 +2,7 @@ package snapshot
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -293,4 +294,38 @@ func leadingInt(s string) int {
 	}
 	n, _ := strconv.Atoi(s[:i])
 	return n
+}
+
+// Unchanged reports whether active snapshot key of sn certainly holds no
+// change: its diff would be an empty layer. It answers false when it
+// cannot tell cheaply (a native snapshot), so a caller that drops a
+// snapshot for an empty diff still diffs it then. For an overlay it walks
+// the upper dir until the first change (a step that changed nothing
+// leaves at most the directories its mount points were made in). A step
+// that changed nothing (RUN true) can so be removed without committing
+// it: no record written and synced, no layer written.
+func Unchanged(ctx context.Context, sn Snapshotter, key string) (bool, error) {
+	o, ok := sn.(*Overlay)
+	if !ok {
+		return false, nil
+	}
+	r, err := o.s.get(key)
+	if err == nil && r.kind() != KindActive {
+		err = fmt.Errorf("it is %s, not active", r.Kind)
+	}
+	if err != nil {
+		return false, fmt.Errorf("check snapshot %q: %w", key, err)
+	}
+	var lowers []string
+	for _, id := range r.Lowers {
+		lowers = append(lowers, o.s.fsDir(id))
+	}
+	changes, err := overlayWalk(ctx, o.s.fsDir(r.ID), lowers, true)
+	if errors.Is(err, errChanged) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("check snapshot %q: %w", key, err)
+	}
+	return len(changes) == 0, nil
 }
