@@ -25,6 +25,7 @@ import (
 	"github.com/bldbuild/bld/internal/mount"
 	"github.com/bldbuild/bld/internal/readers"
 	"github.com/bldbuild/bld/snapshot"
+	"github.com/bldbuild/bld/store"
 )
 
 // need solves v once per build: a Source or a step with a usable record
@@ -464,19 +465,13 @@ func (m *meter) report(cur, total int64, last bool) {
 // compressed bytes read as v's transfer what, and checks the uncompressed
 // stream against the layer's diff_id (a *store.DiffIDError): the caller
 // then removes key, so nothing is committed.
+//
+// A layer whose blob the store lacks (a base image's, read from its
+// registry) is kept in the store as it is read, and committed once its
+// digest and diff_id both check: the image's export (which writes the base
+// layers into the local store) then finds it there instead of fetching and
+// decompressing it a second time.
 func (s *solve) applyLayer(ctx context.Context, v *dag.Vertex, what string, key string, l v1.Layer) error {
-	rc, err := l.Compressed()
-	if err != nil {
-		return err
-	}
-	defer rc.Close()
-	size, _ := l.Size() // 0, unknown, if it fails
-	m := s.meter(v, what, size, rc)
-	ur, err := compress.Decompress(m)
-	if err != nil {
-		return err
-	}
-	defer ur.Close()
 	want, err := l.DiffID()
 	if err != nil {
 		return err
@@ -485,6 +480,25 @@ func (s *solve) applyLayer(ctx context.Context, v *dag.Vertex, what string, key 
 	if err != nil {
 		return err
 	}
+	rc, err := l.Compressed()
+	if err != nil {
+		return err
+	}
+	defer rc.Close()
+	var src io.Reader = rc
+	keep := s.keeper(l, digest)
+	if keep != nil {
+		defer keep.w.Close()
+		src = io.TeeReader(rc, keep)
+	}
+	size, _ := l.Size() // 0, unknown, if it fails
+	m := s.meter(v, what, size, src)
+	ur, err := compress.Decompress(m)
+	if err != nil {
+		return err
+	}
+	closeUR := sync.OnceValue(ur.Close)
+	defer closeUR()
 	dr := newDiffIDReader(ur)
 	if err := s.b.Snapshots.Apply(ctx, key, dr); err != nil {
 		return err
@@ -493,7 +507,55 @@ func (s *solve) applyLayer(ctx context.Context, v *dag.Vertex, what string, key 
 		return err
 	}
 	m.done()
+	if keep != nil {
+		// The decompressor is done with the stream (and its read-ahead
+		// stopped) before the rest of it, if any, is read here.
+		_ = closeUR()
+		keep.commit(ctx, rc, digest)
+	}
 	return nil
+}
+
+// keeper returns a blobKeeper for layer l (of the given digest) when the
+// store lacks its blob, else nil. Foreign layers are never stored.
+func (s *solve) keeper(l v1.Layer, digest v1.Hash) *blobKeeper {
+	if mt, err := l.MediaType(); err != nil || !mt.IsDistributable() {
+		return nil
+	}
+	if _, err := s.b.Store.Stat(digest); !errors.Is(err, store.ErrNotFound) {
+		return nil
+	}
+	w, err := s.b.Store.Writer()
+	if err != nil {
+		return nil
+	}
+	return &blobKeeper{w: w}
+}
+
+// blobKeeper writes the compressed bytes of a layer being applied into a
+// store blob. Keeping the blob is a saving, not part of the unpack: a
+// write error only drops the copy (the export fetches the blob then).
+type blobKeeper struct {
+	w   *store.Writer
+	err error
+}
+
+func (k *blobKeeper) Write(p []byte) (int, error) {
+	if k.err == nil {
+		_, k.err = k.w.Write(p)
+	}
+	return len(p), nil
+}
+
+// commit reads what is left of the compressed stream r (the decompressor
+// may stop before the end of it) and commits the blob if r ends without
+// error (a registry layer's reader checks its digest at the end) and the
+// content has the digest (Commit checks it again).
+func (k *blobKeeper) commit(ctx context.Context, r io.Reader, digest v1.Hash) {
+	if _, err := io.Copy(k, readers.WithContext(ctx, r)); err != nil || k.err != nil {
+		return
+	}
+	_, _, _ = k.w.Commit(digest)
 }
 
 // shortHex is the first 12 hex digits of a digest, as docker shows them.
