@@ -5,6 +5,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
 
 	"github.com/bldbuild/bld/frontend/vars"
 	"github.com/google/go-containerregistry/pkg/name"
@@ -187,7 +188,7 @@ func sortedKeys(m map[string]struct{}) []string {
 	return ks
 }
 
-var platformPart = regexp.MustCompile(`^[A-Za-z0-9_-]+$`)
+var platformPart = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Za-z0-9_-]+$`) })
 
 // parsePlatform is a small version of containerd's platforms.Parse: it
 // returns the normalised OS and architecture of "os[/arch[/variant]]" or
@@ -198,7 +199,7 @@ func parsePlatform(p string) (os, arch string, ok bool) {
 		return "", "", false
 	}
 	for _, x := range parts {
-		if !platformPart.MatchString(x) {
+		if !platformPart().MatchString(x) {
 			return "", "", false
 		}
 	}
@@ -392,14 +393,19 @@ func (c *checker) expose(x *instructions.ExposeCommand, st *state, comments []st
 	}
 }
 
-// secretKey is BuildKit's validateNoSecretKey.
+// secretKey is BuildKit's validateNoSecretKey. Its expressions are
+// compiled on first use, not at every bld start.
 var (
-	secretKeyDeny  = regexp.MustCompile(`(?i)(?:_|^)(?:apikey|auth|credential|credentials|key|password|pword|passwd|secret|token)(?:_|$)`)
-	secretKeyAllow = regexp.MustCompile(`(?i)(?:_|^)(?:public|file|version)(?:_|$)`)
+	secretKeyDeny = sync.OnceValue(func() *regexp.Regexp {
+		return regexp.MustCompile(`(?i)(?:_|^)(?:apikey|auth|credential|credentials|key|password|pword|passwd|secret|token)(?:_|$)`)
+	})
+	secretKeyAllow = sync.OnceValue(func() *regexp.Regexp {
+		return regexp.MustCompile(`(?i)(?:_|^)(?:public|file|version)(?:_|$)`)
+	})
 )
 
 func (c *checker) secretKey(instruction, key string, loc []parser.Range, comments []string) {
-	if secretKeyDeny.MatchString(key) && !secretKeyAllow.MatchString(key) {
+	if secretKeyDeny().MatchString(key) && !secretKeyAllow().MatchString(key) {
 		c.report(&linter.RuleSecretsUsedInArgOrEnv, loc, comments, linter.RuleSecretsUsedInArgOrEnv.Format(instruction, key), "")
 	}
 }
