@@ -26,7 +26,7 @@ func newImportCmd(g *globalOptions) *cobra.Command {
 			return runImport(cmd.Context(), g, args[0], args[1], o, cmd.InOrStdin(), cmd.OutOrStdout())
 		},
 	}
-	cmd.Flags().StringArrayVarP(&o.Changes, "change", "c", nil, "apply a Dockerfile instruction to the image config (CMD, ENTRYPOINT, ENV, EXPOSE, HEALTHCHECK, LABEL, ONBUILD, STOPSIGNAL, USER, VOLUME, WORKDIR)")
+	stringArrayVarP(cmd.Flags(), &o.Changes, "change", "c", "apply a Dockerfile instruction to the image config (CMD, ENTRYPOINT, ENV, EXPOSE, HEALTHCHECK, LABEL, ONBUILD, STOPSIGNAL, USER, VOLUME, WORKDIR)")
 	cmd.Flags().StringVarP(&o.Message, "message", "m", "", "comment of the image's history entry")
 	cmd.Flags().Var(&platformFlag{&o.Platform}, "platform", "the image's platform (os/arch[/variant], e.g. linux/arm64); default: the host's")
 	return cmd

@@ -59,9 +59,9 @@ with # check=skip=RULE1,RULE2 in the Dockerfile or --check-skip.`,
 	f.StringVarP(&o.file, "file", "f", "", "name of the Dockerfile (default CONTEXT/Dockerfile; - for stdin)")
 	f.StringVar(&o.format, "format", "text", "text or json")
 	f.StringVar(&o.explain, "explain", "", "print the long explanation of a rule (\"list\" lists the rules)")
-	f.StringSliceVar(&o.skip, "check-skip", nil, "rules to skip (all for every rule)")
+	stringSliceVarP(f, &o.skip, "check-skip", "", "rules to skip (all for every rule)")
 	f.BoolVar(&o.errors, "error", false, "treat warnings as errors")
-	f.StringArrayVar(&o.buildArgs, "build-arg", nil, "build-time variables, as for build")
+	stringArrayVarP(f, &o.buildArgs, "build-arg", "", "build-time variables, as for build")
 	f.StringVar(&o.target, "target", "", "check the stages this target needs")
 	return cmd
 }

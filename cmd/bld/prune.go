@@ -42,7 +42,7 @@ Layers an image needs are never removed.`,
 	}
 	cmd.Flags().BoolVarP(&o.all, "all", "a", false, "remove all build cache, not just unreferenced data")
 	cmd.Flags().StringVar(&o.keepStorage, "keep-storage", "", "drop least recently used cache until the root holds at most this much (e.g. 2GB; 0: no limit)")
-	cmd.Flags().StringArrayVar(&o.filters, "filter", nil, "until=DURATION: only cache not used for this long (e.g. 24h)")
+	stringArrayVarP(cmd.Flags(), &o.filters, "filter", "", "until=DURATION: only cache not used for this long (e.g. 24h)")
 	return cmd
 }
 

@@ -31,7 +31,7 @@ func newRootCmd() *cobra.Command {
 	}
 	cmd.SetVersionTemplate("bld {{.Version}}\n")
 	cmd.PersistentFlags().StringVar(&g.root, "root", state.DefaultDir(), "state directory (env BLD_ROOT)")
-	cmd.PersistentFlags().StringSliceVar(&g.insecure, "insecure-registry", nil, "registry reached over plain HTTP: NAME (any port) or NAME:PORT (that port only); loopback hosts always are")
+	stringSliceVarP(cmd.PersistentFlags(), &g.insecure, "insecure-registry", "", "registry reached over plain HTTP: NAME (any port) or NAME:PORT (that port only); loopback hosts always are")
 	cmd.AddCommand(
 		newBuildCmd(g),
 		newImportCmd(g),
