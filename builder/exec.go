@@ -240,7 +240,16 @@ func (s *solve) commit(ctx context.Context, v *dag.Vertex, key string, parent st
 		if err != nil {
 			return cache.Record{}, fmt.Errorf("commit snapshot: %w", err)
 		}
-		desc, diffID, err := s.writeLayerFrom(ctx, v, bytes.NewReader(make([]byte, emptyTar)), keepEmpty)
+		if !keepEmpty {
+			return cache.Record{Snapshot: parent}, nil
+		}
+		var desc *v1.Descriptor
+		var diffID v1.Hash
+		if s.b.Compression == "" || s.b.Compression == "gzip" {
+			desc, diffID, err = s.writeEmptyGzip()
+		} else {
+			desc, diffID, err = s.writeLayerFrom(ctx, v, bytes.NewReader(make([]byte, emptyTar)), keepEmpty)
+		}
 		if err != nil {
 			return cache.Record{}, err
 		}
