@@ -125,6 +125,13 @@ func (b *Builder) BuildAll(ctx context.Context, targets []*dag.Vertex) (*Result,
 		}
 	}
 
+	// A base image pulled for this build is unpacked while the plan
+	// hashes the context; the early unpacks stop (cancelled) if the
+	// build ends without needing them.
+	var early sync.WaitGroup
+	defer early.Wait()
+	defer cancel(nil)
+	s.unpackEarly(targets, &early)
 	plan, err := dag.Walk(ctx, targets, s.plan)
 	if err != nil {
 		return nil, err

@@ -10,6 +10,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"sort"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -629,6 +630,91 @@ func (s *solve) unpack(ctx context.Context, v *dag.Vertex, src *dag.Source) (str
 		parent = name
 	}
 	return parent, nil
+}
+
+// unpackEarly starts, in wg, the unpacking of the base images of targets
+// that look pulled for this build: a layer blob the store lacks and the
+// image's snapshots not all there. It runs beside the plan (which reads
+// and hashes the context), so a cold build's first step finds its base
+// ready; the Source vertex that later needs it shares the work (unpack's
+// singleflight) and reports nothing twice. A failed early unpack is
+// dropped: the unpack the build needs runs again and reports the error.
+// With imported caches (--cache-from) or --fail-on-cache-miss nothing
+// starts early: there the base is often not needed at all.
+func (s *solve) unpackEarly(targets []*dag.Vertex, wg *sync.WaitGroup) {
+	if len(s.b.Remote) > 0 || s.b.FailOnMiss || s.b.Image == nil {
+		return
+	}
+	// Only bases a step builds on or copies from: a FROM with nothing but
+	// metadata after it is never unpacked (a push to its registry mounts
+	// its layers). The first Source of each image, in Dockerfile order,
+	// reports the transfers.
+	var srcs []*dag.Vertex
+	seen, added := map[*dag.Vertex]bool{}, map[*dag.Vertex]bool{}
+	var walk func(v *dag.Vertex)
+	walk = func(v *dag.Vertex) {
+		if seen[v] {
+			return
+		}
+		seen[v] = true
+		for _, in := range v.Inputs {
+			if src, ok := in.Op.(*dag.Source); ok && src.Ref != "" && !added[in] {
+				added[in] = true
+				srcs = append(srcs, in)
+			}
+			walk(in)
+		}
+	}
+	for _, t := range targets {
+		walk(t)
+	}
+	sort.SliceStable(srcs, func(i, j int) bool { return vertexBefore(srcs[i], srcs[j]) })
+	images := map[string]bool{}
+	for _, v := range srcs {
+		src := v.Op.(*dag.Source)
+		if k := src.Digest.String() + " " + src.Platform; images[k] {
+			continue
+		} else {
+			images[k] = true
+		}
+		wg.Go(func() {
+			if s.pulledNow(s.rootCtx, src) {
+				_, _ = s.unpack(s.rootCtx, v, src)
+			}
+		})
+	}
+}
+
+// pulledNow reports whether src's image looks pulled for this build: some
+// layer blob is not in the store and its top snapshot is not there.
+func (s *solve) pulledNow(ctx context.Context, src *dag.Source) bool {
+	img, err := s.b.Image(ctx, src)
+	if err != nil {
+		return false
+	}
+	layers, err := img.Layers()
+	if err != nil || len(layers) == 0 {
+		return false
+	}
+	missing := false
+	var chain v1.Hash
+	for _, l := range layers {
+		diffID, err := l.DiffID()
+		if err != nil {
+			return false
+		}
+		chain = chainID(chain, diffID)
+		if d, err := l.Digest(); err == nil {
+			if _, err := s.b.Store.Stat(d); errors.Is(err, store.ErrNotFound) {
+				missing = true
+			}
+		}
+	}
+	if !missing {
+		return false
+	}
+	_, err = s.b.Snapshots.Stat(ctx, snapshot.LayerName(chain.Hex))
+	return err != nil
 }
 
 // chainID extends a chain ID by one diffID (image-spec identity.ChainID).

@@ -3,15 +3,18 @@ package builder_test
 import (
 	"context"
 	"errors"
+	"io/fs"
 	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/random"
 
 	"github.com/bldbuild/bld/builder"
+	"github.com/bldbuild/bld/cache"
 	"github.com/bldbuild/bld/dag"
 	"github.com/bldbuild/bld/store"
 )
@@ -103,3 +106,80 @@ type wrongDiffIDLayer struct {
 }
 
 func (l wrongDiffIDLayer) DiffID() (v1.Hash, error) { return l.diffID, nil }
+
+// TestUnpackEarly: a base image pulled for the build is unpacked while the
+// plan hashes the context (here the hashing waits until the layer is
+// read, and would time out if the unpack waited for the plan), once. A
+// base with only metadata after it is never read, and under --cache-from
+// nothing is read before the plan is made.
+func TestUnpackEarly(t *testing.T) {
+	img, err := random.Image(64<<10, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name      string
+		copy      bool
+		remote    bool
+		early     bool  // the layer is read before the context is hashed
+		wantReads int64 // at the end
+	}{
+		{name: "cold", copy: true, early: true, wantReads: 1},
+		{name: "metadata only"},
+		{name: "cache-from", copy: true, remote: true, wantReads: 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnv(t, map[string]string{"f": "x"})
+			g := &graph{}
+			base := g.add(nil, "main", &dag.Source{Ref: "example.com/base"}, "FROM example.com/base")
+			target := base
+			if tc.copy {
+				target = g.copyCtx(base, "f", "/f")
+			}
+			var reads atomic.Int64
+			sc := &planStatCache{reads: &reads, wait: tc.early}
+			e.mustBuild(target, func(b *builder.Builder) {
+				b.Image = func(context.Context, *dag.Source) (v1.Image, error) {
+					return countingImage{img, &reads}, nil
+				}
+				b.StatCache = sc
+				if tc.remote {
+					b.Remote = []builder.RemoteCache{emptyRemote{}}
+				}
+			})
+			if n := reads.Load(); n != tc.wantReads {
+				t.Errorf("%d reads of the base layer, want %d", n, tc.wantReads)
+			}
+			if tc.copy && sc.readsAtHash.Load() != map[bool]int64{true: 1, false: 0}[tc.early] {
+				t.Errorf("%d reads of the base layer when the context was hashed, want early=%v", sc.readsAtHash.Load(), tc.early)
+			}
+		})
+	}
+}
+
+// planStatCache notes how often the base layer was read when the plan
+// hashes a context file; with wait it first waits (up to 10 s) for that
+// read, which only an early unpack makes.
+type planStatCache struct {
+	reads       *atomic.Int64
+	wait        bool
+	readsAtHash atomic.Int64
+}
+
+func (c *planStatCache) Get(string, fs.FileInfo) (v1.Hash, bool) {
+	for end := time.Now().Add(10 * time.Second); c.wait && c.reads.Load() == 0 && time.Now().Before(end); {
+		time.Sleep(time.Millisecond)
+	}
+	c.readsAtHash.Store(c.reads.Load())
+	return v1.Hash{}, false
+}
+
+func (c *planStatCache) Put(string, fs.FileInfo, v1.Hash) {}
+
+// emptyRemote is an imported cache with no records.
+type emptyRemote struct{}
+
+func (emptyRemote) Get(cache.Key) (cache.Record, bool) { return cache.Record{}, false }
+func (emptyRemote) Layer(v1.Descriptor, v1.Hash) (v1.Layer, error) {
+	return nil, errors.New("no layers")
+}
