@@ -124,3 +124,17 @@ func validate(o Options, filename string) error {
 	})
 	return err
 }
+
+// ChecksCanFail reports whether Check could report failed for o's
+// Dockerfile: a rule is an error by itself, or c.AsErrors or the
+// Dockerfile's check directive (error=true) makes warnings errors. A build
+// prints the checks' findings before it runs only when they fail it, so
+// when they cannot it skips them (and their base image look-ups).
+func ChecksCanFail(o Options, c CheckOptions) bool {
+	for _, r := range check.Rules() {
+		if r.Severity == check.Error {
+			return true
+		}
+	}
+	return check.Failed([]check.Finding{{Severity: check.Warning}}, check.Options{Error: c.AsErrors, Filename: o.DockerfileName}, o.Dockerfile)
+}

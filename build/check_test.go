@@ -94,3 +94,24 @@ func TestCheckRaisesBuildErrors(t *testing.T) {
 		})
 	}
 }
+
+// Checks can fail a build only when a rule is an error or warnings are
+// made errors (the check directive's error=true, or AsErrors).
+func TestChecksCanFail(t *testing.T) {
+	for _, tc := range []struct {
+		df       string
+		asErrors bool
+		want     bool
+	}{
+		{"FROM scratch\nCMD echo hi\n", false, false},
+		{"FROM scratch\nCMD echo hi\n", true, true},
+		{"# check=error=true\nFROM scratch\nCMD echo hi\n", false, true},
+		{"# check=skip=all;error=true\nFROM scratch\n", false, true},
+		{"# check=error=false\nFROM scratch\n", false, false},
+	} {
+		o := build.Options{Dockerfile: []byte(tc.df), DockerfileName: "Dockerfile"}
+		if got := build.ChecksCanFail(o, build.CheckOptions{AsErrors: tc.asErrors}); got != tc.want {
+			t.Errorf("ChecksCanFail(%q, AsErrors=%v) = %v, want %v", tc.df, tc.asErrors, got, tc.want)
+		}
+	}
+}

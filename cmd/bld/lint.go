@@ -114,11 +114,15 @@ func checkRoot(g *globalOptions) *state.Root {
 // fires, which fails the build. Warnings are postBuildChecks'. root is the
 // build's, already open; nil (--check) opens the store alone.
 func preBuildChecks(g *globalOptions, root *state.Root, o buildOptions, opts build.Options, w io.Writer) error {
+	copts := build.CheckOptions{Skip: o.checkSkip, Validate: o.check}
+	if !o.check && !build.ChecksCanFail(opts, copts) {
+		return nil // nothing to print and nothing to fail: the warnings come after the build
+	}
 	opts.Root = root
 	if root == nil {
 		opts.Root = checkRoot(g)
 	}
-	findings, failed, err := build.Check(opts, build.CheckOptions{Skip: o.checkSkip, Validate: o.check})
+	findings, failed, err := build.Check(opts, copts)
 	if err != nil && !o.check {
 		// The build reports the Dockerfile's errors with their line; say
 		// nothing twice.
