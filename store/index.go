@@ -9,6 +9,7 @@ import (
 	"maps"
 	"os"
 	"path/filepath"
+	"reflect"
 	"sort"
 	"strings"
 
@@ -70,6 +71,16 @@ func (s *Store) Tag(ref string, desc v1.Descriptor) error {
 		d.Annotations = map[string]string{}
 	}
 	d.Annotations[ocispec.AnnotationRefName] = full
+	// A rebuild tags its image with the name that names it already: then
+	// nothing is locked or written. (Read without the lock: index.json is
+	// replaced whole, and a Tag racing this one is as if it came after.)
+	if idx, err := s.readIndex(); err == nil {
+		for _, e := range idx.Manifests {
+			if refName(e) == full && reflect.DeepEqual(e, d) {
+				return nil
+			}
+		}
+	}
 	err = s.updateIndex(func(ds []v1.Descriptor) ([]v1.Descriptor, bool) {
 		ds = removeName(ds, full)
 		return append(ds, d), true

@@ -63,15 +63,17 @@ func Open(root string) (*Store, error) {
 	if err := s.initFile("oci-layout", []byte(`{"imageLayoutVersion":"1.0.0"}`)); err != nil {
 		return nil, fmt.Errorf("open store: %w", err)
 	}
-	empty, err := json.Marshal(v1.IndexManifest{
-		SchemaVersion: 2,
-		MediaType:     types.OCIImageIndex,
-		Manifests:     []v1.Descriptor{},
-	})
-	if err != nil {
-		return nil, err
+	// Made only when index.json is missing: a JSON encoding's first use
+	// of a type is the larger part of a store's open.
+	empty := func() []byte {
+		b, _ := json.Marshal(v1.IndexManifest{ // plain data: cannot fail
+			SchemaVersion: 2,
+			MediaType:     types.OCIImageIndex,
+			Manifests:     []v1.Descriptor{},
+		})
+		return b
 	}
-	if err := s.initFile("index.json", empty); err != nil {
+	if err := s.initFileWith("index.json", empty); err != nil {
 		return nil, fmt.Errorf("open store: %w", err)
 	}
 	return s, nil
@@ -83,6 +85,11 @@ func (s *Store) Dir() string { return s.content }
 // initFile writes content/name with b unless it exists, under the index lock
 // so that two processes opening a new store do not both write it.
 func (s *Store) initFile(name string, b []byte) error {
+	return s.initFileWith(name, func() []byte { return b })
+}
+
+// initFileWith is initFile with the content made by b, only when written.
+func (s *Store) initFileWith(name string, b func() []byte) error {
 	p := filepath.Join(s.content, name)
 	if _, err := os.Stat(p); err == nil {
 		return nil
@@ -95,7 +102,7 @@ func (s *Store) initFile(name string, b []byte) error {
 	if _, err := os.Stat(p); err == nil {
 		return nil
 	}
-	return s.writeFile(p, b)
+	return s.writeFile(p, b())
 }
 
 // writeFile atomically replaces path with b (see internal/atomicfile),
