@@ -8,6 +8,7 @@ import (
 	"hash"
 	"io"
 	"runtime"
+	"sync"
 	"time"
 
 	"github.com/bldbuild/bld/internal/readers"
@@ -97,7 +98,7 @@ func Compress(ctx context.Context, w io.Writer, r io.Reader, opt Options) (Resul
 	cw := &counter{}
 	out := io.MultiWriter(w, dig, cw)
 
-	enc, err := newEncoder(out, format, opt.Level)
+	enc, release, err := newEncoder(out, format, opt.Level)
 	if err != nil {
 		return Result{}, err
 	}
@@ -110,6 +111,7 @@ func Compress(ctx context.Context, w io.Writer, r io.Reader, opt Options) (Resul
 	if err := enc.Close(); err != nil {
 		return Result{}, fmt.Errorf("compress %s: %w", format, err)
 	}
+	release()
 	return Result{
 		Digest:    sum(dig),
 		DiffID:    sum(diff),
@@ -118,37 +120,54 @@ func Compress(ctx context.Context, w io.Writer, r io.Reader, opt Options) (Resul
 	}, nil
 }
 
-func newEncoder(w io.Writer, format string, level int) (io.WriteCloser, error) {
+// gzipWriters keeps closed pgzip writers for reuse, one pool per level
+// (at level+1: pgzip's default is -1, then 1-9): a writer holds its block buffers and flate compressors, ~2 MiB a
+// fresh one allocated (and the kernel zeroed) for every layer, however
+// small. A reused writer writes the same bytes as a new one: its output
+// depends on the level and the block size only.
+var gzipWriters [11]sync.Pool
+
+// newEncoder returns the encoder of format writing to w, and release,
+// which the caller calls once the encoder closed without error (a gzip
+// writer then goes back to its pool).
+func newEncoder(w io.Writer, format string, level int) (io.WriteCloser, func(), error) {
 	switch format {
 	case Gzip:
 		if level == 0 {
 			level = pgzip.DefaultCompression
 		} else if level < 1 || level > 9 {
-			return nil, fmt.Errorf("gzip level %d out of range 1-9", level)
+			return nil, nil, fmt.Errorf("gzip level %d out of range 1-9", level)
 		}
-		zw, err := pgzip.NewWriterLevel(w, level)
-		if err != nil {
-			return nil, fmt.Errorf("gzip level %d: %w", level, err)
+		pool := &gzipWriters[level+1]
+		zw, _ := pool.Get().(*pgzip.Writer)
+		if zw != nil {
+			zw.Reset(w)
+		} else {
+			var err error
+			if zw, err = pgzip.NewWriterLevel(w, level); err != nil {
+				return nil, nil, fmt.Errorf("gzip level %d: %w", level, err)
+			}
 		}
 		// No name and a zero mtime, so that equal input gives equal
 		// output. pgzip writes time.Time{} as a nonzero mtime: the Unix
 		// epoch is what writes 0.
 		zw.Header.ModTime = time.Unix(0, 0)
 		if err := zw.SetConcurrency(gzipBlockSize, 2*runtime.GOMAXPROCS(0)); err != nil {
-			return nil, fmt.Errorf("gzip: %w", err)
+			return nil, nil, fmt.Errorf("gzip: %w", err)
 		}
-		return zw, nil
+		return zw, func() { pool.Put(zw) }, nil
 	case Zstd:
 		if level == 0 {
 			level = 3
 		} else if level < 1 || level > 22 {
-			return nil, fmt.Errorf("zstd level %d out of range 1-22", level)
+			return nil, nil, fmt.Errorf("zstd level %d out of range 1-22", level)
 		}
-		return newZstd(w, level)
+		enc, err := newZstd(w, level)
+		return enc, func() {}, err
 	case Uncompressed:
-		return nopCloser{w}, nil
+		return nopCloser{w}, func() {}, nil
 	}
-	return nil, fmt.Errorf("unknown compression %q", format)
+	return nil, nil, fmt.Errorf("unknown compression %q", format)
 }
 
 // newZstd returns a streaming zstd encoder. Its output depends on the

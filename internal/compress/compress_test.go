@@ -13,6 +13,8 @@ import (
 	"runtime"
 	"sync"
 	"testing"
+	"testing/iotest"
+	"time"
 
 	"github.com/klauspost/compress/gzip"
 	"github.com/klauspost/compress/zstd"
@@ -149,6 +151,45 @@ func TestDeterministic(t *testing.T) {
 			} else if res.Digest != want {
 				t.Errorf("%s with GOMAXPROCS=%d: digest %s, want %s", f, procs, res.Digest, want)
 			}
+		}
+	}
+}
+
+// TestReusedGzipWriter: a pooled gzip writer, after layers of other sizes
+// (and a failed one), writes the bytes a fresh writer does.
+func TestReusedGzipWriter(t *testing.T) {
+	small, big := mix(70<<10+3), mix(3<<20+11)
+	fresh := func(data []byte) []byte {
+		var b bytes.Buffer
+		zw, err := pgzip.NewWriterLevel(&b, pgzip.DefaultCompression)
+		if err != nil {
+			t.Fatal(err)
+		}
+		zw.Header.ModTime = time.Unix(0, 0)
+		if err := zw.SetConcurrency(gzipBlockSize, 2*runtime.GOMAXPROCS(0)); err != nil {
+			t.Fatal(err)
+		}
+		zw.Write(data)
+		if err := zw.Close(); err != nil {
+			t.Fatal(err)
+		}
+		return b.Bytes()
+	}
+	for i, data := range [][]byte{big, small, big, nil, small} {
+		if data == nil {
+			// A compression that fails half-way: its writer is not reused.
+			_, err := Compress(t.Context(), io.Discard, io.MultiReader(bytes.NewReader(big), iotest.ErrReader(errors.New("boom"))), Options{})
+			if err == nil {
+				t.Fatal("Compress of a failing reader: no error")
+			}
+			continue
+		}
+		var b bytes.Buffer
+		if _, err := Compress(t.Context(), &b, bytes.NewReader(data), Options{}); err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(b.Bytes(), fresh(data)) {
+			t.Errorf("layer %d (%d bytes): the output differs from a fresh writer's", i, len(data))
 		}
 	}
 }
