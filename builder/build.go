@@ -119,6 +119,7 @@ func (b *Builder) BuildAll(ctx context.Context, targets []*dag.Vertex) (*Result,
 		jobs = 1
 	}
 	s := &solve{b: b, sem: semaphore.NewWeighted(int64(jobs)), rootCtx: ctx}
+	defer s.removing.Wait()
 	for _, target := range targets {
 		if err := b.checkEntitlements(target); err != nil {
 			return nil, err
@@ -237,6 +238,9 @@ type solve struct {
 	// unpacking shares the unpacking of a base image layer, by snapshot
 	// name, among the Source vertices that reach it at once.
 	unpacking singleflight.Group
+	// removing counts the snapshots of unchanged steps being removed
+	// beside the build (commit); Build returns once they are gone.
+	removing sync.WaitGroup
 }
 
 // node is a vertex's key, its record, and its snapshot, made on demand.

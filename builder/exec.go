@@ -237,7 +237,9 @@ func (s *solve) commit(ctx context.Context, v *dag.Vertex, key string, parent st
 	// snapshot goes, the parent's serves, and its layer (if any) is the
 	// empty tar's. Committing it only to drop it cost a synced record.
 	if unchanged, err := snapshot.Unchanged(ctx, s.b.Snapshots, key); err != nil || unchanged {
-		_ = s.b.Snapshots.Remove(context.WithoutCancel(ctx), key)
+		// The removal (a rename and a few unlinks that wait on the disk)
+		// goes on beside the next step; Build waits for it.
+		s.removing.Go(func() { _ = s.b.Snapshots.Remove(context.WithoutCancel(ctx), key) })
 		if err != nil {
 			return cache.Record{}, fmt.Errorf("commit snapshot: %w", err)
 		}
