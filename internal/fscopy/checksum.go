@@ -99,7 +99,11 @@ func Checksum(ctx context.Context, src Source, sources []string, opt Options, sc
 	for i, r := range s.recs {
 		io.WriteString(h, r)
 		if d := s.sums[i]; d != nil {
-			fmt.Fprintf(h, "sha256:%x\n", *d)
+			var line [len("sha256:") + 64 + 1]byte // "sha256:%x\n"
+			n := copy(line[:], "sha256:")
+			hex.Encode(line[n:], d[:])
+			line[len(line)-1] = '\n'
+			h.Write(line[:])
 		}
 	}
 	return v1.Hash{Algorithm: "sha256", Hex: hex.EncodeToString(h.Sum(nil))}, nil
@@ -138,7 +142,30 @@ func (s *summer) record(n *node) int {
 	if typ == unix.S_IFCHR || typ == unix.S_IFBLK {
 		dev = n.st.Rdev
 	}
-	return s.add(fmt.Sprintf("%q %o %o %d:%d %d %d %q\n", n.rel, typ>>12, n.st.Mode&0o7777, uid, gid, size, dev, n.link))
+	return s.add(recordLine(n.rel, typ>>12, n.st.Mode&0o7777, uid, gid, size, dev, n.link))
+}
+
+// recordLine is fmt.Sprintf("%q %o %o %d:%d %d %d %q\n", ...) without fmt's
+// cost, once per entry of every checksummed tree (TestRecordLine).
+func recordLine(rel string, typ, mode, uid, gid uint32, size int64, dev uint64, link string) string {
+	b := make([]byte, 0, len(rel)+len(link)+64)
+	b = strconv.AppendQuote(b, rel)
+	b = append(b, ' ')
+	b = strconv.AppendUint(b, uint64(typ), 8)
+	b = append(b, ' ')
+	b = strconv.AppendUint(b, uint64(mode), 8)
+	b = append(b, ' ')
+	b = strconv.AppendUint(b, uint64(uid), 10)
+	b = append(b, ':')
+	b = strconv.AppendUint(b, uint64(gid), 10)
+	b = append(b, ' ')
+	b = strconv.AppendInt(b, size, 10)
+	b = append(b, ' ')
+	b = strconv.AppendUint(b, dev, 10)
+	b = append(b, ' ')
+	b = strconv.AppendQuote(b, link)
+	b = append(b, '\n')
+	return string(b)
 }
 
 func (s *summer) enter(n *node) error { s.record(n); return nil }

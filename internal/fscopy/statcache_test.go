@@ -1,6 +1,7 @@
 package fscopy
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -102,6 +103,28 @@ func BenchmarkOpenStatCache(b *testing.B) {
 	for b.Loop() {
 		if _, err := OpenStatCache(file); err != nil {
 			b.Fatal(err)
+		}
+	}
+}
+
+// recordLine writes what the checksum's Sprintf wrote (the same bytes: a
+// changed line would change every context checksum and miss every cache).
+func TestRecordLine(t *testing.T) {
+	for _, tc := range []struct {
+		rel, link           string
+		typ, mode, uid, gid uint32
+		size                int64
+		dev                 uint64
+	}{
+		{"", "", 4, 0o755, 0, 0, 0, 0},
+		{"a/b.txt", "", 8, 0o644, 1000, 1000, 2768, 0},
+		{"with space/\"q\"\n\tü\x00\xff", "../target", 10, 0o7777, 4294967295, 65534, 1 << 40, 0},
+		{"dev/null", "", 2, 0o666, 0, 0, 0, 259},
+		{"big", "", 8, 0o4755, 1, 2, 9223372036854775807, 18446744073709551615},
+	} {
+		want := fmt.Sprintf("%q %o %o %d:%d %d %d %q\n", tc.rel, tc.typ, tc.mode, tc.uid, tc.gid, tc.size, tc.dev, tc.link)
+		if got := recordLine(tc.rel, tc.typ, tc.mode, tc.uid, tc.gid, tc.size, tc.dev, tc.link); got != want {
+			t.Errorf("recordLine = %q, want %q", got, want)
 		}
 	}
 }
