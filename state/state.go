@@ -22,6 +22,10 @@ type Root struct {
 	Cache *cache.Cache
 	// Snapshots holds unpacked layers; nil unless Options.Snapshots.
 	Snapshots snapshot.Snapshotter
+
+	// cleaned is closed when the snapshot clean-up that Open started on
+	// its own goroutine (Options.CleanupBeside) is over; nil if none.
+	cleaned chan struct{}
 }
 
 // Options tunes Open. The zero value opens the store and the cache only.
@@ -31,6 +35,13 @@ type Options struct {
 	// bld processes that died. Commands that only read the store leave it
 	// false.
 	Snapshots bool
+	// CleanupBeside removes those snapshots on a goroutine of their own,
+	// beside the caller's work (a build's first steps are context hashing
+	// and cache look-ups), instead of before Open returns; Wait waits for
+	// it. The snapshotter serializes it with the caller's own snapshot
+	// operations, and it removes only dead processes' active snapshots and
+	// views, whose keys no new one takes.
+	CleanupBeside bool
 }
 
 // DefaultDir is the root used when none is given: $BLD_ROOT, else
@@ -87,9 +98,27 @@ func Open(ctx context.Context, dir string, opts Options) (*Root, error) {
 		}
 		// After the scratch that mounted them. Best effort: what is left
 		// is retried by the next start, and Prune reports the error.
-		_ = r.cleanupSnapshots(ctx)
+		if opts.CleanupBeside {
+			r.cleaned = make(chan struct{})
+			go func() {
+				defer close(r.cleaned)
+				_ = r.cleanupSnapshots(ctx)
+			}()
+		} else {
+			_ = r.cleanupSnapshots(ctx)
+		}
 	}
 	return r, nil
+}
+
+// Wait waits for the snapshot clean-up Open started beside its caller
+// (Options.CleanupBeside); it returns at once when there is none. A
+// process that exits without it leaves the clean-up half done, as a kill
+// would: the next Open finishes it.
+func (r *Root) Wait() {
+	if r.cleaned != nil {
+		<-r.cleaned
+	}
 }
 
 // cleanupSnapshots removes the active snapshots and views of processes that

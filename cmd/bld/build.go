@@ -151,9 +151,11 @@ func runBuild(ctx context.Context, g *globalOptions, o buildOptions, stdin io.Re
 	// open takes the root lock and scans tmp/ and the snapshots.
 	var root *state.Root
 	if !o.check {
-		if root, err = g.openRoot(ctx, true); err != nil {
+		root, err = state.Open(ctx, g.root, state.Options{Snapshots: true, CleanupBeside: true})
+		if err != nil {
 			return err
 		}
+		defer root.Wait()
 	}
 	if err := preBuildChecks(g, root, o, opts, checkOut); err != nil || o.check {
 		return err
