@@ -182,7 +182,13 @@ func (b *Builder) BuildAll(ctx context.Context, targets []*dag.Vertex) (*Result,
 			return err
 		})
 	}
-	if err := g.Wait(); err != nil {
+	err = g.Wait()
+	// The layers written beside the steps: a failed one fails the build.
+	s.layers.Wait()
+	if err == nil && len(s.layerErrs) > 0 {
+		err = s.layerErrs[0]
+	}
+	if err != nil {
 		if cause := context.Cause(ctx); cause != nil && !errors.Is(cause, context.Canceled) {
 			return nil, cause
 		}
@@ -241,6 +247,11 @@ type solve struct {
 	// removing counts the snapshots of unchanged steps being removed
 	// beside the build (commit); Build returns once they are gone.
 	removing sync.WaitGroup
+	// layers counts the layer writes of steps later steps already build
+	// on (recordLater); Build returns once they are done. layerErrs are
+	// their failures (protected by mu).
+	layers    sync.WaitGroup
+	layerErrs []error
 }
 
 // node is a vertex's key, its record, and its snapshot, made on demand.
@@ -258,6 +269,9 @@ type node struct {
 	announced bool
 	remote    RemoteCache            // where rec came from, if not the local cache
 	snap      func() (string, error) // committed snapshot name of the result; "" is an empty root
+	// layer, set by commit, writes the layer of a step whose snapshot
+	// is committed; exec runs it beside the next steps (recordLater).
+	layer func() (*v1.Descriptor, v1.Hash, error)
 }
 
 // announce reports, before anything runs and in Dockerfile order, the

@@ -157,6 +157,13 @@ func (s *solve) exec(ctx context.Context, v *dag.Vertex, inputs []*node) (*node,
 	rec.Scope = s.scope(v, n)
 	rec.CreatedBy = instruction(v)
 	rec.Created = time.Now().UTC().Truncate(time.Second)
+	if layer := n.layer; layer != nil {
+		n.layer = nil
+		n.snap = func() (string, error) { return rec.Snapshot, nil }
+		s.layers.Go(func() { s.recordLater(v, n, rec, layer) })
+		s.b.emit(Event{Vertex: v, State: Done, Duration: time.Since(start)})
+		return n, nil
+	}
 	if err := s.b.Cache.Put(rec); err != nil {
 		return nil, err
 	}
@@ -274,6 +281,14 @@ func (s *solve) commit(ctx context.Context, v *dag.Vertex, key string, parent st
 		defer func() { <-removed }()
 		committed = false
 	}
+	if committed && s.layerLater(v) {
+		// Later steps build on the snapshot now; its layer is written
+		// beside them (exec records the step once it is).
+		s.nodes[v].layer = func() (*v1.Descriptor, v1.Hash, error) {
+			return s.writeLayer(ctx, v, name, keepEmpty)
+		}
+		return cache.Record{Snapshot: name}, nil
+	}
 	desc, diffID, err := s.writeLayer(ctx, v, name, keepEmpty)
 	if err != nil {
 		if committed {
@@ -285,11 +300,47 @@ func (s *solve) commit(ctx context.Context, v *dag.Vertex, key string, parent st
 	}
 	if desc == nil || diffID == EmptyTarDiffID {
 		// The parent's snapshot serves: an empty lower would only make
-		// every later overlay mount deeper.
-		_ = s.b.Snapshots.Remove(context.WithoutCancel(ctx), name)
+		// every later overlay mount deeper. A twin step's snapshot (not
+		// committed here) is its own to keep: steps may build on it
+		// while its layer is written (recordLater).
+		if committed {
+			_ = s.b.Snapshots.Remove(context.WithoutCancel(ctx), name)
+		}
 		return cache.Record{Snapshot: parent, Layer: desc, DiffID: diffID}, nil
 	}
 	return cache.Record{Snapshot: name, Layer: desc, DiffID: diffID}, nil
+}
+
+// layerLater reports whether step v's layer may be written beside the
+// steps after it rather than before them: not for a linked step (its
+// rebase reads the layer), nor when steps of several platforms share
+// nodes, nor under --no-cache (twin steps share a snapshot name).
+func (s *solve) layerLater(v *dag.Vertex) bool {
+	return !s.nodes[v].linked && s.byKey == nil && s.b.NoCache == nil
+}
+
+// recordLater writes the layer of step v, whose snapshot later steps
+// already build on, then records the step (its record only once its blob
+// is in the store, as for any step). An empty diff keeps the snapshot
+// (steps may be on it). A failure cancels the build, which returns it;
+// the snapshot stays, without a record (prune frees it), as later steps
+// may have committed onto it.
+func (s *solve) recordLater(v *dag.Vertex, n *node, rec cache.Record, layer func() (*v1.Descriptor, v1.Hash, error)) {
+	desc, diffID, err := layer()
+	if err == nil {
+		rec.Layer, rec.DiffID = desc, diffID
+		err = s.b.Cache.Put(rec)
+	}
+	if err != nil {
+		err = &StepError{Pos: v.Pos, Instruction: instruction(v), Err: err}
+		s.mu.Lock()
+		s.layerErrs = append(s.layerErrs, err)
+		s.mu.Unlock()
+		s.b.emit(Event{Vertex: v, State: Failed, Err: err})
+		s.cancel(err)
+		return
+	}
+	n.rec = rec
 }
 
 // commitLocks serialises the commits of one snapshot name in this process.
