@@ -178,3 +178,75 @@ func TestOpenRemovesFreshDeadPending(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// Scratch.Close removes a scratch with nothing mounted in one pass, secrets
+// too, and never deletes through a bind mount in it, also when the root is
+// reached through a symlink (mountinfo names the real path). Needs root.
+func TestScratchCloseMountedOrNot(t *testing.T) {
+	testutil.RequireRoot(t)
+	ctx := context.Background()
+	dir := t.TempDir()
+	t.Cleanup(func() { _ = mount.UnmountAll(dir) })
+	real := filepath.Join(dir, "real")
+	if err := os.MkdirAll(real, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	link := filepath.Join(dir, "link")
+	if err := os.Symlink(real, link); err != nil {
+		t.Fatal(err)
+	}
+	r, err := Open(ctx, filepath.Join(link, "root"), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	// Nothing mounted: files, a secret, nested directories, all gone.
+	s, err := r.NewScratch(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(filepath.Join(s.Dir, "step", SecretsDir), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []string{"step/" + SecretsDir + "/s", "step/secret", "step/file"} {
+		if err := os.WriteFile(filepath.Join(s.Dir, f), []byte("x"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Lstat(s.Dir); !os.IsNotExist(err) {
+		t.Errorf("scratch %s left: %v", s.Dir, err)
+	}
+
+	// A bind mount of a directory outside: unmounted, its files kept.
+	outside := filepath.Join(dir, "outside")
+	if err := os.MkdirAll(outside, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	keep := filepath.Join(outside, "keep")
+	if err := os.WriteFile(keep, []byte("keep"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	s2, err := r.NewScratch(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	target := filepath.Join(s2.Dir, "ctx")
+	if err := os.Mkdir(target, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Mount(outside, target, "", unix.MS_BIND, ""); err != nil {
+		t.Fatal(err)
+	}
+	if err := s2.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if b, err := os.ReadFile(keep); err != nil || string(b) != "keep" {
+		t.Errorf("the bind-mounted directory's file: %q, %v (deleted through the mount)", b, err)
+	}
+	if _, err := os.Lstat(s2.Dir); !os.IsNotExist(err) {
+		t.Errorf("scratch %s left: %v", s2.Dir, err)
+	}
+}
