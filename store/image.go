@@ -64,31 +64,39 @@ func (s *Store) WriteImage(ctx context.Context, img v1.Image) (v1.Descriptor, er
 			return s.writeLayer(gctx, l, h, diffID)
 		})
 	}
-	if err := g.Wait(); err != nil {
-		return v1.Descriptor{}, fmt.Errorf("write image: %w", err)
-	}
-
+	// The config and the manifest are written beside the layers (each
+	// blob waits on the disk for its own sync): nothing names the image
+	// before WriteImage returns, so the order of its blobs is free.
 	cfg, err := img.RawConfigFile()
 	if err != nil {
-		return v1.Descriptor{}, fmt.Errorf("write image: config: %w", err)
+		return v1.Descriptor{}, errors.Join(fmt.Errorf("write image: config: %w", err), g.Wait())
 	}
 	cfgName, err := img.ConfigName()
 	if err != nil {
-		return v1.Descriptor{}, fmt.Errorf("write image: config: %w", err)
-	}
-	if err := s.writeBytes(cfg, cfgName); err != nil {
-		return v1.Descriptor{}, fmt.Errorf("write image: config %s: %w", cfgName, err)
+		return v1.Descriptor{}, errors.Join(fmt.Errorf("write image: config: %w", err), g.Wait())
 	}
 	m, err := img.RawManifest()
 	if err != nil {
-		return v1.Descriptor{}, fmt.Errorf("write image: manifest: %w", err)
+		return v1.Descriptor{}, errors.Join(fmt.Errorf("write image: manifest: %w", err), g.Wait())
 	}
 	desc, err := partial.Descriptor(img)
 	if err != nil {
-		return v1.Descriptor{}, fmt.Errorf("write image: manifest: %w", err)
+		return v1.Descriptor{}, errors.Join(fmt.Errorf("write image: manifest: %w", err), g.Wait())
 	}
-	if err := s.writeBytes(m, desc.Digest); err != nil {
-		return v1.Descriptor{}, fmt.Errorf("write image: manifest %s: %w", desc.Digest, err)
+	g.Go(func() error {
+		if err := s.writeBytes(cfg, cfgName); err != nil {
+			return fmt.Errorf("config %s: %w", cfgName, err)
+		}
+		return nil
+	})
+	g.Go(func() error {
+		if err := s.writeBytes(m, desc.Digest); err != nil {
+			return fmt.Errorf("manifest %s: %w", desc.Digest, err)
+		}
+		return nil
+	})
+	if err := g.Wait(); err != nil {
+		return v1.Descriptor{}, fmt.Errorf("write image: %w", err)
 	}
 	return v1.Descriptor{MediaType: desc.MediaType, Size: desc.Size, Digest: desc.Digest}, nil
 }
