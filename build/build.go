@@ -284,8 +284,14 @@ func Run(ctx context.Context, o Options) (_ *Result, err error) {
 	result, err := b.BuildAll(ctx, targets)
 	if sc, ok := b.StatCache.(*fscopy.FileStatCache); ok {
 		// The stat cache only saves re-reading context files next time:
-		// failing to save it costs speed, not correctness.
-		_ = sc.Save()
+		// failing to save it costs speed, not correctness. Its synced
+		// write goes on beside the export; Run returns after it.
+		saved := make(chan struct{})
+		go func() {
+			defer close(saved)
+			_ = sc.Save()
+		}()
+		defer func() { <-saved }()
 	}
 	if err != nil {
 		return nil, err
