@@ -118,7 +118,7 @@ func (b *Builder) BuildAll(ctx context.Context, targets []*dag.Vertex) (*Result,
 	if jobs < 1 {
 		jobs = 1
 	}
-	s := &solve{b: b, sem: semaphore.NewWeighted(int64(jobs)), rootCtx: ctx}
+	s := &solve{b: b, sem: semaphore.NewWeighted(int64(jobs)), rootCtx: ctx, layerSlots: semaphore.NewWeighted(layerSlots)}
 	defer s.removing.Wait()
 	for _, target := range targets {
 		if err := b.checkEntitlements(target); err != nil {
@@ -250,8 +250,9 @@ type solve struct {
 	// layers counts the layer writes of steps later steps already build
 	// on (recordLater); Build returns once they are done. layerErrs are
 	// their failures (protected by mu).
-	layers    sync.WaitGroup
-	layerErrs []error
+	layers     sync.WaitGroup
+	layerErrs  []error
+	layerSlots *semaphore.Weighted // bounds layers (layerLater)
 }
 
 // node is a vertex's key, its record, and its snapshot, made on demand.

@@ -10,6 +10,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"runtime"
 	"sort"
 	"strings"
 	"sync"
@@ -314,10 +315,16 @@ func (s *solve) commit(ctx context.Context, v *dag.Vertex, key string, parent st
 // layerLater reports whether step v's layer may be written beside the
 // steps after it rather than before them: not for a linked step (its
 // rebase reads the layer), nor when steps of several platforms share
-// nodes, nor under --no-cache (twin steps share a snapshot name).
+// nodes, nor under --no-cache (twin steps share a snapshot name), nor
+// when layerSlots layers are being written so already (a chain of quick
+// steps with large layers would pile up compressors and their buffers).
+// A true result takes a slot, which recordLater gives back.
 func (s *solve) layerLater(v *dag.Vertex) bool {
-	return !s.nodes[v].linked && s.byKey == nil && s.b.NoCache == nil
+	return !s.nodes[v].linked && s.byKey == nil && s.b.NoCache == nil && s.layerSlots.TryAcquire(1)
 }
+
+// layerSlots is how many layers are written beside the steps at most.
+var layerSlots = int64(max(2, runtime.GOMAXPROCS(0)))
 
 // recordLater writes the layer of step v, whose snapshot later steps
 // already build on, then records the step (its record only once its blob
@@ -326,6 +333,7 @@ func (s *solve) layerLater(v *dag.Vertex) bool {
 // the snapshot stays, without a record (prune frees it), as later steps
 // may have committed onto it.
 func (s *solve) recordLater(v *dag.Vertex, n *node, rec cache.Record, layer func() (*v1.Descriptor, v1.Hash, error)) {
+	defer s.layerSlots.Release(1)
 	desc, diffID, err := layer()
 	if err == nil {
 		rec.Layer, rec.DiffID = desc, diffID
