@@ -45,8 +45,9 @@ type heldNet struct {
 }
 
 // netHolderEnv marks the re-executed bld that holds a pooled network
-// namespace (Init runs it).
-const netHolderEnv = "_BLD_SANDBOX_NETNS"
+// namespace (stepinit's init function runs it, before most of bld's
+// packages are initialised).
+const netHolderEnv = stepinit.HolderEnv
 
 // Run is Run with a pooled network for a step in the default network
 // mode; other modes are Run's own.
@@ -187,16 +188,4 @@ func (n *heldNet) close() error {
 		n.ns.Close()
 	}
 	return err
-}
-
-// holdNetNS is the holder: it brings lo up in its (new) network
-// namespace, says so on stdout, and waits for stdin to close.
-func holdNetNS() int {
-	if err := stepinit.LoopbackUp(); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	os.Stdout.Write([]byte{1})
-	io.Copy(io.Discard, os.Stdin)
-	return 0
 }
