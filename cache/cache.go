@@ -217,8 +217,14 @@ func (c *Cache) read(p, name string) (Record, error) {
 	return c.Get(k)
 }
 
+// writeAtomic writes a record whole, its content synced, but not its
+// directory entry: a crash may lose a record just written (the step is a
+// miss and runs again), never tear one. Nothing durable refers to a record
+// (images name blobs; a record's own snapshot and blob are committed and
+// synced before it is written), so losing one is safe; one fsync less per
+// step.
 func (c *Cache) writeAtomic(p string, b []byte) error {
-	return atomicfile.WriteFile(p, b, 0o600)
+	return atomicfile.WriteFileKeepable(p, b, 0o600)
 }
 
 // writeHint writes p whole or not at all, without syncing it.

@@ -9,7 +9,8 @@
 //
 // Records live one file each under <dir>/records/<xx>/<key>.json, written
 // with internal/atomicfile: a crash leaves either the old record or the new
-// one, and two bld processes can share a directory.
+// one (or, for a record just written, none: the step is then a miss), and
+// two bld processes can share a directory.
 //
 // Key types: Key (and Component, a part of its preimage), Record, Cache
 // (the records directory) and Source. The package holds keys and records

@@ -4,7 +4,8 @@
 // target, fsync the target's directory.
 //
 // File is the streaming form (Create, Write, Commit or Abort); WriteFile
-// writes a byte slice in one call. CreateTemp makes the temporary file in
+// writes a byte slice in one call, and WriteFileKeepable does without the
+// directory fsync, for records a crash may lose but must not tear. CreateTemp makes the temporary file in
 // another directory (of the same file system) and names the target only at
 // CommitTo, for content stores that learn a file's name (its digest) only
 // once it is written.
@@ -28,11 +29,12 @@ import (
 // `defer f.Abort()` is the usual pattern. A File is not safe for concurrent
 // use.
 type File struct {
-	f      *os.File
-	path   string // the target; "" until CommitTo for CreateTemp
-	perm   fs.FileMode
-	done   bool
-	noSync bool // CreateOutput: all or nothing, not durable
+	f         *os.File
+	path      string // the target; "" until CommitTo for CreateTemp
+	perm      fs.FileMode
+	done      bool
+	noSync    bool // CreateOutput: all or nothing, not durable
+	noDirSync bool // WriteFileKeepable: content synced, the rename not
 }
 
 // Create starts writing path: a temporary file ".<base>.tmp-*" next to it.
@@ -131,7 +133,7 @@ func (f *File) CommitTo(path string) (err error) {
 	if err := f.f.Close(); err != nil {
 		return err
 	}
-	if f.noSync {
+	if f.noSync || f.noDirSync {
 		return nil
 	}
 	return SyncDir(filepath.Dir(path))
@@ -155,6 +157,24 @@ func WriteFile(path string, data []byte, perm fs.FileMode) error {
 	if err != nil {
 		return err
 	}
+	defer f.Abort()
+	if _, err := f.Write(data); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	return f.Commit()
+}
+
+// WriteFileKeepable is WriteFile for a file that may be lost in a crash
+// but must never be torn: the content is synced before the rename, the
+// directory is not. After a crash the path has the old content (or none)
+// or the new, whole. For records whose loss costs a recomputation (a cache
+// record: a miss) and which nothing durable refers to; one fsync less each.
+func WriteFileKeepable(path string, data []byte, perm fs.FileMode) error {
+	f, err := Create(path, perm)
+	if err != nil {
+		return err
+	}
+	f.noDirSync = true
 	defer f.Abort()
 	if _, err := f.Write(data); err != nil {
 		return fmt.Errorf("write %s: %w", path, err)

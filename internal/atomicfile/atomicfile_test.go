@@ -110,18 +110,35 @@ func TestFailedCommitKeepsOldContent(t *testing.T) {
 	}
 }
 
+// WriteFile and WriteFileKeepable (which differ only in the directory
+// fsync, which no test here can observe) replace the file whole, with
+// the mode asked, and leave no temporary file.
 func TestWriteFile(t *testing.T) {
-	p := filepath.Join(t.TempDir(), "f")
-	for _, s := range []string{"one", "two"} {
-		if err := WriteFile(p, []byte(s), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		if b, _ := os.ReadFile(p); string(b) != s {
-			t.Fatalf("got %q, want %q", b, s)
-		}
-	}
-	if err := WriteFile(filepath.Join(t.TempDir(), "no", "such", "dir"), nil, 0o644); err == nil {
-		t.Error("WriteFile into a missing directory succeeded")
+	for name, write := range map[string]func(string, []byte, os.FileMode) error{
+		"WriteFile":         WriteFile,
+		"WriteFileKeepable": WriteFileKeepable,
+	} {
+		t.Run(name, func(t *testing.T) {
+			dir := t.TempDir()
+			p := filepath.Join(dir, "f")
+			for _, s := range []string{"one", "two"} {
+				if err := write(p, []byte(s), 0o640); err != nil {
+					t.Fatal(err)
+				}
+				if b, _ := os.ReadFile(p); string(b) != s {
+					t.Fatalf("got %q, want %q", b, s)
+				}
+			}
+			if fi, err := os.Stat(p); err != nil || fi.Mode().Perm() != 0o640 {
+				t.Errorf("mode: %v, %v; want 0640", fi.Mode(), err)
+			}
+			if ents, _ := os.ReadDir(dir); len(ents) != 1 {
+				t.Errorf("left in the directory: %v", ents)
+			}
+			if err := write(filepath.Join(t.TempDir(), "no", "such", "dir"), nil, 0o644); err == nil {
+				t.Error("a write into a missing directory succeeded")
+			}
+		})
 	}
 }
 
