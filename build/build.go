@@ -267,6 +267,7 @@ func Run(ctx context.Context, o Options) (_ *Result, err error) {
 	nets := &sandbox.Networks{}
 	defer nets.Close()
 	b.Run = nets.Run
+	b.WarmNetworks = nets.Warm
 	switch o.Isolation {
 	case "":
 		if o.Resources == (sandbox.Limits{}) {
@@ -278,6 +279,7 @@ func Run(ctx context.Context, o Options) (_ *Result, err error) {
 			return nil, fmt.Errorf("--isolation chroot: --memory, --cpus and --pids-limit need a cgroup, which chroot isolation does not make")
 		}
 		b.Run = sandbox.RunChroot
+		b.WarmNetworks = nil
 	default:
 		return nil, fmt.Errorf("--isolation %s: unknown (default or chroot)", o.Isolation)
 	}

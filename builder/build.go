@@ -39,6 +39,12 @@ type Builder struct {
 	Image func(ctx context.Context, src *dag.Source) (v1.Image, error)
 	// Run runs a RUN step: sandbox.Run, or a fake in tests.
 	Run func(ctx context.Context, spec sandbox.Spec) error
+	// WarmNetworks, if set, starts n default-mode networks for the RUN
+	// steps to come (sandbox.Networks.Warm, which Run draws from). Build
+	// calls it once the plan is known, with the number of RUN steps in
+	// the default network that will run and can start at once, so their
+	// networks start while the steps before them run.
+	WarmNetworks func(n int)
 
 	Jobs        int                    // concurrent executing steps; 0 means 1
 	NoCache     func(*dag.Vertex) bool // --no-cache, --no-cache-filter: ignore records for these
@@ -157,6 +163,11 @@ func (b *Builder) BuildAll(ctx context.Context, targets []*dag.Vertex) (*Result,
 	}
 	s.announce(plan)
 	s.cancel = cancel
+	if b.WarmNetworks != nil {
+		if n := min(firstRuns(plan, b.Network), jobs); n > 0 {
+			b.WarmNetworks(n)
+		}
+	}
 	// The target, then every step of its chain: the image needs each
 	// one's layer, even where a cached later step means it need not run.
 	// Steps the user asked to re-run (--no-cache-filter) run even where a
@@ -351,4 +362,57 @@ func (s *solve) scope(v *dag.Vertex, n *node) string {
 
 func shortDigest(b []byte) string {
 	return fmt.Sprintf("%x", sha256.Sum256(b))[:16]
+}
+
+// firstRuns counts the RUN steps of plan that will run (misses) in the
+// default network and have no such step among their ancestors: the most
+// that may want a network at once before any gives one back.
+func firstRuns(plan map[*dag.Vertex]*node, network string) int {
+	userNet := func(v *dag.Vertex) bool {
+		run, ok := v.Op.(*dag.Run)
+		if !ok {
+			return false
+		}
+		if n := plan[v]; n == nil || n.hit {
+			return false
+		}
+		net := run.Network
+		if net == "" {
+			net = network
+		}
+		return net == "" || net == sandbox.NetworkDefault
+	}
+	// below[v]: v or one of its ancestors is such a step.
+	below := map[*dag.Vertex]bool{}
+	var walk func(v *dag.Vertex) bool
+	walk = func(v *dag.Vertex) bool {
+		if b, ok := below[v]; ok {
+			return b
+		}
+		below[v] = false // a DAG: no cycle comes back here
+		b := userNet(v)
+		for _, in := range v.Inputs {
+			if walk(in) {
+				b = true
+			}
+		}
+		below[v] = b
+		return b
+	}
+	n := 0
+	for v := range plan {
+		if !userNet(v) {
+			continue
+		}
+		first := true
+		for _, in := range v.Inputs {
+			if walk(in) {
+				first = false
+			}
+		}
+		if first {
+			n++
+		}
+	}
+	return n
 }

@@ -29,10 +29,62 @@ import (
 // which dies with bld (parent-death signal), as slirp4netns does (its
 // exit pipe). The zero value is ready; Close ends every network.
 type Networks struct {
-	mu     sync.Mutex
-	free   []*heldNet
-	all    []*heldNet
-	closed bool
+	mu      sync.Mutex
+	free    []*heldNet
+	all     []*heldNet
+	closed  bool
+	warming int           // networks Warm is making
+	warmed  chan struct{} // closed (and replaced) whenever one of them is done
+	warms   sync.WaitGroup
+	stop    context.CancelFunc // ends the warms' context; set by the first Warm
+	warmCtx context.Context
+}
+
+// Warm starts making n networks in the background, for steps to come:
+// a build calls it once it knows how many RUN steps in the default
+// network will want one at once, so that their networks start while the
+// steps before them run. A step that finds no free network waits for one
+// being warmed rather than making its own. A network that fails to start
+// here is dropped without a word: the step that would have used it makes
+// its own, and reports the error.
+func (p *Networks) Warm(n int) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed || n <= 0 {
+		return
+	}
+	ctx := context.Background()
+	if p.stop == nil {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithCancel(ctx)
+		p.stop = cancel
+		p.warmCtx = ctx
+	}
+	if p.warmed == nil {
+		p.warmed = make(chan struct{})
+	}
+	for range n {
+		p.warming++
+		p.warms.Add(1)
+		go func() {
+			defer p.warms.Done()
+			net, err := newHeldNet(p.warmCtx)
+			p.mu.Lock()
+			p.warming--
+			close(p.warmed)
+			p.warmed = make(chan struct{})
+			switch {
+			case err != nil:
+				// Dropped: see Warm.
+			case p.closed:
+				net.close()
+			default:
+				p.all = append(p.all, net)
+				p.free = append(p.free, net)
+			}
+			p.mu.Unlock()
+		}()
+	}
 }
 
 // heldNet is one pooled network: a holder process in a new network
@@ -65,18 +117,34 @@ func (p *Networks) Run(ctx context.Context, spec Spec) error {
 	return err
 }
 
-// get takes a free network, or makes one.
+// get takes a free network, waits for one being warmed, or makes one.
 func (p *Networks) get(ctx context.Context) (*heldNet, error) {
 	p.mu.Lock()
-	if p.closed {
+	for {
+		if p.closed {
+			p.mu.Unlock()
+			return nil, errors.New("network pool closed")
+		}
+		if k := len(p.free); k > 0 {
+			n := p.free[k-1]
+			p.free = p.free[:k-1]
+			p.mu.Unlock()
+			return n, nil
+		}
+		if p.warming == 0 {
+			break
+		}
+		// More steps than warming networks may wait here: each takes
+		// one as it comes, and the last make their own once none is
+		// warming.
+		warmed := p.warmed
 		p.mu.Unlock()
-		return nil, errors.New("network pool closed")
-	}
-	if k := len(p.free); k > 0 {
-		n := p.free[k-1]
-		p.free = p.free[:k-1]
-		p.mu.Unlock()
-		return n, nil
+		select {
+		case <-warmed:
+		case <-ctx.Done():
+			return nil, context.Cause(ctx)
+		}
+		p.mu.Lock()
 	}
 	p.mu.Unlock()
 	n, err := newHeldNet(ctx)
@@ -105,13 +173,18 @@ func (p *Networks) put(n *heldNet) {
 	p.free = append(p.free, n)
 }
 
-// Close ends every network of the pool; steps still running keep theirs
-// until they end (the namespace lives while a process is in it).
+// Close ends every network of the pool, those still being warmed too;
+// steps still running keep theirs until they end (the namespace lives
+// while a process is in it).
 func (p *Networks) Close() error {
 	p.mu.Lock()
 	all := p.all
 	p.all, p.free, p.closed = nil, nil, true
+	if p.stop != nil {
+		p.stop()
+	}
 	p.mu.Unlock()
+	p.warms.Wait()
 	var errs []error
 	for _, n := range all {
 		errs = append(errs, n.close())

@@ -96,3 +96,53 @@ func holdersLeft() string {
 	}
 	return strings.Join(left, ", ")
 }
+
+// TestNetworksWarm: networks warmed before any step are the ones steps
+// get (no step makes its own while they warm), two steps at once get two
+// of them, and Close while networks are still warming leaves no holder
+// and no slirp4netns.
+func TestNetworksWarm(t *testing.T) {
+	root := newRoot(t)
+	nets := &Networks{}
+	nets.Warm(2)
+	var wg sync.WaitGroup
+	got := make([]string, 2)
+	for i := range got {
+		wg.Go(func() {
+			var out, errOut bytes.Buffer
+			err := nets.Run(t.Context(), Spec{Root: bindRoot(root), Args: []string{"sh", "-c", "sleep 0.3; readlink /proc/self/ns/net"}, Stdout: &out, Stderr: &errOut})
+			if err != nil {
+				t.Errorf("Run = %v; stderr:\n%s", err, errOut.String())
+			}
+			got[i] = strings.TrimSpace(out.String())
+		})
+	}
+	wg.Wait()
+	if got[0] == got[1] || got[0] == mustReadlink(t, "/proc/self/ns/net") {
+		t.Errorf("two steps at once: namespaces %q (host %s)", got, mustReadlink(t, "/proc/self/ns/net"))
+	}
+	nets.mu.Lock()
+	made := len(nets.all)
+	nets.mu.Unlock()
+	if made != 2 {
+		t.Errorf("%d networks made for two warmed and two steps, want 2", made)
+	}
+	if err := nets.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	// Closed at once, while three are still starting.
+	early := &Networks{}
+	early.Warm(3)
+	if err := early.Close(); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(100 * time.Millisecond)
+	checkNoNetworkLeft(t)
+	if left := holdersLeft(); left != "" {
+		t.Errorf("network holders left: %s", left)
+	}
+	if err := early.Run(t.Context(), Spec{Root: bindRoot(root), Args: []string{"true"}}); err == nil {
+		t.Error("a closed pool ran a step")
+	}
+}
