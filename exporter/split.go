@@ -3,7 +3,6 @@ package exporter
 import (
 	"archive/tar"
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"path"
@@ -13,6 +12,7 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 
+	"github.com/bldbuild/bld/internal/archive"
 	"github.com/bldbuild/bld/internal/readers"
 )
 
@@ -112,22 +112,7 @@ func writeFlatIndex(ctx context.Context, w io.Writer, idx v1.ImageIndex, split b
 func eachFlatEntry(ctx context.Context, img v1.Image, fn func(h *tar.Header, r io.Reader) error) error {
 	rc := mutate.Extract(img)
 	defer rc.Close()
-	tr := tar.NewReader(rc)
-	for {
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		h, err := tr.Next()
-		if errors.Is(err, io.EOF) {
-			return nil
-		}
-		if err != nil {
-			return err
-		}
-		if err := fn(h, tr); err != nil {
-			return err
-		}
-	}
+	return archive.Walk(ctx, rc, fn)
 }
 
 // copyFlat writes img's flattened filesystem into tw, every name (and

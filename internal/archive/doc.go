@@ -1,6 +1,7 @@
 // Package archive owns tar for bld: the one safe extractor (Extract), the
-// one deterministic writer (Writer, WriteDir) and the one compression
-// sniffer (Detect, Decompress). Every caller that reads or writes a tar of
+// one deterministic writer (Writer, WriteDir), the one compression
+// sniffer (Detect, Decompress) and the one loop over a tar's entries for
+// readers that do not extract (Walk). Every caller that reads or writes a tar of
 // a directory tree (snapshot apply and diff, ADD of a local archive,
 // --output type=local, cache mounts, bld import) goes through here, so
 // there is one path-escape check and one breakout catalogue

@@ -3,6 +3,7 @@ package snapshottest
 import (
 	"archive/tar"
 	"bytes"
+	"io"
 	"os"
 	"path/filepath"
 	"slices"
@@ -10,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/bldbuild/bld/internal/archive"
 	"github.com/bldbuild/bld/snapshot"
 	"golang.org/x/sys/unix"
 )
@@ -211,15 +213,14 @@ func testDeterministic(t *testing.T, sn snapshot.Snapshotter) {
 	if !bytes.Equal(Diff(t, sn, "up-one", snapshot.DiffOptions{}), Diff(t, sn, "up-two", snapshot.DiffOptions{})) {
 		t.Error("diffs of two equal upper layers differ")
 	}
-	tr := tar.NewReader(bytes.NewReader(a))
-	for {
-		hdr, err := tr.Next()
-		if err != nil {
-			break
-		}
+	err := archive.Walk(t.Context(), bytes.NewReader(a), func(hdr *tar.Header, _ io.Reader) error {
 		if hdr.Uname != "" || hdr.Gname != "" || !hdr.AccessTime.IsZero() || !hdr.ChangeTime.IsZero() || hdr.ModTime.Nanosecond() != 0 {
 			t.Errorf("%s: uname %q gname %q atime %v ctime %v mtime %v", hdr.Name, hdr.Uname, hdr.Gname, hdr.AccessTime, hdr.ChangeTime, hdr.ModTime)
 		}
+		return nil
+	})
+	if err != nil {
+		t.Errorf("read layer: %v", err)
 	}
 }
 
@@ -227,13 +228,8 @@ func testEpoch(t *testing.T, sn snapshot.Snapshotter) {
 	Unpack(t, sn, "base", "", BaseLayer(t))
 	epoch := T0.Add(time.Minute)
 	layer := Diff(t, sn, "base", snapshot.DiffOptions{Epoch: &epoch})
-	tr := tar.NewReader(bytes.NewReader(layer))
 	n := 0
-	for {
-		hdr, err := tr.Next()
-		if err != nil {
-			break
-		}
+	err := archive.Walk(t.Context(), bytes.NewReader(layer), func(hdr *tar.Header, _ io.Reader) error {
 		n++
 		want := T0 // etc/b is an hour later, the rest at T0
 		if hdr.Name == "etc/b" {
@@ -242,6 +238,10 @@ func testEpoch(t *testing.T, sn snapshot.Snapshotter) {
 		if !hdr.ModTime.Equal(want) {
 			t.Errorf("%s: mtime %v, want %v", hdr.Name, hdr.ModTime, want)
 		}
+		return nil
+	})
+	if err != nil {
+		t.Errorf("read layer: %v", err)
 	}
 	if n == 0 {
 		t.Error("empty layer")

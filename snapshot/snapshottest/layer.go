@@ -3,6 +3,7 @@ package snapshottest
 import (
 	"archive/tar"
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
@@ -16,6 +17,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/bldbuild/bld/internal/archive"
 )
 
 // Entry describes one tar entry of a test layer.
@@ -87,22 +90,19 @@ func Layer(t testing.TB, entries ...Entry) []byte {
 // mtime, size, content digest, link, device, xattrs), in tar order.
 func Entries(t testing.TB, layer []byte) []string {
 	t.Helper()
-	tr := tar.NewReader(bytes.NewReader(layer))
 	var out []string
-	for {
-		hdr, err := tr.Next()
-		if err == io.EOF {
-			return out
-		}
+	err := archive.Walk(context.Background(), bytes.NewReader(layer), func(hdr *tar.Header, r io.Reader) error {
+		body, err := io.ReadAll(r)
 		if err != nil {
-			t.Fatalf("read layer: %v", err)
-		}
-		body, err := io.ReadAll(tr)
-		if err != nil {
-			t.Fatal(err)
+			return err
 		}
 		out = append(out, describeHeader(hdr, body))
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("read layer: %v", err)
 	}
+	return out
 }
 
 func describeHeader(hdr *tar.Header, body []byte) string {
