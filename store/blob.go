@@ -50,6 +50,13 @@ func (w *Writer) Write(p []byte) (int, error) {
 	return n, err
 }
 
+// Digest returns the digest of what was written so far (compress.Digester:
+// Compress takes a layer's digest from it instead of hashing the
+// compressed bytes again).
+func (w *Writer) Digest() v1.Hash {
+	return v1.Hash{Algorithm: "sha256", Hex: hex.EncodeToString(w.h.Sum(nil))}
+}
+
 // Commit checks what was written against expected (the zero Hash accepts
 // any content) and moves it into blobs/ under its digest. If the blob is
 // already there, the new copy is dropped. It returns the digest and the
@@ -59,7 +66,7 @@ func (w *Writer) Commit(expected v1.Hash) (v1.Hash, int64, error) {
 		return v1.Hash{}, 0, errors.New("commit blob: writer is closed")
 	}
 	w.done = true
-	got := v1.Hash{Algorithm: "sha256", Hex: hex.EncodeToString(w.h.Sum(nil))}
+	got := w.Digest()
 	if expected != (v1.Hash{}) && expected != got {
 		w.f.Abort()
 		return v1.Hash{}, 0, fmt.Errorf("commit blob %s: content has digest %s (%d bytes)", expected, got, w.n)

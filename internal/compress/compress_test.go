@@ -8,6 +8,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"hash"
 	"io"
 	"math/rand/v2"
 	"runtime"
@@ -71,38 +72,66 @@ func TestCompress(t *testing.T) {
 		{"zstd-19", Options{Format: Zstd, Level: 19}, types.OCILayerZStd},
 		{"uncompressed", Options{Format: Uncompressed}, types.OCIUncompressedLayer},
 	} {
-		t.Run(tc.name, func(t *testing.T) {
-			var buf bytes.Buffer
-			res, err := Compress(t.Context(), &buf, bytes.NewReader(data), tc.opt)
-			if err != nil {
-				t.Fatal(err)
+		// A plain writer, and one that hashes what it is given (as the
+		// store's blob writer does; Compress takes the digest from it).
+		for _, digester := range []bool{false, true} {
+			name := tc.name
+			if digester {
+				name += "/digester"
 			}
-			if res.MediaType != tc.mt {
-				t.Errorf("MediaType = %s, want %s", res.MediaType, tc.mt)
-			}
-			if want := sha(data); res.DiffID != want {
-				t.Errorf("DiffID = %s, want %s", res.DiffID, want)
-			}
-			if want := sha(buf.Bytes()); res.Digest != want {
-				t.Errorf("Digest = %s, want %s", res.Digest, want)
-			}
-			if res.Size != int64(buf.Len()) {
-				t.Errorf("Size = %d, want %d", res.Size, buf.Len())
-			}
-			rc, err := Decompress(bytes.NewReader(buf.Bytes()))
-			if err != nil {
-				t.Fatal(err)
-			}
-			got, err := io.ReadAll(rc)
-			rc.Close()
-			if err != nil {
-				t.Fatal(err)
-			}
-			if !bytes.Equal(got, data) {
-				t.Errorf("round trip: got %d bytes, want %d equal bytes", len(got), len(data))
-			}
-		})
+			t.Run(name, func(t *testing.T) {
+				var buf bytes.Buffer
+				var w io.Writer = &buf
+				if digester {
+					w = &hashingWriter{w: &buf, h: sha256.New()}
+				}
+				res, err := Compress(t.Context(), w, bytes.NewReader(data), tc.opt)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if res.MediaType != tc.mt {
+					t.Errorf("MediaType = %s, want %s", res.MediaType, tc.mt)
+				}
+				if want := sha(data); res.DiffID != want {
+					t.Errorf("DiffID = %s, want %s", res.DiffID, want)
+				}
+				if want := sha(buf.Bytes()); res.Digest != want {
+					t.Errorf("Digest = %s, want %s", res.Digest, want)
+				}
+				if res.Size != int64(buf.Len()) {
+					t.Errorf("Size = %d, want %d", res.Size, buf.Len())
+				}
+				rc, err := Decompress(bytes.NewReader(buf.Bytes()))
+				if err != nil {
+					t.Fatal(err)
+				}
+				got, err := io.ReadAll(rc)
+				rc.Close()
+				if err != nil {
+					t.Fatal(err)
+				}
+				if !bytes.Equal(got, data) {
+					t.Errorf("round trip: got %d bytes, want %d equal bytes", len(got), len(data))
+				}
+			})
+		}
 	}
+}
+
+// hashingWriter is a Digester: it hashes what it writes.
+type hashingWriter struct {
+	w io.Writer
+	h hash.Hash
+}
+
+func (w *hashingWriter) Write(p []byte) (int, error) {
+	n, err := w.w.Write(p)
+	w.h.Write(p[:n])
+	return n, err
+}
+
+func (w *hashingWriter) Digest() v1.Hash {
+	return v1.Hash{Algorithm: "sha256", Hex: hex.EncodeToString(w.h.Sum(nil))}
 }
 
 func TestCompressEmpty(t *testing.T) {
