@@ -106,7 +106,7 @@ func (c *Cache) Put(r Record) error {
 		// a miss: a hint, written whole (renamed into place) but not synced,
 		// two fsyncs less per step. After a crash an old, missing or torn
 		// one explains nothing and costs nothing.
-		if err := writeHint(c.scopePath(r.Scope), []byte(r.Key.String())); err != nil {
+		if err := atomicfile.WriteFileUnsynced(c.scopePath(r.Scope), []byte(r.Key.String()), 0o600); err != nil {
 			return fmt.Errorf("write cache scope %s: %w", r.Scope, err)
 		}
 	}
@@ -225,17 +225,4 @@ func (c *Cache) read(p, name string) (Record, error) {
 // step.
 func (c *Cache) writeAtomic(p string, b []byte) error {
 	return atomicfile.WriteFileKeepable(p, b, 0o600)
-}
-
-// writeHint writes p whole or not at all, without syncing it.
-func writeHint(p string, b []byte) error {
-	f, err := atomicfile.CreateOutput(p, 0o600)
-	if err != nil {
-		return err
-	}
-	defer f.Abort()
-	if _, err := f.Write(b); err != nil {
-		return err
-	}
-	return f.Commit()
 }

@@ -304,15 +304,7 @@ func (s *store) writeRecord(r *record) error {
 	if r.kind() == KindCommitted {
 		return atomicfile.WriteFile(s.recordPath(r.Name), b, 0o600)
 	}
-	f, err := atomicfile.CreateOutput(s.recordPath(r.Name), 0o600)
-	if err != nil {
-		return err
-	}
-	defer f.Abort()
-	if _, err := f.Write(b); err != nil {
-		return err
-	}
-	return f.Commit()
+	return atomicfile.WriteFileUnsynced(s.recordPath(r.Name), b, 0o600)
 }
 
 // get returns a copy of key's record.

@@ -4,8 +4,9 @@
 // target, fsync the target's directory.
 //
 // File is the streaming form (Create, Write, Commit or Abort); WriteFile
-// writes a byte slice in one call, and WriteFileKeepable does without the
-// directory fsync, for records a crash may lose but must not tear. CreateTemp makes the temporary file in
+// writes a byte slice in one call, WriteFileKeepable does without the
+// directory fsync, for records a crash may lose but must not tear, and
+// WriteFileUnsynced without any fsync, for what a crash discards anyway. CreateTemp makes the temporary file in
 // another directory (of the same file system) and names the target only at
 // CommitTo, for content stores that learn a file's name (its digest) only
 // once it is written.
@@ -153,15 +154,7 @@ func (f *File) Abort() error {
 // WriteFile replaces path with data, atomically and durably, with mode
 // perm.
 func WriteFile(path string, data []byte, perm fs.FileMode) error {
-	f, err := Create(path, perm)
-	if err != nil {
-		return err
-	}
-	defer f.Abort()
-	if _, err := f.Write(data); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	return f.Commit()
+	return writeFile(path, data, perm, func(*File) {})
 }
 
 // WriteFileKeepable is WriteFile for a file that may be lost in a crash
@@ -170,11 +163,23 @@ func WriteFile(path string, data []byte, perm fs.FileMode) error {
 // or the new, whole. For records whose loss costs a recomputation (a cache
 // record: a miss) and which nothing durable refers to; one fsync less each.
 func WriteFileKeepable(path string, data []byte, perm fs.FileMode) error {
+	return writeFile(path, data, perm, func(f *File) { f.noDirSync = true })
+}
+
+// WriteFileUnsynced is WriteFile without any fsync, as CreateOutput: the
+// path has the old content or the new, whole, while the system runs; a
+// crash may leave it old, missing or torn. For hints and records that a
+// crash discards anyway (an active snapshot's record, a cache scope).
+func WriteFileUnsynced(path string, data []byte, perm fs.FileMode) error {
+	return writeFile(path, data, perm, func(f *File) { f.noSync = true })
+}
+
+func writeFile(path string, data []byte, perm fs.FileMode, set func(*File)) error {
 	f, err := Create(path, perm)
 	if err != nil {
 		return err
 	}
-	f.noDirSync = true
+	set(f)
 	defer f.Abort()
 	if _, err := f.Write(data); err != nil {
 		return fmt.Errorf("write %s: %w", path, err)

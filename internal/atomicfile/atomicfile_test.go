@@ -110,13 +110,14 @@ func TestFailedCommitKeepsOldContent(t *testing.T) {
 	}
 }
 
-// WriteFile and WriteFileKeepable (which differ only in the directory
-// fsync, which no test here can observe) replace the file whole, with
-// the mode asked, and leave no temporary file.
+// WriteFile, WriteFileKeepable and WriteFileUnsynced (which differ only in
+// their fsyncs, which no test here can observe) replace the file whole,
+// with the mode asked, and leave no temporary file.
 func TestWriteFile(t *testing.T) {
 	for name, write := range map[string]func(string, []byte, os.FileMode) error{
 		"WriteFile":         WriteFile,
 		"WriteFileKeepable": WriteFileKeepable,
+		"WriteFileUnsynced": WriteFileUnsynced,
 	} {
 		t.Run(name, func(t *testing.T) {
 			dir := t.TempDir()
