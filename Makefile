@@ -13,9 +13,11 @@ PKGS      := ./...
 all: build
 
 # Static (no cgo, as DESIGN.md says): no dynamic loader at each start of
-# bld, which every RUN step's init and every rootless command pays.
+# bld, which every rootless command pays; and with the step init embedded
+# as a small program of its own, which every RUN step starts
+# (scripts/build-bld.sh).
 build:
-	CGO_ENABLED=0 $(GO) build -o $(BIN) ./cmd/bld
+	GO=$(GO) ./scripts/build-bld.sh $(BIN)
 
 deps:
 	./scripts/install-deps.sh

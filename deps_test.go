@@ -33,19 +33,22 @@ var allowed = map[string][]string{
 	// The step's init, part of sandbox (its child side), kept apart so
 	// that it imports nothing heavy (see its package documentation).
 	"sandbox/internal/stepinit": {"internal/mount", "internal/userns"},
-	"internal/mount":            {},
-	"internal/userns":           {},
-	"internal/binfmt":           {},
-	"internal/compress":         {"internal/archive", "internal/readers"},
-	"internal/archive":          {"internal/userns"},
-	"internal/fscopy":           {"dag", "internal/archive", "internal/atomicfile"},
-	"internal/atomicfile":       {},
-	"internal/readers":          {},
-	"internal/optspec":          {},
-	"internal/imageref":         {},
-	"internal/ignore":           {},
-	"internal/testutil":         {},
-	"internal/conformance":      {"internal/testutil"},
+	// The same init as a program of its own, which make build embeds in
+	// bld (package sandbox starts it): stepinit and nothing else.
+	"sandbox/internal/stepinit/cmd/bld-init": {"sandbox/internal/stepinit"},
+	"internal/mount":                         {},
+	"internal/userns":                        {},
+	"internal/binfmt":                        {},
+	"internal/compress":                      {"internal/archive", "internal/readers"},
+	"internal/archive":                       {"internal/userns"},
+	"internal/fscopy":                        {"dag", "internal/archive", "internal/atomicfile"},
+	"internal/atomicfile":                    {},
+	"internal/readers":                       {},
+	"internal/optspec":                       {},
+	"internal/imageref":                      {},
+	"internal/ignore":                        {},
+	"internal/testutil":                      {},
+	"internal/conformance":                   {"internal/testutil"},
 }
 
 // TestDeps fails when a package imports a bld package DESIGN.md does not

@@ -5,9 +5,10 @@
 #   runstep50   50 trivial `RUN true` steps, --no-cache (target 15 ms each);
 #               wall time, and CPU time per RUN (steadier on a loaded host)
 #   parallel4   four stages of `RUN sleep 1` in parallel (target 1.15 s)
-#   initstart   one start of a step's init: bld re-executed as the init and
-#               exiting at once (no config), i.e. the Go runtime and the
-#               package initialisers a step still pays (sandbox/internal/stepinit)
+#   initstart   one start of a step's init (the bld-init make build embeds),
+#               exiting at once (no config): the Go runtime and the package
+#               initialisers a step still pays (sandbox/internal/stepinit)
+#   initself    the same with bld itself as the init (a plain go build)
 # then BenchmarkFloor (sandbox): fork+exec, namespaces, overlay, and Run.
 #   RUNS=5 bench/runstep.sh      (as root; bench/run.sh may call it)
 set -euo pipefail
@@ -75,12 +76,18 @@ row parallel4 "$(printf '%s\n' "${t[@]}" | median)" "<= 1.15 s"
 
 # The init reads its config from fd 4 and reports on fd 3: /dev/null for
 # both makes it fail at once, after everything a step pays before setup.
-# Wall time per start, and CPU time (user+sys: steadier on a loaded host).
+# Wall time per start, and CPU time (user+sys: steadier on a loaded host),
+# of the init make build embeds (bld-init, initstart) and of bld itself
+# re-executed as the init (initself: a plain go build of bld).
+CGO_ENABLED=0 go build -o "$W/bld-init" ./sandbox/internal/stepinit/cmd/bld-init
 n=200
 TIMEFORMAT='%R %U %S'
-t=$({ time (for ((i = 0; i < n; i++)); do _BLD_SANDBOX_INIT=1 $BLD 3</dev/null 4</dev/null 2>/dev/null || true; done); } 2>&1)
-read -r real user sys <<<"$t"
-row initstart "$(awk -v r="$real" -v n=$n 'BEGIN { printf "%.4f", r / n }')" \
-  "($(awk -v r="$real" -v u="$user" -v s="$sys" -v n=$n 'BEGIN { printf "%.1f ms wall, %.1f ms CPU", r * 1000 / n, (u + s) * 1000 / n }') per start, bash's fork included)"
+for v in initstart:"$W/bld-init" initself:"$BLD"; do
+  exe=${v#*:}
+  t=$({ time (for ((i = 0; i < n; i++)); do _BLD_SANDBOX_INIT=1 "$exe" 3</dev/null 4</dev/null 2>/dev/null || true; done); } 2>&1)
+  read -r real user sys <<<"$t"
+  row "${v%%:*}" "$(awk -v r="$real" -v n=$n 'BEGIN { printf "%.4f", r / n }')" \
+    "($(awk -v r="$real" -v u="$user" -v s="$sys" -v n=$n 'BEGIN { printf "%.1f ms wall, %.1f ms CPU", r * 1000 / n, (u + s) * 1000 / n }') per start, bash's fork included)"
+done
 
 go test -run '^$' -bench Floor -benchtime 100x ./sandbox | grep '^Benchmark'

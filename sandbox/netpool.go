@@ -208,7 +208,7 @@ func newHeldNet(ctx context.Context) (n *heldNet, err error) {
 	defer readyR.Close()
 	n = &heldNet{stop: stopW}
 	n.holder = &exec.Cmd{
-		Path:   "/proc/self/exe",
+		Path:   initPath(),
 		Args:   []string{"bld-sandbox-netns"},
 		Env:    []string{netHolderEnv + "=1"},
 		Stdin:  stopR,

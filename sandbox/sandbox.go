@@ -350,7 +350,7 @@ func run(ctx context.Context, spec Spec, cfg *config, cg *cgroup, into *os.File)
 	// The cgroup namespace is made by the init once it is in the step's
 	// cgroups, so that they are its root.
 	cmd := &exec.Cmd{
-		Path:       "/proc/self/exe",
+		Path:       initPath(),
 		Args:       []string{"bld-sandbox-init"},
 		Env:        []string{stepinit.Env + "=1"},
 		Stdin:      spec.Stdin,

@@ -6,6 +6,8 @@ import (
 	"runtime/debug"
 
 	"github.com/spf13/cobra"
+
+	"github.com/bldbuild/bld/sandbox"
 )
 
 // version is set at link time (-ldflags "-X main.version=...").
@@ -30,6 +32,7 @@ func newVersionCmd(g *globalOptions) *cobra.Command {
 			w := cmd.OutOrStdout()
 			fmt.Fprintf(w, "bld %s\n", versionString())
 			fmt.Fprintf(w, "root: %s\n", g.root)
+			fmt.Fprintf(w, "step init: %s\n", sandbox.InitProgram())
 			st, err := g.openRoot(cmd.Context(), true)
 			if err != nil {
 				fmt.Fprintf(w, "snapshotter: unavailable (%v)\n", err)

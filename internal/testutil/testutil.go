@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"syscall"
@@ -196,10 +197,11 @@ func Bld(t testing.TB) string {
 			return
 		}
 		bldPath = filepath.Join(dir, "bld")
-		cmd := exec.Command("go", "build", "-o", bldPath, "github.com/bldbuild/bld/cmd/bld")
-		cmd.Env = append(os.Environ(), "CGO_ENABLED=0") // static, as make build
-		if out, err := cmd.CombinedOutput(); err != nil {
-			bldErr = fmt.Errorf("go build bld: %v\n%s", err, out)
+		// As make build does: static, with the step init embedded.
+		_, self, _, _ := runtime.Caller(0)
+		script := filepath.Join(filepath.Dir(self), "..", "..", "scripts", "build-bld.sh")
+		if out, err := exec.Command(script, bldPath).CombinedOutput(); err != nil {
+			bldErr = fmt.Errorf("%s: %v\n%s", script, err, out)
 		}
 	})
 	if bldErr != nil {

@@ -1,13 +1,16 @@
 // Package stepinit is the sandbox's init: the code that runs in the
 // process package sandbox's Run starts as PID 1 of a step's new
 // namespaces, builds the step's root there, pivot_roots into it and
-// execve's the command. Run re-executes the bld binary with Env in its
-// environment; this package's init function sees it and becomes the init,
-// before main and before the initialisers of the packages that import it.
+// execve's the command. Run starts a program with Env in its environment;
+// this package's init function sees it and becomes the init, before main
+// and before the initialisers of the packages that import it. The program
+// is bld-init (cmd/bld-init: this package and nothing else), which make
+// build embeds in bld and Run starts from a sealed memfd, or, in a bld
+// built without it, bld itself.
 //
 // # Why an init function, in a package of its own
 //
-// The re-executed binary is the whole of bld, and Go runs package
+// A re-executed bld is the whole of bld, and Go runs package
 // initialisers before main: a step's init used to pay for all of them (the
 // Dockerfile frontend and its checks' regexps, the digest and reference
 // regexps, registry clients, the sandbox's own seccomp tables: 163

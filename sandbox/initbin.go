@@ -1,0 +1,8 @@
+//go:build !bld_initbin
+
+package sandbox
+
+// initBinary is the step init as a program of its own (bld-init), when
+// the build embeds it (initbin_embed.go); here it does not, and Run and
+// Networks re-execute bld itself.
+var initBinary []byte

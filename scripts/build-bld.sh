@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# scripts/build-bld.sh OUT: builds bld as make build does, static (no
+# cgo), with the step init embedded: bld-init
+# (sandbox/internal/stepinit/cmd/bld-init) is built first, and bld is
+# built with the bld_initbin tag and an -overlay that puts that program at
+# sandbox/initbin/bld-init, where package sandbox embeds it. Nothing is
+# written into the tree. A plain `go build ./cmd/bld` also works; its RUN
+# steps re-execute bld itself, which starts more slowly (package sandbox,
+# initexe.go). The tests' bld (internal/testutil) is built by this script.
+set -euo pipefail
+out=${1:?usage: build-bld.sh OUT}
+cd "$(dirname "$0")/.."
+mkdir -p "$(dirname "$out")"
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/bld-init.XXXXXX")
+trap 'rm -rf "$tmp"' EXIT
+export CGO_ENABLED=0
+"${GO:-go}" build -o "$tmp/bld-init" ./sandbox/internal/stepinit/cmd/bld-init
+printf '{"Replace":{"%s":"%s"}}\n' "$PWD/sandbox/initbin/bld-init" "$tmp/bld-init" >"$tmp/overlay.json"
+"${GO:-go}" build -tags bld_initbin -overlay "$tmp/overlay.json" -o "$out" ./cmd/bld
