@@ -10,7 +10,6 @@ import (
 	"testing"
 
 	"github.com/bldbuild/bld/build"
-	"github.com/bldbuild/bld/sandbox"
 	"github.com/bldbuild/bld/state"
 )
 
@@ -19,8 +18,8 @@ import (
 var rootDir, busybox string
 
 func TestMain(m *testing.M) {
-	// A RUN step re-executes this binary as the sandbox init.
-	sandbox.Init()
+	// A RUN step re-executes this binary as the sandbox init (package
+	// sandbox's stepinit serves it before TestMain).
 	tmp, err := os.MkdirTemp("", "bld-build-test-")
 	if err != nil {
 		log.Fatal(err)

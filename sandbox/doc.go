@@ -25,10 +25,9 @@
 // quiet machine), which every RUN step pays. Otherwise (a plain go build,
 // a test binary, or a kernel that refuses an executable memfd) Run
 // re-executes the current binary, whose stepinit initialiser runs before
-// main and before most of its other packages are initialised (a program
-// using this package must still call Init first in main, and a test
-// binary first in TestMain). The pooled networks' holder process is
-// served the same way. The init starts as PID 1 of the new
+// main and before most of its other packages are initialised: any
+// program that imports this package, a test binary too, can be its own
+// init. The init starts as PID 1 of the new
 // namespaces, builds the root (stepinit's rootfs.go: the root mounts,
 // /dev, the extra mounts and the /etc files, every target opened and
 // created through descriptors with openat2 RESOLVE_IN_ROOT and mounted

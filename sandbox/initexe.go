@@ -9,12 +9,12 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// selfExe is the program Run and Networks start when bld carries no init
+// selfExe is the program Run starts when bld carries no init
 // of its own: bld itself, re-executed (package stepinit serves it before
 // main).
 const selfExe = "/proc/self/exe"
 
-// initExe is the program Run and Networks start, made once per process.
+// initExe is the program Run starts, made once per process.
 var initExe struct {
 	once sync.Once
 	path string // what exec.Cmd.Path gets
@@ -22,8 +22,7 @@ var initExe struct {
 	err  error // why the embedded init is not used, when it is not
 }
 
-// initPath returns the program a step's init (and a network holder) is
-// started from: the embedded bld-init in a sealed memfd when the build
+// initPath returns the program a step's init is started from: the embedded bld-init in a sealed memfd when the build
 // has one (make build), else bld itself. A memfd the kernel refuses
 // (vm.memfd_noexec=2, or no memfd at all) also falls back to bld itself:
 // the same init, only slower to start.

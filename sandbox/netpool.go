@@ -4,15 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"os"
-	"os/exec"
 	"sync"
-	"syscall"
-
-	"golang.org/x/sys/unix"
-
-	"github.com/bldbuild/bld/sandbox/internal/stepinit"
 )
 
 // Networks is a pool of default-mode networks (a network namespace and
@@ -25,9 +18,10 @@ import (
 // network stays isolated from the host's as before (slirp4netns with
 // --disable-host-loopback); steps hold Docker's default capabilities,
 // without CAP_NET_ADMIN, so they cannot change it for the next one.
-// Nothing is mounted for a pooled namespace: a holder process keeps it,
-// which dies with bld (parent-death signal), as slirp4netns does (its
-// exit pipe). The zero value is ready; Close ends every network.
+// Nothing is mounted for a pooled namespace and no process holds it: a
+// descriptor of bld's does (newNetNS), which goes with bld however bld
+// ends, as slirp4netns does (its exit pipe). The zero value is ready;
+// Close ends every network.
 type Networks struct {
 	mu      sync.Mutex
 	free    []*heldNet
@@ -87,19 +81,13 @@ func (p *Networks) Warm(n int) {
 	}
 }
 
-// heldNet is one pooled network: a holder process in a new network
-// namespace (lo up) and the slirp4netns serving it.
+// heldNet is one pooled network: a network namespace held by a
+// descriptor alone (newNetNS: lo up, the tap made) and the slirp4netns
+// serving it.
 type heldNet struct {
-	holder *exec.Cmd
-	stop   *os.File // the holder's stdin: closing it ends the holder
-	unet   *userNet
-	ns     *os.File // the namespace, for the init to join
+	ns   *os.File // the namespace, for the init to join
+	unet *userNet
 }
-
-// netHolderEnv marks the re-executed bld that holds a pooled network
-// namespace (stepinit's init function runs it, before most of bld's
-// packages are initialised).
-const netHolderEnv = stepinit.HolderEnv
 
 // Run is Run with a pooled network for a step in the default network
 // mode; other modes are Run's own.
@@ -192,53 +180,19 @@ func (p *Networks) Close() error {
 	return errors.Join(errs...)
 }
 
-// newHeldNet starts a holder in a new network namespace and slirp4netns
-// on it, and waits until the network is up.
+// newHeldNet makes a network namespace and starts slirp4netns on it, and
+// waits until the network is up.
 func newHeldNet(ctx context.Context) (n *heldNet, err error) {
-	stopR, stopW, err := os.Pipe()
-	if err != nil {
+	n = &heldNet{}
+	if n.ns, err = newNetNS(); err != nil {
 		return nil, err
-	}
-	readyR, readyW, err := os.Pipe()
-	if err != nil {
-		stopR.Close()
-		stopW.Close()
-		return nil, err
-	}
-	defer readyR.Close()
-	n = &heldNet{stop: stopW}
-	n.holder = &exec.Cmd{
-		Path:   initPath(),
-		Args:   []string{"bld-sandbox-netns"},
-		Env:    []string{netHolderEnv + "=1"},
-		Stdin:  stopR,
-		Stdout: readyW,
-		SysProcAttr: &syscall.SysProcAttr{
-			Cloneflags: unix.CLONE_NEWNET,
-			Pdeathsig:  syscall.SIGKILL,
-			Setpgid:    true, // a ^C reaches bld, which ends the pool
-		},
-	}
-	err = start(n.holder)
-	stopR.Close()
-	readyW.Close()
-	if err != nil {
-		stopW.Close()
-		return nil, fmt.Errorf("start network holder: %w", noNamespaces(err))
 	}
 	defer func() {
 		if err != nil {
 			err = errors.Join(err, n.close())
 		}
 	}()
-	var b [1]byte
-	if _, err := io.ReadFull(readyR, b[:]); err != nil {
-		return n, fmt.Errorf("network holder: lo did not come up")
-	}
-	if n.ns, err = os.Open(fmt.Sprintf("/proc/%d/ns/net", n.holder.Process.Pid)); err != nil {
-		return n, err
-	}
-	if n.unet, err = startUserNet(n.holder.Process.Pid); err != nil {
+	if n.unet, err = startUserNetNS(n.ns); err != nil {
 		return n, err
 	}
 	if err := n.unet.wait(ctx); err != nil {
@@ -247,15 +201,12 @@ func newHeldNet(ctx context.Context) (n *heldNet, err error) {
 	return n, nil
 }
 
-// close stops slirp4netns and the holder.
+// close stops slirp4netns and closes the namespace's descriptor: the
+// namespace ends with the last step in it.
 func (n *heldNet) close() error {
 	var err error
 	if n.unet != nil {
 		err = n.unet.close()
-	}
-	n.stop.Close()
-	if n.holder != nil && n.holder.Process != nil {
-		n.holder.Wait()
 	}
 	if n.ns != nil {
 		n.ns.Close()

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -14,8 +13,8 @@ import (
 // TestNetworksPool: steps run through a Networks pool get the default
 // network (tap0 configured, not the host's namespace); a step after
 // another reuses its namespace, two steps at once never share one (each
-// may listen on the same port); after Close no slirp4netns and no holder
-// is left.
+// may listen on the same port); after Close no slirp4netns is left and no
+// namespace held.
 func TestNetworksPool(t *testing.T) {
 	root := newRoot(t)
 	nets := &Networks{}
@@ -62,8 +61,8 @@ func TestNetworksPool(t *testing.T) {
 	}
 	time.Sleep(100 * time.Millisecond)
 	checkNoNetworkLeft(t)
-	if left := holdersLeft(); left != "" {
-		t.Errorf("network holders left: %s", left)
+	if left := netnsLeft(); left != "" {
+		t.Errorf("network namespaces still held: %s", left)
 	}
 }
 
@@ -76,22 +75,16 @@ func mustReadlink(t *testing.T, p string) string {
 	return s
 }
 
-// holdersLeft describes network holders (Networks) still running as
-// children of this process, or returns "".
-func holdersLeft() string {
+// netnsLeft describes the network namespaces this process still holds
+// descriptors of (a pooled network's, newNetNS), or returns "": after
+// Close there must be none, or the namespace, its tap and its slirp4netns
+// would outlive the pool.
+func netnsLeft() string {
 	var left []string
-	procs, _ := filepath.Glob("/proc/[0-9]*/cmdline")
-	for _, p := range procs {
-		b, err := os.ReadFile(p)
-		if err != nil || !bytes.HasPrefix(b, []byte("bld-sandbox-netns")) {
-			continue
-		}
-		st, _ := os.ReadFile(filepath.Join(filepath.Dir(p), "stat"))
-		s := string(st)
-		if i := strings.LastIndexByte(s, ')'); i >= 0 {
-			if f := strings.Fields(s[i+1:]); len(f) > 1 && f[1] == strconv.Itoa(os.Getpid()) {
-				left = append(left, filepath.Dir(p))
-			}
+	fds, _ := filepath.Glob("/proc/self/fd/*")
+	for _, fd := range fds {
+		if l, err := os.Readlink(fd); err == nil && strings.HasPrefix(l, "net:[") {
+			left = append(left, fd+" -> "+l)
 		}
 	}
 	return strings.Join(left, ", ")
@@ -99,8 +92,8 @@ func holdersLeft() string {
 
 // TestNetworksWarm: networks warmed before any step are the ones steps
 // get (no step makes its own while they warm), two steps at once get two
-// of them, and Close while networks are still warming leaves no holder
-// and no slirp4netns.
+// of them, and Close while networks are still warming leaves no
+// namespace held and no slirp4netns.
 func TestNetworksWarm(t *testing.T) {
 	root := newRoot(t)
 	nets := &Networks{}
@@ -139,8 +132,8 @@ func TestNetworksWarm(t *testing.T) {
 	}
 	time.Sleep(100 * time.Millisecond)
 	checkNoNetworkLeft(t)
-	if left := holdersLeft(); left != "" {
-		t.Errorf("network holders left: %s", left)
+	if left := netnsLeft(); left != "" {
+		t.Errorf("network namespaces still held: %s", left)
 	}
 	if err := early.Run(t.Context(), Spec{Root: bindRoot(root), Args: []string{"true"}}); err == nil {
 		t.Error("a closed pool ran a step")

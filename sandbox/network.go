@@ -6,11 +6,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/bldbuild/bld/internal/userns"
 	"net/netip"
 	"os"
 	"os/exec"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -18,6 +18,9 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/bldbuild/bld/internal/userns"
+	"github.com/bldbuild/bld/sandbox/internal/stepinit"
 )
 
 // Network modes of a Spec.
@@ -54,7 +57,6 @@ const slirpReadyTimeout = 10 * time.Second
 // rootless bld, slirp4netns needs no privilege outside bld's user
 // namespace (--userns-path of the init's).
 type userNet struct {
-	pid   int       // the init, whose network namespace is served
 	cmd   *exec.Cmd // slirp4netns
 	ready *os.File  // read end of slirp4netns's --ready-fd
 	exit  *os.File  // write end of its --exit-fd: closing it stops slirp4netns
@@ -67,15 +69,28 @@ type userNet struct {
 // startUserNet starts slirp4netns on the network namespace of process
 // pid. It does not wait for the network: wait does. The caller must call
 // close on a non-nil result, whatever happens.
-func startUserNet(pid int) (n *userNet, err error) {
+func startUserNet(pid int) (*userNet, error) {
+	if err := persistentTapIn(pid); err != nil {
+		return nil, fmt.Errorf("network namespace: %w", err)
+	}
+	return startSlirp(strconv.Itoa(pid), nil)
+}
+
+// startUserNetNS is startUserNet for the network namespace ns (newNetNS:
+// its tap is made already), which no process need be in: slirp4netns
+// gets the descriptor as its fd 5 and the namespace as a path.
+func startUserNetNS(ns *os.File) (*userNet, error) {
+	return startSlirp("/proc/self/fd/5", ns)
+}
+
+// startSlirp starts slirp4netns on target: a PID, or with ns, the path of
+// ns as slirp4netns sees it.
+func startSlirp(target string, ns *os.File) (n *userNet, err error) {
 	prog, err := exec.LookPath(slirpProgram)
 	if err != nil {
 		return nil, fmt.Errorf("default network needs %s (Debian package slirp4netns), or RUN --network=none: %w", slirpProgram, err)
 	}
-	n = &userNet{pid: pid, log: new(bytes.Buffer)}
-	if err := persistentTapIn(pid); err != nil {
-		return nil, fmt.Errorf("network namespace: %w", err)
-	}
+	n = &userNet{log: new(bytes.Buffer)}
 	defer func() {
 		if err != nil {
 			err = errors.Join(err, n.close())
@@ -100,7 +115,7 @@ func startUserNet(pid int) (n *userNet, err error) {
 			// parses the step's packets.
 			"--enable-sandbox", "--enable-seccomp",
 			"--ready-fd=3", "--exit-fd=4",
-			strconv.Itoa(pid), slirpTap},
+			target, slirpTap},
 		Stdout:     n.log,
 		Stderr:     n.log,
 		ExtraFiles: []*os.File{readyW, exitR},
@@ -108,6 +123,10 @@ func startUserNet(pid int) (n *userNet, err error) {
 		// the death signal is a second guard. Its own process group: a
 		// ^C on the terminal reaches bld, which stops it after the step.
 		SysProcAttr: &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL, Setpgid: true},
+	}
+	if ns != nil {
+		n.cmd.Args = slices.Insert(n.cmd.Args, len(n.cmd.Args)-2, "--netns-type=path")
+		n.cmd.ExtraFiles = append(n.cmd.ExtraFiles, ns)
 	}
 	err = start(n.cmd)
 	readyW.Close()
@@ -222,6 +241,57 @@ func persistentTapIn(pid int) error {
 		errc <- err
 	}()
 	return <-errc
+}
+
+// newNetNS makes a network namespace with lo up and slirp4netns's tap
+// device (persistent) in it, held by the descriptor returned alone: no
+// process is in it until a step's init joins it, and it ends once that
+// descriptor is closed and no process is left in it (with bld, whatever
+// kills bld). It is made by a locked thread of its own that unshares its
+// network namespace and then goes back, as persistentTapIn's does.
+func newNetNS() (*os.File, error) {
+	type made struct {
+		f   *os.File
+		err error
+	}
+	c := make(chan made, 1)
+	go func() {
+		runtime.LockOSThread()
+		orig, err := unix.Open("/proc/thread-self/ns/net", unix.O_RDONLY|unix.O_CLOEXEC, 0)
+		if err != nil {
+			runtime.UnlockOSThread()
+			c <- made{err: os.NewSyscallError("open /proc/thread-self/ns/net", err)}
+			return
+		}
+		defer unix.Close(orig)
+		if err := unix.Unshare(unix.CLONE_NEWNET); err != nil {
+			runtime.UnlockOSThread()
+			c <- made{err: noNamespaces(os.NewSyscallError("unshare network namespace", err))}
+			return
+		}
+		var m made
+		m.f, m.err = os.Open("/proc/thread-self/ns/net")
+		if m.err == nil {
+			m.err = stepinit.LoopbackUp()
+		}
+		if m.err == nil {
+			m.err = persistentTap(slirpTap)
+		}
+		if m.err != nil && m.f != nil {
+			m.f.Close()
+			m.f = nil
+		}
+		if err := unix.Setns(orig, unix.CLONE_NEWNET); err != nil {
+			// Leave the thread locked: it dies with this goroutine (a
+			// rootless bld cannot go back, see persistentTapIn).
+			c <- m
+			return
+		}
+		runtime.UnlockOSThread()
+		c <- m
+	}()
+	m := <-c
+	return m.f, m.err
 }
 
 // joinNetNS moves the calling thread into the network namespace at path.

@@ -19,7 +19,6 @@ import (
 )
 
 func TestMain(m *testing.M) {
-	Init()
 	runHelper()
 	// Run's scratch directories go to $TMPDIR unless a spec says
 	// otherwise: a private one tells this process's from other

@@ -12,10 +12,10 @@ import (
 // purpose where a thread's state cannot be undone: the overlay mount's
 // private working directory (internal/mount), the rootless tap set-up
 // that cannot setns back (persistentTapIn). Any thread may have forked
-// a step's init, a pooled network's holder or slirp4netns earlier, so
-// such a thread's end killed them at random: a rootless build failed with
-// "slirp4netns: /proc/N/ns/net: No such file or directory" one run in
-// four, its holder gone. So every such child is started from one thread
+// a step's init or slirp4netns earlier, so such a thread's end killed
+// them at random: a rootless build failed with "slirp4netns:
+// /proc/N/ns/net: No such file or directory" one run in four, the process
+// that then held its pooled network gone. So every such child is started from one thread
 // that is locked for the life of the process and never ends.
 
 var (

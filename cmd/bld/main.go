@@ -16,7 +16,6 @@ import (
 
 	"github.com/bldbuild/bld/builder"
 	"github.com/bldbuild/bld/internal/userns"
-	"github.com/bldbuild/bld/sandbox"
 )
 
 // Exit codes: a Dockerfile step that failed (its command, a COPY source)
@@ -29,7 +28,6 @@ const (
 )
 
 func main() {
-	sandbox.Init()
 	os.Exit(start())
 }
 

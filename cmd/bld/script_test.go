@@ -14,12 +14,11 @@ import (
 	"github.com/rogpeppe/go-internal/testscript"
 
 	"github.com/bldbuild/bld/internal/testutil"
-	"github.com/bldbuild/bld/sandbox"
 )
 
 func TestMain(m *testing.M) {
-	// A RUN step re-executes this binary as the sandbox init.
-	sandbox.Init()
+	// A RUN step re-executes this binary as the sandbox init (package
+	// sandbox's stepinit serves it before TestMain).
 	testscript.Main(m, map[string]func(){
 		"bld":          func() { os.Exit(start()) },
 		"seccomp-deny": seccompDeny,

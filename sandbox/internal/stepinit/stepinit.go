@@ -45,17 +45,7 @@ import (
 // Env marks a process started by sandbox.Run as a sandbox init.
 const Env = "_BLD_SANDBOX_INIT"
 
-// HolderEnv marks a process started by sandbox.Networks as the holder of a
-// pooled network namespace: it brings lo up, says so on stdout and waits
-// for stdin to close. It is served here, before most packages are
-// initialised, for the same reason as the init: a build's first parallel
-// RUN steps each wait for a holder's start.
-const HolderEnv = "_BLD_SANDBOX_NETNS"
-
 func init() {
-	if os.Getenv(HolderEnv) != "" {
-		os.Exit(holdNetNS())
-	}
 	if os.Getenv(Env) == "" {
 		return
 	}
@@ -170,21 +160,4 @@ func LoopbackUp() error {
 		return os.NewSyscallError("ioctl SIOCSIFFLAGS lo", err)
 	}
 	return nil
-}
-
-// holdNetNS is the holder of a pooled network namespace (HolderEnv): it
-// brings lo up in its (new) network namespace, writes one byte to stdout
-// and waits for stdin to close.
-func holdNetNS() int {
-	if err := LoopbackUp(); err != nil {
-		os.Stderr.WriteString(err.Error() + "\n")
-		return 1
-	}
-	os.Stdout.Write([]byte{1})
-	var b [512]byte
-	for {
-		if _, err := os.Stdin.Read(b[:]); err != nil {
-			return 0
-		}
-	}
 }
