@@ -326,8 +326,9 @@ func (ph Placeholder) Remove() error {
 		return &os.PathError{Op: "remove", Path: ph.Path, Err: err}
 	}
 	if !changed && ph.Before != nil {
-		// utimensat on an O_PATH descriptor goes through its /proc link.
-		unix.UtimesNanoAt(unix.AT_FDCWD, fmt.Sprintf("/proc/self/fd/%d", ph.Parent), ph.Before[:], 0)
+		// utimensat of "." from the O_PATH descriptor: the directory
+		// itself, with no walk through /proc/self/fd.
+		unix.UtimesNanoAt(ph.Parent, ".", ph.Before[:], 0)
 	}
 	return nil
 }
