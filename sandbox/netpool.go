@@ -87,6 +87,30 @@ func (p *Networks) Warm(n int) {
 type heldNet struct {
 	ns   *os.File // the namespace, for the init to join
 	unet *userNet
+	up   netUp
+}
+
+// netUp is a pooled network coming up: done is closed once its
+// slirp4netns has configured it, or failed to (err, set before).
+type netUp struct {
+	done chan struct{}
+	err  error
+}
+
+// failed reports whether the network came up and went, or never came up:
+// it must not serve another step.
+func (n *heldNet) failed() bool {
+	select {
+	case <-n.unet.done:
+		return true
+	default:
+	}
+	select {
+	case <-n.up.done:
+		return n.up.err != nil
+	default:
+		return false
+	}
 }
 
 // Run is Run with a pooled network for a step in the default network
@@ -99,7 +123,7 @@ func (p *Networks) Run(ctx context.Context, spec Spec) error {
 	if err != nil {
 		return fmt.Errorf("sandbox: network: %w", err)
 	}
-	spec.netns = n.ns
+	spec.netns, spec.netUp = n.ns, &n.up
 	err = Run(ctx, spec)
 	p.put(n)
 	return err
@@ -145,13 +169,12 @@ func (p *Networks) get(ctx context.Context) (*heldNet, error) {
 	return n, nil
 }
 
-// put gives n back, unless its slirp4netns has ended (it is then closed).
+// put gives n back, unless its slirp4netns has ended or never configured
+// it (it is then closed).
 func (p *Networks) put(n *heldNet) {
-	select {
-	case <-n.unet.done:
+	if n.failed() {
 		n.close()
 		return
-	default:
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -180,24 +203,21 @@ func (p *Networks) Close() error {
 	return errors.Join(errs...)
 }
 
-// newHeldNet makes a network namespace and starts slirp4netns on it, and
-// waits until the network is up.
+// newHeldNet makes a network namespace and starts slirp4netns on it. It
+// does not wait for the network: n.up says when it is up, while the step
+// that gets it sets its root up. ctx bounds the wait for slirp4netns.
 func newHeldNet(ctx context.Context) (n *heldNet, err error) {
-	n = &heldNet{}
+	n = &heldNet{up: netUp{done: make(chan struct{})}}
 	if n.ns, err = newNetNS(); err != nil {
 		return nil, err
 	}
-	defer func() {
-		if err != nil {
-			err = errors.Join(err, n.close())
-		}
-	}()
 	if n.unet, err = startUserNetNS(n.ns); err != nil {
-		return n, err
+		return nil, errors.Join(err, n.close())
 	}
-	if err := n.unet.wait(ctx); err != nil {
-		return n, err
-	}
+	go func() {
+		n.up.err = n.unet.wait(ctx)
+		close(n.up.done)
+	}()
 	return n, nil
 }
 

@@ -2,6 +2,7 @@ package sandbox
 
 import (
 	"bytes"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -28,12 +29,15 @@ func TestNetworksPool(t *testing.T) {
 		return strings.TrimSpace(out.String())
 	}
 	host := mustReadlink(t, "/proc/self/ns/net")
+	// The first step gets its network as soon as slirp4netns has started
+	// on it, and sets its root up while slirp4netns configures it: its
+	// command must start only once the network is up.
+	if out := run("sh", "-c", "ip -4 addr show "+slirpTap+"; ip route"); !strings.Contains(out, "inet 10.0.2.100/24") || !strings.Contains(out, "default via 10.0.2.2") {
+		t.Errorf("%s is not configured when the first step starts:\n%s", slirpTap, out)
+	}
 	first := run("readlink", "/proc/self/ns/net")
 	if first == host {
 		t.Fatalf("a pooled step is in the host's network namespace %s", host)
-	}
-	if out := run("ip", "-4", "addr", "show", slirpTap); !strings.Contains(out, "inet 10.0.2.100/24") {
-		t.Errorf("%s is not configured:\n%s", slirpTap, out)
 	}
 	if again := run("readlink", "/proc/self/ns/net"); again != first {
 		t.Errorf("the next step got namespace %s, want %s again", again, first)
@@ -137,5 +141,42 @@ func TestNetworksWarm(t *testing.T) {
 	}
 	if err := early.Run(t.Context(), Spec{Root: bindRoot(root), Args: []string{"true"}}); err == nil {
 		t.Error("a closed pool ran a step")
+	}
+}
+
+// A step given a pooled network that is still coming up (Networks hands a
+// network over once its slirp4netns has started) sets its root up but
+// starts its command only once the network is up; a network that fails
+// to come up fails the step with the network's error, and the command
+// never runs.
+func TestPooledNetworkWait(t *testing.T) {
+	root := newRoot(t)
+	ns, err := newNetNS()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ns.Close()
+	up := &netUp{done: make(chan struct{})}
+	var out bytes.Buffer
+	res := make(chan error, 1)
+	go func() {
+		res <- Run(t.Context(), Spec{Root: bindRoot(root), Args: []string{"echo", "ran"}, Stdout: &out, netns: ns, netUp: up})
+	}()
+	select {
+	case err := <-res:
+		t.Fatalf("the step ended before its network was up: %v, output %q", err, out.String())
+	case <-time.After(300 * time.Millisecond):
+	}
+	close(up.done)
+	if err := <-res; err != nil || out.String() != "ran\n" {
+		t.Fatalf("once the network is up: %v, output %q; want ran", err, out.String())
+	}
+
+	out.Reset()
+	failed := &netUp{done: make(chan struct{}), err: errors.New("slirp4netns: exited: test")}
+	close(failed.done)
+	err = Run(t.Context(), Spec{Root: bindRoot(root), Args: []string{"echo", "ran"}, Stdout: &out, netns: ns, netUp: failed})
+	if err == nil || !strings.Contains(err.Error(), "sandbox: network: slirp4netns: exited: test") || out.Len() != 0 {
+		t.Errorf("a network that did not come up: %v, output %q; want the network's error and no output", err, out.String())
 	}
 }

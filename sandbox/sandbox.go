@@ -85,8 +85,10 @@ type Spec struct {
 	Stdout, Stderr io.Writer
 
 	// netns is a pooled default-mode network namespace (Networks.Run)
-	// the step joins instead of making its own.
+	// the step joins instead of making its own, and netUp says when its
+	// slirp4netns has configured it.
 	netns *os.File
+	netUp *netUp
 }
 
 // Limits are cgroup limits for a step. Zero means no limit.
@@ -325,11 +327,15 @@ func run(ctx context.Context, spec Spec, cfg *config, cg *cgroup, into *os.File)
 	}
 	defer cfgW.Close()
 	extra := []*os.File{child, cfgR} // fds 3 and 4
-	var netW *os.File                // the default network: "up" goes to the init's fd 5
-	if spec.netns != nil && isUserNet(spec.Network) {
+	// The default network: a pooled namespace is the init's fd 5; "up"
+	// goes to the next (5, or 6 after a pooled namespace).
+	var netW *os.File
+	pooled := spec.netns != nil && spec.netUp != nil && isUserNet(spec.Network)
+	if pooled {
 		extra = append(extra, spec.netns)
 		cfg.JoinNet, cfg.NewNet = true, false
-	} else if isUserNet(spec.Network) {
+	}
+	if isUserNet(spec.Network) {
 		netR, w, err := os.Pipe()
 		if err != nil {
 			child.Close()
@@ -340,7 +346,7 @@ func run(ctx context.Context, spec Spec, cfg *config, cg *cgroup, into *os.File)
 		netW = w
 		defer netW.Close()
 		extra = append(extra, netR)
-		cfg.WaitNet = true
+		cfg.NetUp = 2 + len(extra)
 	}
 
 	flags := unix.CLONE_NEWNS | unix.CLONE_NEWPID | unix.CLONE_NEWUTS | unix.CLONE_NEWIPC
@@ -383,7 +389,35 @@ func run(ctx context.Context, spec Spec, cfg *config, cg *cgroup, into *os.File)
 		cmd.Wait() // its status is in ProcessState
 		close(waited)
 	}()
-	if netW != nil {
+	if pooled {
+		// A pooled network may still be coming up (Networks.Run hands it
+		// over once slirp4netns has started): the init sets the root up
+		// meanwhile and starts the command once the byte on netW says the
+		// network is up.
+		stop := make(chan struct{})
+		netDone := make(chan struct{})
+		var netErr error // set when the network failed, before netDone
+		go func() {
+			defer close(netDone)
+			select {
+			case <-spec.netUp.done:
+				if netErr = spec.netUp.err; netErr == nil {
+					_, netErr = netW.Write([]byte{1})
+				}
+			case <-stop:
+			}
+			netW.Close() // EOF without the byte: the init gives up
+		}()
+		defer func() {
+			close(stop)
+			<-netDone
+			// If the network failed, that is why the step did (the
+			// init's "did not come up" only follows from it).
+			if netErr != nil && ctx.Err() == nil {
+				err = fmt.Errorf("sandbox: network: %w", netErr)
+			}
+		}()
+	} else if netW != nil {
 		// The default network: slirp4netns serves the init's new network
 		// namespace (by PID: nothing is mounted, so a kill -9 of bld
 		// leaves nothing behind) until the step ends. Its tap exists

@@ -17,12 +17,12 @@ import (
 // initMain is the init: it returns only when the command could not be
 // started, with its exit code.
 func initMain() int {
-	// fd 3 is the socket to Run, fd 4 the pipe with the config, fd 5 (in
-	// the default network mode) the pipe that says the network is up; the
-	// command inherits none of them.
-	unix.CloseOnExec(3)
-	unix.CloseOnExec(4)
-	unix.CloseOnExec(5)
+	// fd 3 is the socket to Run, fd 4 the pipe with the config, fds 5 and
+	// 6 (in the default network mode) a pooled network namespace and the
+	// pipe that says the network is up; the command inherits none of them.
+	for fd := 3; fd <= 6; fd++ {
+		unix.CloseOnExec(fd)
+	}
 	// Until execve, nothing may look into the init (CVE-2019-5736:
 	// /proc/1/exe is the bld binary); execve resets the flag.
 	unix.Prctl(unix.PR_SET_DUMPABLE, 0, 0, 0, 0)
@@ -134,8 +134,8 @@ func execCommand(cfg *Config, r *rootfs) (err error) {
 
 	// The default network comes up (slirp4netns) while the init set the
 	// root up; the command must not start before it has.
-	if cfg.WaitNet {
-		if err := waitNetwork(); err != nil {
+	if cfg.NetUp != 0 {
+		if err := waitNetwork(cfg.NetUp); err != nil {
 			return err
 		}
 	}
@@ -263,10 +263,10 @@ func closeAll(files []*os.File) {
 	}
 }
 
-// waitNetwork waits for Run's byte on fd 5: the step's network is up. EOF
+// waitNetwork waits for Run's byte on fd: the step's network is up. EOF
 // means it did not come up (Run says why).
-func waitNetwork() error {
-	f := os.NewFile(5, "network")
+func waitNetwork(fd int) error {
+	f := os.NewFile(uintptr(fd), "network")
 	defer f.Close()
 	var b [1]byte
 	if _, err := io.ReadFull(f, b[:]); err != nil {

@@ -77,11 +77,13 @@ type Config struct {
 	// execve'ing the command.
 	CgroupProcs []string
 	Seccomp     []byte // the command's seccomp filter (sandbox's encodeSeccomp)
-	// WaitNet: the default network (slirp4netns) comes up while the init
-	// sets up; it waits for Run's byte on fd 5 before the command starts.
-	WaitNet bool
-	// JoinNet: fd 5 is a pooled network namespace (sandbox.Networks), up
-	// already; the init joins it.
+	// NetUp, when not 0, is the descriptor (5, or 6 with JoinNet) of a
+	// pipe from Run: the default network (slirp4netns) comes up while the
+	// init sets up, and the init waits for Run's byte there before the
+	// command starts.
+	NetUp int
+	// JoinNet: fd 5 is a pooled network namespace (sandbox.Networks); the
+	// init joins it.
 	JoinNet  bool
 	ShmSize  int64 // bytes of /dev/shm; never 0 here
 	Ulimits  []Ulimit
