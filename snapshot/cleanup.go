@@ -76,7 +76,9 @@ func (s *store) cleanup(ctx context.Context) error {
 			if err != nil {
 				return err
 			}
-			trash = append(trash, t)
+			if t != "" {
+				trash = append(trash, t)
+			}
 		}
 		s.ids = maps.Clone(live)
 		tmps, err := os.ReadDir(filepath.Join(s.root, "tmp"))
