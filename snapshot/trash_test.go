@@ -71,3 +71,41 @@ func TestToTrash(t *testing.T) {
 		})
 	}
 }
+
+// An active record is written in place, not renamed: one torn by a crash
+// is ignored by the next process and removed, with its directory, by
+// Cleanup.
+func TestTornActiveRecord(t *testing.T) {
+	ctx := t.Context()
+	root := t.TempDir()
+	n, err := NewNative(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := n.Prepare(ctx, "torn", ""); err != nil {
+		t.Fatal(err)
+	}
+	r, _ := n.s.get("torn")
+	b, err := os.ReadFile(n.s.recordPath("torn"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(n.s.recordPath("torn"), b[:len(b)/2], 0o600); err != nil {
+		t.Fatal(err)
+	}
+	other, err := NewNative(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := other.Stat(ctx, "torn"); err == nil {
+		t.Error("a torn record is read")
+	}
+	if err := other.Cleanup(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{n.s.recordPath("torn"), n.s.snapshotDir(r.ID)} {
+		if _, err := os.Stat(p); err == nil {
+			t.Errorf("%s left after Cleanup", p)
+		}
+	}
+}
