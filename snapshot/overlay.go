@@ -73,16 +73,13 @@ func (o *Overlay) init(r *record, dir string) error {
 	if err := os.Mkdir(fsDir, 0o755); err != nil {
 		return err
 	}
-	if err := os.Chmod(fsDir, 0o755); err != nil {
-		return err
-	}
 	if err := os.Mkdir(work, 0o700); err != nil {
 		return err
 	}
-	if len(r.Lowers) == 0 {
-		return nil
+	if len(r.Lowers) > 0 {
+		return copyAttrs(o.s.fsDir(r.Lowers[0]), fsDir) // the mode too
 	}
-	return copyAttrs(o.s.fsDir(r.Lowers[0]), fsDir)
+	return os.Chmod(fsDir, 0o755) // whatever the umask
 }
 
 // Mounts returns the mounts of active snapshot or view key.
