@@ -1,6 +1,7 @@
 package snapshot
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -57,5 +58,42 @@ func TestRemoveAll(t *testing.T) {
 	}
 	if _, err := os.Lstat(f); !os.IsNotExist(err) {
 		t.Errorf("file still there: %v", err)
+	}
+}
+
+// A mutation the store refuses before changing anything (a commit whose
+// name is taken, as every commit of a --no-cache rebuild is; a removal of
+// what is gone) keeps the records this process holds: it used to drop
+// them, and the next call read every record of the store again.
+func TestRefusalKeepsRecords(t *testing.T) {
+	s, err := openStore(t.TempDir(), nativeDriver)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, key := range []string{"a", "b"} {
+		if _, err := s.create(key, "", KindActive, func(*record, string) error { return nil }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.commit("layer", "a"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.commit("layer", "b"); !errors.Is(err, ErrExists) {
+		t.Fatalf("second commit as layer: %v; want ErrExists", err)
+	}
+	if s.recs == nil {
+		t.Error("a refused commit dropped the records held")
+	}
+	if _, err := s.remove("gone"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("remove of a missing snapshot: %v; want ErrNotFound", err)
+	}
+	if s.recs == nil {
+		t.Error("a refused removal dropped the records held")
+	}
+	if r, err := s.get("b"); err != nil || r.kind() != KindActive {
+		t.Errorf("b after the refusals: %+v, %v; want it still active", r, err)
+	}
+	if r, err := s.get("layer"); err != nil || r.kind() != KindCommitted {
+		t.Errorf("layer after the refusals: %+v, %v; want it committed", r, err)
 	}
 }

@@ -191,7 +191,11 @@ func (s *store) withLock(fn func() error) error {
 
 // mutate is withLock for changes. It bumps the generation before fn
 // changes anything, so other processes reload even if this one crashes
-// half way; if fn fails, this process reloads too.
+// half way; if fn fails, this process reloads too, unless with ErrExists
+// or ErrNotFound, which fn returns only before it changes anything (a
+// commit whose name a twin committed first, a removal of what is gone):
+// reloading reads every record, about 0.1 ms each, and a --no-cache
+// rebuild's every commit was such a refusal.
 func (s *store) mutate(fn func() error) error {
 	return s.withLock(func() error {
 		if err := s.writeGen(s.gen + 1); err != nil {
@@ -199,7 +203,9 @@ func (s *store) mutate(fn func() error) error {
 		}
 		s.gen++
 		if err := fn(); err != nil {
-			s.recs = nil
+			if !errors.Is(err, ErrExists) && !errors.Is(err, ErrNotFound) {
+				s.recs = nil
+			}
 			return err
 		}
 		return nil
