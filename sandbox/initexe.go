@@ -1,10 +1,15 @@
 package sandbox
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"os"
+	"strconv"
+	"strings"
 	"sync"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
@@ -79,8 +84,10 @@ func sealedExecutable(name string, data []byte) (*os.File, error) {
 	}
 	w := os.NewFile(uintptr(fd), "memfd:"+name)
 	defer w.Close()
-	if _, err := w.Write(data); err != nil {
-		return nil, fmt.Errorf("write memfd: %w", err)
+	if !copyMapped(w, data) {
+		if _, err := w.Write(data); err != nil {
+			return nil, fmt.Errorf("write memfd: %w", err)
+		}
 	}
 	const seals = unix.F_SEAL_SEAL | unix.F_SEAL_SHRINK | unix.F_SEAL_GROW | unix.F_SEAL_WRITE
 	if _, err := unix.FcntlInt(w.Fd(), unix.F_ADD_SEALS, seals); err != nil {
@@ -96,4 +103,100 @@ func sealedExecutable(name string, data []byte) (*os.File, error) {
 		return nil, fmt.Errorf("dup memfd: %w", err)
 	}
 	return os.NewFile(uintptr(high), "memfd:"+name), nil
+}
+
+// copyMapped copies data into w (empty) from the file data is mapped from,
+// in the kernel (sendfile), and reports whether it could. The embedded
+// init is part of bld's read-only data: writing it from memory faulted
+// in each of its 900 pages from bld's executable first, about 9 ms of CPU
+// a process on this VM (perf record), where the kernel's copy from the
+// page cache takes under 1 ms. data must be mapped from the running
+// executable (/proc/self/maps names the mapping; its device and inode
+// must be /proc/self/exe's); anything else, or any error, and w is left
+// empty for the caller to write.
+func copyMapped(w *os.File, data []byte) bool {
+	if len(data) == 0 {
+		return false
+	}
+	off, ok := exeOffset(uintptr(unsafe.Pointer(&data[0])), uintptr(len(data)))
+	if !ok {
+		return false
+	}
+	exe, err := os.Open("/proc/self/exe")
+	if err != nil {
+		return false
+	}
+	defer exe.Close()
+	var st unix.Stat_t
+	if unix.Fstat(int(exe.Fd()), &st) != nil || st.Dev != off.dev || st.Ino != off.ino {
+		return false
+	}
+	pos := off.pos
+	for left := len(data); left > 0; {
+		n, err := unix.Sendfile(int(w.Fd()), int(exe.Fd()), &pos, left)
+		if err != nil || n <= 0 {
+			w.Truncate(0)
+			w.Seek(0, io.SeekStart)
+			return false
+		}
+		left -= n
+	}
+	// The mapping says where data is; its ends confirm it.
+	var head, tail [64]byte
+	k := min(len(data), len(head))
+	if _, err := w.ReadAt(head[:k], 0); err != nil || !bytes.Equal(head[:k], data[:k]) {
+		w.Truncate(0)
+		w.Seek(0, io.SeekStart)
+		return false
+	}
+	if _, err := w.ReadAt(tail[:k], int64(len(data)-k)); err != nil || !bytes.Equal(tail[:k], data[len(data)-k:]) {
+		w.Truncate(0)
+		w.Seek(0, io.SeekStart)
+		return false
+	}
+	return true
+}
+
+// mapped is where an address range lies in a mapped file.
+type mapped struct {
+	dev, ino uint64
+	pos      int64 // the file offset of the range's start
+}
+
+// exeOffset finds, in /proc/self/maps, the file mapping that holds
+// [addr, addr+n) whole, and where in its file the range starts.
+func exeOffset(addr, n uintptr) (mapped, bool) {
+	maps, err := os.ReadFile("/proc/self/maps")
+	if err != nil {
+		return mapped{}, false
+	}
+	for line := range strings.Lines(string(maps)) {
+		// start-end perms offset major:minor inode path
+		f := strings.Fields(line)
+		if len(f) < 6 {
+			continue
+		}
+		lo, hi, ok := strings.Cut(f[0], "-")
+		if !ok {
+			continue
+		}
+		start, err1 := strconv.ParseUint(lo, 16, 64)
+		end, err2 := strconv.ParseUint(hi, 16, 64)
+		fileOff, err3 := strconv.ParseUint(f[2], 16, 64)
+		major, minor, ok := strings.Cut(f[3], ":")
+		maj, err4 := strconv.ParseUint(major, 16, 32)
+		mnr, err5 := strconv.ParseUint(minor, 16, 32)
+		ino, err6 := strconv.ParseUint(f[4], 10, 64)
+		if !ok || errors.Join(err1, err2, err3, err4, err5, err6) != nil {
+			continue
+		}
+		if uint64(addr) < start || uint64(addr+n) > end {
+			continue
+		}
+		if ino == 0 {
+			return mapped{}, false // anonymous: not from a file
+		}
+		return mapped{dev: unix.Mkdev(uint32(maj), uint32(mnr)), ino: ino, pos: int64(fileOff + uint64(addr) - start)}, true
+	}
+	return mapped{}, false
 }

@@ -1,11 +1,15 @@
 package sandbox
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
+	"reflect"
 	"testing"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
@@ -62,5 +66,42 @@ func TestSealedExecutable(t *testing.T) {
 	got, err := os.ReadFile(path)
 	if err != nil || string(got) != string(prog) {
 		t.Errorf("the sealed init reads back as %d bytes (%v); want the %d written", len(got), err, len(prog))
+	}
+}
+
+// copyMapped copies bytes that are mapped from the running executable (as
+// the embedded init is) from the executable file itself, and refuses bytes
+// that are not (the heap), leaving the destination empty for the caller.
+func TestCopyMapped(t *testing.T) {
+	// Code is mapped from the executable like read-only data is.
+	code := unsafe.Slice((*byte)(unsafe.Pointer(reflect.ValueOf(TestCopyMapped).Pointer())), 64<<10)
+	heap := bytes.Repeat([]byte("bld"), 64<<10)
+	for _, tc := range []struct {
+		name string
+		data []byte
+		ok   bool
+	}{
+		{"executable", code, true},
+		{"heap", heap, false},
+	} {
+		fd, err := unix.MemfdCreate("test", unix.MFD_CLOEXEC)
+		if err != nil {
+			t.Fatal(err)
+		}
+		f := os.NewFile(uintptr(fd), "memfd")
+		ok := copyMapped(f, tc.data)
+		got, err := io.ReadAll(io.NewSectionReader(f, 0, 1<<30))
+		f.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		switch {
+		case ok != tc.ok:
+			t.Errorf("%s: copyMapped = %v, want %v", tc.name, ok, tc.ok)
+		case ok && !bytes.Equal(got, tc.data):
+			t.Errorf("%s: copied %d bytes that differ from the %d mapped", tc.name, len(got), len(tc.data))
+		case !ok && len(got) != 0:
+			t.Errorf("%s: refused, but left %d bytes behind", tc.name, len(got))
+		}
 	}
 }

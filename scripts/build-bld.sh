@@ -14,6 +14,9 @@ mkdir -p "$(dirname "$out")"
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/bld-init.XXXXXX")
 trap 'rm -rf "$tmp"' EXIT
 export CGO_ENABLED=0
-"${GO:-go}" build -o "$tmp/bld-init" ./sandbox/internal/stepinit/cmd/bld-init
+# -s -w: no symbol table or DWARF (Go's tracebacks keep their function
+# names): 2.4 MB instead of 3.7, which every bld that runs a RUN step
+# copies into its memfd.
+"${GO:-go}" build -ldflags "-s -w" -o "$tmp/bld-init" ./sandbox/internal/stepinit/cmd/bld-init
 printf '{"Replace":{"%s":"%s"}}\n' "$PWD/sandbox/initbin/bld-init" "$tmp/bld-init" >"$tmp/overlay.json"
 "${GO:-go}" build -tags bld_initbin -overlay "$tmp/overlay.json" -o "$out" ./cmd/bld
