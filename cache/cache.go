@@ -102,15 +102,27 @@ func (c *Cache) Put(r Record) error {
 		return fmt.Errorf("write cache record %s: %w", r.Key, err)
 	}
 	if r.Scope != "" {
-		// The scope file only names the latest record, for Last to explain
-		// a miss: a hint, written whole (renamed into place) but not synced,
-		// two fsyncs less per step. After a crash an old, missing or torn
-		// one explains nothing and costs nothing.
-		if err := atomicfile.WriteFileUnsynced(c.scopePath(r.Scope), []byte(r.Key.String()), 0o600); err != nil {
+		if err := c.writeScope(r.Scope, r.Key); err != nil {
 			return fmt.Errorf("write cache scope %s: %w", r.Scope, err)
 		}
 	}
 	return nil
+}
+
+// writeScope makes scope's file name k. The scope file only names the
+// latest record, for Last to explain a miss: a hint, written whole
+// (renamed into place) but not synced, two fsyncs less per step. After a
+// crash an old, missing or torn one explains nothing and costs nothing.
+// A file that names k already is left alone: a rebuild of the same steps
+// (--no-cache, or a change late in the Dockerfile) puts the keys its
+// scopes hold, and a read of 64 bytes is cheaper than a temporary file
+// and a rename (a new inode, and the old one freed) per step.
+func (c *Cache) writeScope(scope string, k Key) error {
+	p, want := c.scopePath(scope), k.String()
+	if b, err := os.ReadFile(p); err == nil && string(b) == want {
+		return nil
+	}
+	return atomicfile.WriteFileUnsynced(p, []byte(want), 0o600)
 }
 
 // Touch marks the record for k as used now (for prune's LRU order).
