@@ -373,11 +373,32 @@ func run(ctx context.Context, spec Spec, cfg *config, cg *cgroup, into *os.File)
 		cmd.SysProcAttr.UseCgroupFD = true
 		cmd.SysProcAttr.CgroupFD = int(into.Fd())
 	}
+	enc, err := stepinit.EncodeConfig(cfg)
+	if err != nil {
+		child.Close()
+		cfgR.Close()
+		return fmt.Errorf("sandbox: config: %w", err)
+	}
 	err = start(cmd)
 	child.Close()
 	cfgR.Close()
 	if err != nil {
 		return fmt.Errorf("sandbox: start init: %w", noNamespaces(err))
+	}
+	// The config goes to the init as soon as it runs (it waits for
+	// nothing else), except with a network of its own: slirp4netns's tap
+	// is made in its namespace first (below).
+	var sendErr error
+	sent := false
+	send := func() {
+		sent = true
+		if _, sendErr = cfgW.Write(enc); sendErr != nil {
+			cmd.Process.Kill()
+		}
+		cfgW.Close()
+	}
+	if netW == nil || pooled {
+		send()
 	}
 	// The init reports as it goes (placeholders as soon as it creates
 	// them, so a kill during setup loses none); the socket ends when it
@@ -464,10 +485,8 @@ func run(ctx context.Context, spec Spec, cfg *config, cg *cgroup, into *os.File)
 			}
 		}()
 	}
-	sendErr := json.NewEncoder(cfgW).Encode(cfg)
-	cfgW.Close()
-	if sendErr != nil {
-		cmd.Process.Kill()
+	if !sent {
+		send()
 	}
 	cancelled := false
 	select {

@@ -7,7 +7,9 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"runtime"
 	"syscall"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 
@@ -28,16 +30,19 @@ func initMain() int {
 	unix.Prctl(unix.PR_SET_DUMPABLE, 0, 0, 0, 0)
 	var cfg Config
 	in := os.NewFile(4, "config")
-	err := json.NewDecoder(in).Decode(&cfg)
+	b, err := io.ReadAll(in)
 	in.Close()
+	if err == nil {
+		err = DecodeConfig(b, &cfg)
+	}
 	if err != nil {
 		err = fmt.Errorf("read config: %w", err)
 	} else {
 		r := &rootfs{dir: filepath.Join(cfg.State, "root"), fd: -1, proc: -1, sys: -1, null: -1, sock: 3}
 		err = execCommand(&cfg, r)
 	}
-	b, _ := json.Marshal(Message{Error: err.Error()})
-	unix.Sendmsg(3, b, nil, nil, 0)
+	msg, _ := json.Marshal(Message{Error: err.Error()})
+	unix.Sendmsg(3, msg, nil, nil, 0)
 	return 1
 }
 
@@ -214,21 +219,29 @@ func newSessionKeyring() error {
 	return nil
 }
 
-// setCredentials switches the calling thread to u. Supplementary groups
-// first, then the gid, then the uid (which drops the capabilities).
+// setCredentials switches the calling thread to u: supplementary groups
+// first, then the gid, then the uid (which drops the capabilities). Raw
+// syscalls, for this thread only, as runc's init does: Go's own (and
+// x/sys/unix's) apply to every thread of the process, signalling each,
+// about half a millisecond a step. Only this thread matters: it is the
+// one that execve's, and the others end there.
 func setCredentials(u User) error {
-	groups := make([]int, len(u.Groups))
-	for i, g := range u.Groups {
-		groups[i] = int(g)
+	groups := make([]uint32, len(u.Groups))
+	copy(groups, u.Groups)
+	var p unsafe.Pointer
+	if len(groups) > 0 {
+		p = unsafe.Pointer(&groups[0])
 	}
-	if err := unix.Setgroups(groups); err != nil && !(err == unix.EPERM && userns.SetgroupsDenied()) {
-		return os.NewSyscallError("setgroups", err)
+	_, _, errno := unix.RawSyscall(unix.SYS_SETGROUPS, uintptr(len(groups)), uintptr(p), 0)
+	runtime.KeepAlive(groups)
+	if errno != 0 && !(errno == unix.EPERM && userns.SetgroupsDenied()) {
+		return os.NewSyscallError("setgroups", errno)
 	}
-	if err := unix.Setresgid(int(u.GID), int(u.GID), int(u.GID)); err != nil {
-		return os.NewSyscallError("setresgid", err)
+	if _, _, errno := unix.RawSyscall(unix.SYS_SETRESGID, uintptr(u.GID), uintptr(u.GID), uintptr(u.GID)); errno != 0 {
+		return os.NewSyscallError("setresgid", errno)
 	}
-	if err := unix.Setresuid(int(u.UID), int(u.UID), int(u.UID)); err != nil {
-		return os.NewSyscallError("setresuid", err)
+	if _, _, errno := unix.RawSyscall(unix.SYS_SETRESUID, uintptr(u.UID), uintptr(u.UID), uintptr(u.UID)); errno != 0 {
+		return os.NewSyscallError("setresuid", errno)
 	}
 	return nil
 }

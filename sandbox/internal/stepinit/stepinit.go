@@ -32,6 +32,9 @@
 package stepinit
 
 import (
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
 	"os"
 	"runtime"
 	"slices"
@@ -76,7 +79,10 @@ type Config struct {
 	// cgroups (sandbox's cgroup.joinFiles); it writes "0" to each before
 	// execve'ing the command.
 	CgroupProcs []string
-	Seccomp     []byte // the command's seccomp filter (sandbox's encodeSeccomp)
+	// Seccomp is the command's seccomp filter (sandbox's encodeSeccomp),
+	// sent after the JSON as it is (EncodeConfig): as a JSON string, its
+	// 16 KB took the init longer to decode than the rest.
+	Seccomp []byte `json:"-"`
 	// NetUp, when not 0, is the descriptor (5, or 6 with JoinNet) of a
 	// pipe from Run: the default network (slirp4netns) comes up while the
 	// init sets up, and the init waits for Run's byte there before the
@@ -88,6 +94,36 @@ type Config struct {
 	ShmSize  int64 // bytes of /dev/shm; never 0 here
 	Ulimits  []Ulimit
 	Insecure bool // sandbox.Spec.Insecure
+}
+
+// EncodeConfig is what Run writes to the init's fd 4: the lengths of cfg's
+// JSON and of cfg.Seccomp (4 bytes each, little-endian), that JSON, and
+// cfg.Seccomp's bytes.
+func EncodeConfig(cfg *Config) ([]byte, error) {
+	j, err := json.Marshal(cfg)
+	if err != nil {
+		return nil, err
+	}
+	b := make([]byte, 0, 8+len(j)+len(cfg.Seccomp))
+	b = binary.LittleEndian.AppendUint32(b, uint32(len(j)))
+	b = binary.LittleEndian.AppendUint32(b, uint32(len(cfg.Seccomp)))
+	return append(append(b, j...), cfg.Seccomp...), nil
+}
+
+// DecodeConfig reads what EncodeConfig wrote, and nothing less or more.
+func DecodeConfig(b []byte, cfg *Config) error {
+	if len(b) < 8 {
+		return fmt.Errorf("config of %d bytes: truncated", len(b))
+	}
+	j, f := uint64(binary.LittleEndian.Uint32(b)), uint64(binary.LittleEndian.Uint32(b[4:]))
+	if 8+j+f != uint64(len(b)) {
+		return fmt.Errorf("config of %d bytes, want %d", len(b), 8+j+f)
+	}
+	if err := json.Unmarshal(b[8:8+j], cfg); err != nil {
+		return err
+	}
+	cfg.Seccomp = b[8+j:]
+	return nil
 }
 
 // Message is what the init reports to Run on its socket (a SOCK_SEQPACKET:

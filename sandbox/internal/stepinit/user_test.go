@@ -1,9 +1,12 @@
 package stepinit
 
 import (
+	"bytes"
+	"encoding/binary"
 	"fmt"
 	"os"
 	"path/filepath"
+	"reflect"
 	"testing"
 )
 
@@ -37,5 +40,33 @@ func TestLookupUser(t *testing.T) {
 		if err != nil || fmt.Sprint(got) != fmt.Sprint(tc.want) {
 			t.Errorf("LookupUser(%q) = %+v, %v, want %+v", tc.spec, got, err, tc.want)
 		}
+	}
+}
+
+// EncodeConfig and DecodeConfig: the config round-trips, its seccomp
+// filter sent as raw bytes after the JSON; a config cut short is an error,
+// never a config with a shorter filter or none.
+func TestConfigEncoding(t *testing.T) {
+	cfg := Config{Args: []string{"sh", "-c", "true"}, Env: []string{"A=1"}, Hostname: "h", NetUp: 6, JoinNet: true,
+		Seccomp: bytes.Repeat([]byte{1, 2, 3, 4, 5, 6, 7, 8}, 2000), Files: map[string][]byte{"hosts": []byte("127.0.0.1 localhost\n")}}
+	b, err := EncodeConfig(&cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got Config
+	if err := DecodeConfig(b, &got); err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(got, cfg) {
+		t.Errorf("round trip:\n got %+v\nwant %+v", got, cfg)
+	}
+	jsonEnd := 8 + int(binary.LittleEndian.Uint32(b))
+	for _, n := range []int{0, 7, 8, 10, jsonEnd - 1, jsonEnd, jsonEnd + 8, len(b) - 1} {
+		if err := DecodeConfig(b[:n], &Config{}); err == nil {
+			t.Errorf("a config cut to %d of %d bytes decoded", n, len(b))
+		}
+	}
+	if err := DecodeConfig(append(b, 0), &Config{}); err == nil {
+		t.Error("a config with a byte more decoded")
 	}
 }
