@@ -79,7 +79,7 @@ row parallel4 "$(printf '%s\n' "${t[@]}" | median)" "<= 1.15 s"
 # Wall time per start, and CPU time (user+sys: steadier on a loaded host),
 # of the init make build embeds (bld-init, initstart) and of bld itself
 # re-executed as the init (initself: a plain go build of bld).
-CGO_ENABLED=0 go build -o "$W/bld-init" ./sandbox/internal/stepinit/cmd/bld-init
+CGO_ENABLED=0 go build -ldflags "-s -w" -o "$W/bld-init" ./sandbox/internal/stepinit/cmd/bld-init # as scripts/build-bld.sh
 n=200
 TIMEFORMAT='%R %U %S'
 for v in initstart:"$W/bld-init" initself:"$BLD"; do

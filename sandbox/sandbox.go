@@ -413,25 +413,31 @@ func run(ctx context.Context, spec Spec, cfg *config, cg *cgroup, into *os.File)
 		cfgR.Close()
 		return fmt.Errorf("sandbox: config: %w", err)
 	}
+	// The config goes to the init before it runs when the pipe holds it
+	// all (a write after Start reached the init about 1.2 ms after it was
+	// ready for it: Start returns once the init has exec'd), else as soon
+	// as it runs; with a network of its own, only once slirp4netns's tap
+	// is made in its namespace (below).
+	var sendErr error
+	sent := false
+	send := func() {
+		sent = true
+		if _, sendErr = cfgW.Write(enc); sendErr != nil && cmd.Process != nil {
+			cmd.Process.Kill()
+		}
+		cfgW.Close()
+	}
+	early := netW == nil || pooled
+	if early && pipeHolds(cfgW, len(enc)) {
+		send()
+	}
 	err = start(cmd)
 	child.Close()
 	cfgR.Close()
 	if err != nil {
 		return fmt.Errorf("sandbox: start init: %w", noNamespaces(err))
 	}
-	// The config goes to the init as soon as it runs (it waits for
-	// nothing else), except with a network of its own: slirp4netns's tap
-	// is made in its namespace first (below).
-	var sendErr error
-	sent := false
-	send := func() {
-		sent = true
-		if _, sendErr = cfgW.Write(enc); sendErr != nil {
-			cmd.Process.Kill()
-		}
-		cfgW.Close()
-	}
-	if netW == nil || pooled {
+	if early && !sent {
 		send()
 	}
 	// The init reports as it goes (placeholders as soon as it creates
@@ -540,6 +546,16 @@ func run(ctx context.Context, spec Spec, cfg *config, cg *cgroup, into *os.File)
 		return errors.Join(fmt.Errorf("sandbox: send config: %w", sendErr), cleanup)
 	}
 	return result(ctx, cancelled, got, cleanup, cmd.ProcessState, cg)
+}
+
+// pipeHolds reports whether the pipe w writes to can take n bytes now
+// without blocking (it is new and empty), growing its buffer if need be.
+func pipeHolds(w *os.File, n int) bool {
+	size, err := unix.FcntlInt(w.Fd(), unix.F_GETPIPE_SZ, 0)
+	if err == nil && size < n {
+		size, err = unix.FcntlInt(w.Fd(), unix.F_SETPIPE_SZ, n)
+	}
+	return err == nil && size >= n
 }
 
 // receive reads the init's messages until it closes its end, pairing each
