@@ -118,9 +118,13 @@ func TestIsolationKeyring(t *testing.T) {
 	// Add a key to the caller's session keyring, from a locked thread
 	// (keyrings are per-thread credentials); the step's init is started by
 	// Run from another thread, but all threads share the session keyring
-	// the process was started with.
+	// the process was started with. The thread is never unlocked, so Go
+	// ends it with this test: a process started without a session keyring
+	// (CI's) gets one for this thread alone from add_key, and a later
+	// test's goroutine on this thread would then not possess the keys of
+	// the user keyring (TestSandboxSeccomp's setperm failed with EACCES,
+	// now and then).
 	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
 	desc := fmt.Sprintf("bld-test-%d", os.Getpid())
 	key, err := unix.AddKey("user", desc, []byte("host secret"), unix.KEY_SPEC_SESSION_KEYRING)
 	if err != nil {
