@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Makes DIR, the build context of bld's own image (images/bld/Dockerfile):
-# a static bld, newuidmap/newgidmap (setuid root, from Debian's uidmap) and
+# a static bld (its step init embedded, as make build), newuidmap/newgidmap (setuid root, from Debian's uidmap) and
 # slirp4netns with the shared libraries they load, CA certificates, and the
 # accounts: user 1000 with subordinate ranges. Everything comes from this
 # machine's Debian packages: no download.
@@ -11,7 +11,7 @@ rm -rf "$dir"
 root=$dir/rootfs
 mkdir -p "$root"/{usr/local/bin,usr/bin,etc/ssl/certs,tmp} "$dir/home-user/.local/share" "$dir/run-user"
 chmod 1777 "$root/tmp"
-CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o "$root/usr/local/bin/bld" ./cmd/bld
+./scripts/build-bld.sh "$root/usr/local/bin/bld" -trimpath -ldflags "-s -w"
 for bin in /usr/bin/newuidmap /usr/bin/newgidmap /usr/bin/slirp4netns; do
   [ -x "$bin" ] || { echo "image-context: $bin missing (apt-get install uidmap slirp4netns)" >&2; exit 1; }
   cp -a "$bin" "$root/usr/bin/"
