@@ -210,10 +210,46 @@ func (n *userNet) close() error {
 // persistentTapIn makes the tap device slirp4netns attaches to in the
 // network namespace of process pid, persistent, so that it goes with the
 // namespace rather than on slirp4netns's exit path (which then takes about
-// 1 ms instead of 22). It does so on a locked thread of its own, which it
-// returns to its namespace; a thread that cannot go back is never
-// unlocked, so Go ends it.
+// 1 ms instead of 22).
 func persistentTapIn(pid int) error {
+	return inNetNS(func() error { return joinNetNS(fmt.Sprintf("/proc/%d/ns/net", pid)) },
+		func() error { return persistentTap(slirpTap) })
+}
+
+// newNetNS makes a network namespace with lo up and slirp4netns's tap
+// device (persistent) in it, held by the descriptor returned alone: no
+// process is in it until a step's init joins it, and it ends once that
+// descriptor is closed and no process is left in it (with bld, whatever
+// kills bld).
+func newNetNS() (f *os.File, err error) {
+	err = inNetNS(func() error {
+		if err := unix.Unshare(unix.CLONE_NEWNET); err != nil {
+			return noNamespaces(os.NewSyscallError("unshare network namespace", err))
+		}
+		return nil
+	}, func() error {
+		if f, err = os.Open("/proc/thread-self/ns/net"); err != nil {
+			return err
+		}
+		if err = stepinit.LoopbackUp(); err == nil {
+			err = persistentTap(slirpTap)
+		}
+		if err != nil {
+			f.Close()
+			f = nil
+		}
+		return err
+	})
+	return f, err
+}
+
+// inNetNS runs fn on a locked thread of its own that enter has moved into
+// another network namespace (joined one, or unshared a new one), then
+// moves the thread back. A thread that cannot go back is never unlocked,
+// so Go ends it with the goroutine: a rootless bld cannot go back (its
+// network namespace is owned by the host's user namespace), which is no
+// error.
+func inNetNS(enter, fn func() error) error {
 	errc := make(chan error, 1)
 	go func() {
 		runtime.LockOSThread()
@@ -224,74 +260,18 @@ func persistentTapIn(pid int) error {
 			return
 		}
 		defer unix.Close(orig)
-		if err := joinNetNS(fmt.Sprintf("/proc/%d/ns/net", pid)); err != nil {
+		if err := enter(); err != nil {
 			runtime.UnlockOSThread()
 			errc <- err
 			return
 		}
-		err = persistentTap(slirpTap)
-		if serr := unix.Setns(orig, unix.CLONE_NEWNET); serr != nil {
-			// Leave the thread locked: it dies with this goroutine. A
-			// rootless bld cannot go back (its network namespace is
-			// owned by the host's user namespace): that is no error.
-			errc <- err
-			return
+		err = fn()
+		if unix.Setns(orig, unix.CLONE_NEWNET) == nil {
+			runtime.UnlockOSThread()
 		}
-		runtime.UnlockOSThread()
 		errc <- err
 	}()
 	return <-errc
-}
-
-// newNetNS makes a network namespace with lo up and slirp4netns's tap
-// device (persistent) in it, held by the descriptor returned alone: no
-// process is in it until a step's init joins it, and it ends once that
-// descriptor is closed and no process is left in it (with bld, whatever
-// kills bld). It is made by a locked thread of its own that unshares its
-// network namespace and then goes back, as persistentTapIn's does.
-func newNetNS() (*os.File, error) {
-	type made struct {
-		f   *os.File
-		err error
-	}
-	c := make(chan made, 1)
-	go func() {
-		runtime.LockOSThread()
-		orig, err := unix.Open("/proc/thread-self/ns/net", unix.O_RDONLY|unix.O_CLOEXEC, 0)
-		if err != nil {
-			runtime.UnlockOSThread()
-			c <- made{err: os.NewSyscallError("open /proc/thread-self/ns/net", err)}
-			return
-		}
-		defer unix.Close(orig)
-		if err := unix.Unshare(unix.CLONE_NEWNET); err != nil {
-			runtime.UnlockOSThread()
-			c <- made{err: noNamespaces(os.NewSyscallError("unshare network namespace", err))}
-			return
-		}
-		var m made
-		m.f, m.err = os.Open("/proc/thread-self/ns/net")
-		if m.err == nil {
-			m.err = stepinit.LoopbackUp()
-		}
-		if m.err == nil {
-			m.err = persistentTap(slirpTap)
-		}
-		if m.err != nil && m.f != nil {
-			m.f.Close()
-			m.f = nil
-		}
-		if err := unix.Setns(orig, unix.CLONE_NEWNET); err != nil {
-			// Leave the thread locked: it dies with this goroutine (a
-			// rootless bld cannot go back, see persistentTapIn).
-			c <- m
-			return
-		}
-		runtime.UnlockOSThread()
-		c <- m
-	}()
-	m := <-c
-	return m.f, m.err
 }
 
 // joinNetNS moves the calling thread into the network namespace at path.
