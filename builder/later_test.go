@@ -57,8 +57,20 @@ func TestLayerBesideNextStepFails(t *testing.T) {
 	g := &graph{}
 	cp := g.copyCtx(g.from("main"), "f", "/f")
 	target := g.run(cp, "write /g x")
+	// The RUN waits until the first Diff (the COPY's layer, being written
+	// beside it) has failed: without that, a RUN quick enough had its own
+	// layer's Diff come first and fail instead, and the COPY was recorded.
+	failing := &failingDiff{called: make(chan struct{})}
+	e.runner.funcs["write /g x"] = func(ctx context.Context, root string) error {
+		select {
+		case <-failing.called:
+		case <-time.After(10 * time.Second):
+		}
+		return interpret(ctx, root, "write /g x")
+	}
 	_, _, _, err := e.build(target, func(b *builder.Builder) {
-		b.Snapshots = &failingDiff{Snapshotter: b.Snapshots}
+		failing.Snapshotter = b.Snapshots
+		b.Snapshots = failing
 	})
 	var se *builder.StepError
 	if !errors.As(err, &se) || !strings.Contains(err.Error(), "diff refused") {
@@ -92,12 +104,13 @@ func (w *waitingDiff) Diff(ctx context.Context, out io.Writer, name string, opt 
 // failingDiff fails the first Diff.
 type failingDiff struct {
 	snapshot.Snapshotter
-	once sync.Once
+	once   sync.Once
+	called chan struct{} // closed by the first Diff
 }
 
 func (f *failingDiff) Diff(ctx context.Context, out io.Writer, name string, opt snapshot.DiffOptions) (err error) {
 	failed := false
-	f.once.Do(func() { failed = true })
+	f.once.Do(func() { failed = true; close(f.called) })
 	if failed {
 		return errors.New("diff refused")
 	}
