@@ -180,7 +180,10 @@ func TestIsolationKilledCaller(t *testing.T) {
 					}
 					time.Sleep(50 * time.Millisecond)
 				}
-				if err != nil {
+				// Gone already is as good: a bld running beside this
+				// test (another package's, go test -p 2) removes a
+				// dead caller's cgroups when it starts (Recover).
+				if err != nil && !errors.Is(err, fs.ErrNotExist) {
 					t.Errorf("remove cgroup: %v", err)
 				}
 				return filepath.SkipDir
