@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/exec"
 	"strconv"
 	"strings"
 	"sync"
@@ -22,15 +23,17 @@ const selfExe = "/proc/self/exe"
 // initExe is the program Run starts, made once per process.
 var initExe struct {
 	once sync.Once
-	path string // what exec.Cmd.Path gets
+	mu   sync.Mutex // guards path and err, which startInit may change
+	path string     // what exec.Cmd.Path gets
 	f    *os.File
 	err  error // why the embedded init is not used, when it is not
 }
 
-// initPath returns the program a step's init is started from: the embedded bld-init in a sealed memfd when the build
-// has one (make build), else bld itself. A memfd the kernel refuses
-// (vm.memfd_noexec=2, or no memfd at all) also falls back to bld itself:
-// the same init, only slower to start.
+// initPath returns the program a step's init is started from: the
+// embedded bld-init in a sealed memfd when the build has one (make
+// build), else bld itself. A memfd the kernel refuses (vm.memfd_noexec=2,
+// or no memfd at all) also falls back to bld itself: the same init, only
+// slower to start; so does one the kernel will not execute (startInit).
 func initPath() string {
 	initExe.once.Do(func() {
 		initExe.path = selfExe
@@ -45,18 +48,49 @@ func initPath() string {
 		initExe.f = f
 		initExe.path = fmt.Sprintf("/proc/self/fd/%d", f.Fd())
 	})
+	initExe.mu.Lock()
+	defer initExe.mu.Unlock()
 	return initExe.path
+}
+
+// startInit starts cmd, a step's init from initPath. If the embedded init
+// cannot be executed (EACCES, EPERM, ENOEXEC: a security module that will
+// not run a memfd, say) and bld itself can, it starts bld itself instead,
+// and so for every later step, and InitProgram says why. It returns the
+// command started.
+func startInit(cmd *exec.Cmd) (*exec.Cmd, error) {
+	err := start(cmd)
+	if err == nil || cmd.Path == selfExe ||
+		!(errors.Is(err, unix.EACCES) || errors.Is(err, unix.EPERM) || errors.Is(err, unix.ENOEXEC)) {
+		return cmd, err
+	}
+	// A Cmd whose Start failed is not started again: a new one, the same
+	// but for its program.
+	self := &exec.Cmd{Path: selfExe, Args: cmd.Args, Env: cmd.Env, Stdin: cmd.Stdin, Stdout: cmd.Stdout,
+		Stderr: cmd.Stderr, ExtraFiles: cmd.ExtraFiles, SysProcAttr: cmd.SysProcAttr, WaitDelay: cmd.WaitDelay}
+	if serr := start(self); serr != nil {
+		return cmd, err // not the embedded init's fault (no namespaces, say)
+	}
+	initExe.mu.Lock()
+	if initExe.path == cmd.Path {
+		initExe.path, initExe.err = selfExe, fmt.Errorf("exec %s: %w", cmd.Path, err)
+	}
+	initExe.mu.Unlock()
+	return self, nil
 }
 
 // InitProgram describes the program RUN steps' inits are started from, for
 // `bld version`: the embedded init, or bld itself and why.
 func InitProgram() string {
 	p := initPath()
+	initExe.mu.Lock()
+	why := initExe.err
+	initExe.mu.Unlock()
 	switch {
 	case p != selfExe:
 		return fmt.Sprintf("bld-init, embedded (%.1f MB, started from a sealed memfd)", float64(len(initBinary))/1e6)
-	case initExe.err != nil:
-		return fmt.Sprintf("bld itself (the embedded bld-init cannot be started: %v)", initExe.err)
+	case why != nil:
+		return fmt.Sprintf("bld itself (the embedded bld-init cannot be started: %v)", why)
 	default:
 		return "bld itself (this bld was built without bld-init: build it with make build)"
 	}

@@ -7,7 +7,9 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"reflect"
+	"strings"
 	"testing"
 	"unsafe"
 
@@ -103,5 +105,38 @@ func TestCopyMapped(t *testing.T) {
 		case !ok && len(got) != 0:
 			t.Errorf("%s: refused, but left %d bytes behind", tc.name, len(got))
 		}
+	}
+}
+
+// A step whose embedded init the kernel will not execute (here: a file
+// without execute permission, as a security module refusing to run a
+// memfd would answer) runs with bld itself as its init, and so do the
+// steps after it; InitProgram says why.
+func TestInitFallback(t *testing.T) {
+	root := newRoot(t)
+	initPath()
+	noexec := filepath.Join(t.TempDir(), "bld-init")
+	if err := os.WriteFile(noexec, []byte("\x7fELF"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	initExe.mu.Lock()
+	saved, savedErr := initExe.path, initExe.err
+	initExe.path = noexec
+	initExe.mu.Unlock()
+	t.Cleanup(func() {
+		initExe.mu.Lock()
+		initExe.path, initExe.err = saved, savedErr
+		initExe.mu.Unlock()
+	})
+	for i := range 2 {
+		if out := mustRun(t, root, Spec{Network: "none"}, "echo", "ran"); out != "ran\n" {
+			t.Errorf("step %d: output %q, want ran", i, out)
+		}
+		if p := initPath(); p != selfExe {
+			t.Errorf("step %d: the init is started from %s, want bld itself", i, p)
+		}
+	}
+	if got := InitProgram(); !strings.Contains(got, "cannot be started") || !strings.Contains(got, "permission denied") {
+		t.Errorf("InitProgram() = %q, want why the embedded init is not used", got)
 	}
 }

@@ -431,7 +431,7 @@ func run(ctx context.Context, spec Spec, cfg *config, cg *cgroup, into *os.File)
 	if early && pipeHolds(cfgW, len(enc)) {
 		send()
 	}
-	err = start(cmd)
+	cmd, err = startInit(cmd)
 	child.Close()
 	cfgR.Close()
 	if err != nil {
