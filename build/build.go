@@ -429,16 +429,29 @@ func Prepare(o Options) (Options, error) {
 	return o, nil
 }
 
+// noCacheFunc is builder.Builder.NoCache for --no-cache and
+// --no-cache-filter. It is nil when neither asks anything to run again:
+// only then does the builder write a step's layer beside the steps after
+// it (where --no-cache's twin steps, sharing a snapshot, would collide).
+func noCacheFunc(o Options) func(*dag.Vertex) bool {
+	if !o.NoCache && len(o.NoCacheFilter) == 0 {
+		return nil
+	}
+	stages := map[string]bool{}
+	for _, s := range o.NoCacheFilter {
+		stages[strings.ToLower(s)] = true
+	}
+	return func(v *dag.Vertex) bool {
+		return o.NoCache || stages[strings.ToLower(v.Stage)]
+	}
+}
+
 // newBuilder wires a builder for o: the root's snapshots, cache and store,
 // the context with its .dockerignore, imported caches, the sandbox.
 func newBuilder(ctx context.Context, o Options, scratch string, res *resolver, client *registry.Client, prog Progress) (*builder.Builder, error) {
 	ignore, err := frontend.LoadIgnoreWith(o.ContextDir, o.DockerfilePath, frontend.IgnoreOptions{MaxPatterns: o.Limits.IgnorePatterns})
 	if err != nil {
 		return nil, err
-	}
-	noCacheStages := map[string]bool{}
-	for _, s := range o.NoCacheFilter {
-		noCacheStages[strings.ToLower(s)] = true
 	}
 	jobs := o.Jobs
 	if jobs <= 0 {
@@ -474,9 +487,7 @@ func newBuilder(ctx context.Context, o Options, scratch string, res *resolver, c
 			MountDir:  func(id string) string { return builder.CacheMountDir(r.CacheMountsDir(), id) },
 			Log:       &messageWriter{prog: prog},
 		}),
-		NoCache: func(v *dag.Vertex) bool {
-			return o.NoCache || noCacheStages[strings.ToLower(v.Stage)]
-		},
+		NoCache: noCacheFunc(o),
 	}
 	// Without the stat cache every context file is read again: slower, not wrong.
 	if sc, err := fscopy.OpenStatCache(r.StatCachePath()); err == nil {
