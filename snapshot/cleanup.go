@@ -41,26 +41,22 @@ func (s *store) cleanup(ctx context.Context) error {
 			delete(s.recs, name)
 		}
 		live := map[string]bool{}
+		files := map[string]bool{}
 		for _, r := range s.recs {
 			live[r.ID] = true
+			files[filepath.Base(s.recordPath(r.Name))] = true
 		}
+		// recs is what the files said when last loaded, changed since
+		// only by this process, which writes what it changes (withLock):
+		// a file that is not a record of recs is one load ignored
+		// (unreadable, misnamed, hidden by a commit) or one being written
+		// (internal/atomicfile) by a crashed process. It is not read
+		// again: that cost as much as load, every start.
 		for _, e := range ents {
-			p := filepath.Join(dir, e.Name())
-			if strings.HasPrefix(e.Name(), ".") { // a record being written (internal/atomicfile) by a crashed process
-				if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
-					return err
-				}
+			if files[e.Name()] && !strings.HasPrefix(e.Name(), ".") {
 				continue
 			}
-			r, err := readRecord(p)
-			if err != nil {
-				return err
-			}
-			if r != nil && s.recs[r.Name] != nil && s.recs[r.Name].ID == r.ID && filepath.Base(s.recordPath(r.Name)) == e.Name() {
-				continue
-			}
-			// Unreadable, misnamed, or stale: a record load ignores.
-			if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			if err := os.Remove(filepath.Join(dir, e.Name())); err != nil && !errors.Is(err, fs.ErrNotExist) {
 				return err
 			}
 		}
