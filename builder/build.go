@@ -155,6 +155,12 @@ func (b *Builder) BuildAll(ctx context.Context, targets []*dag.Vertex) (*Result,
 		}
 	}
 	s.nodes = plan
+	s.consumed = map[*dag.Vertex]bool{}
+	for v := range plan {
+		for _, in := range v.Inputs {
+			s.consumed[in] = true
+		}
+	}
 	s.memo = map[*dag.Vertex]func() (*node, error){}
 	if len(targets) > 1 {
 		// Only across platforms: a single-platform build runs every
@@ -247,8 +253,11 @@ type solve struct {
 	rootCtx context.Context
 	cancel  context.CancelCauseFunc
 	nodes   map[*dag.Vertex]*node // the plan: every vertex's key and record
-	mu      sync.Mutex            // protects memo, byKey and the nodes of merged vertices
-	memo    map[*dag.Vertex]func() (*node, error)
+	// consumed are the vertices of the plan another one builds on (an
+	// input): the others' snapshots no step of this build reads (toLayer).
+	consumed map[*dag.Vertex]bool
+	mu       sync.Mutex // protects memo, byKey and the nodes of merged vertices
+	memo     map[*dag.Vertex]func() (*node, error)
 	// byKey merges vertices with the same result key (the same step of
 	// several platforms' graphs): the first one's solve is everyone's.
 	byKey map[cache.Key]func() (*node, error)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"strings"
 
@@ -49,6 +50,11 @@ func (s *solve) copy(ctx context.Context, v *dag.Vertex, op *dag.Copy, inputs []
 		// COPY --link: made on an empty base, whatever the parent holds;
 		// its snapshot is rebased onto the parent when a step needs it.
 		parent = ""
+	} else if s.toLayer(v, op) {
+		rec, err := s.copyLayer(ctx, v, op, inputs[0])
+		if !errors.Is(err, fscopy.ErrNoLayer) {
+			return rec, err
+		}
 	}
 	key, err := s.prepare(ctx, parent, func(_ string, mounts []mount.Mount) error {
 		return mount.WithTempMountIn(ctx, s.b.WorkDir, mounts, func(root string) error {
@@ -84,6 +90,60 @@ func (s *solve) copy(ctx context.Context, v *dag.Vertex, op *dag.Copy, inputs []
 		return cache.Record{}, err
 	}
 	return s.commit(ctx, v, key, parent, false)
+}
+
+// toLayer reports whether COPY v may be written straight to its layer
+// (copyLayer): a copy from the context that no step of this build builds
+// on (the last step of the target stage, typically), of one source
+// without --parents. Layer may still refuse it (fscopy.ErrNoLayer).
+func (s *solve) toLayer(v *dag.Vertex, op *dag.Copy) bool {
+	return op.From == "" && !op.Add && !op.Parents && len(op.Heredocs) == 0 && len(op.Sources) == 1 &&
+		s.byKey == nil && !s.consumed[v]
+}
+
+// copyLayer runs COPY v as a layer written straight from its sources
+// (fscopy.Layer, against a read-only view of the parent): no file is
+// created, no snapshot committed. The record names no snapshot; one is
+// made from the layer, as for an imported cache record, only if a step
+// needs it (restore), in this build or a later one. fscopy.ErrNoLayer,
+// before anything is written: the copy runs as usual.
+func (s *solve) copyLayer(ctx context.Context, v *dag.Vertex, op *dag.Copy, parent *node) (cache.Record, error) {
+	var rec cache.Record
+	err := s.withView(ctx, parent, func(root string) error {
+		opt := s.copyOptions(op)
+		if op.Chown != "" {
+			owner, err := fscopy.LookupOwner(root, op.Chown)
+			if err != nil {
+				return fmt.Errorf("--chown=%s: %w", op.Chown, err)
+			}
+			opt.Chown = &owner
+		}
+		pr, pw := io.Pipe()
+		layerErr := make(chan error, 1)
+		go func() {
+			err := fscopy.Layer(ctx, s.contextSource(), op.Sources, root, op.Dest, opt, pw)
+			pw.CloseWithError(err)
+			layerErr <- err
+		}()
+		desc, diffID, err := s.writeLayerFrom(ctx, v, pr, false)
+		pr.Close() // a Layer still writing stops
+		if lerr := <-layerErr; lerr != nil {
+			return lerr
+		}
+		if err != nil {
+			return err
+		}
+		psnap, err := parent.snap()
+		if err != nil {
+			return err
+		}
+		rec = cache.Record{Snapshot: psnap}
+		if desc != nil && diffID != EmptyTarDiffID {
+			rec = cache.Record{Layer: desc, DiffID: diffID}
+		}
+		return nil
+	})
+	return rec, err
 }
 
 // rebase returns the snapshot of a linked step's result: its layer (made

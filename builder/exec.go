@@ -170,8 +170,13 @@ func (s *solve) exec(ctx context.Context, v *dag.Vertex, inputs []*node) (*node,
 	}
 	n.rec = rec
 	n.snap = func() (string, error) { return rec.Snapshot, nil }
-	if n.linked {
+	switch {
+	case n.linked:
 		n.snap = sync.OnceValues(func() (string, error) { return s.rebase(s.rootCtx, n, inputs[0]) })
+	case rec.Snapshot == "" && rec.Layer != nil:
+		// Written straight to its layer (copyLayer): its snapshot is
+		// made only if a step asks.
+		n.snap = sync.OnceValues(func() (string, error) { return s.restore(s.rootCtx, v, rec, nil, inputs[0]) })
 	}
 	s.b.emit(Event{Vertex: v, State: Done, Duration: time.Since(start)})
 	return n, nil
@@ -791,8 +796,8 @@ func chainID(parent, diffID v1.Hash) v1.Hash {
 // by applying its recorded layer onto its parent's snapshot. A layer from
 // an imported cache is fetched into the store first (once), and the record
 // is then kept locally too.
-func (s *solve) restore(ctx context.Context, v *dag.Vertex, rec cache.Record, remote RemoteCache, parent *node) (string, error) {
-	if rec.Layer == nil {
+func (s *solve) restore(ctx context.Context, v *dag.Vertex, rec cache.Record, remote RemoteCache, parent *node) (_ string, err error) {
+	if rec.Layer == nil || rec.DiffID == EmptyTarDiffID {
 		return parent.snap()
 	}
 	if remote != nil {
@@ -808,8 +813,26 @@ func (s *solve) restore(ctx context.Context, v *dag.Vertex, rec cache.Record, re
 			}
 		}()
 	}
-	if _, err := s.b.Snapshots.Stat(ctx, rec.Snapshot); err == nil {
-		return rec.Snapshot, nil
+	name := rec.Snapshot
+	if name == "" {
+		// A COPY written straight to its layer (copyLayer) has no
+		// snapshot until a step needs one: it is made now, and its
+		// record names it from then on.
+		name = snapshot.StepName(rec.Key.String())
+		defer func() {
+			if err != nil {
+				return
+			}
+			rec.Snapshot = name
+			// As for an imported record: a failed Put costs only a
+			// later build's restore.
+			if err := s.b.Cache.Put(rec); err != nil {
+				s.warn(v, fmt.Errorf("record the snapshot of a cached step: %w", err))
+			}
+		}()
+	}
+	if _, err := s.b.Snapshots.Stat(ctx, name); err == nil {
+		return name, nil
 	}
 	psnap, err := parent.snap()
 	if err != nil {
@@ -825,13 +848,13 @@ func (s *solve) restore(ctx context.Context, v *dag.Vertex, rec cache.Record, re
 	if err != nil {
 		return "", fmt.Errorf("restore cached step %s: %w", rec.Key, err)
 	}
-	if err := s.b.Snapshots.Commit(ctx, rec.Snapshot, key); err != nil {
+	if err := s.b.Snapshots.Commit(ctx, name, key); err != nil {
 		_ = s.b.Snapshots.Remove(context.WithoutCancel(ctx), key)
 		if !errors.Is(err, snapshot.ErrExists) {
 			return "", fmt.Errorf("restore cached step %s: %w", rec.Key, err)
 		}
 	}
-	return rec.Snapshot, nil
+	return name, nil
 }
 
 // scratchDir makes a private directory for one step's temporary files.

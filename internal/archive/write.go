@@ -9,6 +9,7 @@ import (
 	"path"
 	"path/filepath"
 	"slices"
+	"strings"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -152,6 +153,39 @@ func (w *Writer) WriteEntry(rel string) error {
 	}
 	return nil
 }
+
+// WriteFrom writes hdr, an entry of another tree given with the owner,
+// mode and mtime its writer decided (a COPY's, which writes its result
+// straight to a layer: fscopy.Layer), and then, for a regular file with a
+// size, that many bytes read from fd. The Writer sets the format and
+// clamps the time as for WriteEntry, and adds xattrs as PAX records.
+func (w *Writer) WriteFrom(hdr *tar.Header, fd int, xattrs map[string]string) error {
+	hdr.Format = tar.FormatPAX
+	hdr.ModTime = w.Time(hdr.ModTime)
+	if hdr.Typeflag == tar.TypeDir && !strings.HasSuffix(hdr.Name, "/") {
+		hdr.Name += "/"
+	}
+	for k, v := range xattrs {
+		if hdr.PAXRecords == nil {
+			hdr.PAXRecords = map[string]string{}
+		}
+		hdr.PAXRecords[paxXattr+k] = v
+	}
+	if err := w.tw.WriteHeader(hdr); err != nil {
+		return fmt.Errorf("%s: %w", hdr.Name, err)
+	}
+	if hdr.Typeflag != tar.TypeReg || hdr.Size == 0 {
+		return nil
+	}
+	if err := w.copyData(fd, hdr.Size); err != nil {
+		return fmt.Errorf("%s: %w", hdr.Name, err)
+	}
+	return nil
+}
+
+// FdXattrs returns the xattrs of the open file fd (named name in errors)
+// that belong in a tar.
+func FdXattrs(fd int, name string) (map[string]string, error) { return fdXattrs(fd, name) }
 
 // openNoFollow opens the regular file p for reading, never following a
 // final symlink.

@@ -1,0 +1,246 @@
+package fscopy
+
+import (
+	"archive/tar"
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path"
+	"strings"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/bldbuild/bld/internal/archive"
+)
+
+// ErrNoLayer is returned by Layer, before it writes anything, for a copy it
+// does not write as a layer alone: the caller copies with Copy instead.
+var ErrNoLayer = errors.New("copy not written straight to a layer")
+
+// Layer writes to w, as a layer tar, what Copy would add to dstRoot,
+// without writing a file: a COPY whose snapshot no step needs is a layer
+// read straight from its sources (tar | gzip), not 50,000 files created
+// and then read back. dstRoot is only read (a view of the parent
+// snapshot): it resolves dest as Copy does, and gives the metadata of the
+// directories on the way that exist.
+//
+// It handles the copies whose every entry is new, which need nothing from
+// the entries they would replace or merge with: one source (a file or a
+// directory; a wildcard matching one), COPY rather than ADD, without
+// --parents, to a destination that does not exist in dstRoot. The missing
+// directories on the way are made as Copy makes them. The entries, their
+// order and their metadata are those of the layer a Copy into an overlay
+// would give (TestLayerMatchesCopy), but for the mtimes of the existing
+// directories on the way, which keep dstRoot's. For anything else it
+// returns ErrNoLayer before writing anything; other errors are Copy's.
+func Layer(ctx context.Context, src Source, sources []string, dstRoot, dest string, opt Options, w io.Writer) error {
+	if opt.Add || opt.Parents || len(sources) != 1 || isURL(sources[0]) {
+		return ErrNoLayer
+	}
+	cmd := opt.command()
+	pm, err := excludeMatcher(opt.Exclude)
+	if err != nil {
+		return fmt.Errorf("%s --exclude: %w", cmd, err)
+	}
+	sr, err := os.OpenRoot(src.Dir)
+	if err != nil {
+		return fmt.Errorf("%s: source tree: %w", cmd, err)
+	}
+	defer sr.Close()
+	items, multi, err := selectSources(ctx, sr, src, sources, &opt, pm)
+	if err != nil {
+		return err
+	}
+	if len(items) != 1 || items[0].url != "" || items[0].sub != "" {
+		return ErrNoLayer
+	}
+	it := items[0]
+	t, err := openTree(dstRoot, &opt)
+	if err != nil {
+		return fmt.Errorf("%s: destination: %w", cmd, err)
+	}
+	defer t.close()
+	d, err := t.dest(dest, multi)
+	if err != nil {
+		return err
+	}
+	// top is what the item becomes: a directory item's new directory, a
+	// file item's file; base is the directory that holds it.
+	var top, base string
+	if it.dir {
+		if top, err = resolveIn(t.dr, d.rel); err != nil {
+			return err
+		}
+		base = path.Dir(top)
+	} else {
+		target := d.rel
+		if d.intoDir {
+			target = joinRel(d.rel, it.name)
+		}
+		if target == "." {
+			return ErrNoLayer // Copy's error
+		}
+		if base, err = resolveIn(t.dr, path.Dir(target)); err != nil {
+			return err
+		}
+		top = joinRel(base, path.Base(target))
+	}
+	if top == "." {
+		return ErrNoLayer
+	}
+	if _, err := t.dr.Lstat(top); !errorsIsNotExist(err) {
+		return ErrNoLayer // it exists (or cannot be told): Copy replaces or merges
+	}
+	// The directories on the way: those that exist must be directories
+	// (else Copy's error), those missing are made.
+	var made bool
+	var dirs []string
+	comps := splitPath(base)
+	for i := range comps {
+		p := strings.Join(comps[:i+1], "/")
+		if !made {
+			fi, err := t.dr.Lstat(p)
+			switch {
+			case err == nil && !fi.IsDir():
+				return ErrNoLayer
+			case errorsIsNotExist(err):
+				made = true
+			case err != nil:
+				return err
+			}
+		}
+		dirs = append(dirs, p)
+	}
+
+	// Headers and small files go to w in large writes (w is a pipe to
+	// the compressor, and each write a hand-over between goroutines).
+	bw := bufio.NewWriterSize(w, 256<<10)
+	aw := archive.NewWriter(bw, dstRoot, archive.WriteOptions{Epoch: opt.Epoch})
+	made = false
+	for _, p := range dirs {
+		if !made {
+			if _, err := t.dr.Lstat(p); err == nil {
+				if err := aw.WriteEntry(p); err != nil {
+					return err
+				}
+				continue
+			}
+			made = true
+		}
+		uid, gid := opt.owner(0, 0)
+		hdr := &tar.Header{Typeflag: tar.TypeDir, Name: p, Mode: int64(t.dirMode()), Uid: uid, Gid: gid, ModTime: opt.now()}
+		if err := aw.WriteFrom(hdr, -1, nil); err != nil {
+			return err
+		}
+	}
+	lw := &layerWriter{copier: copier{tree: t, ctxSrc: src.IsContext}, aw: aw, top: top, links: map[devIno]string{}}
+	wk := &walker{ctx: ctx, pm: pm, v: lw}
+	if src.IsContext {
+		wk.ignore, wk.prune = src.Exclude, src.Prune
+	}
+	if err := walkItem(wk, sr, it, cmd, src.IsContext); err != nil {
+		return err
+	}
+	if err := aw.Close(); err != nil {
+		return err
+	}
+	return bw.Flush()
+}
+
+// layerWriter is the visitor of Layer: each entry of the walk is written
+// to the tar with the metadata Copy would give it (copier.meta).
+type layerWriter struct {
+	copier
+	aw    *archive.Writer
+	top   string
+	dirs  []string // the destination of each directory entered
+	links map[devIno]string
+}
+
+func (l *layerWriter) enter(n *node) error {
+	if n.rel == "" {
+		// A directory item's new destination: 0755 or --chmod, owned by
+		// --chown or 0:0, the source's mtime; no xattrs (enterTop).
+		l.dirs = append(l.dirs, l.top)
+		uid, gid := l.opt.owner(0, 0)
+		_, _, _, mtime := l.meta(&n.st)
+		return l.aw.WriteFrom(&tar.Header{Typeflag: tar.TypeDir, Name: l.top, Mode: int64(l.dirMode()), Uid: uid, Gid: gid, ModTime: mtime}, -1, nil)
+	}
+	rel := joinRel(l.dirs[len(l.dirs)-1], n.name)
+	l.dirs = append(l.dirs, rel)
+	uid, gid, mode, mtime := l.meta(&n.st)
+	xs, err := copiedXattrs(n.fd, n.srel)
+	if err != nil {
+		return err
+	}
+	return l.aw.WriteFrom(&tar.Header{Typeflag: tar.TypeDir, Name: rel, Mode: int64(mode), Uid: uid, Gid: gid, ModTime: mtime}, -1, xs)
+}
+
+func (l *layerWriter) leave(*node) error {
+	l.dirs = l.dirs[:len(l.dirs)-1]
+	return nil
+}
+
+func (l *layerWriter) leaf(n *node) error {
+	rel := l.top
+	if n.rel != "" {
+		rel = joinRel(l.dirs[len(l.dirs)-1], n.name)
+	}
+	uid, gid, mode, mtime := l.meta(&n.st)
+	hdr := &tar.Header{Name: rel, Mode: int64(mode), Uid: uid, Gid: gid, ModTime: mtime}
+	switch n.st.Mode & unix.S_IFMT {
+	case unix.S_IFREG:
+		if n.st.Nlink > 1 {
+			key := devIno{uint64(n.st.Dev), n.st.Ino}
+			if first, ok := l.links[key]; ok {
+				hdr.Typeflag, hdr.Linkname = tar.TypeLink, first
+				return l.aw.WriteFrom(hdr, -1, nil)
+			}
+			l.links[key] = rel
+		}
+		sfd, err := openat(n.dirfd, n.name, flagRead, 0)
+		if err != nil {
+			return &os.PathError{Op: "copy", Path: n.srel, Err: err}
+		}
+		defer unix.Close(sfd)
+		xs, err := copiedXattrs(sfd, n.srel)
+		if err != nil {
+			return err
+		}
+		// The size walked: a file cut short meanwhile is an error
+		// (WriteFrom), one grown is cut at it.
+		hdr.Typeflag, hdr.Size = tar.TypeReg, n.st.Size
+		if err := l.aw.WriteFrom(hdr, sfd, xs); err != nil {
+			return &os.PathError{Op: "copy", Path: n.srel, Err: err}
+		}
+		return nil
+	case unix.S_IFLNK:
+		hdr.Typeflag, hdr.Linkname = tar.TypeSymlink, n.link
+	case unix.S_IFCHR, unix.S_IFBLK:
+		hdr.Typeflag = tar.TypeChar
+		if n.st.Mode&unix.S_IFMT == unix.S_IFBLK {
+			hdr.Typeflag = tar.TypeBlock
+		}
+		hdr.Devmajor, hdr.Devminor = int64(unix.Major(n.st.Rdev)), int64(unix.Minor(n.st.Rdev))
+	case unix.S_IFIFO:
+		hdr.Typeflag = tar.TypeFifo
+	default:
+		return nil // sockets are not copied
+	}
+	return l.aw.WriteFrom(hdr, -1, nil)
+}
+
+// copiedXattrs are the xattrs of the open source fd that Copy copies
+// (copyXattrs) and a layer keeps.
+func copiedXattrs(fd int, name string) (map[string]string, error) {
+	xs, err := archive.FdXattrs(fd, name)
+	for k := range xs {
+		if skipXattr(k) {
+			delete(xs, k)
+		}
+	}
+	return xs, err
+}
