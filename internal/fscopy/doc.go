@@ -22,6 +22,11 @@
 //	ADD app.tar.gz /opt/       local archives are extracted
 //	ADD https://x/y.bin /opt/  URLs are downloaded (never extracted)
 //
+// Layer writes what a Copy would add as a layer tar instead, without
+// writing a file, for the copies whose every entry is new (one source, a
+// destination that does not exist): the builder uses it for a COPY no step
+// builds on.
+//
 // Checksum computes the content digest that keys the cache for a COPY: it
 // reads exactly what Copy would read, and a StatCache lets unchanged files go
 // unread. LookupOwner turns --chown into numbers; ParseChmod turns --chmod
