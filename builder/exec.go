@@ -318,14 +318,16 @@ func (s *solve) commit(ctx context.Context, v *dag.Vertex, key string, parent st
 }
 
 // layerLater reports whether step v's layer may be written beside the
-// steps after it rather than before them: not for a linked step (its
+// steps after it rather than before them: not when no step builds on it
+// (nothing to overlap with, and a failed layer is then better with the
+// snapshot gone too, as commit does), not for a linked step (its
 // rebase reads the layer), nor when steps of several platforms share
 // nodes, nor under --no-cache (twin steps share a snapshot name), nor
 // when layerSlots layers are being written so already (a chain of quick
 // steps with large layers would pile up compressors and their buffers).
 // A true result takes a slot, which recordLater gives back.
 func (s *solve) layerLater(v *dag.Vertex) bool {
-	return !s.nodes[v].linked && s.byKey == nil && s.b.NoCache == nil && s.layerSlots.TryAcquire(1)
+	return s.consumed[v] && !s.nodes[v].linked && s.byKey == nil && s.b.NoCache == nil && s.layerSlots.TryAcquire(1)
 }
 
 // layerSlots is how many layers are written beside the steps at most.
