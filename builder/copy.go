@@ -51,7 +51,7 @@ func (s *solve) copy(ctx context.Context, v *dag.Vertex, op *dag.Copy, inputs []
 		// its snapshot is rebased onto the parent when a step needs it.
 		parent = ""
 	} else if s.toLayer(v, op) {
-		rec, err := s.copyLayer(ctx, v, op, inputs[0])
+		rec, err := s.copyLayer(ctx, v, op, inputs)
 		if !errors.Is(err, fscopy.ErrNoLayer) {
 			return rec, err
 		}
@@ -93,11 +93,12 @@ func (s *solve) copy(ctx context.Context, v *dag.Vertex, op *dag.Copy, inputs []
 }
 
 // toLayer reports whether COPY v may be written straight to its layer
-// (copyLayer): a copy from the context that no step of this build builds
-// on (the last step of the target stage, typically), of one source
-// without --parents. Layer may still refuse it (fscopy.ErrNoLayer).
+// (copyLayer): a copy that no step of this build builds on (the last step
+// of the target stage, typically), of one source (from the context or
+// another stage) without --parents. Layer may still refuse it
+// (fscopy.ErrNoLayer).
 func (s *solve) toLayer(v *dag.Vertex, op *dag.Copy) bool {
-	return op.From == "" && !op.Add && !op.Parents && len(op.Heredocs) == 0 && len(op.Sources) == 1 &&
+	return !op.Add && !op.Parents && len(op.Heredocs) == 0 && len(op.Sources) == 1 &&
 		s.byKey == nil && !s.consumed[v]
 }
 
@@ -107,9 +108,9 @@ func (s *solve) toLayer(v *dag.Vertex, op *dag.Copy) bool {
 // made from the layer, as for an imported cache record, only if a step
 // needs it (restore), in this build or a later one. fscopy.ErrNoLayer,
 // before anything is written: the copy runs as usual.
-func (s *solve) copyLayer(ctx context.Context, v *dag.Vertex, op *dag.Copy, parent *node) (cache.Record, error) {
+func (s *solve) copyLayer(ctx context.Context, v *dag.Vertex, op *dag.Copy, inputs []*node) (cache.Record, error) {
 	var rec cache.Record
-	err := s.withView(ctx, parent, func(root string) error {
+	err := s.withView(ctx, inputs[0], func(root string) error {
 		opt := s.copyOptions(op)
 		if op.Chown != "" {
 			owner, err := fscopy.LookupOwner(root, op.Chown)
@@ -118,30 +119,36 @@ func (s *solve) copyLayer(ctx context.Context, v *dag.Vertex, op *dag.Copy, pare
 			}
 			opt.Chown = &owner
 		}
-		pr, pw := io.Pipe()
-		layerErr := make(chan error, 1)
-		go func() {
-			err := fscopy.Layer(ctx, s.contextSource(), op.Sources, root, op.Dest, opt, pw)
-			pw.CloseWithError(err)
-			layerErr <- err
-		}()
-		desc, diffID, err := s.writeLayerFrom(ctx, v, pr, false)
-		pr.Close() // a Layer still writing stops
-		if lerr := <-layerErr; lerr != nil {
-			return lerr
+		write := func(src fscopy.Source) error {
+			pr, pw := io.Pipe()
+			layerErr := make(chan error, 1)
+			go func() {
+				err := fscopy.Layer(ctx, src, op.Sources, root, op.Dest, opt, pw)
+				pw.CloseWithError(err)
+				layerErr <- err
+			}()
+			desc, diffID, err := s.writeLayerFrom(ctx, v, pr, false)
+			pr.Close() // a Layer still writing stops
+			if lerr := <-layerErr; lerr != nil {
+				return lerr
+			}
+			if err != nil {
+				return err
+			}
+			psnap, err := inputs[0].snap()
+			if err != nil {
+				return err
+			}
+			rec = cache.Record{Snapshot: psnap}
+			if desc != nil && diffID != EmptyTarDiffID {
+				rec = cache.Record{Layer: desc, DiffID: diffID}
+			}
+			return nil
 		}
-		if err != nil {
-			return err
+		if op.From != "" && len(inputs) > 1 {
+			return s.withView(ctx, inputs[1], func(dir string) error { return write(fscopy.Source{Dir: dir}) })
 		}
-		psnap, err := parent.snap()
-		if err != nil {
-			return err
-		}
-		rec = cache.Record{Snapshot: psnap}
-		if desc != nil && diffID != EmptyTarDiffID {
-			rec = cache.Record{Layer: desc, DiffID: diffID}
-		}
-		return nil
+		return write(s.contextSource())
 	})
 	return rec, err
 }

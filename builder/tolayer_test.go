@@ -9,6 +9,7 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/bldbuild/bld/builder"
 	"github.com/bldbuild/bld/cache"
 	"github.com/bldbuild/bld/internal/archive"
 	"github.com/bldbuild/bld/snapshot"
@@ -45,6 +46,49 @@ func TestCopyStraightToLayer(t *testing.T) {
 	if _, err := snaps.Stat(t.Context(), name); !errors.Is(err, snapshot.ErrNotFound) {
 		t.Errorf("Stat(the COPY's snapshot) = %v, want ErrNotFound: it was made", err)
 	}
+	names := layerNames(t, e, st)
+	if want := []string{"data/", "data/a", "data/sub/", "data/sub/b"}; !slices.Equal(names, want) {
+		t.Errorf("layer = %q, want %q", names, want)
+	}
+
+	run := g.run(cp, "exists /data/sub/b")
+	res, _, runs := e.mustBuild(run)
+	if runs != 1 || !res.Steps[cp].Cached {
+		t.Errorf("second build ran %d steps (the COPY cached: %v), want only the RUN", runs, res.Steps[cp].Cached)
+	}
+	if _, err := snaps.Stat(t.Context(), name); err != nil {
+		t.Errorf("the COPY's snapshot after a step built on it: %v", err)
+	}
+	c, err := cache.Open(filepath.Join(e.state, "cache"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rec, err := c.Get(st.Key); err != nil || rec.Snapshot != name {
+		t.Errorf("record after the restore: snapshot %q (%v), want %q", rec.Snapshot, err, name)
+	}
+}
+
+// TestCopyFromStraightToLayer: so is a COPY --from that no step builds on
+// (a final stage's last COPY of a binary): its layer holds the file and
+// the directories made on the way, and no snapshot is made for it.
+func TestCopyFromStraightToLayer(t *testing.T) {
+	e := newEnv(t, nil)
+	g := &graph{}
+	build := g.run(g.from("build"), "write /out/app binary")
+	cp := g.copyFrom(g.from("main"), build, "/out/app", "/usr/bin/")
+	res, _, _ := e.mustBuild(cp)
+	st := res.Steps[cp]
+	if st == nil || st.Layer == nil || st.Record.Snapshot != "" {
+		t.Fatalf("the COPY --from: %+v, want a layer and no snapshot", st)
+	}
+	if got, want := layerNames(t, e, st), []string{"usr/", "usr/bin/", "usr/bin/app"}; !slices.Equal(got, want) {
+		t.Errorf("layer = %q, want %q", got, want)
+	}
+}
+
+// layerNames lists the entries of step st's layer in e's store.
+func layerNames(t *testing.T, e *env, st *builder.Step) []string {
+	t.Helper()
 	s, err := store.Open(filepath.Join(e.state, "store"))
 	if err != nil {
 		t.Fatal(err)
@@ -65,23 +109,5 @@ func TestCopyStraightToLayer(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	if want := []string{"data/", "data/a", "data/sub/", "data/sub/b"}; !slices.Equal(names, want) {
-		t.Errorf("layer = %q, want %q", names, want)
-	}
-
-	run := g.run(cp, "exists /data/sub/b")
-	res, _, runs := e.mustBuild(run)
-	if runs != 1 || !res.Steps[cp].Cached {
-		t.Errorf("second build ran %d steps (the COPY cached: %v), want only the RUN", runs, res.Steps[cp].Cached)
-	}
-	if _, err := snaps.Stat(t.Context(), name); err != nil {
-		t.Errorf("the COPY's snapshot after a step built on it: %v", err)
-	}
-	c, err := cache.Open(filepath.Join(e.state, "cache"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if rec, err := c.Get(st.Key); err != nil || rec.Snapshot != name {
-		t.Errorf("record after the restore: snapshot %q (%v), want %q", rec.Snapshot, err, name)
-	}
+	return names
 }

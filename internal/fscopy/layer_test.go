@@ -64,6 +64,7 @@ func TestLayerMatchesCopy(t *testing.T) {
 		dest    string
 		opt     Options
 		noLayer bool
+		stage   bool // from another stage's root: owners kept, no .dockerignore
 	}{
 		{name: "dir into new dirs", sources: []string{"app"}, dest: "/data/app/"},
 		{name: "dir under existing dirs", sources: []string{"app"}, dest: "/usr/local/app"},
@@ -75,6 +76,7 @@ func TestLayerMatchesCopy(t *testing.T) {
 		{name: "chown and chmod", sources: []string{"app"}, dest: "/o/", opt: Options{Chown: &Owner{UID: 1000, GID: 1001}, Chmod: octal}},
 		{name: "exclude", sources: []string{"app"}, dest: "/e/", opt: Options{Exclude: []string{"*.tmp", "sub"}}},
 		{name: "epoch", sources: []string{"app"}, dest: "/ep/", opt: Options{Epoch: &epoch}},
+		{name: "from a stage", sources: []string{"/app"}, dest: "/usr/local/bin/", stage: true},
 		{name: "dest exists", sources: []string{"app"}, dest: "/usr/local", noLayer: true},
 		{name: "file replaced", sources: []string{"single.txt"}, dest: "/etc/passwd", noLayer: true},
 		{name: "under a file", sources: []string{"single.txt"}, dest: "/blocker/x", noLayer: true},
@@ -84,6 +86,9 @@ func TestLayerMatchesCopy(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			source := Source{Dir: src, IsContext: true, Exclude: func(rel string) bool { return rel == "node_modules" || filepath.Dir(rel) == "node_modules" }}
+			if tc.stage {
+				source = Source{Dir: src}
+			}
 			copied, layered := t.TempDir(), t.TempDir()
 			mkTree(t, copied, parent...)
 			mkTree(t, layered, parent...)
