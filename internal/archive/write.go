@@ -160,6 +160,33 @@ func (w *Writer) WriteEntry(rel string) error {
 // size, that many bytes read from fd. The Writer sets the format and
 // clamps the time as for WriteEntry, and adds xattrs as PAX records.
 func (w *Writer) WriteFrom(hdr *tar.Header, fd int, xattrs map[string]string) error {
+	if err := w.writeHeader(hdr, xattrs); err != nil {
+		return err
+	}
+	if hdr.Typeflag != tar.TypeReg || hdr.Size == 0 {
+		return nil
+	}
+	if err := w.copyData(fd, hdr.Size); err != nil {
+		return fmt.Errorf("%s: %w", hdr.Name, err)
+	}
+	return nil
+}
+
+// WriteBytes is WriteFrom for a regular file whose content, data, was
+// read already: hdr.Size is len(data).
+func (w *Writer) WriteBytes(hdr *tar.Header, data []byte, xattrs map[string]string) error {
+	hdr.Typeflag, hdr.Size = tar.TypeReg, int64(len(data))
+	if err := w.writeHeader(hdr, xattrs); err != nil {
+		return err
+	}
+	if _, err := w.tw.Write(data); err != nil {
+		return fmt.Errorf("%s: %w", hdr.Name, err)
+	}
+	return nil
+}
+
+// writeHeader is the header part of WriteFrom and WriteBytes.
+func (w *Writer) writeHeader(hdr *tar.Header, xattrs map[string]string) error {
 	hdr.Format = tar.FormatPAX
 	hdr.ModTime = w.Time(hdr.ModTime)
 	if hdr.Typeflag == tar.TypeDir && !strings.HasSuffix(hdr.Name, "/") {
@@ -172,12 +199,6 @@ func (w *Writer) WriteFrom(hdr *tar.Header, fd int, xattrs map[string]string) er
 		hdr.PAXRecords[paxXattr+k] = v
 	}
 	if err := w.tw.WriteHeader(hdr); err != nil {
-		return fmt.Errorf("%s: %w", hdr.Name, err)
-	}
-	if hdr.Typeflag != tar.TypeReg || hdr.Size == 0 {
-		return nil
-	}
-	if err := w.copyData(fd, hdr.Size); err != nil {
 		return fmt.Errorf("%s: %w", hdr.Name, err)
 	}
 	return nil

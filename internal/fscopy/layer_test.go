@@ -7,7 +7,9 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -160,4 +162,54 @@ func extra(t *testing.T, root, rel string) string {
 		mtime = "now"
 	}
 	return fmt.Sprintf("mtime=%s nlink=%d xattrs=%v type=%v", mtime, st.Nlink, xs, fi.Mode()&fs.ModeType)
+}
+
+// failingWriter fails every write after the first n bytes.
+type failingWriter struct{ n int }
+
+var errWriteRefused = errors.New("write refused")
+
+func (w *failingWriter) Write(p []byte) (int, error) {
+	if len(p) > w.n {
+		return 0, errWriteRefused
+	}
+	w.n -= len(p)
+	return len(p), nil
+}
+
+// TestLayerWriteFails: a layer whose writer fails part way (a full disk
+// under the compressor) returns that error, not the walk's cancellation,
+// with every source file it opened closed again and no goroutine left.
+func TestLayerWriteFails(t *testing.T) {
+	src := t.TempDir()
+	var ents []ent
+	ents = append(ents, dir("data"))
+	for i := range 2000 {
+		ents = append(ents, file(fmt.Sprintf("data/f%04d", i), strings.Repeat("x", i)))
+	}
+	ents = append(ents, file("data/big", strings.Repeat("y", 1<<20)))
+	mkTree(t, src, ents...)
+	fds := func() int {
+		ents, err := os.ReadDir("/proc/self/fd")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(ents)
+	}
+	before, goroutines := fds(), runtime.NumGoroutine()
+	for _, n := range []int{0, 4 << 10, 512 << 10, 1 << 20, 3 << 20} {
+		err := Layer(t.Context(), Source{Dir: src, IsContext: true}, []string{"data"}, t.TempDir(), "/data", Options{}, &failingWriter{n: n})
+		if !errors.Is(err, errWriteRefused) {
+			t.Errorf("Layer with a writer failing after %d bytes = %v, want the write's error", n, err)
+		}
+	}
+	if after := fds(); after != before {
+		t.Errorf("open descriptors: %d before, %d after", before, after)
+	}
+	for i := 0; runtime.NumGoroutine() > goroutines && i < 100; i++ {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if g := runtime.NumGoroutine(); g > goroutines {
+		t.Errorf("goroutines: %d before, %d after", goroutines, g)
+	}
 }
