@@ -252,6 +252,12 @@ func (s *store) load() error {
 	if err != nil {
 		return err
 	}
+	dirfd, err := unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return &fs.PathError{Op: "open", Path: dir, Err: err}
+	}
+	defer unix.Close(dirfd)
+	buf := make([]byte, 4096)
 	recs := map[string]*record{}
 	ids := map[string]bool{}
 	committed := map[string]bool{}
@@ -259,7 +265,7 @@ func (s *store) load() error {
 		if !strings.HasSuffix(e.Name(), ".json") || strings.HasPrefix(e.Name(), ".") {
 			continue
 		}
-		r, err := readRecord(filepath.Join(dir, e.Name()))
+		r, err := readRecord(dirfd, dir, e.Name(), &buf)
 		if err != nil {
 			return err
 		}
@@ -281,17 +287,41 @@ func (s *store) load() error {
 	return nil
 }
 
-// readRecord reads a record; nil for one removed meanwhile or unreadable.
-func readRecord(p string) (*record, error) {
-	b, err := os.ReadFile(p)
-	if errors.Is(err, fs.ErrNotExist) {
+// readRecord reads the record file name in directory dir (open as dirfd)
+// into *buf, grown if the record does not fit; nil for one removed
+// meanwhile or not a valid record. It uses raw syscalls: load reads every
+// record at each start, and os.ReadFile's poller registration and fstat
+// cost more than the read itself.
+func readRecord(dirfd int, dir, name string, buf *[]byte) (*record, error) {
+	fd, err := unix.Openat(dirfd, name, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err == unix.ENOENT {
 		return nil, nil
 	}
 	if err != nil {
-		return nil, err
+		return nil, &fs.PathError{Op: "open", Path: filepath.Join(dir, name), Err: err}
+	}
+	defer unix.Close(fd)
+	b := *buf
+	n := 0
+	for {
+		if n == len(b) {
+			b = append(b, make([]byte, len(b))...)
+			*buf = b
+		}
+		m, err := unix.Read(fd, b[n:])
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return nil, &fs.PathError{Op: "read", Path: filepath.Join(dir, name), Err: err}
+		}
+		if m == 0 {
+			break
+		}
+		n += m
 	}
 	var r record
-	if err := json.Unmarshal(b, &r); err != nil || r.ID == "" || r.kind() == 0 {
+	if err := json.Unmarshal(b[:n], &r); err != nil || r.ID == "" || r.kind() == 0 {
 		return nil, nil
 	}
 	return &r, nil
