@@ -23,7 +23,8 @@ const selfExe = "/proc/self/exe"
 // initExe is the program Run starts, made once per process.
 var initExe struct {
 	once sync.Once
-	mu   sync.Mutex // guards path and err, which startInit may change
+	mu   sync.Mutex // guards made, path and err, which startInit may change
+	made bool       // once has run
 	path string     // what exec.Cmd.Path gets
 	f    *os.File
 	err  error // why the embedded init is not used, when it is not
@@ -36,17 +37,18 @@ var initExe struct {
 // slower to start; so does one the kernel will not execute (startInit).
 func initPath() string {
 	initExe.once.Do(func() {
-		initExe.path = selfExe
-		if len(initBinary) == 0 {
-			return
+		path := selfExe
+		var f *os.File
+		var err error
+		if len(initBinary) > 0 {
+			f, err = sealedExecutable("bld-init", initBinary)
+			if err == nil {
+				path = fmt.Sprintf("/proc/self/fd/%d", f.Fd())
+			}
 		}
-		f, err := sealedExecutable("bld-init", initBinary)
-		if err != nil {
-			initExe.err = err
-			return
-		}
-		initExe.f = f
-		initExe.path = fmt.Sprintf("/proc/self/fd/%d", f.Fd())
+		initExe.mu.Lock()
+		initExe.made, initExe.path, initExe.f, initExe.err = true, path, f, err
+		initExe.mu.Unlock()
 	})
 	initExe.mu.Lock()
 	defer initExe.mu.Unlock()
@@ -80,12 +82,25 @@ func startInit(cmd *exec.Cmd) (*exec.Cmd, error) {
 }
 
 // InitProgram describes the program RUN steps' inits are started from, for
-// `bld version`: the embedded init, or bld itself and why.
+// `bld version`: the embedded init, or bld itself and why. If no step has
+// made the init's memfd yet, it does not make it (copying the init in
+// costs about 3 ms) but makes an empty one the same way (sealedExecutable),
+// which the kernel refuses just as it would the full one; what it cannot
+// tell without a step is whether the kernel will execute it (startInit).
 func InitProgram() string {
-	p := initPath()
 	initExe.mu.Lock()
-	why := initExe.err
+	made, p, why := initExe.made, initExe.path, initExe.err
 	initExe.mu.Unlock()
+	if !made {
+		p = selfExe
+		if len(initBinary) > 0 {
+			var f *os.File
+			if f, why = sealedExecutable("bld-init", nil); why == nil {
+				f.Close()
+				p = "" // the embedded init
+			}
+		}
+	}
 	switch {
 	case p != selfExe:
 		return fmt.Sprintf("bld-init, embedded (%.1f MB, started from a sealed memfd)", float64(len(initBinary))/1e6)

@@ -140,3 +140,49 @@ func TestInitFallback(t *testing.T) {
 		t.Errorf("InitProgram() = %q, want why the embedded init is not used", got)
 	}
 }
+
+// Before any step, InitProgram tells the embedded init from bld itself
+// without making the init's memfd (bld version pays no copy of it), and
+// leaves nothing open.
+func TestInitProgramMakesNoInit(t *testing.T) {
+	initExe.mu.Lock()
+	savedMade := initExe.made
+	initExe.made = false
+	initExe.mu.Unlock()
+	savedBinary := initBinary
+	t.Cleanup(func() {
+		initBinary = savedBinary
+		initExe.mu.Lock()
+		initExe.made = savedMade
+		initExe.mu.Unlock()
+	})
+	fds := func() int {
+		ents, err := os.ReadDir("/proc/self/fd")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(ents)
+	}
+	for _, tc := range []struct {
+		binary []byte
+		want   string
+	}{
+		{nil, "bld itself (this bld was built without bld-init"},
+		{[]byte("\x7fELF"), "bld-init, embedded"},
+	} {
+		initBinary = tc.binary
+		before := fds()
+		if got := InitProgram(); !strings.HasPrefix(got, tc.want) {
+			t.Errorf("InitProgram() = %q, want %q…", got, tc.want)
+		}
+		if n := fds(); n != before {
+			t.Errorf("InitProgram left %d descriptors open", n-before)
+		}
+		initExe.mu.Lock()
+		made := initExe.made
+		initExe.mu.Unlock()
+		if made {
+			t.Error("InitProgram made the init")
+		}
+	}
+}
