@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
-	"os"
 	"path/filepath"
 	"runtime"
 	"strconv"
@@ -52,29 +51,16 @@ type StatCache interface {
 // digest of its body, downloaded. Files whose stat matches an entry of sc
 // are not read (nil sc: every file is read). Errors are Copy's.
 func Checksum(ctx context.Context, src Source, sources []string, opt Options, sc StatCache) (v1.Hash, error) {
-	cmd := opt.command()
-	pm, err := excludeMatcher(opt.Exclude)
-	if err != nil {
-		return v1.Hash{}, fmt.Errorf("%s --exclude: %w", cmd, err)
-	}
-	var sr *os.Root
-	if !allURLs(sources) {
-		if sr, err = os.OpenRoot(src.Dir); err != nil {
-			return v1.Hash{}, fmt.Errorf("%s: source tree: %w", cmd, err)
-		}
-		defer sr.Close()
-	}
-	items, _, err := selectSources(ctx, sr, src, sources, &opt, pm)
+	sel, err := selectAll(ctx, src, sources, &opt)
 	if err != nil {
 		return v1.Hash{}, err
 	}
+	defer sel.close()
+	sr, items := sel.sr, sel.items
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(2 * runtime.GOMAXPROCS(0))
 	s := &summer{ctx: gctx, g: g, dir: src.Dir, ctxSrc: src.IsContext, sc: sc, links: map[devIno]string{}}
-	w := &walker{ctx: gctx, pm: pm, v: s}
-	if src.IsContext {
-		w.ignore, w.prune = src.Exclude, src.Prune
-	}
+	w := newWalker(gctx, src, sel.pm, s)
 	err = func() error {
 		for _, it := range items {
 			if it.url != "" {
@@ -85,7 +71,7 @@ func Checksum(ctx context.Context, src Source, sources []string, opt Options, sc
 			}
 			clear(s.links)
 			s.add(fmt.Sprintf("item %q %q %q\n", it.match, it.name, it.sub))
-			if err := walkItem(w, sr, it, cmd, src.IsContext); err != nil {
+			if err := walkItem(w, sr, it, opt.command(), src.IsContext); err != nil {
 				return err
 			}
 		}

@@ -116,44 +116,99 @@ func Copy(ctx context.Context, src Source, sources []string, dstRoot, dest strin
 	if len(sources) == 0 {
 		return nil
 	}
-	cmd := opt.command()
-	pm, err := excludeMatcher(opt.Exclude)
-	if err != nil {
-		return fmt.Errorf("%s --exclude: %w", cmd, err)
-	}
-	var sr *os.Root
-	if !allURLs(sources) {
-		if sr, err = os.OpenRoot(src.Dir); err != nil {
-			return fmt.Errorf("%s: source tree: %w", cmd, err)
-		}
-		defer sr.Close()
-	}
-	items, multi, err := selectSources(ctx, sr, src, sources, &opt, pm)
+	p, err := planCopy(ctx, src, sources, dstRoot, dest, &opt)
 	if err != nil {
 		return err
 	}
-	t, err := openTree(dstRoot, &opt)
-	if err != nil {
-		return fmt.Errorf("%s: destination: %w", cmd, err)
-	}
-	defer t.close()
-	d, err := t.dest(dest, multi)
-	if err != nil {
-		return err
-	}
+	defer p.close()
+	t, d := p.t, p.d
 
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(2 * runtime.GOMAXPROCS(0))
 	c := &copier{tree: t, ctx: gctx, g: g, ctxSrc: src.IsContext, links: map[devIno]string{}}
-	w := &walker{ctx: gctx, pm: pm, v: c}
-	if src.IsContext {
-		w.ignore, w.prune = src.Exclude, src.Prune
-	}
-	err = firstErr(ctx, c.run(gctx, sr, items, d, w), g.Wait())
+	w := newWalker(gctx, src, p.pm, c)
+	err = firstErr(ctx, c.run(gctx, p.sr, p.items, d, w), g.Wait())
 	if err == nil {
 		err = t.finish()
 	}
 	return err
+}
+
+// copyPlan is what Copy and Layer set up before they walk: the sources
+// selected (selection) and the destination tree with the destination
+// resolved in it.
+type copyPlan struct {
+	*selection
+	t *tree
+	d *dest
+}
+
+func planCopy(ctx context.Context, src Source, sources []string, dstRoot, dest string, opt *Options) (*copyPlan, error) {
+	sel, err := selectAll(ctx, src, sources, opt)
+	if err != nil {
+		return nil, err
+	}
+	p := &copyPlan{selection: sel}
+	if p.t, err = openTree(dstRoot, opt); err != nil {
+		p.close()
+		return nil, fmt.Errorf("%s: destination: %w", opt.command(), err)
+	}
+	if p.d, err = p.t.dest(dest, sel.multi); err != nil {
+		p.close()
+		return nil, err
+	}
+	return p, nil
+}
+
+// selection is what Copy, Layer and Checksum read: the --exclude matcher,
+// the source tree and the items selected in it (selectSources).
+type selection struct {
+	pm    *patternmatcher.PatternMatcher
+	sr    *os.Root // nil when every source is a URL
+	items []*item
+	multi bool
+}
+
+func selectAll(ctx context.Context, src Source, sources []string, opt *Options) (*selection, error) {
+	cmd := opt.command()
+	pm, err := excludeMatcher(opt.Exclude)
+	if err != nil {
+		return nil, fmt.Errorf("%s --exclude: %w", cmd, err)
+	}
+	sel := &selection{pm: pm}
+	if !allURLs(sources) {
+		if sel.sr, err = os.OpenRoot(src.Dir); err != nil {
+			return nil, fmt.Errorf("%s: source tree: %w", cmd, err)
+		}
+	}
+	if sel.items, sel.multi, err = selectSources(ctx, sel.sr, src, sources, opt, pm); err != nil {
+		sel.close()
+		return nil, err
+	}
+	return sel, nil
+}
+
+func (sel *selection) close() {
+	if sel.sr != nil {
+		sel.sr.Close()
+	}
+}
+
+func (p *copyPlan) close() {
+	if p.t != nil {
+		p.t.close()
+	}
+	p.selection.close()
+}
+
+// newWalker is a walker of src for visitor v: .dockerignore applies to
+// the build context.
+func newWalker(ctx context.Context, src Source, pm *patternmatcher.PatternMatcher, v visitor) *walker {
+	w := &walker{ctx: ctx, pm: pm, v: v}
+	if src.IsContext {
+		w.ignore, w.prune = src.Exclude, src.Prune
+	}
+	return w
 }
 
 // firstErr picks the error to report from a walk and its worker pool: a

@@ -5,7 +5,6 @@ import (
 	"bufio"
 	"context"
 	"errors"
-	"fmt"
 	"io"
 	"os"
 	"path"
@@ -40,33 +39,15 @@ func Layer(ctx context.Context, src Source, sources []string, dstRoot, dest stri
 	if opt.Add || opt.Parents || len(sources) != 1 || isURL(sources[0]) {
 		return ErrNoLayer
 	}
-	cmd := opt.command()
-	pm, err := excludeMatcher(opt.Exclude)
-	if err != nil {
-		return fmt.Errorf("%s --exclude: %w", cmd, err)
-	}
-	sr, err := os.OpenRoot(src.Dir)
-	if err != nil {
-		return fmt.Errorf("%s: source tree: %w", cmd, err)
-	}
-	defer sr.Close()
-	items, multi, err := selectSources(ctx, sr, src, sources, &opt, pm)
+	p, err := planCopy(ctx, src, sources, dstRoot, dest, &opt)
 	if err != nil {
 		return err
 	}
-	if len(items) != 1 || items[0].url != "" || items[0].sub != "" {
+	defer p.close()
+	if len(p.items) != 1 || p.items[0].url != "" || p.items[0].sub != "" {
 		return ErrNoLayer
 	}
-	it := items[0]
-	t, err := openTree(dstRoot, &opt)
-	if err != nil {
-		return fmt.Errorf("%s: destination: %w", cmd, err)
-	}
-	defer t.close()
-	d, err := t.dest(dest, multi)
-	if err != nil {
-		return err
-	}
+	it, t, d, cmd := p.items[0], p.t, p.d, opt.command()
 	// top is what the item becomes: a directory item's new directory, a
 	// file item's file; base is the directory that holds it.
 	var top, base string
@@ -142,11 +123,7 @@ func Layer(ctx context.Context, src Source, sources []string, dstRoot, dest stri
 		ctx: wctx, q: make(chan *entry, layerQueue), readers: make(chan struct{}, layerReaders)}
 	written := make(chan error, 1)
 	go func() { written <- lw.writeAll(aw, cancel) }()
-	wk := &walker{ctx: wctx, pm: pm, v: lw}
-	if src.IsContext {
-		wk.ignore, wk.prune = src.Exclude, src.Prune
-	}
-	walkErr := walkItem(wk, sr, it, cmd, src.IsContext)
+	walkErr := walkItem(newWalker(wctx, src, p.pm, lw), p.sr, it, cmd, src.IsContext)
 	close(lw.q)
 	if err := <-written; err != nil {
 		return err // the cause; the walk's is "canceled"
