@@ -34,6 +34,20 @@ func (s *solve) copyOptions(op *dag.Copy) fscopy.Options {
 	return opt
 }
 
+// copyOptionsIn is copyOptions with --chown looked up in root, the image
+// being copied into.
+func (s *solve) copyOptionsIn(op *dag.Copy, root string) (fscopy.Options, error) {
+	opt := s.copyOptions(op)
+	if op.Chown != "" {
+		owner, err := fscopy.LookupOwner(root, op.Chown)
+		if err != nil {
+			return opt, fmt.Errorf("--chown=%s: %w", op.Chown, err)
+		}
+		opt.Chown = &owner
+	}
+	return opt, nil
+}
+
 // copy runs COPY/ADD: it copies from the context (or from Inputs[1]'s
 // snapshot) into an active snapshot over the parent.
 func (s *solve) copy(ctx context.Context, v *dag.Vertex, op *dag.Copy, inputs []*node) (cache.Record, error) {
@@ -58,15 +72,11 @@ func (s *solve) copy(ctx context.Context, v *dag.Vertex, op *dag.Copy, inputs []
 	}
 	key, err := s.prepare(ctx, parent, func(_ string, mounts []mount.Mount) error {
 		return mount.WithTempMountIn(ctx, s.b.WorkDir, mounts, func(root string) error {
-			opt := s.copyOptions(op)
-			opt.Upper = snapshot.UpperDir(mounts)
-			if op.Chown != "" {
-				owner, err := fscopy.LookupOwner(root, op.Chown)
-				if err != nil {
-					return fmt.Errorf("--chown=%s: %w", op.Chown, err)
-				}
-				opt.Chown = &owner
+			opt, err := s.copyOptionsIn(op, root)
+			if err != nil {
+				return err
 			}
+			opt.Upper = snapshot.UpperDir(mounts)
 			do := func(src fscopy.Source) error {
 				if len(op.Sources) > 0 {
 					if err := fscopy.Copy(ctx, src, op.Sources, root, op.Dest, opt); err != nil {
@@ -111,13 +121,9 @@ func (s *solve) toLayer(v *dag.Vertex, op *dag.Copy) bool {
 func (s *solve) copyLayer(ctx context.Context, v *dag.Vertex, op *dag.Copy, inputs []*node) (cache.Record, error) {
 	var rec cache.Record
 	err := s.withView(ctx, inputs[0], func(root string) error {
-		opt := s.copyOptions(op)
-		if op.Chown != "" {
-			owner, err := fscopy.LookupOwner(root, op.Chown)
-			if err != nil {
-				return fmt.Errorf("--chown=%s: %w", op.Chown, err)
-			}
-			opt.Chown = &owner
+		opt, err := s.copyOptionsIn(op, root)
+		if err != nil {
+			return err
 		}
 		write := func(src fscopy.Source) error {
 			pr, pw := io.Pipe()
