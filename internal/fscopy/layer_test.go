@@ -94,37 +94,86 @@ func TestLayerMatchesCopy(t *testing.T) {
 			copied, layered := t.TempDir(), t.TempDir()
 			mkTree(t, copied, parent...)
 			mkTree(t, layered, parent...)
-			before := describe(t, layered)
-			var tarball bytes.Buffer
-			err := Layer(t.Context(), source, tc.sources, layered, tc.dest, tc.opt, &tarball)
-			if tc.noLayer {
-				if !errors.Is(err, ErrNoLayer) || tarball.Len() != 0 {
-					t.Fatalf("Layer = %v with %d bytes written, want ErrNoLayer and nothing", err, tarball.Len())
-				}
-				return
-			}
-			if err != nil {
-				t.Fatalf("Layer: %v", err)
-			}
-			if err := Copy(t.Context(), source, tc.sources, copied, tc.dest, tc.opt); err != nil {
-				t.Fatalf("Copy: %v", err)
-			}
-			// As a layer is unpacked: owners and xattrs as the tar says.
-			if err := archive.Extract(t.Context(), &tarball, layered, archive.Options{Owners: true, Xattrs: archive.XattrsSet}); err != nil {
-				t.Fatalf("extract the layer: %v", err)
-			}
-			want, got := describe(t, copied), describe(t, layered)
-			for _, k := range union(want, got) {
-				w, g := want[k], got[k]
-				if _, existed := before[k]; !existed || !isDirDesc(w) {
-					w, g = w+" "+extra(t, copied, k), g+" "+extra(t, layered, k)
-				}
-				if w != g {
-					t.Errorf("%s: layer gives %q, Copy gives %q", k, g, w)
-				}
+			err := compareLayer(t, source, tc.sources, copied, layered, tc.dest, tc.opt)
+			if tc.noLayer != errors.Is(err, ErrNoLayer) || (err != nil && !errors.Is(err, ErrNoLayer)) {
+				t.Fatalf("Layer: %v (want ErrNoLayer: %v)", err, tc.noLayer)
 			}
 		})
 	}
+}
+
+// compareLayer runs Layer against layered and Copy into copied, two equal
+// trees, and reports every entry where the layer, extracted over layered,
+// differs from what Copy gave (but the mtimes of directories that were
+// there). ErrNoLayer is returned, with nothing written; so is Layer's or
+// Copy's error, if they agree there is one.
+func compareLayer(t *testing.T, source Source, sources []string, copied, layered, dest string, opt Options) error {
+	t.Helper()
+	before := describe(t, layered)
+	var tarball bytes.Buffer
+	err := Layer(t.Context(), source, sources, layered, dest, opt, &tarball)
+	if errors.Is(err, ErrNoLayer) {
+		if tarball.Len() != 0 {
+			t.Errorf("Layer refused the copy after writing %d bytes", tarball.Len())
+		}
+		return err
+	}
+	cerr := Copy(t.Context(), source, sources, copied, dest, opt)
+	if (err == nil) != (cerr == nil) {
+		t.Fatalf("Layer: %v; Copy: %v", err, cerr)
+	}
+	if err != nil {
+		return err
+	}
+	// As a layer is unpacked: owners and xattrs as the tar says.
+	if err := archive.Extract(t.Context(), &tarball, layered, archive.Options{Owners: true, Xattrs: archive.XattrsSet}); err != nil {
+		t.Fatalf("extract the layer: %v", err)
+	}
+	want, got := describe(t, copied), describe(t, layered)
+	for _, k := range union(want, got) {
+		w, g := want[k], got[k]
+		if _, existed := before[k]; !existed || !isDirDesc(w) {
+			w, g = w+" "+extra(t, copied, k), g+" "+extra(t, layered, k)
+		}
+		if w != g {
+			t.Errorf("%s: layer gives %q, Copy gives %q", k, g, w)
+		}
+	}
+	return nil
+}
+
+// FuzzLayer: for a source tree unpacked from arbitrary bytes (a tar, as
+// FuzzExtract's), the layer Layer writes gives what Copy gives, or Layer
+// refuses before writing, or both fail. Needs root (owners).
+func FuzzLayer(f *testing.F) {
+	requireRoot(f)
+	for _, data := range fuzzSeeds(f) {
+		f.Add(data, "/out/", true)
+	}
+	f.Add(mkTar(f, appTar...), "/usr/x", false)
+	f.Fuzz(func(t *testing.T, data []byte, dest string, context bool) {
+		if !strings.HasPrefix(dest, "/") || strings.ContainsAny(dest, "\x00") || len(dest) > 64 {
+			return
+		}
+		src := t.TempDir()
+		if err := os.Mkdir(filepath.Join(src, "s"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		rc, ok := archive.OpenTar(bytes.NewReader(data))
+		if !ok {
+			return
+		}
+		defer rc.Close()
+		opts := archive.Options{Owners: true, Xattrs: archive.XattrsBestEffort, MaxBytes: 1 << 20}
+		if archive.Extract(t.Context(), rc, filepath.Join(src, "s"), opts) != nil {
+			return
+		}
+		copied, layered := t.TempDir(), t.TempDir()
+		parent := []ent{dir("usr"), file("etc/passwd", "root:x:0:0::/root:/bin/sh\n"), symlink("lnk", "usr")}
+		mkTree(t, copied, parent...)
+		mkTree(t, layered, parent...)
+		_ = compareLayer(t, Source{Dir: src, IsContext: context}, []string{"s"}, copied, layered, dest, Options{})
+	})
 }
 
 func isDirDesc(d string) bool { return len(d) > 0 && d[0] == 'd' }
