@@ -714,3 +714,23 @@ func TestDefaultDir(t *testing.T) {
 		t.Errorf("DefaultDir() = %s, want %s", d, want)
 	}
 }
+
+// TestDuNamesSnapshotByItsMaker: a snapshot several records name (an
+// unchanged RUN's record names its parent's) is shown as created by the
+// step that made it, named after its key, whatever order the records come
+// in (cache.Walk's, by key).
+func TestDuNamesSnapshotByItsMaker(t *testing.T) {
+	for _, id := range []string{"0", "1", "2", "3", "4", "5", "6", "7"} {
+		f := newFixture(t)
+		a := f.record("copy", "", 16*kib, time.Now())
+		key, _ := cache.NewKey([]byte("run "+id), nil, v1.Hash{})
+		if err := f.r.Cache.Put(cache.Record{Key: key, Snapshot: a.Snapshot, CreatedBy: "RUN true"}); err != nil {
+			t.Fatal(err)
+		}
+		for _, s := range f.usage().Snapshots {
+			if s.Name == a.Snapshot && (s.CreatedBy != "RUN copy" || s.Records != 2) {
+				t.Errorf("with the RUN's key %s: snapshot %+v, want created by RUN copy, 2 records", key, s)
+			}
+		}
+	}
+}

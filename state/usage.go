@@ -189,7 +189,10 @@ func (r *Root) Usage(ctx context.Context) (*Usage, error) {
 			Reclaimable: freedPlain[info.Name], ReclaimableAll: freedAll[info.Name]}
 		for _, rec := range recSnaps[info.Name] {
 			s.Records++
-			if s.CreatedBy == "" {
+			// The step that made the snapshot named it after its key;
+			// other records only build on it (an unchanged RUN keeps
+			// its parent's), and the store's order of them varies.
+			if s.CreatedBy == "" || snapshot.StepName(rec.Key.String()) == info.Name {
 				s.CreatedBy = Instruction(rec.CreatedBy)
 			}
 			if rec.LastUsed.After(s.LastUsed) {
