@@ -194,7 +194,7 @@ func (s *store) withLock(fn func() error) error {
 // half way; if fn fails, this process reloads too, unless with ErrExists
 // or ErrNotFound, which fn returns only before it changes anything (a
 // commit whose name a twin committed first, a removal of what is gone):
-// reloading reads every record, about 0.1 ms each, and a --no-cache
+// reloading reads every record (BenchmarkLoad: 500 in 7–10 ms), and a --no-cache
 // rebuild's every commit was such a refusal.
 func (s *store) mutate(fn func() error) error {
 	return s.withLock(func() error {
