@@ -136,14 +136,8 @@ func (w *Writer) WriteEntry(rel string) error {
 	if err != nil {
 		return err
 	}
-	for k, v := range xs {
-		if hdr.PAXRecords == nil {
-			hdr.PAXRecords = map[string]string{}
-		}
-		hdr.PAXRecords[paxXattr+k] = v
-	}
-	if err := w.tw.WriteHeader(hdr); err != nil {
-		return fmt.Errorf("%s: %w", rel, err)
+	if err := w.writeHeader(hdr, xs); err != nil {
+		return err
 	}
 	if fd < 0 {
 		return nil
