@@ -268,6 +268,7 @@ func Run(ctx context.Context, o Options) (_ *Result, err error) {
 	defer nets.Close()
 	b.Run = nets.Run
 	b.WarmNetworks = nets.Warm
+	b.WarmSandbox = sandbox.Warm
 	switch o.Isolation {
 	case "":
 		if o.Resources == (sandbox.Limits{}) {
@@ -279,7 +280,7 @@ func Run(ctx context.Context, o Options) (_ *Result, err error) {
 			return nil, fmt.Errorf("--isolation chroot: --memory, --cpus and --pids-limit need a cgroup, which chroot isolation does not make")
 		}
 		b.Run = sandbox.RunChroot
-		b.WarmNetworks = nil
+		b.WarmNetworks, b.WarmSandbox = nil, nil
 	default:
 		return nil, fmt.Errorf("--isolation %s: unknown (default or chroot)", o.Isolation)
 	}

@@ -45,6 +45,10 @@ type Builder struct {
 	// the default network that will run and can start at once, so their
 	// networks start while the steps before them run.
 	WarmNetworks func(n int)
+	// WarmSandbox, if set, makes in the background what the first RUN
+	// step would otherwise make on its way (sandbox.Warm). Build calls it
+	// once the plan is known, if a RUN step will run.
+	WarmSandbox func()
 
 	Jobs        int                    // concurrent executing steps; 0 means 1
 	NoCache     func(*dag.Vertex) bool // --no-cache, --no-cache-filter: ignore records for these
@@ -169,6 +173,9 @@ func (b *Builder) BuildAll(ctx context.Context, targets []*dag.Vertex) (*Result,
 	}
 	s.announce(plan)
 	s.cancel = cancel
+	if b.WarmSandbox != nil && runsAny(plan) {
+		b.WarmSandbox()
+	}
 	if b.WarmNetworks != nil {
 		if n := min(firstRuns(plan, b.Network), jobs); n > 0 {
 			b.WarmNetworks(n)
@@ -371,6 +378,16 @@ func (s *solve) scope(v *dag.Vertex, n *node) string {
 
 func shortDigest(b []byte) string {
 	return fmt.Sprintf("%x", sha256.Sum256(b))[:16]
+}
+
+// runsAny reports whether a RUN step of plan will run (a miss).
+func runsAny(plan map[*dag.Vertex]*node) bool {
+	for v, n := range plan {
+		if _, ok := v.Op.(*dag.Run); ok && n != nil && !n.hit {
+			return true
+		}
+	}
+	return false
 }
 
 // firstRuns counts the RUN steps of plan that will run (misses) in the

@@ -341,6 +341,49 @@ func TestRebuildRunsNothing(t *testing.T) {
 	}
 }
 
+// TestWarmSandbox: a build whose plan has a RUN step to run warms the
+// sandbox (Builder.WarmSandbox, once, before the first step starts); a
+// rebuild that runs nothing, or a build with no RUN to run, does not pay
+// for it.
+func TestWarmSandbox(t *testing.T) {
+	e := newEnv(t, map[string]string{"src.txt": "source"})
+	g := &graph{}
+	copied := g.copyCtx(g.from("main"), "src.txt", "/src.txt")
+	target := g.run(copied, "write /out built")
+	var warms atomic.Int32
+	var startedBefore atomic.Int32 // steps started when it was called
+	var ev *events
+	warm := func(b *builder.Builder) {
+		b.WarmSandbox = func() {
+			warms.Add(1)
+			if ev != nil {
+				startedBefore.Add(int32(len(ev.started())))
+			}
+		}
+	}
+	for _, tc := range []struct {
+		name   string
+		target *dag.Vertex
+		want   int32
+	}{
+		{"COPY then RUN", target, 1},
+		{"rebuild", target, 0},
+		{"no RUN", g.copyCtx(g.from("other"), "src.txt", "/other.txt"), 0},
+	} {
+		warms.Store(0)
+		ev = &events{}
+		if _, err := e.builder(ev, warm).Build(t.Context(), tc.target); err != nil {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		if got := warms.Load(); got != tc.want {
+			t.Errorf("%s: WarmSandbox called %d times, want %d", tc.name, got, tc.want)
+		}
+	}
+	if n := startedBefore.Load(); n != 0 {
+		t.Errorf("WarmSandbox called after %d steps had started, want before any", n)
+	}
+}
+
 // TestContextChange: changing a context file re-runs its COPY and what
 // follows it in the chain, never a sibling stage; a new mtime alone is a hit.
 func TestContextChange(t *testing.T) {

@@ -56,19 +56,24 @@ func TestFirstRuns(t *testing.T) {
 		plan    map[*dag.Vertex]*node
 		network string
 		want    int
+		runs    bool // runsAny: a RUN step will run, in any network
 	}{
-		{"chain of three RUNs", chain, "", 1},
-		{"four stages with one RUN each", stages, "", 4},
-		{"COPY then RUN", oneFile, "", 1},
-		{"all cached", noop, "", 0},
-		{"first cached", half, "", 1},
-		{"none and host, then a default one after none", other, "", 1},
-		{"build default --network none", chain, "none", 0},
-		{"build default --network default", chain, "default", 1},
+		{"chain of three RUNs", chain, "", 1, true},
+		{"four stages with one RUN each", stages, "", 4, true},
+		{"COPY then RUN", oneFile, "", 1, true},
+		{"all cached", noop, "", 0, false},
+		{"first cached", half, "", 1, true},
+		{"none and host, then a default one after none", other, "", 1, true},
+		{"build default --network none", chain, "none", 0, true},
+		{"build default --network default", chain, "default", 1, true},
+		{"no RUN", plan(nil, copied), "", 0, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if got := firstRuns(tc.plan, tc.network); got != tc.want {
 				t.Errorf("firstRuns = %d, want %d", got, tc.want)
+			}
+			if got := runsAny(tc.plan); got != tc.runs {
+				t.Errorf("runsAny = %v, want %v", got, tc.runs)
 			}
 		})
 	}

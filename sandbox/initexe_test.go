@@ -9,7 +9,9 @@ import (
 	"os/exec"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"unsafe"
 
@@ -184,5 +186,49 @@ func TestInitProgramMakesNoInit(t *testing.T) {
 		if made {
 			t.Error("InitProgram made the init")
 		}
+	}
+}
+
+// TestWarm: Warm makes the default seccomp filter (and the init program)
+// in the background, once per process, so that the first step finds them
+// made.
+func TestWarm(t *testing.T) {
+	// As in a new bld process: nothing warmed, no filter compiled. (The
+	// cache only saves recompiling; emptying it costs the next step that.)
+	warm.once, warm.done = sync.Once{}, sync.WaitGroup{}
+	caps := defaultCapNames()
+	slices.Sort(caps)
+	key := strings.Join(slices.Compact(caps), ",")
+	cached := func() bool {
+		seccompCache.Lock()
+		defer seccompCache.Unlock()
+		_, ok := seccompCache.filters[key]
+		return ok
+	}
+	seccompCache.Lock()
+	seccompCache.filters = nil
+	seccompCache.Unlock()
+
+	Warm()
+	Warm() // once per process: no second goroutine
+	warm.done.Wait()
+	if !cached() {
+		t.Error("after Warm, the default seccomp filter is not compiled")
+	}
+	initExe.mu.Lock()
+	made := initExe.made
+	initExe.mu.Unlock()
+	if !made {
+		t.Error("after Warm, the init program is not made")
+	}
+	want, err := stepSeccomp()
+	if err != nil {
+		t.Fatal(err)
+	}
+	seccompCache.Lock()
+	seccompCache.filters = nil
+	seccompCache.Unlock()
+	if got, err := stepSeccomp(); err != nil || !bytes.Equal(got, want) {
+		t.Errorf("the warmed filter differs from one compiled afresh (%v)", err)
 	}
 }
