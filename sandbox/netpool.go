@@ -196,10 +196,14 @@ func (p *Networks) Close() error {
 	}
 	p.mu.Unlock()
 	p.warms.Wait()
-	var errs []error
-	for _, n := range all {
-		errs = append(errs, n.close())
+	// At once: each waits for its slirp4netns to exit (1 to 2 ms here),
+	// and four stages' networks closed one by one took 7 ms.
+	errs := make([]error, len(all))
+	var wg sync.WaitGroup
+	for i, n := range all {
+		wg.Go(func() { errs[i] = n.close() })
 	}
+	wg.Wait()
 	return errors.Join(errs...)
 }
 

@@ -139,8 +139,14 @@ func (o *Overlay) mounts(r *record) []mount.Mount {
 // whole directory, the volatile overlay's work/work/incompat/volatile mark
 // included, which would refuse a remount), so nothing unsynced is ever
 // trusted. A step whose snapshot is dropped unchanged (Unchanged) pays no
-// sync at all.
+// sync at all, nor does one whose name is taken already (ErrExists: every
+// changed step of a --no-cache rebuild, which then diffs the snapshot
+// there): its tree is never committed, so syncing it would only wait on
+// the disk for files about to be removed.
 func (o *Overlay) Commit(ctx context.Context, name, key string) error {
+	if _, err := o.s.get(name); err == nil {
+		return fmt.Errorf("commit snapshot %q as %q: %w", key, name, ErrExists)
+	}
 	if err := o.syncVolatile(key); err != nil {
 		return fmt.Errorf("commit snapshot %q as %q: %w", key, name, err)
 	}

@@ -1,6 +1,7 @@
 package snapshot
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
 	"slices"
@@ -73,6 +74,23 @@ func TestOverlayVolatile(t *testing.T) {
 	}
 	if b, err := os.ReadFile(filepath.Join(o.s.fsDir(id), "a")); err != nil || string(b) != "a" {
 		t.Errorf("committed file: %q, %v", b, err)
+	}
+
+	// A twin (a --no-cache rebuild's step): the name is taken, so the
+	// commit is refused before the sync, which the mark shows (a sync
+	// drops it); the refused snapshot is still removed whole.
+	twin := write("twin", "a")
+	if err := o.Commit(ctx, "kept-c", "twin"); !errors.Is(err, ErrExists) {
+		t.Fatalf("commit as a taken name: %v, want ErrExists", err)
+	}
+	if _, err := os.Stat(filepath.Join(o.s.workDir(twin), volatileMark)); err != nil {
+		t.Errorf("a commit refused for a taken name synced the snapshot (the mark is gone: %v)", err)
+	}
+	if err := o.Remove(ctx, "twin"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(o.s.snapshotDir(twin)); !os.IsNotExist(err) {
+		t.Errorf("the refused snapshot's dir is left: %v", err)
 	}
 
 	// A process killed mid-step: its active snapshot was mounted volatile.
