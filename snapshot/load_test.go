@@ -3,7 +3,9 @@ package snapshot
 import (
 	"context"
 	"fmt"
+	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"golang.org/x/sys/unix"
@@ -61,5 +63,45 @@ func TestReadRecordGrows(t *testing.T) {
 	r, err = readRecord(dirfd, dir, "missing.json", &buf)
 	if r != nil || err != nil {
 		t.Fatalf("readRecord(missing) = %+v, %v; want nil, nil", r, err)
+	}
+}
+
+// TestOpenReadsNoRecord: opening a store reads no snapshot record (a
+// no-op build needs none); the first use reads them all. A record that
+// cannot be read shows it: the open succeeds, the first use fails naming
+// the file.
+func TestOpenReadsNoRecord(t *testing.T) {
+	ctx := context.Background()
+	root := t.TempDir()
+	n, err := NewNative(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := n.Prepare(ctx, "a", ""); err != nil {
+		t.Fatal(err)
+	}
+	if err := n.Commit(ctx, "a-c", "a"); err != nil {
+		t.Fatal(err)
+	}
+	// A directory where a record file should be: reading it fails.
+	bad := filepath.Join(root, "metadata", strings.Repeat("0", 64)+".json")
+	if err := os.Mkdir(bad, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	again, err := NewNative(root)
+	if err != nil {
+		t.Fatalf("open read the records: %v", err)
+	}
+	if again.s.recs != nil {
+		t.Errorf("open loaded %d records", len(again.s.recs))
+	}
+	if _, err := again.Stat(ctx, "a-c"); err == nil || !strings.Contains(err.Error(), bad) {
+		t.Errorf("first use with an unreadable record: %v, want an error naming %s", err, bad)
+	}
+	if err := os.Remove(bad); err != nil {
+		t.Fatal(err)
+	}
+	if info, err := again.Stat(ctx, "a-c"); err != nil || info.Name != "a-c" {
+		t.Errorf("Stat(a-c) = %+v, %v", info, err)
 	}
 }
