@@ -5,12 +5,16 @@ import (
 	"net/http/httptest"
 	"net/http/httputil"
 	"net/url"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 
 	"github.com/google/go-containerregistry/pkg/authn"
+	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/random"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 
@@ -75,5 +79,42 @@ func TestPushMountsKnownBlobs(t *testing.T) {
 	}
 	if uploads > 1 { // the config blob may be uploaded; no layer is
 		t.Errorf("second push uploaded %d blobs, want at most the config", uploads)
+	}
+}
+
+// TestBlobLocationsAddUnchanged: adding what the file already says (a
+// re-push) does not write it again; adding a new repository does.
+func TestBlobLocationsAddUnchanged(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "blob-locations.json")
+	repo, err := name.NewRepository("registry.test/a/b")
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, err := name.NewRepository("registry.test/c/d")
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := v1.Hash{Algorithm: "sha256", Hex: strings.Repeat("ab", 32)}
+	ino := func() uint64 {
+		t.Helper()
+		fi, err := os.Stat(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return fi.Sys().(*syscall.Stat_t).Ino
+	}
+	OpenBlobLocations(path).Add(repo, []v1.Hash{d})
+	first := ino()
+	OpenBlobLocations(path).Add(repo, []v1.Hash{d})
+	if got := ino(); got != first {
+		t.Errorf("adding a known location rewrote the file (inode %d, then %d)", first, got)
+	}
+	locs := OpenBlobLocations(path)
+	locs.Add(other, []v1.Hash{d})
+	if got := ino(); got == first {
+		t.Error("adding a new location did not rewrite the file")
+	}
+	if src, ok := OpenBlobLocations(path).Source(d, other); !ok || src.Name() != repo.Name() {
+		t.Errorf("Source = %v, %v; want %s", src, ok, repo.Name())
 	}
 }

@@ -45,6 +45,7 @@ func (b *BlobLocations) Add(repo name.Repository, digests []v1.Hash) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	r := repo.Name()
+	changed := false
 	for _, d := range digests {
 		list := b.m[d.String()]
 		if slices.Contains(list, r) {
@@ -52,6 +53,12 @@ func (b *BlobLocations) Add(repo name.Repository, digests []v1.Hash) {
 		}
 		list = append([]string{r}, list...)
 		b.m[d.String()] = list[:min(len(list), maxLocations)]
+		changed = true
+	}
+	if !changed {
+		// Nothing new (a re-push, a pull of what was pulled): no write,
+		// whose two fsyncs were 2 ms of a 35 ms re-push.
+		return
 	}
 	data, err := json.Marshal(b.m)
 	if err != nil {
