@@ -19,6 +19,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 
 	"github.com/bldbuild/bld/builder"
+	"github.com/bldbuild/bld/cache"
 	"github.com/bldbuild/bld/dag"
 	"github.com/bldbuild/bld/exporter"
 	"github.com/bldbuild/bld/frontend"
@@ -207,6 +208,12 @@ func Run(ctx context.Context, o Options) (_ *Result, err error) {
 		return nil, err
 	}
 
+	// The --cache-from manifests are fetched while the Dockerfile is
+	// parsed and its base images resolved: both wait on registries, one
+	// after the other they took 19 and 23 ms of a 117 ms CI build with
+	// --cache-from (bench: cache-from row).
+	remote := importCache(ctx, o, client, prog)
+	defer remote.stop()
 	res := &resolver{root: o.Root, client: client, pull: o.Pull, warn: prog.Message}
 	multi := len(o.Platforms) > 1
 	// One graph per target platform, solved together: steps that do not
@@ -258,7 +265,7 @@ func Run(ctx context.Context, o Options) (_ *Result, err error) {
 	if err := sandbox.CheckLimits(o.Resources); err != nil {
 		return nil, err
 	}
-	b, err := newBuilder(ctx, o, scratch.Dir, res, client, prog)
+	b, err := newBuilder(ctx, o, scratch.Dir, res, remote.wait(), prog)
 	if err != nil {
 		return nil, err
 	}
@@ -449,7 +456,39 @@ func noCacheFunc(o Options) func(*dag.Vertex) bool {
 
 // newBuilder wires a builder for o: the root's snapshots, cache and store,
 // the context with its .dockerignore, imported caches, the sandbox.
-func newBuilder(ctx context.Context, o Options, scratch string, res *resolver, client *registry.Client, prog Progress) (*builder.Builder, error) {
+// importing is the --cache-from import importCache started.
+type importing struct {
+	cancel context.CancelFunc
+	wait   func() []cache.Source // the sources, once imported
+}
+
+// stop ends the import, if it still runs, and waits for it.
+func (i importing) stop() {
+	i.cancel()
+	i.wait()
+}
+
+// importCache starts importing o.CacheFrom (remotecache.ImportAll) in a
+// goroutine.
+func importCache(ctx context.Context, o Options, client *registry.Client, prog Progress) importing {
+	ctx, cancel := context.WithCancel(ctx)
+	if len(o.CacheFrom) == 0 {
+		return importing{cancel: cancel, wait: func() []cache.Source { return nil }}
+	}
+	done := make(chan []cache.Source, 1)
+	go func() {
+		done <- remotecache.ImportAll(ctx, o.CacheFrom, remotecache.ImportOptions{
+			Transport: cacheTransport(ctx, client),
+			MountDir:  func(id string) string { return builder.CacheMountDir(o.Root.CacheMountsDir(), id) },
+			Log:       &messageWriter{prog: prog},
+		})
+	}()
+	return importing{cancel: cancel, wait: sync.OnceValue(func() []cache.Source { return <-done })}
+}
+
+// newBuilder makes the Builder of a build; remote is what --cache-from
+// imported.
+func newBuilder(ctx context.Context, o Options, scratch string, res *resolver, remote []cache.Source, prog Progress) (*builder.Builder, error) {
 	ignore, err := frontend.LoadIgnoreWith(o.ContextDir, o.DockerfilePath, frontend.IgnoreOptions{MaxPatterns: o.Limits.IgnorePatterns})
 	if err != nil {
 		return nil, err
@@ -483,12 +522,8 @@ func newBuilder(ctx context.Context, o Options, scratch string, res *resolver, c
 		WorkDir:     scratch,
 		CacheMounts: r.CacheMountsDir(),
 		Compression: commitFormat(o),
-		Remote: remotecache.ImportAll(ctx, o.CacheFrom, remotecache.ImportOptions{
-			Transport: cacheTransport(ctx, client),
-			MountDir:  func(id string) string { return builder.CacheMountDir(r.CacheMountsDir(), id) },
-			Log:       &messageWriter{prog: prog},
-		}),
-		NoCache: noCacheFunc(o),
+		Remote:      remote,
+		NoCache:     noCacheFunc(o),
 	}
 	// Without the stat cache every context file is read again: slower, not wrong.
 	if sc, err := fscopy.OpenStatCache(r.StatCachePath()); err == nil {
