@@ -5,6 +5,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -293,4 +294,61 @@ func TestFileStatCache(t *testing.T) {
 func ageFiles(t testing.TB, d time.Duration) {
 	clock = func() time.Time { return time.Now().Add(d) }
 	t.Cleanup(func() { clock = time.Now })
+}
+
+// A directory larger than a stat batch (statBatch: its entries are
+// lstat'ed ahead, on several threads) sums and copies as it does with one
+// thread, and an entry past the first batch still counts: changing its
+// mode changes the sum.
+func TestLargeDirectory(t *testing.T) {
+	src := t.TempDir()
+	const n = statBatchSize*2 + 100
+	for i := range n {
+		name := filepath.Join(src, fmt.Sprintf("f%05d", i))
+		var err error
+		switch i % 97 {
+		case 0:
+			err = os.Mkdir(name, 0o750)
+		case 1:
+			err = os.Symlink(fmt.Sprintf("f%05d", i-1), name)
+		default:
+			err = os.WriteFile(name, []byte(strings.Repeat("x", i%13)), 0o644)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	sum := func(procs int) v1.Hash {
+		t.Helper()
+		defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(procs))
+		h, err := Checksum(t.Context(), Source{Dir: src, IsContext: true}, []string{"."}, Options{}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return h
+	}
+	one, four := sum(1), sum(4)
+	if one != four {
+		t.Errorf("Checksum with 1 thread %s, with 4 %s", one, four)
+	}
+	dst := t.TempDir()
+	func() {
+		defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(4))
+		if err := Copy(t.Context(), Source{Dir: src, IsContext: true}, []string{"."}, dst, "/", Options{}); err != nil {
+			t.Fatal(err)
+		}
+	}()
+	ents, err := os.ReadDir(dst)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ents) != n {
+		t.Errorf("copied %d entries, want %d", len(ents), n)
+	}
+	if err := os.Chmod(filepath.Join(src, fmt.Sprintf("f%05d", n-3)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if sum(4) == four {
+		t.Error("a mode changed in the last batch left the sum as it was")
+	}
 }

@@ -6,7 +6,9 @@ import (
 	"io/fs"
 	"os"
 	"path"
+	"runtime"
 	"slices"
+	"sync"
 
 	"github.com/moby/patternmatcher"
 	"golang.org/x/sys/unix"
@@ -105,12 +107,13 @@ func (w *walker) dir(n *node, mi patternmatcher.MatchInfo, emit bool) error {
 		return &fs.PathError{Op: "readdir", Path: n.srel, Err: err}
 	}
 	slices.Sort(names)
-	for _, name := range names {
+	var stats statBatch
+	for i, name := range names {
 		if err := w.ctx.Err(); err != nil {
 			return err
 		}
 		c := &node{rel: joinRel(n.rel, name), srel: joinRel(n.srel, name), dirfd: n.fd, name: name}
-		if err := lstatAt(n.fd, name, &c.st); err != nil {
+		if err := stats.lstat(n.fd, names, i, &c.st); err != nil {
 			if err == unix.ENOENT {
 				continue // removed while we walk
 			}
@@ -163,6 +166,58 @@ func (w *walker) dir(n *node, mi patternmatcher.MatchInfo, emit bool) error {
 		return nil
 	}
 	return w.v.leave(n)
+}
+
+// statBatch lstats the entries of a large directory ahead of the walk, in
+// batches of statBatchSize, on as many threads as GOMAXPROCS allows: the
+// lstat of every entry was most of a walk of 50,000 small files (25 % of
+// bld's CPU for COPY + export of them, BLD_CPUPROFILE), and one thread
+// made it, the walk being in order. The batch is bounded, so a directory
+// of a million entries costs no more memory than one of 4096.
+type statBatch struct {
+	start int // index in names of sts[0]
+	sts   []unix.Stat_t
+	errs  []error
+}
+
+const (
+	statBatchSize = 1024
+	statAheadMin  = 64 // fewer entries: lstat each in turn, as before
+)
+
+// lstat sets *st to the lstat of names[i] in dirfd: from the batch holding
+// i, made first if need be, or, in a small directory, at once.
+func (b *statBatch) lstat(dirfd int, names []string, i int, st *unix.Stat_t) error {
+	procs := runtime.GOMAXPROCS(0)
+	if len(names) < statAheadMin || procs < 2 {
+		return lstatAt(dirfd, names[i], st)
+	}
+	if b.sts == nil || i < b.start || i >= b.start+len(b.sts) {
+		b.fill(dirfd, names, i, procs)
+	}
+	k := i - b.start
+	*st = b.sts[k]
+	return b.errs[k]
+}
+
+// fill lstats names[start:start+statBatchSize] on procs threads.
+func (b *statBatch) fill(dirfd int, names []string, start, procs int) {
+	n := min(statBatchSize, len(names)-start)
+	if cap(b.sts) < n {
+		b.sts, b.errs = make([]unix.Stat_t, n), make([]error, n)
+	}
+	b.start, b.sts, b.errs = start, b.sts[:n], b.errs[:n]
+	workers := min(procs, 4, (n+statAheadMin-1)/statAheadMin)
+	var wg sync.WaitGroup
+	for w := range workers {
+		lo, hi := n*w/workers, n*(w+1)/workers
+		wg.Go(func() {
+			for k := lo; k < hi; k++ {
+				b.errs[k] = lstatAt(dirfd, names[start+k], &b.sts[k])
+			}
+		})
+	}
+	wg.Wait()
 }
 
 // flush visits the pending excluded directories, outermost first.
