@@ -77,6 +77,9 @@ func (s *solve) copy(ctx context.Context, v *dag.Vertex, op *dag.Copy, inputs []
 				return err
 			}
 			opt.Upper = snapshot.UpperDir(mounts)
+			if opt.Upper != "" {
+				opt.Reuse = s.reuseFrom(v)
+			}
 			do := func(src fscopy.Source) error {
 				if len(op.Sources) > 0 {
 					if err := fscopy.Copy(ctx, src, op.Sources, root, op.Dest, opt); err != nil {
@@ -100,6 +103,26 @@ func (s *solve) copy(ctx context.Context, v *dag.Vertex, op *dag.Copy, inputs []
 		return cache.Record{}, err
 	}
 	return s.commit(ctx, v, key, parent, false)
+}
+
+// reuseFrom returns the upper dir of the snapshot the last record made
+// at COPY v's place in this Dockerfile names (cache.Last: the previous
+// build's run of this step, typically), for the copy to link the files it
+// would write identically from (fscopy.Options.Reuse); "" for none. A
+// rebuild after a one-file change then writes one file, not all of them.
+// The record may be of another instruction (the Dockerfile changed) or
+// name its parent's snapshot (a copy that changed nothing): the copy
+// links only what matches, so that costs a few lookups, nothing else.
+func (s *solve) reuseFrom(v *dag.Vertex) string {
+	last, err := s.b.Cache.Last(s.scope(v, s.nodes[v]))
+	if err != nil || last.Snapshot == "" {
+		return ""
+	}
+	dir, err := snapshot.CommittedUpper(s.b.Snapshots, last.Snapshot)
+	if err != nil {
+		return "" // pruned, or never committed here: nothing to link
+	}
+	return dir
 }
 
 // toLayer reports whether COPY v may be written straight to its layer

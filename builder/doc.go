@@ -19,6 +19,17 @@
 // 6.5 s for cp -a on this machine's disk, against 0.65 s for tar | pigz),
 // and an image export needs only the layer.
 //
+// A COPY that does make a snapshot links, from the snapshot the previous
+// run of the same step made (the last record at its place in the
+// Dockerfile), every file it would write identically there: same
+// contents, mode, owner and mtime, no xattrs (fscopy.Options.Reuse). A
+// rebuild after a one-file change then writes one file, not all of them;
+// on this machine's ext4 without a journal, creating a file cost 135 µs
+// and linking one 10 µs (strace -c). This too departs from "copy files
+// into a new snapshot": the layer and the tree a step sees are the same
+// (only the link count differs), committed snapshots are never written
+// to, and bld du counts a shared file once over the snapshots.
+//
 // Every layer applied to a snapshot (a base image's, or a cached step's
 // being restored) is hashed as it is decompressed and checked against its
 // diff_id before the snapshot is committed (diffid.go): a mismatch fails

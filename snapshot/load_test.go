@@ -105,3 +105,75 @@ func TestOpenReadsNoRecord(t *testing.T) {
 		t.Errorf("Stat(a-c) = %+v, %v", info, err)
 	}
 }
+
+// TestUsageSharedInode: a file linked into two snapshots (a COPY linking
+// what it would have written from the previous run's snapshot) counts
+// half in each, so their usages add up to the disk used; a hard link
+// within one snapshot counts once there, as before.
+func TestUsageSharedInode(t *testing.T) {
+	ctx := context.Background()
+	n, err := NewNative(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	dirOf := func(key string) string {
+		t.Helper()
+		ms, err := n.Prepare(ctx, key, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ms[0].Source
+	}
+	usage := func(name string) int64 {
+		t.Helper()
+		u, err := n.Usage(ctx, name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return u
+	}
+	dirOf("empty")
+	if err := n.Commit(ctx, "empty-c", "empty"); err != nil {
+		t.Fatal(err)
+	}
+	a := dirOf("a")
+	big := filepath.Join(a, "big")
+	if err := os.WriteFile(big, make([]byte, 1<<20), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Link(big, filepath.Join(a, "big2")); err != nil {
+		t.Fatal(err)
+	}
+	if err := n.Commit(ctx, "a-c", "a"); err != nil {
+		t.Fatal(err)
+	}
+	base := usage("empty-c")
+	alone := usage("a-c")
+	if alone < base+1<<20 || alone > base+(1<<20)+64<<10 {
+		t.Errorf("a snapshot holding a 1 MiB file linked twice within it uses %d bytes, want the file once (%d + %d)", alone, base, 1<<20)
+	}
+	b := dirOf("b")
+	if err := os.Link(filepath.Join(n.s.fsDir(mustID(t, n, "a-c")), "big"), filepath.Join(b, "big")); err != nil {
+		t.Fatal(err)
+	}
+	if err := n.Commit(ctx, "b-c", "b"); err != nil {
+		t.Fatal(err)
+	}
+	ua, ub := usage("a-c"), usage("b-c")
+	file := alone - base
+	if got, want := ua+ub, 2*base+file; got < want-4096 || got > want+4096 {
+		t.Errorf("usages %d + %d = %d, want the file counted once: %d", ua, ub, got, want)
+	}
+	if ub >= alone {
+		t.Errorf("the snapshot sharing the file uses %d, as much as the one that made it alone (%d)", ub, alone)
+	}
+}
+
+func mustID(t *testing.T, n *Native, name string) string {
+	t.Helper()
+	r, err := n.s.get(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r.ID
+}

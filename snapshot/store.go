@@ -590,14 +590,23 @@ func (s *store) walk(ctx context.Context, fn func(Info) error) error {
 	return nil
 }
 
-// usage sums the blocks of the inodes under the snapshot's directory,
-// counting each hard-linked inode once.
+// usage sums the blocks of the inodes under the snapshot's directory. An
+// inode with several links counts for the share of them found here: once
+// when they all are (a hard link within the snapshot), half when the
+// other is in another snapshot (a COPY links the files it would have
+// written identically from the previous run's snapshot,
+// fscopy.Options.Reuse), so the snapshots' sizes add up to the disk used.
 func (s *store) usage(ctx context.Context, key string) (int64, error) {
 	r, err := s.get(key)
 	if err != nil {
 		return 0, err
 	}
-	seen := map[fileID]bool{}
+	type sharedInode struct {
+		bytes int64
+		links uint64 // in all
+		here  uint64 // found under this snapshot
+	}
+	shared := map[fileID]*sharedInode{}
 	var total int64
 	err = filepath.WalkDir(s.snapshotDir(r.ID), func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
@@ -611,13 +620,19 @@ func (s *store) usage(ctx context.Context, key string) (int64, error) {
 			return &os.PathError{Op: "lstat", Path: p, Err: err}
 		}
 		if st.Nlink > 1 && st.Mode&unix.S_IFMT != unix.S_IFDIR {
-			if seen[idOf(&st)] {
-				return nil
+			sh := shared[idOf(&st)]
+			if sh == nil {
+				sh = &sharedInode{bytes: st.Blocks * 512, links: uint64(st.Nlink)}
+				shared[idOf(&st)] = sh
 			}
-			seen[idOf(&st)] = true
+			sh.here++
+			return nil
 		}
 		total += st.Blocks * 512
 		return nil
 	})
+	for _, sh := range shared {
+		total += sh.bytes * int64(min(sh.here, sh.links)) / int64(sh.links)
+	}
 	return total, err
 }

@@ -41,3 +41,24 @@ func UpperDir(mounts []mount.Mount) string {
 	}
 	return ""
 }
+
+// CommittedUpper returns the directory holding committed snapshot name's
+// own tree (its overlay upper dir when it was active), for a copy to
+// link identical files from (fscopy.Options.Reuse): only to read and to
+// link from, never to write. It returns ErrNotFound for a name that is
+// not a committed snapshot, and "" for a snapshotter other than the
+// overlay one.
+func CommittedUpper(s Snapshotter, name string) (string, error) {
+	o, ok := s.(*Overlay)
+	if !ok {
+		return "", nil
+	}
+	r, err := o.s.get(name)
+	if err != nil {
+		return "", err
+	}
+	if r.kind() != KindCommitted {
+		return "", ErrNotFound
+	}
+	return o.s.fsDir(r.ID), nil
+}

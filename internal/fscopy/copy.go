@@ -57,6 +57,13 @@ type Options struct {
 	// file. Paths that exist in dstRoot (files replaced, directories
 	// merged) are still written through it.
 	Upper string
+	// Reuse is, with Upper, the upper dir of a snapshot an earlier run of
+	// this copy committed ("" for none): a regular file this copy writes
+	// in Upper that is there at the same path, with the same size,
+	// contents, mode, owner and mtime, and no xattrs on either side, is
+	// hard-linked from there instead of written (see reuseFile). It is
+	// only read; a file that cannot be compared or linked is copied.
+	Reuse string
 }
 
 func (o *Options) command() string {
@@ -125,7 +132,7 @@ func Copy(ctx context.Context, src Source, sources []string, dstRoot, dest strin
 
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(2 * runtime.GOMAXPROCS(0))
-	c := &copier{tree: t, ctx: gctx, g: g, ctxSrc: src.IsContext, links: map[devIno]string{}}
+	c := &copier{tree: t, ctx: gctx, g: g, ctxSrc: src.IsContext, links: map[devIno]string{}, reused: map[devIno]bool{}}
 	w := newWalker(gctx, src, p.pm, c)
 	err = firstErr(ctx, c.run(gctx, p.sr, p.items, d, w), g.Wait())
 	if err == nil {
@@ -275,7 +282,10 @@ type copier struct {
 	// links maps a source inode with several links to the first path it
 	// was copied to (relative to dstRoot), within the current item.
 	links map[devIno]string
-	stack []*dstDir
+	// reused holds the inodes of Options.Reuse this copy has linked: each
+	// once at most (reuseFile).
+	reused map[devIno]bool
+	stack  []*dstDir
 
 	// The current item: a directory item copies into topRel; a file item
 	// is written as leafName in leafDir. topKeep says a topRel created for
@@ -297,6 +307,9 @@ type dstDir struct {
 	// upper says f is the directory in Options.Upper rather than in
 	// dstRoot: it is new, and so is everything the copy writes in it.
 	upper bool
+	// reuse is the directory at rel in Options.Reuse, when d is upper and
+	// there is one.
+	reuse *os.File
 }
 
 func (c *copier) copyItem(sr *os.Root, it *item, d *dest, w *walker) error {
@@ -431,6 +444,8 @@ func (c *copier) enter(n *node) error {
 			f.Close()
 			return err
 		}
+	} else if made && p.reuse != nil {
+		d.reuse = openReuseDir(p.reuse, n.name)
 	}
 	c.stack = append(c.stack, d)
 	// BuildKit also overwrites the metadata of a directory that exists.
@@ -499,6 +514,7 @@ func (c *copier) toUpper(d *dstDir) error {
 	}
 	d.f.Close()
 	d.f, d.fd, d.upper = f, int(f.Fd()), true
+	d.reuse = c.reuseDir(d.rel)
 	return nil
 }
 
@@ -521,6 +537,9 @@ func (c *copier) leave(*node) error {
 	d := c.stack[len(c.stack)-1]
 	c.stack = c.stack[:len(c.stack)-1]
 	defer d.f.Close()
+	if d.reuse != nil {
+		defer d.reuse.Close()
+	}
 	// Entries were all created by now (file contents still being written
 	// do not change a directory's mtime), so the time set here stays.
 	if d.touch {
@@ -559,6 +578,9 @@ func (c *copier) leaf(n *node) error {
 				}))
 			}
 			c.links[key] = rel
+		}
+		if dir.reuse != nil && c.reuseFile(dir, name, n, uid, gid, mode, mtime) {
+			return nil
 		}
 		sfd, err := openat(n.dirfd, n.name, flagRead, 0)
 		if err != nil {

@@ -27,6 +27,10 @@
 // destination that does not exist): the builder uses it for a COPY no step
 // builds on.
 //
+// With Options.Upper and Options.Reuse (the upper dir of an earlier run of
+// the same copy), a file Copy would write the same as the one at its path
+// there is hard-linked from it instead.
+//
 // Checksum computes the content digest that keys the cache for a COPY: it
 // reads exactly what Copy would read, and a StatCache lets unchanged files go
 // unread. LookupOwner turns --chown into numbers; ParseChmod turns --chmod

@@ -25,6 +25,9 @@ type tree struct {
 	up   *os.Root
 	upf  *os.File
 	upfd int
+	// reuse is Options.Reuse, open (with Upper): nil without one, or
+	// when it cannot be opened (the copy then writes every file).
+	reuse *os.Root
 }
 
 func openTree(dstRoot string, opt *Options) (*tree, error) {
@@ -51,11 +54,18 @@ func openTree(dstRoot string, opt *Options) (*tree, error) {
 			return nil, fmt.Errorf("upper dir: %w", err)
 		}
 		t.upfd = int(t.upf.Fd())
+		if opt.Reuse != "" {
+			// Best effort: see Options.Reuse.
+			t.reuse, _ = os.OpenRoot(opt.Reuse)
+		}
 	}
 	return t, nil
 }
 
 func (t *tree) close() {
+	if t.reuse != nil {
+		t.reuse.Close()
+	}
 	if t.up != nil {
 		t.upf.Close()
 		t.up.Close()
