@@ -96,31 +96,11 @@ func sameFile(ad int, a string, bd int, b string, size int64) bool {
 			return false
 		}
 	}
-	bp := bufPool.Get().(*[]byte)
-	defer bufPool.Put(bp)
-	buf := *bp
-	half := len(buf) / 2
-	for off := int64(0); off < size; {
-		k := int(min(int64(half), size-off))
-		if !readFull(fa, buf[:k], off) || !readFull(fb, buf[half:half+k], off) || !bytes.Equal(buf[:k], buf[half:half+k]) {
-			return false
-		}
-		off += int64(k)
+	// size is at most reuseMax: each is read whole (readSize).
+	da, err := readSize(fa, size)
+	if err != nil {
+		return false
 	}
-	return true
-}
-
-// readFull reads len(b) bytes of fd at off.
-func readFull(fd int, b []byte, off int64) bool {
-	for len(b) > 0 {
-		n, err := unix.Pread(fd, b, off)
-		if err == unix.EINTR {
-			continue
-		}
-		if err != nil || n == 0 {
-			return false
-		}
-		b, off = b[n:], off+int64(n)
-	}
-	return true
+	db, err := readSize(fb, size)
+	return err == nil && bytes.Equal(da, db)
 }
