@@ -175,6 +175,7 @@ func (w *walker) dir(n *node, mi patternmatcher.MatchInfo, emit bool) error {
 // made it, the walk being in order. The batch is bounded, so a directory
 // of a million entries costs no more memory than one of 4096.
 type statBatch struct {
+	procs int // GOMAXPROCS, read at the first entry; 0 before
 	start int // index in names of sts[0]
 	sts   []unix.Stat_t
 	errs  []error
@@ -188,12 +189,17 @@ const (
 // lstat sets *st to the lstat of names[i] in dirfd: from the batch holding
 // i, made first if need be, or, in a small directory, at once.
 func (b *statBatch) lstat(dirfd int, names []string, i int, st *unix.Stat_t) error {
-	procs := runtime.GOMAXPROCS(0)
-	if len(names) < statAheadMin || procs < 2 {
+	if len(names) < statAheadMin {
+		return lstatAt(dirfd, names[i], st)
+	}
+	if b.procs == 0 {
+		b.procs = runtime.GOMAXPROCS(0) // it takes the scheduler's lock: once a directory
+	}
+	if b.procs < 2 {
 		return lstatAt(dirfd, names[i], st)
 	}
 	if b.sts == nil || i < b.start || i >= b.start+len(b.sts) {
-		b.fill(dirfd, names, i, procs)
+		b.fill(dirfd, names, i, b.procs)
 	}
 	k := i - b.start
 	*st = b.sts[k]
